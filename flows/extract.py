@@ -1,0 +1,211 @@
+"""Read one agency file into a frame of canonical columns, keeping the row number the steward sees.
+
+I/O only: which rows are data, totals or blank, and what the cells mean, is decided in ``transforms/``.
+Every cell is read as text (numbers and dates are parsed by the normalisers, with an error policy), through
+fastexcel (calamine + Arrow) for workbooks and pyarrow's CSV reader for CSV files.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fastexcel
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from schemas.sources import CANONICAL_COLUMNS, FileSpec
+
+EXCEL_ROW = "excel_row"
+
+
+class FileReadError(Exception):
+    """A file that cannot be read as its source config says; the message is for a steward."""
+
+
+@dataclass
+class Extracted:
+    frame: pd.DataFrame  # canonical columns (text) + EXCEL_ROW
+    sheet: str
+    header_row: int  # Excel row number of the header (1-based)
+    source_columns: dict[str, str] = field(default_factory=dict)  # canonical -> header text in the file
+    column_letters: dict[str, str] = field(default_factory=dict)  # canonical -> Excel column letter
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def column_letter(index: int) -> str:
+    """0-based column index -> Excel letters (0 -> A, 27 -> AB)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_header(text: object) -> str:
+    """Header text compared loosely: NFKC, case-folded, whitespace collapsed, Arabic tatweel dropped."""
+    if text is None:
+        return ""
+    s = unicodedata.normalize("NFKC", str(text)).replace("\u0640", "")
+    return _SPACE.sub(" ", s).strip().casefold()
+
+
+def _match_header(cells: list[object], spec: FileSpec) -> dict[str, int]:
+    """canonical column -> position in ``cells`` for every alias found."""
+    wanted = {normalize_header(a): canon for canon, aliases in spec.columns.items() for a in aliases}
+    found: dict[str, int] = {}
+    for pos, cell in enumerate(cells):
+        canon = wanted.get(normalize_header(cell))
+        if canon is not None and canon not in found:
+            found[canon] = pos
+    return found
+
+
+def _required(spec: FileSpec) -> list[str]:
+    return [c for c, req in CANONICAL_COLUMNS[spec.kind].items() if req and c in spec.columns]
+
+
+def _locate_header(rows: list[list[object]], spec: FileSpec, where: str) -> tuple[int, dict[str, int]]:
+    """Index (0-based, in ``rows``) of the header row and its column matches."""
+    required = _required(spec)
+    if spec.header.row is not None:
+        idx = spec.header.row - 1
+        if idx >= len(rows):
+            raise FileReadError(f"{where}: the header should be on row {spec.header.row}, but the sheet ends before it")
+        candidates = [idx]
+    else:
+        candidates = list(range(len(rows)))
+    best: tuple[int, int, dict[str, int]] | None = None
+    for idx in candidates:
+        found = _match_header(rows[idx], spec)
+        if all(c in found for c in required):
+            return idx, found
+        if best is None or len(found) > best[1]:
+            best = (idx, len(found), found)
+    idx, _, found = best if best else (0, 0, {})
+    missing = [c for c in required if c not in found]
+    looked = "; ".join(f"{c}: {' / '.join(spec.columns[c])}" for c in missing)
+    scope = f"row {spec.header.row}" if spec.header.row else f"the first {len(rows)} rows"
+    raise FileReadError(f"{where}: no header found in {scope}: missing column(s) {looked}")
+
+
+def _resolve_sheet(reader: fastexcel.ExcelReader, sheet: str | int, path: Path) -> str:
+    names = reader.sheet_names
+    if isinstance(sheet, int):
+        if sheet >= len(names):
+            raise FileReadError(f"{path.name}: has {len(names)} sheet(s), the source config asks for sheet #{sheet}")
+        return names[sheet]
+    if sheet in names:
+        return sheet
+    loose = {normalize_header(n): n for n in names}
+    if normalize_header(sheet) in loose:
+        return loose[normalize_header(sheet)]
+    raise FileReadError(f"{path.name}: no sheet named '{sheet}'; sheets are: {', '.join(names)}")
+
+
+def _to_text_frame(table: pa.Table, names: dict[str, str]) -> pd.DataFrame:
+    """Arrow table -> pandas with the canonical names; cells stay text (Arrow-backed strings)."""
+    table = table.rename_columns([names[c] for c in table.column_names])
+    return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
+
+
+def read_workbook(path: Path, spec: FileSpec) -> Extracted:
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; all mean "not a readable workbook"
+        raise FileReadError(f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
+    sheet = _resolve_sheet(reader, spec.sheet, path)
+    where = f"{path.name} [{sheet}]"
+    scan_rows = spec.header.row if spec.header.row else spec.header.max_scan_rows
+    try:
+        scan = reader.load_sheet(sheet, header_row=None, skip_rows=0, n_rows=scan_rows, dtypes="string")
+        scan_abs = [c.absolute_index for c in scan.available_columns()]
+        scan_table = scan.to_arrow()
+    except Exception as exc:  # noqa: BLE001
+        raise FileReadError(f"{where}: cannot read the sheet ({exc})") from None
+    rows = [list(r) for r in zip(*(col.to_pylist() for col in scan_table.columns))] if scan_table.num_columns else []
+    h, found = _locate_header(rows, spec, where)
+    header_cells = rows[h]
+    by_abs = {scan_abs[pos]: canon for canon, pos in found.items()}
+    try:
+        sheet_data = reader.load_sheet(
+            sheet,
+            header_row=h,
+            use_columns=lambda col: col.absolute_index in by_abs,
+            dtypes="string",
+        )
+        abs_order = [c.absolute_index for c in sheet_data.selected_columns]
+        table = sheet_data.to_arrow()
+    except Exception as exc:  # noqa: BLE001
+        raise FileReadError(f"{where}: cannot read the rows below the header ({exc})") from None
+    table = table.rename_columns([f"__abs{a}" for a in abs_order])
+    frame = _to_text_frame(table, {f"__abs{a}": by_abs[a] for a in abs_order})
+    frame[EXCEL_ROW] = pd.RangeIndex(h + 2, h + 2 + len(frame)).to_numpy(dtype="int32")
+    return Extracted(
+        frame=frame,
+        sheet=sheet,
+        header_row=h + 1,
+        source_columns={canon: str(header_cells[pos]).strip() for canon, pos in found.items()},
+        column_letters={canon: column_letter(scan_abs[pos]) for canon, pos in found.items()},
+    )
+
+
+def read_csv(path: Path, spec: FileSpec) -> Extracted:
+    where = path.name
+    try:
+        with path.open("r", encoding=spec.encoding, newline="") as fh:
+            import csv
+
+            head = [row for _, row in zip(range(spec.header.row or spec.header.max_scan_rows), csv.reader(fh, delimiter=spec.delimiter))]
+    except UnicodeDecodeError as exc:
+        raise FileReadError(f"{where}: not valid {spec.encoding} text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise FileReadError(f"{where}: cannot open ({exc.strerror})") from None
+    if not head:
+        raise FileReadError(f"{where}: the file is empty")
+    h, found = _locate_header(head, spec, where)
+    header_cells = head[h]
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=spec.encoding, skip_rows=h, column_names=[f"__c{i}" for i in range(len(header_cells))], skip_rows_after_names=1),
+            parse_options=pacsv.ParseOptions(delimiter=spec.delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"__c{i}": pa.string() for i in range(len(header_cells))},
+                include_columns=[f"__c{pos}" for pos in sorted(found.values())],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise FileReadError(f"{where}: cannot parse as CSV ({exc})") from None
+    frame = _to_text_frame(table, {f"__c{pos}": canon for canon, pos in found.items()})
+    frame[EXCEL_ROW] = pd.RangeIndex(h + 2, h + 2 + len(frame)).to_numpy(dtype="int32")
+    return Extracted(
+        frame=frame,
+        sheet="",
+        header_row=h + 1,
+        source_columns={canon: header_cells[pos].strip() for canon, pos in found.items()},
+        column_letters={canon: column_letter(pos) for canon, pos in found.items()},
+    )
+
+
+def read_source_file(path: Path, spec: FileSpec) -> Extracted:
+    """Read a file as its spec says; raises :class:`FileReadError` with a steward-readable message."""
+    if not path.exists():
+        raise FileReadError(f"{path.name}: file disappeared before it could be read")
+    return read_csv(path, spec) if spec.is_csv else read_workbook(path, spec)

@@ -1,0 +1,173 @@
+"""The nightly ingestion flow: discover -> process each new or changed file -> load, check, publish.
+
+Runs with no Prefect server configured (Prefect starts a temporary local one). A task per file, never per row.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.process import FileTask, describe, find_files, process_file
+from flows.reference import config_hash, read_reference, reference_fingerprint
+from schemas.batch import FileBatch
+from schemas.settings import Settings
+from schemas.sources import SourceConfig, load_sources
+from transforms.reference import Reference, country_dimension
+from warehouse.store import LoadInfo, Staging, exclusive_lock, known_versions
+
+MAX_LOGGED_FAILURES = 5
+
+
+@dataclass
+class RunSummary:
+    load_id: str
+    outcome: str  # success | partial | nothing_new
+    warehouse: str
+    files: list[dict] = field(default_factory=list)  # one dict per file seen
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 4 if self.outcome == "partial" else 0
+
+
+@task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+def discover(settings: Settings, sources: list[SourceConfig], force: bool = False) -> tuple[list[FileTask], list[FileTask]]:
+    """Hash every inbox file; split into (to process, unchanged). Unchanged = same bytes, same config."""
+    logger = get_run_logger()
+    ref_fp = reference_fingerprint(settings.reference)
+    yaml_by_agency = {s.agency: p for p in settings.sources.glob("*.yaml") for s in sources if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency}
+    known = set() if force else known_versions(settings.warehouse)
+    todo, unchanged = [], []
+    for path, src in find_files(settings.inbox, sources):
+        rel = path.relative_to(settings.inbox / src.inbox_dir).as_posix()
+        digest, size, mtime = describe(path)
+        yaml_path = yaml_by_agency.get(src.agency)
+        ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
+        ft = FileTask(path, f"{src.agency}/{rel}", digest, ch, size, mtime, src, src.spec_for(rel))
+        (unchanged if (ft.file_key, digest, ch) in known else todo).append(ft)
+    logger.info("inbox %s: %d file(s), %d new or changed, %d unchanged", settings.inbox, len(todo) + len(unchanged), len(todo), len(unchanged))
+    return todo, unchanged
+
+
+@task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE)
+def process(file_task: FileTask, reference: Reference) -> FileBatch:
+    logger = get_run_logger()
+    batch = process_file(file_task, reference)
+    c = batch.counts
+    if batch.status == "failed":
+        logger.error("%s: FAILED: %s", batch.file_key, batch.message)
+    else:
+        logger.info("%s [%s]: %d read = %d loaded + %d quarantined + %d skipped (%.2f s)", batch.file_key, batch.sheet or "csv",
+                    c["rows_read"], c["rows_loaded"], c["rows_quarantined"], c["rows_skipped"], batch.seconds)
+        failures = batch.failures if batch.failures is not None else []
+        for row in list(failures.itertuples())[:MAX_LOGGED_FAILURES] if len(failures) else []:
+            logger.warning("%s row %s: %s [%s]", batch.file_key, row.excel_row, row.message, row.rule)
+        if len(failures) > MAX_LOGGED_FAILURES:
+            logger.warning("%s: %d more failure(s); see 'dcf failures'", batch.file_key, len(failures) - MAX_LOGGED_FAILURES)
+    return batch
+
+
+def _dimensions(reference: Reference, sources: list[SourceConfig]):
+    import pandas as pd
+
+    agencies = pd.DataFrame(
+        [(s.agency, s.name_en, s.name_ar, s.fiscal_year_start_month, s.fiscal_year_label, s.number_locale) for s in sources],
+        columns=["agency_code", "name_en", "name_ar", "fiscal_year_start_month", "fiscal_year_label", "number_locale"],
+    )
+    return {"dim_agency": agencies, "dim_country": country_dimension(reference), "dim_category": reference.categories}
+
+
+@task(name="load-and-publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: list[FileTask], reference: Reference,
+                     sources: list[SourceConfig], load: LoadInfo) -> RunSummary:
+    """Everything goes into a staging copy; checks; one atomic rename. A failure leaves the published file as it was."""
+    staging = Staging(settings.warehouse)
+    try:
+        for table, frame in _dimensions(reference, sources).items():
+            staging.replace_dimension(table, frame)
+        now = datetime.now()
+        for batch in batches:
+            staging.replace_file(batch, load, now)
+        staging.refresh_fiscal_periods()
+        totals = {
+            "files_seen": len(batches) + len(unchanged),
+            "files_processed": len(batches),
+            "files_unchanged": len(unchanged),
+            "files_failed": sum(b.status == "failed" for b in batches),
+            **{k: sum(b.counts[k] for b in batches) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")},
+        }
+        outcome = "nothing_new" if not batches else ("partial" if totals["files_failed"] else "success")
+        staging.record_load(load, outcome, totals, datetime.now())
+        staging.check()
+        staging.publish()
+    except BaseException:
+        staging.discard()
+        raise
+    files = [{"file": b.file_key, "status": b.status, **b.counts, "message": b.message} for b in batches]
+    files += [{"file": u.file_key, "status": "unchanged"} for u in unchanged]
+    return RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals)
+
+
+def _summary_markdown(summary: RunSummary) -> str:
+    t = summary.totals
+    lines = [
+        f"# Nightly ingestion {summary.load_id}: {summary.outcome}",
+        "",
+        f"{t.get('files_processed', 0)} file(s) processed, {t.get('files_unchanged', 0)} unchanged, "
+        f"{t.get('files_failed', 0)} failed. Rows: {t.get('rows_read', 0)} read = {t.get('rows_loaded', 0)} loaded + "
+        f"{t.get('rows_quarantined', 0)} quarantined + {t.get('rows_skipped', 0)} skipped.",
+        "",
+        "| file | status | read | loaded | quarantined | skipped | message |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for f in summary.files:
+        lines.append(f"| {f['file']} | {f['status']} | {f.get('rows_read', '')} | {f.get('rows_loaded', '')} | "
+                     f"{f.get('rows_quarantined', '')} | {f.get('rows_skipped', '')} | {f.get('message') or ''} |")
+    return "\n".join(lines)
+
+
+@flow(name="nightly-ingestion", task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)), log_prints=True)
+def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, sources: str | None = None,
+                      reference: str | None = None, force: bool = False) -> RunSummary:
+    """Ingest new or changed agency files from the inbox into the DuckDB warehouse.
+
+    Paths default to the project's data/ folder (or DCF_INBOX, DCF_WAREHOUSE, DCF_SOURCES, DCF_REFERENCE).
+    ``force`` re-processes every file even if unchanged.
+    """
+    settings = Settings.resolve(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference)
+    logger = get_run_logger()
+    started = datetime.now()
+    configs = load_sources(settings.sources)
+    ref = read_reference(settings.reference)
+    with exclusive_lock(settings.warehouse):
+        todo, unchanged = discover(settings, configs, force)
+        futures = [process.submit(ft, ref) for ft in todo]
+        batches = [f.result() for f in futures]
+        ctx = get_run_context()
+        load = LoadInfo(
+            load_id=f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+            started_at=started,
+            flow_run_id=str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None,
+            run_by=getpass.getuser(),
+            inbox=str(settings.inbox),
+        )
+        summary = load_and_publish(settings, batches, unchanged, ref, configs, load)
+    logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)
+    create_markdown_artifact(markdown=_summary_markdown(summary), key="nightly-ingestion-summary",
+                             description="Files and row counts of this ingestion run")
+    return summary
+
+
+if __name__ == "__main__":
+    nightly_ingestion()

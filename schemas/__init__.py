@@ -1,0 +1,1 @@
+"""Contracts: source configs (pydantic), raw and canonical frame schemas (Pandera), the rule catalogue."""

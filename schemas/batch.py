@@ -1,0 +1,41 @@
+"""What one processed file hands to the warehouse: plain data, no behaviour."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+
+@dataclass
+class FileBatch:
+    file_key: str  # "<AGENCY>/<name relative to the agency's inbox folder>": the logical file
+    file_hash: str  # sha256 of the bytes: the version
+    config_hash: str  # sha256 of the source YAML and the reference tables it was normalised with
+    agency_code: str
+    kind: str | None
+    path: str
+    size_bytes: int
+    modified_at: datetime | None
+    status: str = "loaded"  # loaded | failed
+    message: str | None = None
+    sheet: str = ""
+    header_row: int | None = None
+    rows: pd.DataFrame | None = None  # FundingLine or Program rows
+    failures: pd.DataFrame | None = None  # schemas.frames.Failure
+    quarantined: pd.DataFrame | None = None  # raw cells + excel_row
+    skipped: pd.DataFrame | None = None  # excel_row, reason, label, stated_amount
+    column_letters: dict[str, str] = field(default_factory=dict)
+    source_columns: dict[str, str] = field(default_factory=dict)
+    rows_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        n = lambda df: 0 if df is None else len(df)  # noqa: E731
+        return {
+            "rows_read": self.rows_read,
+            "rows_loaded": n(self.rows),
+            "rows_quarantined": n(self.quarantined),
+            "rows_skipped": n(self.skipped),
+        }

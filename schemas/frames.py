@@ -1,0 +1,131 @@
+"""Pandera contracts for the frames that move between stages.
+
+Raw contracts check what a mapped file must hold before normalisation (no coercion: cells are text);
+canonical contracts are strict and ordered: exactly what the warehouse accepts.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from schemas.sources import STAGES
+
+ISO3 = r"^[A-Z]{3}$"
+
+
+class RawBudget(pa.DataFrameModel):
+    """A budget sheet after column mapping: required cells present; every cell still text."""
+
+    program_code: Series[str] = pa.Field(nullable=False)
+    program_name: Optional[Series[str]] = pa.Field(nullable=True)
+    partner_country: Series[str] = pa.Field(nullable=False)
+    category: Series[str] = pa.Field(nullable=False)
+    fiscal_year: Series[str] = pa.Field(nullable=False)
+    amount: Series[str] = pa.Field(nullable=False)
+    currency: Optional[Series[str]] = pa.Field(nullable=True)
+    stage: Optional[Series[str]] = pa.Field(nullable=True)
+    transaction_date: Optional[Series[str]] = pa.Field(nullable=True)
+    excel_row: Series[int] = pa.Field(ge=1, unique=True)
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+class RawPrograms(pa.DataFrameModel):
+    program_code: Series[str] = pa.Field(nullable=False)
+    name_en: Series[str] = pa.Field(nullable=False)
+    name_ar: Optional[Series[str]] = pa.Field(nullable=True)
+    partner_countries: Optional[Series[str]] = pa.Field(nullable=True)
+    category: Optional[Series[str]] = pa.Field(nullable=True)
+    start_date: Optional[Series[str]] = pa.Field(nullable=True)
+    end_date: Optional[Series[str]] = pa.Field(nullable=True)
+    status: Optional[Series[str]] = pa.Field(nullable=True)
+    excel_row: Series[int] = pa.Field(ge=1, unique=True)
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+class FundingLine(pa.DataFrameModel):
+    """One canonical budget line: what fact_funding_line accepts (strict, ordered)."""
+
+    agency_code: Series[str] = pa.Field(str_matches=r"^[A-Z][A-Z0-9_]+$")
+    program_code: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 64})
+    program_name: Series[str] = pa.Field(nullable=True)
+    country_iso3: Series[str] = pa.Field(str_matches=ISO3)
+    category_code: Series[str]
+    category_label: Series[str]
+    stage: Series[str] = pa.Field(isin=list(STAGES))
+    fiscal_year: Series[int] = pa.Field(ge=1900, le=2100)
+    fiscal_year_label: Series[str]
+    period_start: Series[pd.Timestamp]
+    period_end: Series[pd.Timestamp]
+    transaction_date: Series[pd.Timestamp] = pa.Field(nullable=True)
+    amount_original: Series[float]
+    currency: Series[str] = pa.Field(str_matches=ISO3)
+    amount_usd: Series[float]
+    fx_rate: Series[float] = pa.Field(gt=0)
+    fx_rate_date: Series[pd.Timestamp]
+    fx_provider: Series[str]
+    fx_policy: Series[str]
+    excel_row: Series[int] = pa.Field(ge=1)
+
+    class Config:
+        strict = True
+        ordered = True
+        coerce = True
+
+    @pa.dataframe_check(name="period_ends_after_start")
+    @classmethod
+    def _period(cls, df: pd.DataFrame) -> pd.Series:
+        return df["period_end"] > df["period_start"]
+
+    @pa.dataframe_check(name="usd_matches_rate", description="amount_usd == amount_original / fx_rate")
+    @classmethod
+    def _usd(cls, df: pd.DataFrame) -> pd.Series:
+        return (df["amount_usd"] * df["fx_rate"] - df["amount_original"]).abs() <= 1e-6 * df["amount_original"].abs().clip(lower=1)
+
+
+class Program(pa.DataFrameModel):
+    agency_code: Series[str]
+    program_code: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 64})
+    name_en: Series[str]
+    name_ar: Series[str] = pa.Field(nullable=True)
+    category_code: Series[str] = pa.Field(nullable=True)
+    partner_iso3: Series[object] = pa.Field(nullable=True)  # list of ISO alpha-3 codes
+    start_date: Series[pd.Timestamp] = pa.Field(nullable=True)
+    end_date: Series[pd.Timestamp] = pa.Field(nullable=True)
+    status: Series[str] = pa.Field(nullable=True)
+    excel_row: Series[int] = pa.Field(ge=1)
+
+    class Config:
+        strict = True
+        ordered = True
+        coerce = True
+
+
+class Failure(pa.DataFrameModel):
+    """One validation failure, located to the cell."""
+
+    excel_row: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    column: Series[str] = pa.Field(nullable=True)
+    value: Series[str] = pa.Field(nullable=True)
+    rule: Series[str]
+    severity: Series[str] = pa.Field(isin=["block", "warn"])
+    message: Series[str]
+    suggestion: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+        coerce = True
+
+
+FUNDING_LINE_COLUMNS = list(FundingLine.to_schema().columns)
+PROGRAM_COLUMNS = list(Program.to_schema().columns)
+FAILURE_COLUMNS = list(Failure.to_schema().columns)

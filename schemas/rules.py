@@ -1,0 +1,34 @@
+"""The catalogue of named rules. Every failure a steward sees carries one of these ids."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    severity: str  # "block": the row is quarantined; "warn": the row loads with a flag
+    title: str
+
+
+RULES: dict[str, Rule] = {
+    "file_unreadable": Rule("block", "The file cannot be read"),
+    "header_not_found": Rule("block", "The header row or a required column is missing"),
+    "no_source_config": Rule("block", "No source config matches the file name"),
+    "required_missing": Rule("block", "A required cell is empty"),
+    "amount_not_number": Rule("block", "The amount is not a number"),
+    "fiscal_year_unreadable": Rule("block", "The fiscal year label cannot be read"),
+    "currency_unknown": Rule("block", "The currency is not an ISO 4217 code"),
+    "fx_rate_missing": Rule("block", "No exchange rate for the currency and year"),
+    "country_unknown": Rule("block", "The partner country is not recognised"),
+    "category_unmapped": Rule("block", "The category label has no mapping"),
+    "stage_unknown": Rule("block", "The funding stage is not recognised"),
+    "allocation_negative": Rule("block", "An allocation is negative"),
+    "date_unreadable": Rule("block", "The date cannot be read"),
+    "date_outside_period": Rule("block", "The date lies outside its fiscal period"),
+    "program_code_duplicate": Rule("block", "The program code appears twice in the file"),
+    "canonical_contract": Rule("block", "The normalised row breaks the warehouse contract"),
+}
+
+
+def severity(rule: str) -> str:
+    return RULES[rule].severity

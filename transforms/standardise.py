@@ -1,0 +1,247 @@
+"""Per file kind, one pure standardiser: raw mapped cells -> canonical rows + failures + skipped rows.
+
+Nothing is dropped silently: every row below the header comes back exactly once, as a canonical row, a
+quarantined row (with at least one blocking failure) or a skipped row (blank, totals).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+
+from schemas.frames import FUNDING_LINE_COLUMNS, PROGRAM_COLUMNS, FundingLine, Program, RawBudget, RawPrograms
+from schemas.sources import STAGES
+from transforms import categories, countries, currency, dates, fiscal, numbers
+from transforms.failures import concat_failures, empty_failures, failures_where, from_pandera
+from transforms.reference import Reference
+from transforms.rows import BLANK, DATA, TOTAL, classify_rows
+from transforms.text import as_text
+
+_STR = pd.StringDtype("pyarrow")
+
+
+@dataclass(frozen=True)
+class FileContext:
+    """What the standardiser needs to know about the file, as plain data."""
+
+    agency: str
+    fiscal_year_start_month: int = 1
+    fiscal_year_label: str = "end"
+    number_locale: str = "en"
+    unit_factor: float = 1.0
+    default_currency: str | None = None
+    default_stage: str | None = None
+    totals_label: str | None = None
+    source_columns: dict[str, str] = field(default_factory=dict)  # canonical -> header text in the file
+
+    def header(self, column: str) -> str:
+        return self.source_columns.get(column, column)
+
+
+@dataclass
+class Standardised:
+    rows: pd.DataFrame  # canonical rows that pass (FundingLine or Program)
+    failures: pd.DataFrame  # schemas.frames.Failure
+    quarantined: pd.DataFrame  # the raw cells of rows with a blocking failure (+ excel_row)
+    skipped: pd.DataFrame  # excel_row, reason (blank/total), label, stated_amount
+    rows_read: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_loaded": len(self.rows),
+            "rows_quarantined": len(self.quarantined),
+            "rows_skipped": len(self.skipped),
+        }
+
+
+def _split_rows(raw: pd.DataFrame, ctx: FileContext, labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    value_cols = [c for c in raw.columns if c != "excel_row"]
+    status = classify_rows(raw, value_cols, labels, ctx.totals_label)
+    skipped = raw.loc[status != DATA, ["excel_row"]].assign(reason=status[status != DATA])
+    label = pd.Series(pd.NA, index=skipped.index, dtype=_STR)
+    for col in labels:
+        if col in raw:
+            label = label.fillna(as_text(raw.loc[skipped.index, col]))
+    skipped["label"] = label
+    if "amount" in raw:
+        stated, _ = numbers.parse_amounts(raw.loc[skipped.index, "amount"], ctx.number_locale)
+        skipped["stated_amount"] = stated.where(skipped["reason"] == TOTAL) * ctx.unit_factor
+    else:
+        skipped["stated_amount"] = float("nan")
+    return raw[status == DATA].copy(), skipped.reset_index(drop=True)
+
+
+def _raw_contract(model: type[pa.DataFrameModel], data: pd.DataFrame, ctx: FileContext) -> pd.DataFrame:
+    try:
+        model.validate(data, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return from_pandera(exc.failure_cases, data, ctx.source_columns)
+    return empty_failures()
+
+
+def _finish(canonical: pd.DataFrame, model: type[pa.DataFrameModel], data: pd.DataFrame, failures: pd.DataFrame,
+            skipped: pd.DataFrame, rows_read: int, ctx: FileContext) -> Standardised:
+    """Quarantine blocked rows, validate the rest against the strict canonical contract."""
+    blocked = set(failures.loc[failures["severity"] == "block", "excel_row"].dropna().astype(int))
+    keep = ~data["excel_row"].isin(blocked)
+    rows = canonical[keep.to_numpy()]
+    try:
+        rows = model.validate(rows, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        extra = from_pandera(exc.failure_cases, rows, ctx.source_columns).assign(rule="canonical_contract", severity="block")
+        failures = concat_failures([failures, extra])
+        bad = set(extra["excel_row"].dropna().astype(int))
+        blocked |= bad
+        rows = model.validate(rows[~rows["excel_row"].isin(bad)], lazy=False)
+    quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
+    return Standardised(rows.reset_index(drop=True), failures, quarantined, skipped, rows_read)
+
+
+def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
+    """Raw budget cells -> FundingLine rows."""
+    data, skipped = _split_rows(raw, ctx, ["program_code", "program_name", "partner_country", "category"])
+    for optional in ("program_name", "currency", "stage", "transaction_date"):
+        if optional not in data:
+            data[optional] = pd.Series(pd.NA, index=data.index, dtype=_STR)
+    data = data[[c for c in RawBudget.to_schema().columns]]
+    fails = [_raw_contract(RawBudget, data, ctx)]
+    h = ctx.header
+
+    amount, amount_blank = numbers.parse_amounts(data["amount"], ctx.number_locale)
+    amount = amount * ctx.unit_factor
+    fails.append(failures_where(data, amount.isna() & ~amount_blank, "amount", "amount_not_number",
+                                lambda r, v: f"{h('amount')} '" + v + "' is not a number."))
+
+    fy = fiscal.parse_fiscal_year(data["fiscal_year"], ctx.fiscal_year_start_month, ctx.fiscal_year_label)
+    fy_given = as_text(data["fiscal_year"]).notna()
+    fails.append(failures_where(data, fy.isna() & fy_given, "fiscal_year", "fiscal_year_unreadable",
+                                lambda r, v: f"{h('fiscal_year')} '" + v + "' is not a fiscal year this agency uses "
+                                f"(its fiscal year starts in month {ctx.fiscal_year_start_month})."))
+    period_start, period_end = fiscal.fiscal_period(fy, ctx.fiscal_year_start_month)
+
+    cur = currency.normalize_currency(data["currency"], ctx.default_currency)
+    not_iso = cur.notna() & ~cur.isin(ref.iso_currencies)
+    fails.append(failures_where(data.assign(currency=cur), not_iso, "currency", "currency_unknown",
+                                lambda r, v: "Currency '" + v + "' is not an ISO 4217 currency code."))
+    fx = currency.convert_to_usd(amount, cur, fy, ref.fx_rates)
+    no_rate = fx["fx_rate"].isna() & ~not_iso & cur.notna() & fy.notna()
+    fails.append(failures_where(data.assign(currency=cur, _fy=fy.astype("string")), no_rate, "currency", "fx_rate_missing",
+                                lambda r, v: "No exchange rate for " + v + " in " + r["_fy"].astype(_STR)
+                                + " in reference/fx_rates.csv; add one and re-run."))
+
+    iso3 = countries.map_countries(data["partner_country"], ref.country_lookup)
+    unknown_country = iso3.isna() & as_text(data["partner_country"]).notna()
+    hint = countries.suggest(data["partner_country"].where(unknown_country), ref.country_lookup["key"], ref.country_lookup["alias"]) if unknown_country.any() else None
+    fails.append(failures_where(data, unknown_country, "partner_country", "country_unknown",
+                                lambda r, v: f"{h('partner_country')} '" + v + "' is not a known country name or code; "
+                                "add it to reference/country_aliases.csv.", hint))
+
+    cat = categories.map_labels(data["category"], ctx.agency, ref.category_mappings, "category_code")
+    unmapped = cat.isna() & as_text(data["category"]).notna()
+    cat_hint = countries.suggest(data["category"].where(unmapped), ref.category_mappings["label"].str.casefold(), ref.category_mappings["label"]) if unmapped.any() else None
+    fails.append(failures_where(data, unmapped, "category", "category_unmapped",
+                                lambda r, v: f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
+                                "add it to reference/category_mappings.csv.", cat_hint))
+
+    stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
+    fails.append(failures_where(data, stage.isna() & as_text(data["stage"]).notna(), "stage", "stage_unknown",
+                                lambda r, v: f"{h('stage')} '" + v + "' is not one of " + ", ".join(STAGES) + "."))
+    fails.append(failures_where(data, (stage == "allocated") & (amount < 0), "amount", "allocation_negative",
+                                lambda r, v: f"{h('amount')} '" + v + "' is negative; an allocation cannot be below zero."))
+
+    tdate, tdate_blank = dates.parse_dates(data["transaction_date"])
+    fails.append(failures_where(data, tdate.isna() & ~tdate_blank, "transaction_date", "date_unreadable",
+                                lambda r, v: f"{h('transaction_date')} '" + v + "' is not a date."))
+    outside = tdate.notna() & fy.notna() & ((tdate < period_start) | (tdate > period_end))
+    fails.append(failures_where(
+        data.assign(_s=period_start.dt.strftime("%Y-%m-%d"), _e=period_end.dt.strftime("%Y-%m-%d"), _d=tdate.dt.strftime("%Y-%m-%d")),
+        outside, "transaction_date", "date_outside_period",
+        lambda r, v: f"{h('transaction_date')} " + r["_d"].astype(_STR) + " lies outside fiscal period "
+        + r["_s"].astype(_STR) + " to " + r["_e"].astype(_STR) + "."))
+
+    canonical = pd.DataFrame(
+        {
+            "agency_code": ctx.agency,
+            "program_code": as_text(data["program_code"]),
+            "program_name": as_text(data["program_name"]),
+            "country_iso3": iso3,
+            "category_code": cat,
+            "category_label": as_text(data["category"]),
+            "stage": stage,
+            "fiscal_year": fy,
+            "fiscal_year_label": as_text(data["fiscal_year"]),
+            "period_start": period_start,
+            "period_end": period_end,
+            "transaction_date": tdate,
+            "amount_original": amount,
+            "currency": cur,
+            **{c: fx[c] for c in ("amount_usd", "fx_rate", "fx_rate_date", "fx_provider", "fx_policy")},
+            "excel_row": data["excel_row"],
+        },
+        index=data.index,
+    )[FUNDING_LINE_COLUMNS]
+    return _finish(canonical, FundingLine, data, concat_failures(fails), skipped, len(raw), ctx)
+
+
+def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
+    """Raw program records -> Program rows (partner countries as a list of ISO alpha-3 codes)."""
+    data, skipped = _split_rows(raw, ctx, ["program_code", "name_en"])
+    for optional in ("name_ar", "partner_countries", "category", "start_date", "end_date", "status"):
+        if optional not in data:
+            data[optional] = pd.Series(pd.NA, index=data.index, dtype=_STR)
+    data = data[[c for c in RawPrograms.to_schema().columns]]
+    fails = [_raw_contract(RawPrograms, data, ctx)]
+    h = ctx.header
+
+    code = as_text(data["program_code"])
+    first_row = data["excel_row"].groupby(code).transform("min")
+    dup = code.notna() & (data["excel_row"] != first_row)
+    fails.append(failures_where(data.assign(_first=first_row.astype("string")), dup, "program_code", "program_code_duplicate",
+                                lambda r, v: f"{h('program_code')} '" + v + "' already appears on row " + r["_first"].astype(_STR) + "."))
+
+    parts = as_text(data["partner_countries"]).str.split(r"\s*[;؛|]\s*", regex=True).explode()
+    parts = parts[as_text(parts).notna()] if len(parts) else parts
+    mapped = countries.map_countries(parts, ref.country_lookup) if len(parts) else parts
+    bad_parts = parts[mapped.isna()] if len(parts) else parts
+    bad_rows = data.index.isin(bad_parts.index)
+    bad_text = bad_parts.groupby(level=0).agg(lambda s: ", ".join(map(str, s))) if len(bad_parts) else pd.Series(dtype=object)
+    fails.append(failures_where(data.assign(_bad=bad_text.reindex(data.index).astype(_STR)), pd.Series(bad_rows, index=data.index),
+                                "partner_countries", "country_unknown",
+                                lambda r, v: f"{h('partner_countries')}: '" + r["_bad"] + "' is not a known country; "
+                                "add it to reference/country_aliases.csv."))
+    partner_lists = mapped.dropna().groupby(level=0).agg(lambda s: sorted(set(s))) if len(parts) else pd.Series(dtype=object)
+
+    cat = categories.map_labels(data["category"], ctx.agency, ref.category_mappings, "category_code")
+    fails.append(failures_where(data, cat.isna() & as_text(data["category"]).notna(), "category", "category_unmapped",
+                                lambda r, v: f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
+                                "add it to reference/category_mappings.csv."))
+    start, start_blank = dates.parse_dates(data["start_date"])
+    end, end_blank = dates.parse_dates(data["end_date"])
+    for col, parsed, blank in (("start_date", start, start_blank), ("end_date", end, end_blank)):
+        fails.append(failures_where(data, parsed.isna() & ~blank, col, "date_unreadable",
+                                    lambda r, v, col=col: f"{h(col)} '" + v + "' is not a date."))
+    fails.append(failures_where(data, start.notna() & end.notna() & (end < start), "end_date", "date_outside_period",
+                                lambda r, v: f"{h('end_date')} '" + v + f"' is before {h('start_date')}."))
+
+    canonical = pd.DataFrame(
+        {
+            "agency_code": ctx.agency,
+            "program_code": code,
+            "name_en": as_text(data["name_en"]),
+            "name_ar": as_text(data["name_ar"]),
+            "category_code": cat,
+            "partner_iso3": partner_lists.reindex(data.index),
+            "start_date": start,
+            "end_date": end,
+            "status": as_text(data["status"]).str.lower(),
+            "excel_row": data["excel_row"],
+        },
+        index=data.index,
+    )[PROGRAM_COLUMNS]
+    return _finish(canonical, Program, data, concat_failures(fails), skipped, len(raw), ctx)
+
+
+STANDARDISERS = {"budget": standardise_budget, "programs": standardise_programs}

@@ -1,0 +1,174 @@
+-- Warehouse tables. Idempotent: applied to every staging copy before loading.
+-- Money columns: amount_original in the original currency (full units, not thousands); amount_usd in US$ (nominal).
+
+CREATE TABLE IF NOT EXISTS dim_agency (
+    agency_code              VARCHAR PRIMARY KEY,
+    name_en                  VARCHAR NOT NULL,
+    name_ar                  VARCHAR,
+    fiscal_year_start_month  TINYINT NOT NULL CHECK (fiscal_year_start_month BETWEEN 1 AND 12),
+    fiscal_year_label        VARCHAR NOT NULL CHECK (fiscal_year_label IN ('start', 'end')),
+    number_locale            VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS dim_country (
+    iso3        VARCHAR PRIMARY KEY CHECK (regexp_full_match(iso3, '[A-Z]{3}')),
+    iso2        VARCHAR NOT NULL,
+    name_en     VARCHAR NOT NULL,
+    name_ar     VARCHAR,
+    region      VARCHAR,
+    oic_member  BOOLEAN
+);
+
+CREATE TABLE IF NOT EXISTS dim_category (
+    category_code  VARCHAR PRIMARY KEY,
+    name_en        VARCHAR NOT NULL,
+    name_ar        VARCHAR,
+    dac_code       VARCHAR,
+    description    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS dim_fiscal_period (
+    agency_code   VARCHAR NOT NULL,
+    fiscal_year   SMALLINT NOT NULL,
+    period_start  DATE NOT NULL,
+    period_end    DATE NOT NULL CHECK (period_end > period_start),
+    PRIMARY KEY (agency_code, fiscal_year)
+);
+
+CREATE TABLE IF NOT EXISTS fact_funding_line (
+    file_key           VARCHAR NOT NULL,
+    sheet              VARCHAR NOT NULL,
+    excel_row          INTEGER NOT NULL CHECK (excel_row >= 1),
+    agency_code        VARCHAR NOT NULL,
+    program_code       VARCHAR NOT NULL,
+    program_name       VARCHAR,
+    country_iso3       VARCHAR NOT NULL,
+    category_code      VARCHAR NOT NULL,
+    category_label     VARCHAR NOT NULL,
+    stage              VARCHAR NOT NULL CHECK (stage IN ('allocated', 'committed', 'obligated', 'disbursed')),
+    fiscal_year        SMALLINT NOT NULL,
+    fiscal_year_label  VARCHAR NOT NULL,
+    period_start       DATE NOT NULL,
+    period_end         DATE NOT NULL,
+    transaction_date   DATE,
+    amount_original    DOUBLE NOT NULL,
+    currency           VARCHAR NOT NULL,
+    amount_usd         DOUBLE NOT NULL,
+    fx_rate            DOUBLE NOT NULL CHECK (fx_rate > 0),
+    fx_rate_date       DATE NOT NULL,
+    fx_provider        VARCHAR NOT NULL,
+    fx_policy          VARCHAR NOT NULL,
+    file_hash          VARCHAR NOT NULL,
+    load_id            VARCHAR NOT NULL,
+    PRIMARY KEY (file_key, sheet, excel_row)
+);
+
+CREATE TABLE IF NOT EXISTS dim_program (
+    file_key           VARCHAR NOT NULL,
+    sheet              VARCHAR NOT NULL,
+    excel_row          INTEGER NOT NULL,
+    agency_code        VARCHAR NOT NULL,
+    program_code       VARCHAR NOT NULL,
+    name_en            VARCHAR NOT NULL,
+    name_ar            VARCHAR,
+    category_code      VARCHAR,
+    partner_iso3       VARCHAR[],
+    start_date         DATE,
+    end_date           DATE,
+    status             VARCHAR,
+    file_hash          VARCHAR NOT NULL,
+    load_id            VARCHAR NOT NULL,
+    PRIMARY KEY (file_key, sheet, excel_row)
+);
+
+-- Rows held back by a blocking failure, with their cells as read (JSON), so they can be re-normalised.
+CREATE TABLE IF NOT EXISTS quarantine_row (
+    file_key    VARCHAR NOT NULL,
+    sheet       VARCHAR NOT NULL,
+    excel_row   INTEGER NOT NULL,
+    agency_code VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,
+    raw_json    VARCHAR NOT NULL,
+    rules       VARCHAR NOT NULL,
+    file_hash   VARCHAR NOT NULL,
+    load_id     VARCHAR NOT NULL,
+    PRIMARY KEY (file_key, sheet, excel_row)
+);
+
+-- Rows deliberately not loaded: blank rows and totals rows (with the total the sheet states).
+CREATE TABLE IF NOT EXISTS skipped_row (
+    file_key       VARCHAR NOT NULL,
+    sheet          VARCHAR NOT NULL,
+    excel_row      INTEGER NOT NULL,
+    reason         VARCHAR NOT NULL CHECK (reason IN ('blank', 'total')),
+    label          VARCHAR,
+    stated_amount  DOUBLE,
+    file_hash      VARCHAR NOT NULL,
+    load_id        VARCHAR NOT NULL,
+    PRIMARY KEY (file_key, sheet, excel_row)
+);
+
+CREATE TABLE IF NOT EXISTS audit_load (
+    load_id           VARCHAR PRIMARY KEY,
+    started_at        TIMESTAMP NOT NULL,
+    finished_at       TIMESTAMP,
+    flow_run_id       VARCHAR,
+    run_by            VARCHAR,
+    inbox             VARCHAR,
+    outcome           VARCHAR NOT NULL CHECK (outcome IN ('success', 'partial', 'nothing_new')),
+    files_seen        INTEGER NOT NULL,
+    files_processed   INTEGER NOT NULL,
+    files_unchanged   INTEGER NOT NULL,
+    files_failed      INTEGER NOT NULL,
+    rows_read         BIGINT NOT NULL,
+    rows_loaded       BIGINT NOT NULL,
+    rows_quarantined  BIGINT NOT NULL,
+    rows_skipped      BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS audit_source_file (
+    file_key          VARCHAR NOT NULL,
+    file_hash         VARCHAR NOT NULL,
+    config_hash       VARCHAR NOT NULL,
+    agency_code       VARCHAR NOT NULL,
+    kind              VARCHAR,
+    path              VARCHAR NOT NULL,
+    size_bytes        BIGINT NOT NULL,
+    modified_at       TIMESTAMP,
+    first_seen_at     TIMESTAMP NOT NULL,
+    load_id           VARCHAR NOT NULL,
+    is_current        BOOLEAN NOT NULL,
+    status            VARCHAR NOT NULL CHECK (status IN ('loaded', 'failed')),
+    sheet             VARCHAR,
+    header_row        INTEGER,
+    rows_read         BIGINT NOT NULL,
+    rows_loaded       BIGINT NOT NULL,
+    rows_quarantined  BIGINT NOT NULL,
+    rows_skipped      BIGINT NOT NULL,
+    message           VARCHAR,
+    CHECK (rows_read = rows_loaded + rows_quarantined + rows_skipped),
+    PRIMARY KEY (file_key, file_hash, config_hash)
+);
+
+CREATE TABLE IF NOT EXISTS audit_validation_failure (
+    failure_id      VARCHAR PRIMARY KEY,
+    file_key        VARCHAR NOT NULL,
+    file_hash       VARCHAR NOT NULL,
+    agency_code     VARCHAR NOT NULL,
+    sheet           VARCHAR NOT NULL,
+    excel_row       INTEGER,
+    cell            VARCHAR,
+    column_name     VARCHAR,
+    source_column   VARCHAR,
+    value           VARCHAR,
+    rule            VARCHAR NOT NULL,
+    severity        VARCHAR NOT NULL CHECK (severity IN ('block', 'warn')),
+    message         VARCHAR NOT NULL,
+    suggestion      VARCHAR,
+    status          VARCHAR NOT NULL CHECK (status IN ('open', 'resolved')),
+    first_seen_load VARCHAR NOT NULL,
+    last_seen_load  VARCHAR NOT NULL,
+    first_seen_at   TIMESTAMP NOT NULL,
+    last_seen_at    TIMESTAMP NOT NULL,
+    resolved_at     TIMESTAMP
+);

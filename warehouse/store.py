@@ -1,0 +1,317 @@
+"""Load into a staging copy of the warehouse, check it, publish it by atomic rename.
+
+Analysts keep reading the published file (their open connections hold the old inode); a failed run leaves it
+untouched; one ingestion at a time is enforced by an exclusive lock file beside the warehouse.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from schemas.batch import FileBatch
+
+
+class WarehouseBusy(RuntimeError):
+    """Another ingestion holds the warehouse lock."""
+
+
+class PublishCheckFailed(RuntimeError):
+    """The staging copy failed a consistency check; nothing was published."""
+
+
+def ddl_statements() -> list[str]:
+    files = sorted(p for p in resources.files("warehouse").joinpath("sql").iterdir() if p.name.endswith(".sql"))
+    return [p.read_text(encoding="utf-8") for p in files]
+
+
+def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
+    for sql in ddl_statements():
+        con.execute(sql)
+
+
+@contextmanager
+def exclusive_lock(warehouse: Path) -> Iterator[None]:
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    with lock_path.open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise WarehouseBusy(f"another ingestion is running ({holder}); try again when it ends") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {datetime.now().isoformat(timespec='seconds')}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published file. If a writer elsewhere holds the file (an analyst's
+    read-write session), read a private snapshot copy instead of failing."""
+    if not warehouse.exists():
+        raise FileNotFoundError(f"no warehouse at {warehouse}; run 'dcf run' first")
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException:
+        with tempfile.TemporaryDirectory(prefix="dcf-snapshot-") as tmp:
+            copy = Path(tmp) / warehouse.name
+            shutil.copyfile(warehouse, copy)
+            con = duckdb.connect(str(copy), read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
+        return
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def known_versions(warehouse: Path) -> set[tuple[str, str, str]]:
+    """(file_key, file_hash, config_hash) of every current file in the published warehouse."""
+    if not warehouse.exists():
+        return set()
+    with read_only(warehouse) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "audit_source_file" not in tables:
+            return set()
+        return {tuple(r) for r in con.execute("SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current").fetchall()}
+
+
+def _params(sql: str, values: dict) -> dict:
+    """Only the named parameters the statement uses (DuckDB rejects extra ones)."""
+    return {k: v for k, v in values.items() if f"${k}" in sql}
+
+
+def _arrow(df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+@dataclass
+class LoadInfo:
+    load_id: str
+    started_at: datetime
+    flow_run_id: str | None
+    run_by: str
+    inbox: str
+
+
+class Staging:
+    """A private read-write copy of the published warehouse."""
+
+    def __init__(self, published: Path):
+        self.published = published
+        self.path = published.with_name(f".{published.name}.staging-{os.getpid()}")
+        if self.path.exists():
+            self.path.unlink()
+        if published.exists():
+            shutil.copyfile(published, self.path)
+        self.con = duckdb.connect(str(self.path))
+        apply_ddl(self.con)
+
+    # -- loading ---------------------------------------------------------------------------------------------
+    def replace_file(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
+        """Replace everything the logical file contributed with this version, in one transaction."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in ("fact_funding_line", "dim_program", "quarantine_row", "skipped_row"):
+                con.execute(f"DELETE FROM {table} WHERE file_key = ?", [batch.file_key])
+            lineage = {"file_key": batch.file_key, "sheet": batch.sheet, "file_hash": batch.file_hash, "load_id": load.load_id}
+            if batch.rows is not None and len(batch.rows):
+                table = "fact_funding_line" if batch.kind == "budget" else "dim_program"
+                self._insert(table, batch.rows.assign(**lineage))
+            if batch.quarantined is not None and len(batch.quarantined):
+                self._insert("quarantine_row", self._quarantine_frame(batch).assign(**lineage))
+            if batch.skipped is not None and len(batch.skipped):
+                self._insert("skipped_row", batch.skipped.assign(**lineage))
+            self._record_failures(batch, load, now)
+            self._record_file(batch, load, now)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+    def _insert(self, table: str, df: pd.DataFrame) -> None:
+        cols = [r[0] for r in self.con.execute(f"SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+        arrow = _arrow(df[[c for c in cols if c in df.columns]])
+        self.con.register("_incoming", arrow)
+        try:
+            names = ", ".join(c for c in cols if c in df.columns)
+            self.con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+    @staticmethod
+    def _quarantine_frame(batch: FileBatch) -> pd.DataFrame:
+        q = batch.quarantined
+        cells = q.drop(columns=["excel_row"]).astype(object).where(q.drop(columns=["excel_row"]).notna(), None)
+        raw_json = [json.dumps(rec, ensure_ascii=False) for rec in cells.to_dict(orient="records")]
+        blocking = batch.failures[batch.failures["severity"] == "block"]
+        rules = blocking.groupby("excel_row")["rule"].agg(lambda s: ",".join(sorted(set(s))))
+        return pd.DataFrame(
+            {
+                "excel_row": q["excel_row"].astype("int32").to_numpy(),
+                "agency_code": batch.agency_code,
+                "kind": batch.kind,
+                "raw_json": raw_json,
+                "rules": q["excel_row"].map(rules).fillna("").to_numpy(),
+            }
+        )
+
+    def _record_failures(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
+        f = batch.failures if batch.failures is not None else pd.DataFrame(columns=["excel_row", "column", "value", "rule", "severity", "message", "suggestion"])
+        letters = pd.Series(batch.column_letters, dtype=object)
+        headers = pd.Series(batch.source_columns, dtype=object)
+        incoming = pd.DataFrame(
+            {
+                "excel_row": f["excel_row"].astype("Int64"),
+                "column_name": f["column"].astype(object),
+                "source_column": f["column"].astype(object).map(headers),
+                "cell": f["column"].astype(object).map(letters) + f["excel_row"].astype("Int64").astype(str),
+                "value": f["value"].astype(object),
+                "rule": f["rule"].astype(object),
+                "severity": f["severity"].astype(object),
+                "message": f["message"].astype(object),
+                "suggestion": f["suggestion"].astype(object),
+            }
+        )
+        incoming["cell"] = incoming["cell"].where(incoming["excel_row"].notna() & incoming["column_name"].map(letters).notna(), None)
+        self.con.register("_failures", _arrow(incoming))
+        try:
+            params = {"file_key": batch.file_key, "file_hash": batch.file_hash, "agency": batch.agency_code, "sheet": batch.sheet, "load": load.load_id, "now": now}
+            run = lambda sql: self.con.execute(sql, _params(sql, params))  # noqa: E731
+            run(
+                """
+                CREATE OR REPLACE TEMP TABLE _new_failures AS
+                SELECT md5(concat_ws('|', $file_key, $sheet, coalesce(CAST(excel_row AS VARCHAR), '-'),
+                                     coalesce(column_name, '-'), rule, coalesce(value, ''))) AS failure_id, *
+                FROM (SELECT DISTINCT * FROM _failures)
+                """
+            )
+            run(
+                """
+                UPDATE audit_validation_failure SET status = 'resolved', resolved_at = $now
+                WHERE file_key = $file_key AND status = 'open'
+                  AND failure_id NOT IN (SELECT failure_id FROM _new_failures)
+                """
+            )
+            run(
+                """
+                INSERT INTO audit_validation_failure
+                SELECT failure_id, $file_key, $file_hash, $agency, $sheet, excel_row, cell, column_name, source_column,
+                       value, rule, severity, message, suggestion, 'open', $load, $load, $now, $now, NULL
+                FROM _new_failures
+                ON CONFLICT (failure_id) DO UPDATE SET
+                    status = 'open', file_hash = excluded.file_hash, last_seen_load = excluded.last_seen_load,
+                    last_seen_at = excluded.last_seen_at, message = excluded.message,
+                    suggestion = excluded.suggestion, resolved_at = NULL
+                """
+            )
+        finally:
+            self.con.unregister("_failures")
+
+    def _record_file(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
+        c = batch.counts
+        self.con.execute("UPDATE audit_source_file SET is_current = false WHERE file_key = ?", [batch.file_key])
+        self.con.execute(
+            """
+            INSERT INTO audit_source_file VALUES
+            ($file_key, $file_hash, $config_hash, $agency, $kind, $path, $size, $mtime,
+             coalesce((SELECT min(first_seen_at) FROM audit_source_file WHERE file_key = $file_key AND file_hash = $file_hash), $now),
+             $load, true, $status, $sheet, $header_row, $read, $loaded, $quarantined, $skipped, $message)
+            ON CONFLICT (file_key, file_hash, config_hash) DO UPDATE SET
+                load_id = excluded.load_id, is_current = true, status = excluded.status, path = excluded.path,
+                rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded,
+                rows_quarantined = excluded.rows_quarantined, rows_skipped = excluded.rows_skipped,
+                message = excluded.message
+            """,
+            {
+                "file_key": batch.file_key, "file_hash": batch.file_hash, "config_hash": batch.config_hash,
+                "agency": batch.agency_code, "kind": batch.kind, "path": batch.path, "size": batch.size_bytes,
+                "mtime": batch.modified_at, "now": now, "load": load.load_id, "status": batch.status,
+                "sheet": batch.sheet, "header_row": batch.header_row, "read": c["rows_read"], "loaded": c["rows_loaded"],
+                "quarantined": c["rows_quarantined"], "skipped": c["rows_skipped"], "message": batch.message,
+            },
+        )
+
+    def replace_dimension(self, table: str, df: pd.DataFrame) -> None:
+        """Reference dimensions are replaced whole from reference/ and sources/ on every load."""
+        self.con.execute(f"DELETE FROM {table}")
+        if len(df):
+            self._insert(table, df)
+
+    def refresh_fiscal_periods(self) -> None:
+        self.con.execute("DELETE FROM dim_fiscal_period")
+        self.con.execute(
+            """
+            INSERT INTO dim_fiscal_period
+            SELECT agency_code, fiscal_year, min(period_start), max(period_end)
+            FROM fact_funding_line GROUP BY ALL ORDER BY ALL
+            """
+        )
+
+    def record_load(self, load: LoadInfo, outcome: str, totals: dict[str, int], finished_at: datetime) -> None:
+        self.con.execute(
+            "INSERT INTO audit_load VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                load.load_id, load.started_at, finished_at, load.flow_run_id, load.run_by, load.inbox, outcome,
+                totals["files_seen"], totals["files_processed"], totals["files_unchanged"], totals["files_failed"],
+                totals["rows_read"], totals["rows_loaded"], totals["rows_quarantined"], totals["rows_skipped"],
+            ],
+        )
+
+    # -- checks and publish -------------------------------------------------------------------------------------
+    def check(self) -> None:
+        bad = self.con.execute("SELECT file_key FROM file_reconciliation WHERE NOT reconciles").fetchall()
+        if bad:
+            raise PublishCheckFailed("row counts do not reconcile for: " + ", ".join(r[0] for r in bad))
+        orphans = self.con.execute(
+            "SELECT count(*) FROM fact_funding_line f ANTI JOIN dim_country c ON c.iso3 = f.country_iso3"
+        ).fetchone()[0]
+        if orphans:
+            raise PublishCheckFailed(f"{orphans} funding line(s) point at a country missing from dim_country")
+
+    def publish(self) -> None:
+        """Checkpoint, close, fsync, and atomically replace the published file."""
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+        with open(self.path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.path, self.published)
+        dir_fd = os.open(self.published.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def discard(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            if p.exists():
+                p.unlink()
