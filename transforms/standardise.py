@@ -147,6 +147,8 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
                                 "add it to reference/category_mappings.csv.", cat_hint))
 
     stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
+    fails.append(failures_where(data, stage.isna() & as_text(data["stage"]).isna(), "stage", "required_missing",
+                                lambda r, v: f"The '{h('stage')}' cell is empty and this source has no default stage."))
     fails.append(failures_where(data, stage.isna() & as_text(data["stage"]).notna(), "stage", "stage_unknown",
                                 lambda r, v: f"{h('stage')} '" + v + "' is not one of " + ", ".join(STAGES) + "."))
     fails.append(failures_where(data, (stage == "allocated") & (amount < 0), "amount", "allocation_negative",

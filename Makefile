@@ -1,0 +1,49 @@
+# Two commands on a fresh machine (python3, pip, make): `make demo` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+UV_VER  := 0.13.8
+LINES   ?= 100000
+FILES   ?= 10
+PYTEST_ARGS ?=
+
+.PHONY: help install demo run test test-fast bench lock serve clean
+
+help:
+	@echo "make demo   - create .venv if missing, write the synthetic sample inbox, run the nightly flow, print a summary"
+	@echo "make test   - run the whole test suite (unit, integration, system)"
+	@echo "make bench  - benchmarks (LINES=$(LINES) FILES=$(FILES)); writes BENCHMARKS.md"
+	@echo "make lock   - re-resolve requirements.lock from pyproject.toml (then commit it)"
+
+# The environment: exactly the locked set (requirements.lock), installed with uv; never re-resolved on install.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VER)
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dcf sample
+	$(BIN)/dcf run
+
+run: $(STAMP)
+	$(BIN)/dcf run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --lines $(LINES) --files $(FILES)
+
+lock: $(STAMP)
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf data .pytest_cache

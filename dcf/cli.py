@@ -1,0 +1,216 @@
+"""``dcf``: the command line over the nightly flow and the warehouse.
+
+Exit codes: 0 ok; 1 the run failed and nothing was published; 2 usage or configuration error;
+3 another ingestion holds the warehouse; 4 the run published but some files failed (see ``dcf failures``).
+Commands that only read the warehouse (status, failures) never start Prefect.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_PARTIAL = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    name="dcf",
+    help="Defense-cooperation funding warehouse: ingest agency spreadsheets, inspect loads and failures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+InboxOpt = typer.Option(None, "--inbox", help="Inbox folder with one sub-folder per agency [env DCF_INBOX; default data/inbox].")
+WarehouseOpt = typer.Option(None, "--warehouse", help="Published DuckDB file [env DCF_WAREHOUSE; default data/warehouse.duckdb].")
+SourcesOpt = typer.Option(None, "--sources", help="Folder of agency source YAMLs [env DCF_SOURCES; default sources/].")
+ReferenceOpt = typer.Option(None, "--reference", help="Folder of reference tables [env DCF_REFERENCE; default reference/].")
+
+
+def _settings(**kw):
+    from schemas.settings import Settings
+
+    return Settings.resolve(**kw)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command(epilog="Example: dcf run --inbox data/inbox --warehouse data/warehouse.duckdb")
+def run(
+    inbox: Optional[Path] = InboxOpt,
+    warehouse: Optional[Path] = WarehouseOpt,
+    sources: Optional[Path] = SourcesOpt,
+    reference: Optional[Path] = ReferenceOpt,
+    force: bool = typer.Option(False, "--force", help="Re-process every file, even unchanged ones."),
+) -> None:
+    """Run the nightly ingestion flow once (through Prefect, no server needed) and print a summary."""
+    from schemas.sources import SourceConfigError
+
+    settings = _settings(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference)
+    if not settings.inbox.is_dir():
+        _fail(f"inbox {settings.inbox} does not exist (create it, or run 'make demo' for the sample inbox)", EXIT_USAGE)
+    try:
+        from schemas.sources import load_sources
+
+        load_sources(settings.sources)  # a bad YAML is a usage error, reported before Prefect starts
+    except SourceConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    from flows.nightly import nightly_ingestion
+    from warehouse.store import WarehouseBusy
+
+    try:
+        summary = nightly_ingestion(
+            inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
+            reference=str(settings.reference), force=force,
+        )
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except Exception as exc:  # noqa: BLE001 - the flow's log has the detail; the user gets one sentence
+        _fail(f"the run failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED)
+    _print_summary(summary)
+    raise typer.Exit(summary.exit_code)
+
+
+def _print_summary(summary) -> None:
+    table = Table(title=f"load {summary.load_id}: {summary.outcome}", title_justify="left")
+    for col in ("file", "status", "read", "loaded", "quarantined", "skipped"):
+        table.add_column(col, justify="right" if col not in ("file", "status") else "left")
+    for f in summary.files:
+        if f["status"] == "unchanged":
+            continue
+        table.add_row(f["file"], f["status"], *(str(f.get(k, "")) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")))
+    t = summary.totals
+    if summary.files and any(f["status"] != "unchanged" for f in summary.files):
+        out.print(table)
+    out.print(
+        f"{t['files_processed']} file(s) processed, {t['files_unchanged']} unchanged, {t['files_failed']} failed; "
+        f"rows {t['rows_read']} read = {t['rows_loaded']} loaded + {t['rows_quarantined']} quarantined + "
+        f"{t['rows_skipped']} skipped.\nwarehouse: {summary.warehouse}"
+    )
+    for f in summary.files:
+        if f["status"] == "failed":
+            out.print(f"[red]failed[/] {f['file']}: {f['message']}")
+    if t["rows_quarantined"] or t["files_failed"]:
+        out.print("See what failed and why: dcf failures")
+
+
+def _connect(warehouse: Optional[Path]):
+    from warehouse.store import read_only
+
+    settings = _settings(warehouse=warehouse)
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
+    return settings, read_only(settings.warehouse)
+
+
+def _table(title: str, cursor, limit: int | None = None) -> Table:
+    cols = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    table = Table(title=title, title_justify="left")
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for r in rows[:limit] if limit else rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    return table
+
+
+@app.command(epilog="Example: dcf status --warehouse data/warehouse.duckdb")
+def status(warehouse: Optional[Path] = WarehouseOpt, loads: int = typer.Option(5, "--loads", min=1, help="How many recent loads to show.")) -> None:
+    """Show where the warehouse is, the last loads, every current file with its row counts, and open failures."""
+    settings, ctx = _connect(warehouse)
+    with ctx as con:
+        size = settings.warehouse.stat().st_size
+        out.print(f"warehouse: {settings.warehouse} ({size / 1e6:.1f} MB)")
+        out.print(_table("recent loads", con.execute(
+            "SELECT load_id, outcome, started_at::TIMESTAMP(0) AS started, files_processed AS processed, files_unchanged AS unchanged, "
+            "files_failed AS failed, rows_loaded AS loaded, rows_quarantined AS quarantined, rows_skipped AS skipped "
+            "FROM audit_load ORDER BY started_at DESC LIMIT ?", [loads])))
+        out.print(_table("current files", con.execute(
+            "SELECT file_key AS file, status, rows_read AS read, rows_loaded AS loaded, rows_quarantined AS quarantined, "
+            "rows_skipped AS skipped, load_id FROM audit_source_file WHERE is_current ORDER BY file_key")))
+        n_open = con.execute("SELECT count(*) FROM audit_validation_failure WHERE status = 'open'").fetchone()[0]
+        out.print(f"open failures: {n_open}" + (" (dcf failures)" if n_open else ""))
+
+
+@app.command(epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary")
+def failures(
+    warehouse: Optional[Path] = WarehouseOpt,
+    agency: Optional[str] = typer.Option(None, "--agency", help="Only this agency code (e.g. MOD)."),
+    file: Optional[str] = typer.Option(None, "--file", help="Only files whose key contains this text."),
+    rule: Optional[str] = typer.Option(None, "--rule", help="Only this rule id (e.g. amount_not_number)."),
+    state: str = typer.Option("open", "--status", help="open, resolved or all."),
+    summary: bool = typer.Option(False, "--summary", help="Counts per agency and rule instead of each failure."),
+    limit: int = typer.Option(200, "--limit", min=1, help="At most this many failures."),
+) -> None:
+    """List validation failures in plain words: file, row, cell, value, what is wrong, and a suggestion."""
+    if state not in ("open", "resolved", "all"):
+        _fail("--status must be open, resolved or all", EXIT_USAGE)
+    where, params = ["(? = 'all' OR status = ?)"], [state, state]
+    for cond, val in (("agency_code = ?", agency.upper() if agency else None), ("file_key LIKE '%' || ? || '%'", file), ("rule = ?", rule)):
+        if val:
+            where.append(cond)
+            params.append(val)
+    clause = " AND ".join(where)
+    _, ctx = _connect(warehouse)
+    with ctx as con:
+        if summary:
+            out.print(_table("failures by agency and rule", con.execute(
+                f"SELECT agency_code AS agency, rule, severity, count(*) AS failures, count(DISTINCT file_key) AS files "
+                f"FROM audit_validation_failure WHERE {clause} GROUP BY ALL ORDER BY failures DESC", params)))
+            return
+        rows = con.execute(
+            f"SELECT file_key, sheet, excel_row, cell, source_column, value, message, suggestion, rule, status "
+            f"FROM audit_validation_failure WHERE {clause} ORDER BY file_key, excel_row NULLS FIRST, cell LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+    if not rows:
+        out.print(f"no {state} failures" + (" matching the filters" if len(where) > 1 else ""))
+        return
+    current = None
+    for file_key, sheet, row, cell, column, value, message, suggestion, rule_id, st in rows:
+        if file_key != current:
+            current = file_key
+            out.print(f"\n[bold]{file_key}[/]" + (f"  (sheet {sheet})" if sheet else ""), highlight=False)
+        where_txt = "whole file" if row is None else f"row {row}" + (f", cell {cell}" if cell else "")
+        shown = "" if value is None else f" = '{value}'"
+        col = f" {column}{shown}" if column else ""
+        flag = "" if state == "open" else f" ({st})"
+        out.print(f"  {escape(where_txt + col)}: {escape(message)} [dim]{escape(f'[{rule_id}]')}{flag}[/]", highlight=False)
+        if suggestion:
+            out.print(f"      did you mean: {suggestion}?", highlight=False)
+    out.print(f"\n{len(rows)} failure(s) shown" + (f" (limit {limit})" if len(rows) == limit else ""))
+
+
+@app.command(epilog="Example: dcf sample --inbox data/inbox --seed 42")
+def sample(
+    inbox: Optional[Path] = InboxOpt,
+    seed: int = typer.Option(42, "--seed", help="Random seed; the same seed writes byte-identical files."),
+    force: bool = typer.Option(False, "--force", help="Write even if the inbox already has files."),
+) -> None:
+    """Write the SYNTHETIC sample inbox (5 agencies, ~2% deliberately bad rows) used by 'make demo'."""
+    from dcf.samples import generate_inbox
+
+    settings = _settings(inbox=inbox)
+    if settings.inbox.exists() and any(settings.inbox.iterdir()) and not force:
+        out.print(f"inbox {settings.inbox} already has files; leaving it as it is (--force to rewrite)")
+        return
+    manifest = generate_inbox(settings.inbox, seed=seed)
+    lines = sum(f["lines"] for f in manifest["files"])
+    out.print(f"wrote {len(manifest['files'])} synthetic files ({lines} lines) to {settings.inbox}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,65 @@
+"""Every shipped source YAML validates; a bad one is rejected naming the file and the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schemas.sources import SourceConfigError, load_source, load_sources
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = yaml.safe_load((ROOT / "sources" / "mod.yaml").read_text(encoding="utf-8"))
+
+
+def test_every_shipped_source_validates():
+    configs = load_sources(ROOT / "sources")
+    assert {c.agency for c in configs} == {"MOD", "MOI", "GIP", "MOF", "SANG"}
+    assert len({c.fiscal_year_start_month for c in configs}) >= 3
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _mutate(fn) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(GOOD, allow_unicode=True))
+    fn(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    "mutation,key_text",
+    [
+        (lambda d: d["files"][0]["columns"].pop("amount"), "files.0"),
+        (lambda d: d["files"][0]["columns"].update(amont=["Amount"]), "amont"),
+        (lambda d: d.update(fiscal_year_start_month=13), "fiscal_year_start_month"),
+        (lambda d: d["files"][0].update(unit="dozens"), "files.0.unit"),
+        (lambda d: d["files"][0].update(header={"row": 3, "detect": True}), "files.0.header"),
+        (lambda d: d.update(agency="mod lower"), "agency"),
+        (lambda d: d.pop("name_en"), "name_en"),
+        (lambda d: d.update(colour="blue"), "colour"),
+    ],
+)
+def test_bad_yaml_names_file_and_key(tmp_path, mutation, key_text):
+    path = _write(tmp_path, _mutate(mutation))
+    with pytest.raises(SourceConfigError) as exc:
+        load_source(path)
+    assert str(path) in str(exc.value)
+    assert key_text in str(exc.value)
+
+
+def test_unparseable_yaml(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("agency: [unclosed", encoding="utf-8")
+    with pytest.raises(SourceConfigError, match="x.yaml: cannot read YAML"):
+        load_source(path)
+
+
+def test_duplicate_agency_rejected(tmp_path):
+    for name in ("a.yaml", "b.yaml"):
+        _write(tmp_path, GOOD).rename(tmp_path / name)
+    with pytest.raises(SourceConfigError, match="declared twice"):
+        load_sources(tmp_path)

@@ -1,0 +1,79 @@
+"""The budget and programs standardisers on tiny inline frames, with exact expected values."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from transforms.standardise import FileContext, standardise_budget, standardise_programs
+
+S = pd.StringDtype("pyarrow")
+
+
+def frame(rows: list[dict], first_row: int = 5) -> pd.DataFrame:
+    df = pd.DataFrame(rows).astype(S)
+    df["excel_row"] = pd.Series(range(first_row, first_row + len(df)), dtype="int32")
+    return df
+
+
+CTX = FileContext(agency="MOD", fiscal_year_start_month=7, unit_factor=1000.0, default_currency="SAR",
+                  default_stage="allocated", totals_label="^total",
+                  source_columns={"amount": "Amount (SAR '000)", "partner_country": "Partner"})
+
+BUDGET = [
+    {"program_code": "P1", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "1,500", "currency": None},
+    {"program_code": "P2", "partner_country": "Türkiye", "category": "Equipment", "fiscal_year": "2023/24", "amount": "75", "currency": "usd"},
+    {"program_code": None, "partner_country": None, "category": None, "fiscal_year": None, "amount": None, "currency": None},
+    {"program_code": "P3", "partner_country": "Atlantis", "category": "Training", "fiscal_year": "2023/24", "amount": "10", "currency": None},
+    {"program_code": "P4", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "TBD", "currency": None},
+    {"program_code": "P5", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "-3", "currency": None},
+    {"program_code": "Total", "partner_country": None, "category": None, "fiscal_year": None, "amount": "1,582", "currency": None},
+]
+
+
+def test_budget_lines_normalised_exactly(reference):
+    result = standardise_budget(frame(BUDGET), CTX, reference)
+    rows = result.rows.set_index("program_code")
+    assert list(rows.index) == ["P1", "P2"]
+    p1, p2 = rows.loc["P1"], rows.loc["P2"]
+    assert p1["amount_original"] == 1_500_000.0 and p1["currency"] == "SAR"
+    assert p1["amount_usd"] == pytest.approx(400_000.0) and p1["fx_rate"] == 3.75
+    assert p1["country_iso3"] == "SAU" and p1["category_code"] == "TRAINING" and p1["stage"] == "allocated"
+    assert p1["fiscal_year"] == 2024 and p1["period_start"] == pd.Timestamp("2023-07-01")
+    assert p1["period_end"] == pd.Timestamp("2024-06-30") and p1["excel_row"] == 5
+    assert p2["country_iso3"] == "TUR" and p2["currency"] == "USD" and p2["amount_usd"] == 75_000.0
+
+
+def test_every_row_accounted_for_with_reasons(reference):
+    result = standardise_budget(frame(BUDGET), CTX, reference)
+    assert result.counts == {"rows_read": 7, "rows_loaded": 2, "rows_quarantined": 3, "rows_skipped": 2}
+    assert sorted(result.quarantined["excel_row"]) == [8, 9, 10]
+    assert dict(zip(result.skipped["excel_row"], result.skipped["reason"])) == {7: "blank", 11: "total"}
+    assert result.skipped.set_index("excel_row").loc[11, "stated_amount"] == 1_582_000.0
+    by_row = dict(zip(result.failures["excel_row"], result.failures["rule"]))
+    assert by_row == {8: "country_unknown", 9: "amount_not_number", 10: "allocation_negative"}
+    msg = result.failures.set_index("excel_row").loc[8, "message"]
+    assert msg == "Partner 'Atlantis' is not a known country name or code; add it to reference/country_aliases.csv."
+
+
+def test_missing_rate_quarantines_with_currency_and_year(reference):
+    rows = [{"program_code": "P1", "partner_country": "KSA", "category": "Training", "fiscal_year": "1999/00", "amount": "1", "currency": "EUR"}]
+    result = standardise_budget(frame(rows), CTX, reference)
+    assert result.failures["rule"].tolist() == ["fx_rate_missing"]
+    assert "EUR in 2000" in result.failures["message"].iloc[0]
+
+
+def test_programs_duplicates_and_country_lists(reference):
+    rows = [
+        {"program_code": "A-1", "name_en": "Alpha", "partner_countries": "KSA; Turkey", "start_date": "2024-01-01", "end_date": "2025-12-31"},
+        {"program_code": "A-2", "name_en": "Beta", "partner_countries": "Korea, South", "start_date": None, "end_date": None},
+        {"program_code": "A-1", "name_en": "Alpha again", "partner_countries": "KSA", "start_date": None, "end_date": None},
+        {"program_code": "A-3", "name_en": "Gamma", "partner_countries": "KSA; Narnia", "start_date": None, "end_date": None},
+    ]
+    ctx = FileContext(agency="MOD", source_columns={"program_code": "Program Code"})
+    result = standardise_programs(frame(rows, first_row=2), ctx, reference)
+    assert result.rows["program_code"].tolist() == ["A-1", "A-2"]
+    assert [list(x) for x in result.rows["partner_iso3"]] == [["SAU", "TUR"], ["KOR"]]
+    f = result.failures.set_index("excel_row")
+    assert f.loc[4, "rule"] == "program_code_duplicate"
+    assert f.loc[4, "message"] == "Program Code 'A-1' already appears on row 2."
+    assert f.loc[5, "rule"] == "country_unknown" and "Narnia" in f.loc[5, "message"]
