@@ -58,14 +58,21 @@ def run(
     settings = _settings(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference)
     if not settings.inbox.is_dir():
         _fail(f"inbox {settings.inbox} does not exist (create it, or run 'make demo' for the sample inbox)", EXIT_USAGE)
-    try:
-        from schemas.sources import load_sources
+    from flows.reference import ReferenceError_, read_reference
+    from schemas.sources import load_sources
+    from warehouse.store import WarehouseBusy, exclusive_lock
 
-        load_sources(settings.sources)  # a bad YAML is a usage error, reported before Prefect starts
-    except SourceConfigError as exc:
+    try:  # configuration problems are usage errors, reported before Prefect starts
+        load_sources(settings.sources)
+        read_reference(settings.reference)
+    except (SourceConfigError, ReferenceError_) as exc:
         _fail(str(exc), EXIT_USAGE)
+    try:  # fail fast when another ingestion holds the warehouse (the flow takes the lock for real)
+        with exclusive_lock(settings.warehouse):
+            pass
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
     from flows.nightly import nightly_ingestion
-    from warehouse.store import WarehouseBusy
 
     try:
         summary = nightly_ingestion(

@@ -30,9 +30,13 @@ def read_reference(directory: Path) -> Reference:
     for name, dtypes in TABLES.items():
         path = directory / f"{name}.csv"
         try:
-            tables[name] = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""], encoding="utf-8")
+            table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""], encoding="utf-8")
         except (OSError, ValueError) as exc:
             raise ReferenceError_(f"{path}: cannot read reference table ({exc})") from None
+        missing = [c for c in dtypes if c not in table.columns]
+        if missing:
+            raise ReferenceError_(f"{path}: missing column(s) {', '.join(missing)}")
+        tables[name] = table
     return build_reference(tables)
 
 

@@ -105,6 +105,14 @@ def _params(sql: str, values: dict) -> dict:
     return {k: v for k, v in values.items() if f"${k}" in sql}
 
 
+def _cells(letters: pd.Series, rows: pd.Series) -> pd.Series:
+    """A1 addresses where both the column letter and the row are known, else None."""
+    ok = letters.notna() & rows.notna()
+    out = pd.Series(None, index=letters.index, dtype=object)
+    out[ok] = letters[ok].astype(str) + rows[ok].astype("int64").astype(str)
+    return out
+
+
 def _arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
 
@@ -190,7 +198,7 @@ class Staging:
                 "excel_row": f["excel_row"].astype("Int64"),
                 "column_name": f["column"].astype(object),
                 "source_column": f["column"].astype(object).map(headers),
-                "cell": f["column"].astype(object).map(letters) + f["excel_row"].astype("Int64").astype(str),
+                "cell": _cells(f["column"].astype(object).map(letters), f["excel_row"]),
                 "value": f["value"].astype(object),
                 "rule": f["rule"].astype(object),
                 "severity": f["severity"].astype(object),
@@ -198,7 +206,6 @@ class Staging:
                 "suggestion": f["suggestion"].astype(object),
             }
         )
-        incoming["cell"] = incoming["cell"].where(incoming["excel_row"].notna() & incoming["column_name"].map(letters).notna(), None)
         self.con.register("_failures", _arrow(incoming))
         try:
             params = {"file_key": batch.file_key, "file_hash": batch.file_hash, "agency": batch.agency_code, "sheet": batch.sheet, "load": load.load_id, "now": now}

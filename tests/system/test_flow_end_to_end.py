@@ -1,0 +1,138 @@
+"""The nightly flow end to end through Prefect, Pandera and a DuckDB file in a temporary folder."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pandas as pd
+import pytest
+
+from flows.nightly import nightly_ingestion
+from schemas.batch import FileBatch
+from warehouse.store import LoadInfo, Staging
+
+pytestmark = pytest.mark.slow
+
+NON_AUDIT = ["dim_agency", "dim_country", "dim_category", "dim_fiscal_period", "dim_program",
+             "fact_funding_line", "quarantine_row", "skipped_row"]
+
+
+def run(inbox: Path, wh: Path, **kw):
+    return nightly_ingestion(inbox=str(inbox), warehouse=str(wh), **kw)
+
+
+def query(wh: Path, sql: str, params=None) -> pd.DataFrame:
+    with duckdb.connect(str(wh), read_only=True) as con:
+        return con.execute(sql, params or []).df()
+
+
+def snapshot(wh: Path, tables=NON_AUDIT, where: str = "") -> dict[str, str]:
+    """Content hash of each table, order-independent."""
+    out = {}
+    with duckdb.connect(str(wh), read_only=True) as con:
+        for t in tables:
+            rows = con.execute(f"SELECT * FROM {t} {where if 'file_key' in [c[0] for c in con.execute(f'DESCRIBE {t}').fetchall()] else ''} ORDER BY ALL").fetchall()
+            out[t] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return out
+
+
+def test_conservation_every_row_loaded_quarantined_or_skipped(inbox_copy, tmp_path):
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    summary = run(inbox, wh)
+    assert summary.outcome == "success" and summary.exit_code == 0
+    files = query(wh, "SELECT * FROM file_reconciliation").set_index("file_key")
+    assert files["reconciles"].all()
+    for entry in manifest["files"]:
+        key = f"{entry['agency']}/{Path(entry['path']).name}"
+        row = files.loc[key]
+        assert row["rows_read"] == entry["data_rows"]
+        assert row["rows_quarantined"] == len(entry["bad_rows"])
+        assert row["rows_skipped"] == entry["blank_rows"] + entry["totals_rows"]
+        q = query(wh, "SELECT excel_row FROM quarantine_row WHERE file_key = ? ORDER BY 1", [key])["excel_row"].tolist()
+        assert q == sorted(b["excel_row"] for b in entry["bad_rows"])
+    # every quarantined row has at least one open blocking failure with a message, located to a cell
+    orphans = query(wh, """SELECT count(*) AS n FROM quarantine_row q ANTI JOIN audit_validation_failure f
+                           ON f.file_key = q.file_key AND f.excel_row = q.excel_row AND f.severity = 'block'""")
+    assert orphans["n"].iloc[0] == 0
+    cells = query(wh, "SELECT cell FROM audit_validation_failure WHERE excel_row IS NOT NULL")["cell"]
+    assert cells.str.fullmatch(r"[A-Z]+\d+").all()
+    totals = summary.totals
+    assert totals["rows_read"] == totals["rows_loaded"] + totals["rows_quarantined"] + totals["rows_skipped"]
+    assert totals["rows_read"] == sum(f["data_rows"] for f in manifest["files"])
+
+
+def test_running_twice_changes_no_non_audit_table(inbox_copy, tmp_path):
+    inbox, _ = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    first = run(inbox, wh)
+    before = snapshot(wh)
+    second = run(inbox, wh)
+    assert second.outcome == "nothing_new" and second.totals["files_unchanged"] == first.totals["files_processed"]
+    assert snapshot(wh) == before
+    assert query(wh, "SELECT count(*) AS n FROM audit_load")["n"].iloc[0] == 2
+
+
+def test_changed_file_replaces_only_its_own_rows_and_resolves_fixed_failures(inbox_copy, tmp_path):
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    run(inbox, wh)
+    entry = next(f for f in manifest["files"] if f["kind"] == "budget" and f["path"].endswith(".xlsx")
+                 and any(b["defect"] == "text_amount" for b in f["bad_rows"]))
+    key = f"{entry['agency']}/{Path(entry['path']).name}"
+    bad = next(b for b in entry["bad_rows"] if b["defect"] == "text_amount")
+    others_before = snapshot(wh, ["fact_funding_line", "quarantine_row", "skipped_row", "dim_program"], f"WHERE file_key <> '{key}'")
+    # the steward finds the cell in the failure record, fixes it in the workbook and drops it back in the inbox
+    cell = query(wh, "SELECT cell FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]])["cell"].item()
+    path = inbox / entry["path"]
+    wb = openpyxl.load_workbook(path)
+    wb[entry["sheet"]][cell].value = 42.5
+    wb.save(path)
+    unit = {"MOD": 1000.0, "MOF": 1_000_000.0}.get(entry["agency"], 1.0)
+
+    summary = run(inbox, wh)
+    assert summary.totals["files_processed"] == 1
+    assert snapshot(wh, ["fact_funding_line", "quarantine_row", "skipped_row", "dim_program"], f"WHERE file_key <> '{key}'") == others_before
+    fixed = query(wh, "SELECT amount_original FROM fact_funding_line WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]])
+    assert fixed["amount_original"].tolist() == [42.5 * unit]  # the agency's unit (thousands, millions) applied
+    status = query(wh, "SELECT status, resolved_at FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]])
+    assert status["status"].tolist() == ["resolved"] and status["resolved_at"].notna().all()
+    assert query(wh, "SELECT count(*) AS n FROM quarantine_row WHERE file_key = ?", [key])["n"].iloc[0] == len(entry["bad_rows"]) - 1
+    current = query(wh, "SELECT count(*) AS n FROM audit_source_file WHERE file_key = ? AND is_current", [key])
+    assert current["n"].iloc[0] == 1
+
+
+def test_corrupt_file_is_recorded_and_the_others_load(inbox_copy, tmp_path):
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    (inbox / "mod" / "MOD_budget_FY2026.xlsx").write_bytes(b"PK\x03\x04 this zip is cut short")
+    summary = run(inbox, wh)
+    assert summary.outcome == "partial" and summary.exit_code == 4
+    failed = query(wh, "SELECT file_key, status, message FROM audit_source_file WHERE status = 'failed'")
+    assert failed["file_key"].tolist() == ["MOD/MOD_budget_FY2026.xlsx"]
+    assert "MOD_budget_FY2026.xlsx: not a readable Excel workbook" in failed["message"].iloc[0]
+    loaded = query(wh, "SELECT count(*) AS n FROM audit_source_file WHERE status = 'loaded'")["n"].iloc[0]
+    assert loaded == len(manifest["files"])
+    f = query(wh, "SELECT rule, excel_row FROM audit_validation_failure WHERE file_key = 'MOD/MOD_budget_FY2026.xlsx'")
+    assert f["rule"].tolist() == ["file_unreadable"] and f["excel_row"].isna().all()
+
+
+def test_failed_load_leaves_the_published_warehouse_untouched(inbox_copy, tmp_path):
+    inbox, _ = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    run(inbox, wh)
+    digest = hashlib.sha256(wh.read_bytes()).hexdigest()
+    # a batch that breaks a warehouse constraint (stage must be one of four) fails inside the staging copy
+    good = query(wh, "SELECT * EXCLUDE (file_key, sheet, file_hash, load_id) FROM fact_funding_line LIMIT 1")
+    bad = good.assign(stage="bogus")
+    batch = FileBatch(file_key="MOD/x.xlsx", file_hash="h", config_hash="c", agency_code="MOD", kind="budget", path="x",
+                      size_bytes=1, modified_at=None, sheet="Budget", rows=bad, rows_read=1)
+    staging = Staging(wh)
+    with pytest.raises(duckdb.ConstraintException):
+        staging.replace_file(batch, LoadInfo("L", pd.Timestamp.now(), None, "t", "i"), pd.Timestamp.now())
+    staging.discard()
+    assert hashlib.sha256(wh.read_bytes()).hexdigest() == digest
+    assert not list(tmp_path.glob(".wh.duckdb.staging-*"))
