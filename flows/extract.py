@@ -15,6 +15,7 @@ from pathlib import Path
 import fastexcel
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from schemas.sources import CANONICAL_COLUMNS, FileSpec
@@ -117,9 +118,17 @@ def _resolve_sheet(reader: fastexcel.ExcelReader, sheet: str | int, path: Path) 
     raise FileReadError(f"{path.name}: no sheet named '{sheet}'; sheets are: {', '.join(names)}")
 
 
+def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    empty = pc.equal(pc.utf8_trim_whitespace(column), "")
+    return pc.if_else(pc.fill_null(empty, False), pa.scalar(None, column.type), column)
+
+
 def _to_text_frame(table: pa.Table, names: dict[str, str]) -> pd.DataFrame:
-    """Arrow table -> pandas with the canonical names; cells stay text (Arrow-backed strings)."""
-    table = table.rename_columns([names[c] for c in table.column_names])
+    """Arrow table -> pandas with the canonical names; cells stay text (Arrow-backed strings), and empty or
+    whitespace-only cells become null, so every later stage has one notion of "empty"."""
+    table = pa.table([_blank_to_null(c) for c in table.columns], names=[names[c] for c in table.column_names])
     return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
 
 

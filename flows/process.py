@@ -13,7 +13,7 @@ from flows.extract import FileReadError, file_sha256, read_source_file
 from schemas.batch import FileBatch
 from schemas.rules import RULES
 from schemas.sources import FileSpec, SourceConfig
-from transforms.failures import file_failure
+from transforms.failures import ContractError, file_failure
 from transforms.reference import Reference
 from transforms.standardise import STANDARDISERS, FileContext
 
@@ -85,7 +85,10 @@ def process_file(task: FileTask, reference: Reference) -> FileBatch:
         totals_label=spec.totals_label,
         source_columns=extracted.source_columns,
     )
-    result = STANDARDISERS[spec.kind.value](extracted.frame, ctx, reference)
+    try:
+        result = STANDARDISERS[spec.kind.value](extracted.frame, ctx, reference)
+    except ContractError as exc:
+        return _failed(task, "canonical_contract", f"{task.path.name}: {exc}", started)
     return FileBatch(
         file_key=task.file_key, file_hash=task.file_hash, config_hash=task.config_hash,
         agency_code=task.source.agency, kind=spec.kind.value, path=str(task.path), size_bytes=task.size_bytes,

@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.text import as_text, fold_key
+from transforms.text import STR, as_text, fold_key, per_unique
 
 
 def map_labels(cells: pd.Series, agency: str, mappings: pd.DataFrame, value_column: str) -> pd.Series:
     """Map label cells through a (agency, label, <value_column>) table; agency '*' applies to every agency."""
-    keys = fold_key(as_text(cells))
-    table = mappings.assign(key=fold_key(as_text(mappings["label"])))
-    own = table[table["agency"] == agency]
-    shared = table[table["agency"] == "*"]
-    result = keys.map(_lookup(own, value_column)).astype(object)
-    fallback = keys.map(_lookup(shared, value_column)).astype(object)
-    return result.where(result.notna(), fallback).astype(pd.StringDtype("pyarrow"))
+    table = mappings.assign(key=fold_key(mappings["label"]))
+    own = _lookup(table[table["agency"] == agency], value_column)
+    shared = _lookup(table[table["agency"] == "*"], value_column)
+
+    def _map(unique: pd.Series) -> pd.Series:
+        keys = fold_key(unique)
+        result = keys.map(own).astype(object)
+        return result.where(result.notna(), keys.map(shared).astype(object))
+
+    return per_unique(cells, _map).astype(STR)
 
 
 def _lookup(table: pd.DataFrame, value_column: str) -> pd.Series:
@@ -24,8 +27,8 @@ def _lookup(table: pd.DataFrame, value_column: str) -> pd.Series:
 
 def map_stages(cells: pd.Series, stage_labels: pd.DataFrame, default: str | None) -> pd.Series:
     """Stage cells -> allocated/committed/obligated/disbursed; blank cells take the source default."""
-    keys = fold_key(as_text(cells))
-    mapped = keys.map(pd.Series(stage_labels["stage"].to_numpy(), index=fold_key(as_text(stage_labels["label"])).to_numpy()))
+    table = pd.Series(stage_labels["stage"].to_numpy(), index=fold_key(stage_labels["label"]).to_numpy())
+    mapped = per_unique(cells, lambda u: fold_key(u).map(table).astype(object)).astype(STR)
     if default is not None:
-        mapped = mapped.where(keys.notna(), default)
-    return mapped.astype(pd.StringDtype("pyarrow"))
+        mapped = mapped.where(as_text(cells).notna(), default)
+    return mapped

@@ -5,7 +5,7 @@ import pandas as pd
 import pycountry
 from rapidfuzz import process as fuzz_process
 
-from transforms.text import as_text, fold_key
+from transforms.text import STR, as_text, fold_key, per_unique
 
 
 def build_country_lookup(aliases: pd.DataFrame) -> pd.DataFrame:
@@ -25,9 +25,8 @@ def build_country_lookup(aliases: pd.DataFrame) -> pd.DataFrame:
 
 def map_countries(cells: pd.Series, lookup: pd.DataFrame) -> pd.Series:
     """Country cells -> ISO alpha-3 (NA where unknown). Vectorised: one hash lookup per row."""
-    keys = fold_key(as_text(cells))
     mapping = pd.Series(lookup["iso3"].to_numpy(), index=lookup["key"].to_numpy())
-    return keys.map(mapping).astype(pd.StringDtype("pyarrow"))
+    return per_unique(cells, lambda u: fold_key(u).map(mapping)).astype(STR)
 
 
 def suggest(values: pd.Series, choices: pd.Series, labels: pd.Series | None = None, cutoff: float = 80.0) -> pd.Series:

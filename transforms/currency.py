@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.text import as_text
+from transforms.text import as_text, per_unique
 
 FX_PROVIDER = "reference/fx_rates.csv"
 FX_POLICY = "calendar_year_average_of_fiscal_year_end"
 
 
 def normalize_currency(cells: pd.Series, default: str | None) -> pd.Series:
-    codes = as_text(cells).str.upper()
+    codes = per_unique(cells, lambda u: as_text(u).str.upper())
     if default:
         codes = codes.fillna(default)
     return codes.astype(pd.StringDtype("pyarrow"))

@@ -12,8 +12,11 @@ Message = str | Callable[[pd.DataFrame, pd.Series], pd.Series]
 _STR = pd.StringDtype("pyarrow")
 
 
+_EMPTY = pd.DataFrame({c: pd.Series(dtype="Int64" if c == "excel_row" else _STR) for c in FAILURE_COLUMNS})
+
+
 def empty_failures() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "excel_row" else _STR) for c in FAILURE_COLUMNS})
+    return _EMPTY.copy()
 
 
 def failures_where(
@@ -64,9 +67,18 @@ def file_failure(rule: str, message: str, column: str | None = None) -> pd.DataF
 _PANDERA_RULES = {"not_nullable": "required_missing"}
 
 
+class ContractError(Exception):
+    """A frame breaks a contract as a whole (a column missing or of the wrong type): a bug, not a data problem."""
+
+
 def from_pandera(failure_cases: pd.DataFrame, frame: pd.DataFrame, headers: dict[str, str]) -> pd.DataFrame:
-    """Pandera's lazy ``failure_cases`` -> failure records located by Excel row."""
-    cases = failure_cases[failure_cases["index"].notna()]
+    """Pandera's lazy ``failure_cases`` -> failure records located by Excel row. Failures that concern the whole
+    frame rather than rows raise :class:`ContractError`: they must never be dropped quietly."""
+    whole = failure_cases[failure_cases["index"].isna()]
+    if len(whole):
+        detail = "; ".join(f"{r.column}: {r.check} ({r.failure_case})" for r in whole.itertuples())
+        raise ContractError(f"contract broken by the frame as a whole: {detail}")
+    cases = failure_cases
     if cases.empty:
         return empty_failures()
     idx = cases["index"].astype("int64").to_numpy()

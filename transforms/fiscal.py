@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.text import ascii_digits, as_text
+from transforms.text import as_text, ascii_digits, per_unique
 
 _LABEL = (
     r"^(?:FY|F\.Y\.|السنة المالية)?\s*"
@@ -25,6 +25,10 @@ def _full_year(two_or_four: pd.Series) -> pd.Series:
 
 def parse_fiscal_year(labels: pd.Series, start_month: int, label_year: str = "end") -> pd.Series:
     """Label -> canonical fiscal year (Int64, NA when the label cannot be read)."""
+    return per_unique(labels, lambda u: _parse_labels(u, start_month, label_year)).astype("Int64")
+
+
+def _parse_labels(labels: pd.Series, start_month: int, label_year: str) -> pd.Series:
     text = ascii_digits(as_text(labels))
     parts = text.str.upper().str.extract(_LABEL, expand=True)
     first = _full_year(parts["first"])

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from transforms.text import ascii_digits, as_text
+from transforms.text import STR, as_text, ascii_digits
 
 _SEPARATORS = {
     # locale: (thousands separators to drop, decimal mark)
     "en": (r"[,\s\u00a0\u202f'’]", "."),
     "eu": (r"[.\s\u00a0\u202f'’]", ","),
 }
+_PLAIN = {"en": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$", "eu": r"^-?[0-9]+([eE][-+]?[0-9]+)?$"}
 
 
 def parse_amounts(cells: pd.Series, locale: str = "en") -> tuple[pd.Series, pd.Series]:
@@ -17,18 +20,29 @@ def parse_amounts(cells: pd.Series, locale: str = "en") -> tuple[pd.Series, pd.S
 
     Returns ``(values, is_blank)``: ``values`` is float64 with NaN where a cell is blank or not a number;
     ``is_blank`` tells the two apart. Handles thousands separators per locale, parentheses and trailing minus
-    for negatives, Arabic-Indic digits and a leading currency symbol or code.
+    for negatives, Arabic-Indic digits and a leading currency symbol or code. Plain numbers (the usual case,
+    cells Excel stored as numbers) take a fast Arrow cast; only the rest go through the text clean-up.
     """
-    thousands, decimal = _SEPARATORS[locale]
     text = as_text(cells)
-    is_blank = text.isna()
-    s = ascii_digits(text)
-    negative = s.str.match(r"^\(.*\)$|^.*-$").fillna(False)
+    is_blank = text.isna().to_numpy()
+    arrow = pa.chunked_array(text.array._pa_array) if hasattr(text.array, "_pa_array") else pa.chunked_array([pa.array(text.astype(object))])
+    plain = pc.fill_null(pc.match_substring_regex(arrow, _PLAIN[locale]), False)
+    values = pc.cast(pc.if_else(plain, arrow, pa.scalar(None, pa.string())), pa.float64()).to_numpy(zero_copy_only=False)
+    rest = ~plain.to_numpy(zero_copy_only=False) & ~is_blank
+    if rest.any():
+        values = values.copy()
+        values[rest] = _parse_text(text[rest], locale).to_numpy(dtype="float64", na_value=float("nan"))
+    return pd.Series(values, index=cells.index, dtype="float64"), pd.Series(is_blank, index=cells.index)
+
+
+def _parse_text(text: pd.Series, locale: str) -> pd.Series:
+    thousands, decimal = _SEPARATORS[locale]
+    s = ascii_digits(text.astype(STR))
+    negative = s.str.match(r"^\(.*\)$|^.*-$").fillna(False).astype(bool)
     s = s.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.replace(r"-$", "", regex=True)
     s = s.str.replace(r"^(?:[A-Z]{3}|[$€£])\s*", "", regex=True)
     s = s.str.replace(thousands, "", regex=True)
     if decimal != ".":
         s = s.str.replace(decimal, ".", regex=False)
     values = pd.to_numeric(s, errors="coerce").astype("float64")
-    values = values.where(~negative, -values.abs())
-    return values, is_blank.astype(bool)
+    return values.where(~negative, -values.abs())

@@ -5,26 +5,29 @@ import warnings
 
 import pandas as pd
 
-from transforms.text import as_text
+from transforms.text import per_unique
 
 DATA, TOTAL, BLANK = "data", "total", "blank"
 
 
 def classify_rows(frame: pd.DataFrame, value_columns: list[str], label_columns: list[str], totals_label: str | None) -> pd.Series:
-    """``blank`` when every mapped cell is empty; ``total`` when the first non-empty label cell matches
+    """Cells are as the reader gives them (empty and whitespace-only cells are null).
+
+    ``blank`` when every mapped cell is empty; ``total`` when the first non-empty label cell matches
     ``totals_label`` (case-insensitive); ``data`` otherwise."""
-    cells = frame[value_columns]
-    blank = pd.Series(True, index=frame.index)
-    for col in value_columns:
-        blank &= as_text(cells[col]).isna()
+    blank = frame[value_columns].isna().all(axis=1)
     status = pd.Series(DATA, index=frame.index, dtype=object).where(~blank, BLANK)
     if totals_label:
         label = pd.Series(pd.NA, index=frame.index, dtype=pd.StringDtype("pyarrow"))
         for col in label_columns:
             if col in frame:
-                label = label.fillna(as_text(frame[col]))
-        with warnings.catch_warnings():  # a steward's regex may have groups; we only ask "does it match"
-            warnings.simplefilter("ignore", UserWarning)
-            is_total = label.str.contains(totals_label, case=False, regex=True).fillna(False).astype(bool)
+                label = label.fillna(frame[col])
+        is_total = per_unique(label, lambda u: _matches(u, totals_label)).fillna(False).astype(bool)
         status = status.where(~(is_total & ~blank), TOTAL)
     return status
+
+
+def _matches(labels: pd.Series, pattern: str) -> pd.Series:
+    with warnings.catch_warnings():  # a steward's regex may have groups; we only ask "does it match"
+        warnings.simplefilter("ignore", UserWarning)
+        return labels.str.strip().str.contains(pattern, case=False, regex=True).astype("boolean")

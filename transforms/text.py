@@ -1,16 +1,33 @@
-"""Vectorised text clean-up shared by the normalisers."""
+"""Vectorised text clean-up shared by the normalisers.
+
+Label-like columns (countries, categories, stages, currencies, fiscal-year labels) hold a handful of distinct values
+in thousands of rows, so the normalisers work on the distinct values (:func:`per_unique`) and map back by position:
+the Python-level string work is proportional to the number of distinct values, not rows.
+"""
 from __future__ import annotations
+
+from typing import Callable
 
 import pandas as pd
 
 ARABIC_INDIC = "٠١٢٣٤٥٦٧٨٩"
 EASTERN_ARABIC_INDIC = "۰۱۲۳۴۵۶۷۸۹"
 _DIGITS = str.maketrans(ARABIC_INDIC + EASTERN_ARABIC_INDIC, "0123456789" * 2)
+STR = pd.StringDtype("pyarrow")
+
+
+def per_unique(series: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Apply ``fn`` to the distinct non-null values of ``series`` and broadcast the results back.
+    NA stays NA. ``fn`` receives and returns a Series of the same length (any dtype)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = fn(pd.Series(uniques, dtype=series.dtype if len(uniques) else object))
+    values = mapped.array.take(codes, allow_fill=True) if len(mapped) else pd.array([pd.NA] * len(series), dtype=mapped.dtype)
+    return pd.Series(values, index=series.index, name=series.name)
 
 
 def as_text(series: pd.Series) -> pd.Series:
     """Any series -> Arrow-backed strings, stripped, with empty cells as NA."""
-    s = series if isinstance(series.dtype, pd.StringDtype) else series.astype(pd.StringDtype("pyarrow"))
+    s = series if isinstance(series.dtype, pd.StringDtype) else series.astype(STR)
     s = s.str.strip()
     return s.mask(s == "")
 
@@ -23,7 +40,12 @@ def ascii_digits(series: pd.Series) -> pd.Series:
     return s
 
 
+def _fold(unique: pd.Series) -> pd.Series:
+    s = unique.astype(STR).str.normalize("NFKC").str.replace("\u0640", "", regex=False)
+    s = s.str.replace(r"\s+", " ", regex=True).str.strip().str.casefold()
+    return s.mask(s == "")
+
+
 def fold_key(series: pd.Series) -> pd.Series:
     """Lookup key for labels and names: NFKC, case-folded, inner whitespace collapsed, tatweel dropped."""
-    s = series.str.normalize("NFKC").str.replace("\u0640", "", regex=False)
-    return s.str.replace(r"\s+", " ", regex=True).str.strip().str.casefold()
+    return per_unique(series, _fold).astype(STR)
