@@ -147,7 +147,10 @@ def prepare_workdir(workdir: Path | None) -> tuple[Path, bool]:
     workdir.mkdir(parents=True, exist_ok=True)
     for name in WORK_NAMES:
         for path in workdir.glob(f"{name}*"):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     return workdir, False
 
 
@@ -357,8 +360,19 @@ def machine_info() -> dict:
     except OSError:
         pass
     versions = {name: version(name) for name in ("duckdb", "fastexcel", "prefect", "pandas", "openpyxl")}
-    return {"cores": os.cpu_count(), "cpu": cpu, "ram_gib": psutil.virtual_memory().total / 2**30,
+    return {"code": code_version(), "cores": os.cpu_count(), "cpu": cpu, "ram_gib": psutil.virtual_memory().total / 2**30,
             "os": platform.platform(), "python": platform.python_version(), **versions}
+
+
+def code_version() -> str:
+    """The git commit the project code is at, and whether the pipeline's code has uncommitted changes."""
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "flows", "transforms", "schemas", "warehouse", "sources", "reference")
+    return f"{commit} + uncommitted changes" if dirty else commit
 
 
 def _rate(lines: int, seconds: float | None) -> str:
@@ -396,7 +410,7 @@ def render_section(r: Results) -> str:
         f"<!-- bench:begin {r.key} -->",
         f"## {r.lines:,} lines in {r.files} workbooks",
         "",
-        f"Run {r.when} on {m['cores']} cores ({m['cpu']}), {m['ram_gib']:.1f} GiB RAM, {m['os']}; "
+        f"Run {r.when}, code at git {m['code']}, on {m['cores']} cores ({m['cpu']}), {m['ram_gib']:.1f} GiB RAM, {m['os']}; "
         f"Python {m['python']}, DuckDB {m['duckdb']}, fastexcel {m['fastexcel']}, Prefect {m['prefect']}, "
         f"pandas {m['pandas']}, openpyxl {m['openpyxl']}.",
         "",
@@ -501,6 +515,7 @@ def time_naive(args: argparse.Namespace, corpus: Corpus, workdir: Path) -> tuple
 
 
 def benchmark(args: argparse.Namespace, workdir: Path) -> Results:
+    machine = machine_info()  # before any import of the pipeline: the code version that gets timed
     corpus, generate_s = step(f"generate {args.lines:,} lines in {args.files} workbooks",
                               generate, workdir / "inbox", args.lines, args.files)
     _, import_s = step("import flows.nightly", import_flow)
@@ -522,7 +537,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> Results:
         prefect_floor_s=prefect_floor_s, flow_s=flow_s, noop_s=noop_s, raw_s=raw_s,
         naive_s=naive_s, naive_lines=naive_lines, naive_measured_s=naive_measured,
         flow_totals=summary.totals, rss_before_flow_kib=rss_before, rss_after_flow_kib=rss_after,
-        child=child, problems=check_flow(summary, corpus) + check_noop(noop, corpus), machine=machine_info(),
+        child=child, problems=check_flow(summary, corpus) + check_noop(noop, corpus), machine=machine,
     )
 
 
