@@ -66,7 +66,7 @@ round-robin), against two baselines measured in the same run:
 * **naive**: `pandas.read_excel(engine="openpyxl")` then `executemany` INSERT into DuckDB.
   Target: naive / flow >= 100.
 
-Flow time is the whole `nightly_ingestion` call after Prefect's start (a warm-up flow starts the
+Flow time is the whole `run_nightly` call (what `dcf run` runs) after Prefect's start (a warm-up flow starts the
 temporary Prefect server first). The no-op night re-runs the flow on the unchanged inbox
 (target: within 2 s). Peak RSS is the process's high-water mark (`VmHWM`, i.e. `ru_maxrss`
 without what a child inherits from its parent); the Prefect server is a separate process and is
@@ -182,9 +182,10 @@ def trivial_flow() -> None:
 
 
 def run_flow(inbox: Path, warehouse: Path):
-    from flows.nightly import nightly_ingestion
+    """The flow as ``dcf run`` runs it (flows.nightly.run_nightly: no flow-run heartbeat without a real server)."""
+    from flows.nightly import run_nightly
 
-    return nightly_ingestion(inbox=str(inbox), warehouse=str(warehouse))
+    return run_nightly(inbox=str(inbox), warehouse=str(warehouse))
 
 
 def check_flow(summary, corpus: Corpus) -> list[str]:

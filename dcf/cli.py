@@ -72,10 +72,10 @@ def run(
             pass
     except WarehouseBusy as exc:
         _fail(str(exc), EXIT_BUSY)
-    from flows.nightly import nightly_ingestion
+    from flows.nightly import run_nightly
 
     try:
-        summary = nightly_ingestion(
+        summary = run_nightly(
             inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
             reference=str(settings.reference), force=force,
         )

@@ -6,6 +6,7 @@ fastexcel (calamine + Arrow) for workbooks and pyarrow's CSV reader for CSV file
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 import unicodedata
@@ -139,37 +140,28 @@ def read_workbook(path: Path, spec: FileSpec) -> Extracted:
         raise FileReadError(f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
     sheet = _resolve_sheet(reader, spec.sheet, path)
     where = f"{path.name} [{sheet}]"
-    scan_rows = spec.header.row if spec.header.row else spec.header.max_scan_rows
-    try:
-        scan = reader.load_sheet(sheet, header_row=None, skip_rows=0, n_rows=scan_rows, dtypes="string")
-        scan_abs = [c.absolute_index for c in scan.available_columns()]
-        scan_table = scan.to_arrow()
-    except Exception as exc:  # noqa: BLE001
-        raise FileReadError(f"{where}: cannot read the sheet ({exc})") from None
-    rows = [list(r) for r in zip(*(col.to_pylist() for col in scan_table.columns))] if scan_table.num_columns else []
-    h, found = _locate_header(rows, spec, where)
-    header_cells = rows[h]
-    by_abs = {scan_abs[pos]: canon for canon, pos in found.items()}
-    try:
-        sheet_data = reader.load_sheet(
-            sheet,
-            header_row=h,
-            use_columns=lambda col: col.absolute_index in by_abs,
-            dtypes="string",
-        )
-        abs_order = [c.absolute_index for c in sheet_data.selected_columns]
+    try:  # one pass: every cell as text, from Excel row 1, so positions are Excel rows and columns
+        sheet_data = reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="string", whitespace_as_null=True)
+        abs_index = [c.absolute_index for c in sheet_data.available_columns()]
         table = sheet_data.to_arrow()
     except Exception as exc:  # noqa: BLE001
-        raise FileReadError(f"{where}: cannot read the rows below the header ({exc})") from None
-    table = table.rename_columns([f"__abs{a}" for a in abs_order])
-    frame = _to_text_frame(table, {f"__abs{a}": by_abs[a] for a in abs_order})
+        raise FileReadError(f"{where}: cannot read the sheet ({exc})") from None
+    scan_rows = spec.header.row if spec.header.row else spec.header.max_scan_rows
+    head = table.slice(0, scan_rows)
+    rows = [list(r) for r in zip(*(col.to_pylist() for col in head.columns))] if head.num_columns else []
+    h, found = _locate_header(rows, spec, where)
+    header_cells = rows[h]
+    body = table.slice(h + 1)
+    picked = {f"__c{pos}": canon for canon, pos in found.items()}
+    body = pa.table([body.column(pos) for pos in found.values()], names=list(picked))
+    frame = _to_text_frame(body, picked)
     frame[EXCEL_ROW] = pd.RangeIndex(h + 2, h + 2 + len(frame)).to_numpy(dtype="int32")
     return Extracted(
         frame=frame,
         sheet=sheet,
         header_row=h + 1,
         source_columns={canon: str(header_cells[pos]).strip() for canon, pos in found.items()},
-        column_letters={canon: column_letter(scan_abs[pos]) for canon, pos in found.items()},
+        column_letters={canon: column_letter(abs_index[pos]) for canon, pos in found.items()},
     )
 
 
@@ -177,8 +169,6 @@ def read_csv(path: Path, spec: FileSpec) -> Extracted:
     where = path.name
     try:
         with path.open("r", encoding=spec.encoding, newline="") as fh:
-            import csv
-
             head = [row for _, row in zip(range(spec.header.row or spec.header.max_scan_rows), csv.reader(fh, delimiter=spec.delimiter))]
     except UnicodeDecodeError as exc:
         raise FileReadError(f"{where}: not valid {spec.encoding} text ({exc.reason} at byte {exc.start})") from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.process import FileTask, describe, find_files, process_file
@@ -22,6 +23,7 @@ from flows.reference import config_hash, read_reference, reference_fingerprint
 from schemas.batch import FileBatch
 from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
+from transforms.failures import file_failure
 from transforms.reference import Reference, country_dimension
 from warehouse.store import LoadInfo, Staging, exclusive_lock, known_versions
 
@@ -78,6 +80,14 @@ def process(file_task: FileTask, reference: Reference) -> FileBatch:
     return batch
 
 
+def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
+    """The database refused a file's rows (a bug, not a data problem): record the file as failed, keep the rest."""
+    message = f"{Path(batch.path).name}: could not be stored in the warehouse ({type(exc).__name__}: {exc})"
+    get_run_logger().error("%s: %s", batch.file_key, message)
+    return replace(batch, status="failed", message=message, rows=None, quarantined=None, skipped=None, rows_read=0,
+                   failures=file_failure("file_unreadable", message))
+
+
 def _dimensions(reference: Reference, sources: list[SourceConfig]):
     import pandas as pd
 
@@ -96,9 +106,7 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
     try:
         for table, frame in _dimensions(reference, sources).items():
             staging.replace_dimension(table, frame)
-        now = datetime.now()
-        for batch in batches:
-            staging.replace_file(batch, load, now)
+        batches = staging.load_batches(batches, load, datetime.now(), on_reject=_rejected)
         staging.refresh_fiscal_periods()
         totals = {
             "files_seen": len(batches) + len(unchanged),
@@ -169,5 +177,18 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
     return summary
 
 
+def run_nightly(**parameters) -> RunSummary:
+    """Run the flow in this process, as ``dcf run`` does.
+
+    With no Prefect API configured, Prefect starts a temporary local server for the run; flow-run heartbeats (how a
+    real server notices crashed runs) are then switched off: nothing watches them, and in Prefect 3.9 stopping the
+    heartbeat thread adds up to 1 s to every run. Against a real server (PREFECT_API_URL set) nothing changes.
+    """
+    if get_current_settings().api.url:
+        return nightly_ingestion(**parameters)
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return nightly_ingestion(**parameters)
+
+
 if __name__ == "__main__":
-    nightly_ingestion()
+    run_nightly()

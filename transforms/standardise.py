@@ -166,7 +166,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
 
     canonical = pd.DataFrame(
         {
-            "agency_code": ctx.agency,
+            "agency_code": pd.Series(ctx.agency, index=data.index, dtype=_STR),
             "program_code": as_text(data["program_code"]),
             "program_name": as_text(data["program_name"]),
             "country_iso3": iso3,
@@ -230,7 +230,7 @@ def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) ->
 
     canonical = pd.DataFrame(
         {
-            "agency_code": ctx.agency,
+            "agency_code": pd.Series(ctx.agency, index=data.index, dtype=_STR),
             "program_code": code,
             "name_en": as_text(data["name_en"]),
             "name_ar": as_text(data["name_ar"]),

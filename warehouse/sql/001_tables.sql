@@ -1,5 +1,8 @@
 -- Warehouse tables. Idempotent: applied to every staging copy before loading.
 -- Money columns: amount_original in the original currency (full units, not thousands); amount_usd in US$ (nominal).
+-- The row-level tables (facts, programs, quarantined and skipped rows) are keyed by lineage (file_key, sheet,
+-- excel_row). That key is checked before every publish (warehouse/store.py Staging.check) instead of being declared
+-- as a PRIMARY KEY: DuckDB's ART index made bulk loads and per-file deletes several times slower.
 
 CREATE TABLE IF NOT EXISTS dim_agency (
     agency_code              VARCHAR PRIMARY KEY,
@@ -59,8 +62,7 @@ CREATE TABLE IF NOT EXISTS fact_funding_line (
     fx_provider        VARCHAR NOT NULL,
     fx_policy          VARCHAR NOT NULL,
     file_hash          VARCHAR NOT NULL,
-    load_id            VARCHAR NOT NULL,
-    PRIMARY KEY (file_key, sheet, excel_row)
+    load_id            VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS dim_program (
@@ -77,8 +79,7 @@ CREATE TABLE IF NOT EXISTS dim_program (
     end_date           DATE,
     status             VARCHAR,
     file_hash          VARCHAR NOT NULL,
-    load_id            VARCHAR NOT NULL,
-    PRIMARY KEY (file_key, sheet, excel_row)
+    load_id            VARCHAR NOT NULL
 );
 
 -- Rows held back by a blocking failure, with their cells as read (JSON), so they can be re-normalised.
@@ -91,8 +92,7 @@ CREATE TABLE IF NOT EXISTS quarantine_row (
     raw_json    VARCHAR NOT NULL,
     rules       VARCHAR NOT NULL,
     file_hash   VARCHAR NOT NULL,
-    load_id     VARCHAR NOT NULL,
-    PRIMARY KEY (file_key, sheet, excel_row)
+    load_id     VARCHAR NOT NULL
 );
 
 -- Rows deliberately not loaded: blank rows and totals rows (with the total the sheet states).
@@ -104,8 +104,7 @@ CREATE TABLE IF NOT EXISTS skipped_row (
     label          VARCHAR,
     stated_amount  DOUBLE,
     file_hash      VARCHAR NOT NULL,
-    load_id        VARCHAR NOT NULL,
-    PRIMARY KEY (file_key, sheet, excel_row)
+    load_id        VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS audit_load (
