@@ -51,6 +51,8 @@ MODIFIED_RE = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)"
 STATUS_DATE = date(2025, 1, 1)  # "today" for programme status, fixed for determinism
 AGENCY_ORDER = ("MOD", "MOI", "GIP", "MOF", "SANG")
 BAD_RATE = 0.02
+#: rough units per US$, only to make amounts in local currency look plausible (the pipeline has its own rates)
+SAMPLE_RATES = {"USD": 1.0, "SAR": 3.75, "AED": 3.6725, "EUR": 0.92, "GBP": 0.79, "TRY": 32.0, "PKR": 280.0}
 
 BUDGET_DEFECTS = (
     "missing_amount",
@@ -183,7 +185,7 @@ class Reference:
     category_rows: tuple[tuple[str, str, str], ...]  # (agency, label, code)
     alias_rows: tuple[tuple[str, str, str], ...]  # (alias, iso3, note)
     stage_rows: tuple[tuple[str, str], ...]  # (label, stage)
-    fx: dict[tuple[str, int], float]
+    fx: dict[str, float]
 
     @classmethod
     def load(cls) -> "Reference":
@@ -193,13 +195,12 @@ class Reference:
             alias_rows=tuple((r["alias"], r["iso3"], r["note"])
                              for r in _read_csv("country_aliases.csv")),
             stage_rows=tuple((r["label"], r["stage"]) for r in _read_csv("stage_labels.csv")),
-            fx={(r["currency"], int(r["year"])): float(r["units_per_usd"])
-                for r in _read_csv("fx_rates.csv")},
+            fx=dict(SAMPLE_RATES),
         )
 
     def rate(self, currency: str, year: int) -> float:
-        years = sorted(y for c, y in self.fx if c == currency)
-        return self.fx[(currency, min(max(year, years[0]), years[-1]))]
+        """Rough units per US$ to make plausible local amounts (not the pipeline's rates)."""
+        return self.fx[currency]
 
 
 def _category_labels(ref: Reference, agency: str, layout: Layout) -> dict[str, list[str]]:

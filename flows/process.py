@@ -83,6 +83,9 @@ def process_file(task: FileTask, reference: Reference) -> FileBatch:
         default_currency=spec.default_currency,
         default_stage=spec.default_stage,
         totals_label=spec.totals_label,
+        fx_policy=spec.fx.policy,
+        fx_policy_by_stage=dict(spec.fx.by_stage),
+        fx_lookback_days=spec.fx.lookback_days,
         source_columns=extracted.source_columns,
     )
     try:

@@ -76,6 +76,8 @@ class FundingLine(pa.DataFrameModel):
     fx_rate_date: Series[pd.Timestamp]
     fx_provider: Series[Text]
     fx_policy: Series[Text]
+    amount_usd_constant: Series[float] = pa.Field(nullable=True)
+    constant_base_year: Series[int] = pa.Field(ge=1913, le=2100)
     excel_row: Series[int] = pa.Field(ge=1)
 
     class Config:

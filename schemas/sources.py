@@ -72,6 +72,14 @@ class HeaderSpec(_Strict):
         raise ValueError("give either 'row' or 'detect: true', not both and not neither")
 
 
+class FxSpec(_Strict):
+    """Which rate converts a line: the transaction-date rate (bounded look-back) or the fiscal-period average."""
+
+    policy: Literal["transaction_date", "fiscal_period_average"] = "fiscal_period_average"
+    by_stage: dict[Literal["allocated", "committed", "obligated", "disbursed"], Literal["transaction_date", "fiscal_period_average"]] = Field(default_factory=dict)
+    lookback_days: int = Field(default=7, ge=0, le=31)
+
+
 class FileSpec(_Strict):
     kind: FileKind
     pattern: str = Field(description="glob, relative to the agency's inbox folder")
@@ -83,6 +91,7 @@ class FileSpec(_Strict):
     default_currency: str | None = None
     default_stage: Literal["allocated", "committed", "obligated", "disbursed"] | None = None
     totals_label: str | None = Field(default=None, description="regex (case-insensitive) marking a totals row")
+    fx: FxSpec = FxSpec()
     columns: dict[str, list[str]]
 
     @field_validator("columns")

@@ -7,6 +7,7 @@ import pandas as pd
 import pycountry
 
 from transforms.countries import build_country_lookup
+from transforms.fx import FxChain
 
 
 @dataclass(frozen=True)
@@ -16,18 +17,23 @@ class Reference:
     stage_labels: pd.DataFrame  # label, stage
     countries: pd.DataFrame  # iso3, region, oic_member, name_ar
     country_lookup: pd.DataFrame  # key, iso3, alias
-    fx_rates: pd.DataFrame  # currency, year, units_per_usd, source
+    fx_chain: FxChain  # providers in order (steward overrides, pegs, ECB, World Bank)
+    cpi_annual: pd.DataFrame  # year, value: US CPI-U annual averages
+    constant_base_year: int
     iso_currencies: frozenset[str]
 
 
-def build_reference(tables: dict[str, pd.DataFrame]) -> Reference:
+def build_reference(tables: dict[str, pd.DataFrame], fx_chain: FxChain, cpi_annual: pd.DataFrame,
+                    constant_base_year: int) -> Reference:
     return Reference(
         categories=tables["categories"],
         category_mappings=tables["category_mappings"],
         stage_labels=tables["stage_labels"],
         countries=tables["countries"],
         country_lookup=build_country_lookup(tables["country_aliases"]),
-        fx_rates=tables["fx_rates"],
+        fx_chain=fx_chain,
+        cpi_annual=cpi_annual,
+        constant_base_year=constant_base_year,
         iso_currencies=frozenset(c.alpha_3 for c in pycountry.currencies),
     )
 

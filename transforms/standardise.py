@@ -12,7 +12,7 @@ import pandera.pandas as pa
 
 from schemas.frames import FUNDING_LINE_COLUMNS, PROGRAM_COLUMNS, FundingLine, Program, RawBudget, RawPrograms
 from schemas.sources import STAGES
-from transforms import categories, countries, currency, dates, fiscal, numbers
+from transforms import categories, countries, currency, dates, deflate, fiscal, fx, numbers
 from transforms.failures import concat_failures, empty_failures, failures_where, from_pandera
 from transforms.reference import Reference
 from transforms.rows import BLANK, DATA, TOTAL, classify_rows
@@ -33,6 +33,9 @@ class FileContext:
     default_currency: str | None = None
     default_stage: str | None = None
     totals_label: str | None = None
+    fx_policy: str = "fiscal_period_average"
+    fx_policy_by_stage: dict[str, str] = field(default_factory=dict)
+    fx_lookback_days: int = 7
     source_columns: dict[str, str] = field(default_factory=dict)  # canonical -> header text in the file
 
     def header(self, column: str) -> str:
@@ -126,11 +129,25 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     not_iso = cur.notna() & ~cur.isin(ref.iso_currencies)
     fails.append(failures_where(data.assign(currency=cur), not_iso, "currency", "currency_unknown",
                                 lambda r, v: "Currency '" + v + "' is not an ISO 4217 currency code."))
-    fx = currency.convert_to_usd(amount, cur, fy, ref.fx_rates)
-    no_rate = fx["fx_rate"].isna() & ~not_iso & cur.notna() & fy.notna()
-    fails.append(failures_where(data.assign(currency=cur, _fy=fy.astype("string")), no_rate, "currency", "fx_rate_missing",
-                                lambda r, v: "No exchange rate for " + v + " in " + r["_fy"].astype(_STR)
-                                + " in reference/fx_rates.csv; add one and re-run."))
+
+    stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
+    tdate, tdate_blank = dates.parse_dates(data["transaction_date"])
+    by_stage = stage.astype(object).map(ctx.fx_policy_by_stage).astype(object)
+    policy = by_stage.where(by_stage.notna(), ctx.fx_policy)
+    rated = currency.normalize_for_fx(cur, not_iso)
+    conv = fx.convert(amount, rated, tdate, period_start, period_end, policy, ref.fx_chain, ctx.fx_lookback_days)
+    no_rate = conv["fx_rate"].isna() & ~not_iso & cur.notna() & fy.notna()
+    when = pd.Series(
+        "on " + tdate.dt.strftime("%Y-%m-%d").astype(object) + " (or the " + str(ctx.fx_lookback_days) + " days before)",
+        index=data.index, dtype=object,
+    ).where((policy == fx.TRANSACTION_DATE) & tdate.notna(),
+            "for the fiscal period " + period_start.dt.strftime("%Y-%m-%d").astype(object) + " to "
+            + period_end.dt.strftime("%Y-%m-%d").astype(object))
+    fails.append(failures_where(data.assign(currency=cur, _when=when.astype(_STR)), no_rate, "currency", "fx_rate_missing",
+                                lambda r, v: "No exchange rate for " + v + " " + r["_when"] + " from any provider ("
+                                + ", ".join(ref.fx_chain.names) + "); add one to reference/fx_rates.csv and re-run."))
+    price_year = deflate.price_year(period_start, period_end)
+    constant = deflate.deflate(conv["amount_usd"], price_year, ref.cpi_annual, ref.constant_base_year)
 
     iso3 = countries.map_countries(data["partner_country"], ref.country_lookup)
     unknown_country = iso3.isna() & as_text(data["partner_country"]).notna()
@@ -146,7 +163,6 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
                                 lambda r, v: f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
                                 "add it to reference/category_mappings.csv.", cat_hint))
 
-    stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
     fails.append(failures_where(data, stage.isna() & as_text(data["stage"]).isna(), "stage", "required_missing",
                                 lambda r, v: f"The '{h('stage')}' cell is empty and this source has no default stage."))
     fails.append(failures_where(data, stage.isna() & as_text(data["stage"]).notna(), "stage", "stage_unknown",
@@ -154,7 +170,6 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     fails.append(failures_where(data, (stage == "allocated") & (amount < 0), "amount", "allocation_negative",
                                 lambda r, v: f"{h('amount')} '" + v + "' is negative; an allocation cannot be below zero."))
 
-    tdate, tdate_blank = dates.parse_dates(data["transaction_date"])
     fails.append(failures_where(data, tdate.isna() & ~tdate_blank, "transaction_date", "date_unreadable",
                                 lambda r, v: f"{h('transaction_date')} '" + v + "' is not a date."))
     outside = tdate.notna() & fy.notna() & ((tdate < period_start) | (tdate > period_end))
@@ -180,7 +195,9 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             "transaction_date": tdate,
             "amount_original": amount,
             "currency": cur,
-            **{c: fx[c] for c in ("amount_usd", "fx_rate", "fx_rate_date", "fx_provider", "fx_policy")},
+            **{c: conv[c] for c in ("amount_usd", "fx_rate", "fx_rate_date", "fx_provider", "fx_policy")},
+            "amount_usd_constant": constant,
+            "constant_base_year": pd.Series(ref.constant_base_year, index=data.index, dtype="int64"),
             "excel_row": data["excel_row"],
         },
         index=data.index,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from transforms import categories, countries, currency
+from transforms import categories, countries
 from transforms.rows import classify_rows
 
 COUNTRIES = [
@@ -54,18 +54,6 @@ def test_map_stages_with_default(reference):
     got = categories.map_stages(pd.Series(["Disbursed", None, "مصروف", "paid later"]), reference.stage_labels, "allocated")
     assert got.iloc[:3].tolist() == ["disbursed", "allocated", "disbursed"]
     assert pd.isna(got.iloc[3])
-
-
-def test_convert_to_usd_records_rate_and_leaves_missing_rates_empty():
-    rates = pd.DataFrame({"currency": ["SAR", "EUR"], "year": [2024, 2024], "units_per_usd": [3.75, 0.8]})
-    amount = pd.Series([375.0, 80.0, 10.0])
-    cur = pd.Series(["SAR", "EUR", "EUR"])
-    fx = currency.convert_to_usd(amount, cur, pd.Series([2024, 2024, 2019], dtype="Int64"), rates)
-    assert fx["amount_usd"].iloc[:2].tolist() == [100.0, 100.0]
-    assert fx["fx_rate"].iloc[:2].tolist() == [3.75, 0.8]
-    assert fx["fx_rate_date"].iloc[0] == pd.Timestamp("2024-12-31")
-    assert fx["fx_provider"].iloc[0] == currency.FX_PROVIDER
-    assert fx.iloc[2].isna().all()
 
 
 def test_classify_rows():

@@ -34,7 +34,7 @@ CONFIGS = {
     for cfg in (yaml.safe_load(p.read_text(encoding="utf-8"))
                 for p in sorted((ROOT / "sources").glob("*.yaml")))
 }
-CURRENCIES = {r["currency"] for r in _ref("fx_rates.csv")}
+CURRENCIES = set(samples.SAMPLE_RATES)
 STAGES = {r["label"].lower(): r["stage"] for r in _ref("stage_labels.csv")}
 COUNTRIES = ({r["alias"] for r in _ref("country_aliases.csv")}
              | {r["iso3"] for r in _ref("countries.csv")} | set(samples.ISO2.values()))

