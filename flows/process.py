@@ -14,6 +14,7 @@ from schemas.batch import FileBatch
 from schemas.rules import RULES
 from schemas.sources import FileSpec, SourceConfig
 from transforms.failures import ContractError, file_failure
+from transforms.numbers import unit_from_header
 from transforms.reference import Reference
 from transforms.standardise import STANDARDISERS, FileContext
 
@@ -79,7 +80,8 @@ def process_file(task: FileTask, reference: Reference) -> FileBatch:
         fiscal_year_start_month=task.source.fiscal_year_start_month,
         fiscal_year_label=task.source.fiscal_year_label,
         number_locale=task.source.number_locale,
-        unit_factor=spec.unit_factor,
+        unit_factor=spec.unit_factor if spec.unit_factor is not None else unit_from_header(extracted.source_columns.get("amount")),
+        fiscal_calendar=task.source.fiscal_calendar,
         default_currency=spec.default_currency,
         default_stage=spec.default_stage,
         totals_label=spec.totals_label,

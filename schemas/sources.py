@@ -87,7 +87,7 @@ class FileSpec(_Strict):
     header: HeaderSpec = HeaderSpec(row=1)
     encoding: str = "utf-8-sig"
     delimiter: str = ","
-    unit: Literal["ones", "thousands", "millions"] = "ones"
+    unit: Literal["ones", "thousands", "millions", "from_header"] = "ones"
     default_currency: str | None = None
     default_stage: Literal["allocated", "committed", "obligated", "disbursed"] | None = None
     totals_label: str | None = Field(default=None, description="regex (case-insensitive) marking a totals row")
@@ -119,8 +119,9 @@ class FileSpec(_Strict):
         return self
 
     @property
-    def unit_factor(self) -> float:
-        return UNIT_FACTORS[self.unit]
+    def unit_factor(self) -> float | None:
+        """Scale of the amount cells; None: read it from the amount header's text."""
+        return UNIT_FACTORS.get(self.unit)
 
     @property
     def is_csv(self) -> bool:
@@ -134,6 +135,7 @@ class SourceConfig(_Strict):
     inbox_dir: str
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     fiscal_year_label: Literal["start", "end"] = "end"
+    fiscal_calendar: Literal["gregorian", "hijri"] = "gregorian"
     number_locale: Literal["en", "eu"] = "en"
     files: list[FileSpec] = Field(min_length=1)
 

@@ -46,3 +46,21 @@ def _parse_text(text: pd.Series, locale: str) -> pd.Series:
         s = s.str.replace(decimal, ".", regex=False)
     values = pd.to_numeric(s, errors="coerce").astype("float64")
     return values.where(~negative, -values.abs())
+
+
+_UNIT_WORDS = [
+    (1_000_000.0, r"million|\bmn\b|\bmln\b|\(m\)|\bm\s*\)|بالمليون|ملايين|مليون"),
+    (1_000.0, r"'000|’000|\b000s\b|thousand|\(k\)|\bk\s*\)|بالألف|بالآلاف|بالاف|آلاف|ألف"),
+]
+
+
+def unit_from_header(header: str | None) -> float:
+    """The unit an amount header states: "Amount (SAR '000)" -> 1,000; "المبلغ (بالمليون)" -> 1,000,000;
+    a header that states none -> 1 (full units)."""
+    import re
+
+    text = (header or "").casefold()
+    for factor, pattern in _UNIT_WORDS:
+        if re.search(pattern, text):
+            return factor
+    return 1.0

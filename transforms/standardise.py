@@ -28,6 +28,7 @@ class FileContext:
     agency: str
     fiscal_year_start_month: int = 1
     fiscal_year_label: str = "end"
+    fiscal_calendar: str = "gregorian"
     number_locale: str = "en"
     unit_factor: float = 1.0
     default_currency: str | None = None
@@ -118,12 +119,13 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     fails.append(failures_where(data, amount.isna() & ~amount_blank, "amount", "amount_not_number",
                                 lambda r, v: f"{h('amount')} '" + v + "' is not a number."))
 
-    fy = fiscal.parse_fiscal_year(data["fiscal_year"], ctx.fiscal_year_start_month, ctx.fiscal_year_label)
+    years = fiscal.resolve_fiscal_years(data["fiscal_year"], ctx.fiscal_year_start_month, ctx.fiscal_year_label,
+                                        ctx.fiscal_calendar)
+    fy, period_start, period_end = years["fiscal_year"], years["period_start"], years["period_end"]
     fy_given = as_text(data["fiscal_year"]).notna()
+    calendar = "Hijri years" if ctx.fiscal_calendar == "hijri" else f"years starting in month {ctx.fiscal_year_start_month}"
     fails.append(failures_where(data, fy.isna() & fy_given, "fiscal_year", "fiscal_year_unreadable",
-                                lambda r, v: f"{h('fiscal_year')} '" + v + "' is not a fiscal year this agency uses "
-                                f"(its fiscal year starts in month {ctx.fiscal_year_start_month})."))
-    period_start, period_end = fiscal.fiscal_period(fy, ctx.fiscal_year_start_month)
+                                lambda r, v: f"{h('fiscal_year')} '" + v + f"' is not a fiscal year this agency uses ({calendar})."))
 
     cur = currency.normalize_currency(data["currency"], ctx.default_currency)
     not_iso = cur.notna() & ~cur.isin(ref.iso_currencies)
