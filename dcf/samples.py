@@ -216,6 +216,8 @@ def _category_labels(ref: Reference, agency: str, layout: Layout) -> dict[str, l
 def _country_forms(ref: Reference, style: str) -> dict[str, list[str]]:
     forms: dict[str, list[str]] = {}
     for alias, iso3, note in ref.alias_rows:
+        if note == "former state":  # partners are current countries
+            continue
         if (style == "ar" and _is_arabic(alias)) or (style == "en" and not _is_arabic(alias)):
             forms.setdefault(iso3, []).append(alias)
         elif style == "codes" and not _is_arabic(alias) and not note and iso3 not in forms:

@@ -22,7 +22,7 @@ TABLES = {
     "categories": {"dac_code": str},
     "category_mappings": {"agency": str, "label": str, "category_code": str},
     "stage_labels": {"label": str, "stage": str},
-    "countries": {"iso3": str},
+    "countries": {"iso3": str, "region": str, "subregion": str, "oic_member": str, "is_former": str, "name_ar": str},
     "country_aliases": {"alias": str, "iso3": str},
     "fx_rates": {"currency": str, "valid_from": str, "valid_to": str, "units_per_usd": "float64"},
     "fx_pegs": {"currency": str, "valid_from": str, "valid_to": str, "units_per_usd": "float64"},

@@ -15,6 +15,10 @@ def build_country_lookup(aliases: pd.DataFrame) -> pd.DataFrame:
         for name in (c.alpha_2, c.alpha_3, c.name, getattr(c, "official_name", None), getattr(c, "common_name", None)):
             if name:
                 rows.append((name, c.alpha_3))
+    for c in pycountry.historic_countries:  # former states keep their own code (flagged in dim_country)
+        for name in (c.alpha_3, c.name):
+            if name:
+                rows.append((name, c.alpha_3))
     lib = pd.DataFrame(rows, columns=["alias", "iso3"])
     steward = aliases[["alias", "iso3"]].copy()
     both = pd.concat([steward, lib], ignore_index=True)

@@ -39,11 +39,25 @@ def build_reference(tables: dict[str, pd.DataFrame], fx_chain: FxChain, cpi_annu
 
 
 def country_dimension(reference: Reference) -> pd.DataFrame:
-    """Every ISO 3166 country, with the steward's region / OIC / Arabic name where known."""
-    iso = pd.DataFrame(
-        [(c.alpha_3, c.alpha_2, c.name) for c in pycountry.countries], columns=["iso3", "iso2", "name_en"]
+    """Every ISO 3166 country and the former states of the steward table, with region, OIC membership and the
+    Arabic name (steward table first, pycountry's Arabic translation otherwise)."""
+    current = pd.DataFrame(
+        [(c.alpha_3, c.alpha_2, c.name, False) for c in pycountry.countries], columns=["iso3", "iso2", "name_en", "is_former"]
     )
-    extra = reference.countries[["iso3", "name_ar", "region", "oic_member"]]
-    out = iso.merge(extra, on="iso3", how="left")
-    out["oic_member"] = out["oic_member"].astype("boolean")
+    former_codes = set(reference.countries.loc[reference.countries["is_former"].astype(str).str.lower() == "true", "iso3"])
+    former = pd.DataFrame(
+        [(c.alpha_3, c.alpha_2, c.name, True) for c in pycountry.historic_countries if c.alpha_3 in former_codes],
+        columns=["iso3", "iso2", "name_en", "is_former"],
+    )
+    steward = reference.countries[["iso3", "name_ar", "region", "subregion", "oic_member"]]
+    out = pd.concat([current, former], ignore_index=True).merge(steward, on="iso3", how="left")
+    out["oic_member"] = out["oic_member"].astype(str).str.lower().map({"true": True, "false": False}).astype("boolean")
+    out["name_ar"] = out["name_ar"].where(out["name_ar"].notna(), out["name_en"].map(_arabic_names()))
     return out.sort_values("iso3").reset_index(drop=True)
+
+
+def _arabic_names() -> dict[str, str]:
+    import gettext
+
+    tr = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ar"], fallback=True)
+    return {c.name: tr.gettext(c.name) for c in pycountry.countries if tr.gettext(c.name) != c.name}

@@ -24,6 +24,11 @@ import pyarrow as pa
 from schemas.batch import FileBatch
 
 
+#: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
+#: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
+SCHEMA_VERSION = "3"
+
+
 class WarehouseBusy(RuntimeError):
     """Another ingestion holds the warehouse lock."""
 
@@ -40,6 +45,16 @@ def ddl_statements() -> list[str]:
 def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
     for sql in ddl_statements():
         con.execute(sql)
+    con.execute("CREATE TABLE IF NOT EXISTS warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
+    con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "warehouse_meta" not in tables:
+        return None
+    row = con.execute("SELECT value FROM warehouse_meta WHERE key = 'schema_version'").fetchone()
+    return row[0] if row else None
 
 
 @contextmanager
@@ -94,9 +109,8 @@ def known_versions(warehouse: Path) -> set[tuple[str, str, str]]:
     if not warehouse.exists():
         return set()
     with read_only(warehouse) as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if "audit_source_file" not in tables:
-            return set()
+        if schema_version(con) != SCHEMA_VERSION:
+            return set()  # an older layout: everything is re-processed into a fresh database
         return {tuple(r) for r in con.execute("SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current").fetchall()}
 
 
@@ -134,11 +148,21 @@ class Staging:
         self.path = published.with_name(f".{published.name}.staging-{os.getpid()}")
         if self.path.exists():
             self.path.unlink()
+        self.replaces_schema: str | None = None  # set when an older layout is rebuilt
         if published.exists():
-            shutil.copyfile(published, self.path)
+            if self._same_schema(published):
+                shutil.copyfile(published, self.path)
+            else:
+                with read_only(published) as con:
+                    self.replaces_schema = schema_version(con) or "unknown"
         self.con = duckdb.connect(str(self.path))
         apply_ddl(self.con)
         self._table_columns: dict[str, list[str]] = {}
+
+    @staticmethod
+    def _same_schema(published: Path) -> bool:
+        with read_only(published) as con:
+            return schema_version(con) == SCHEMA_VERSION
 
     # -- loading ---------------------------------------------------------------------------------------------
     def replace_file(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
@@ -338,6 +362,9 @@ class Staging:
         self.con.close()
         with open(self.path, "rb") as fh:
             os.fsync(fh.fileno())
+        if self.replaces_schema and self.published.exists():  # keep the old layout's file (and its audit history)
+            keep = self.published.with_name(f"{self.published.name}.schema-{self.replaces_schema}.{datetime.now():%Y%m%dT%H%M%S}")
+            os.link(self.published, keep)
         os.replace(self.path, self.published)
         dir_fd = os.open(self.published.parent, os.O_RDONLY)
         try:

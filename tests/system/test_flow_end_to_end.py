@@ -12,6 +12,7 @@ import pytest
 
 from flows.nightly import nightly_ingestion
 from schemas.batch import FileBatch
+from warehouse import store
 from warehouse.store import LoadInfo, Staging
 
 pytestmark = pytest.mark.slow
@@ -136,3 +137,17 @@ def test_failed_load_leaves_the_published_warehouse_untouched(inbox_copy, tmp_pa
     staging.discard()
     assert hashlib.sha256(wh.read_bytes()).hexdigest() == digest
     assert not list(tmp_path.glob(".wh.duckdb.staging-*"))
+
+
+def test_a_warehouse_of_an_older_layout_is_rebuilt_and_kept_aside(inbox_copy, tmp_path):
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:  # what an earlier version of the project left behind
+        con.execute("CREATE TABLE fact_funding_line (file_key VARCHAR, amount DOUBLE)")
+        con.execute("INSERT INTO fact_funding_line VALUES ('old', 1)")
+    summary = run(inbox, wh)
+    assert summary.totals["files_processed"] == len(manifest["files"])
+    assert query(wh, "SELECT value FROM warehouse_meta WHERE key = 'schema_version'")["value"].item() == store.SCHEMA_VERSION
+    kept = list(tmp_path.glob("wh.duckdb.schema-unknown.*"))
+    assert len(kept) == 1
+    assert query(kept[0], "SELECT * FROM fact_funding_line")["file_key"].tolist() == ["old"]

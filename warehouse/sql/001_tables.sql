@@ -19,7 +19,9 @@ CREATE TABLE IF NOT EXISTS dim_country (
     name_en     VARCHAR NOT NULL,
     name_ar     VARCHAR,
     region      VARCHAR,
-    oic_member  BOOLEAN
+    subregion   VARCHAR,
+    oic_member  BOOLEAN,
+    is_former   BOOLEAN NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS dim_category (
