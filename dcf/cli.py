@@ -53,6 +53,10 @@ def run(
     force: bool = typer.Option(False, "--force", help="Re-process every file, even unchanged ones."),
 ) -> None:
     """Run the nightly ingestion flow once (through Prefect, no server needed) and print a summary."""
+    _run(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference, force=force)
+
+
+def _run(inbox, warehouse, sources, reference, **parameters) -> None:
     from schemas.sources import SourceConfigError
 
     settings = _settings(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference)
@@ -77,7 +81,7 @@ def run(
     try:
         summary = run_nightly(
             inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
-            reference=str(settings.reference), force=force,
+            reference=str(settings.reference), **parameters,
         )
     except WarehouseBusy as exc:
         _fail(str(exc), EXIT_BUSY)
@@ -85,6 +89,19 @@ def run(
         _fail(f"the run failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED)
     _print_summary(summary)
     raise typer.Exit(summary.exit_code)
+
+
+@app.command(epilog="Example: dcf rerate --fiscal-year 2023 --fiscal-year 2024")
+def rerate(
+    fiscal_year: list[int] = typer.Option(..., "--fiscal-year", help="Canonical fiscal year to re-rate (repeatable)."),
+    inbox: Optional[Path] = InboxOpt,
+    warehouse: Optional[Path] = WarehouseOpt,
+) -> None:
+    """Release the frozen exchange rates of closed fiscal years and re-convert them at the providers' current rates.
+
+    Closed fiscal years keep the rates they were first converted with; this is the one explicit way to move them.
+    """
+    _run(inbox=inbox, warehouse=warehouse, sources=None, reference=None, force=True, rerate_fiscal_years=list(fiscal_year))
 
 
 def _print_summary(summary) -> None:
@@ -195,6 +212,25 @@ def failures(
         if suggestion:
             out.print(f"      did you mean: {suggestion}?", highlight=False)
     out.print(f"\n{len(rows)} failure(s) shown" + (f" (limit {limit})" if len(rows) == limit else ""))
+
+
+@app.command(epilog="Examples: dcf unmapped | dcf unmapped --kind country")
+def unmapped(
+    warehouse: Optional[Path] = WarehouseOpt,
+    kind: Optional[str] = typer.Option(None, "--kind", help="category, country, currency or stage."),
+) -> None:
+    """List labels waiting for a mapping (category, country, currency, stage), with counts, suggestions and the
+    reference table to add them to."""
+    _, ctx = _connect(warehouse)
+    with ctx as con:
+        cur = con.execute(
+            "SELECT kind, agency_code AS agency, label, rows_waiting AS rows, files, suggestion, fix_in "
+            "FROM mapping_queue WHERE ? IS NULL OR kind = ?", [kind, kind])
+        table = _table("labels waiting for a mapping", cur)
+    if not table.row_count:
+        out.print("nothing waits for a mapping")
+        return
+    out.print(table)
 
 
 @app.command(epilog="Example: dcf sample --inbox data/inbox --seed 42")

@@ -1,19 +1,35 @@
 """SYNTHETIC sample inbox generator - every file it writes is made-up data, not real budgets.
 
-Writes agency budget workbooks and programme lists that follow the agency source configs in
-``sources/*.yaml`` (file-name patterns, sheet names, header aliases, header position, totals
-label, units, default currency) and use the labels in ``reference/*.csv`` (category labels,
-country spellings, stage labels, currencies).  Header labels are taken from the YAML ``columns:``
-aliases so the generator stays in sync with the configs; only the agency "habits" (title rows,
-value styles, currency mix, ...) live in the small ``LAYOUTS`` table below.
+Writes agency budget files (workbooks, and GAMI's semicolon-separated CSV exports) and programme
+lists that follow the agency source configs in ``sources/*.yaml`` (file-name patterns, sheet
+names, header aliases, header position, totals label, units, default currency, fiscal calendar,
+delimiter) and use the labels in ``reference/*.csv`` (category labels, country spellings, stage
+labels, currencies).  Header labels are taken from the YAML ``columns:`` aliases so the generator
+stays in sync with the configs; only the agency "habits" (title rows, value styles, currency mix,
+number and date formats, ...) live in the small ``LAYOUTS`` table below.
+
+Workbooks carry a SYNTHETIC notice in a title row or on a cover sheet.  A CSV file cannot carry
+one without breaking its header on line 1, so the CSV budgets (GAMI) and programme CSVs are
+marked SYNTHETIC only by this docstring and by ``MANIFEST.json`` (``"synthetic": true``).
+
+Agency habits worth knowing:
+
+* MOI keeps Hijri (Umm al-Qura) fiscal years: the fiscal-year cell is "١٤٤٥هـ" (Arabic-Indic
+  digits), sometimes 1445 or "1445هـ"; its disbursement dates are Hijri "yyyy/mm/dd" text, mostly in
+  Arabic-Indic digits, sometimes ASCII, sometimes blank; some amounts are Arabic-Indic text with
+  Arabic separators ("١٬٢٣٤٬٥٦٧", "١٬٢٣٤٫٠٠").
+* GAMI exports ";"-separated UTF-8 CSV with European number format ("1.234,56", "850,25"), amounts
+  in thousands (the unit is in the amount header), ISO booking dates, and some lines in Pakistani
+  rupees, a currency no FX provider has a rate for (the ``no_fx_rate`` defect).
 
 Two entry points:
 
-* :func:`generate_inbox` - the demo inbox: two budget workbooks per agency plus one programmes
+* :func:`generate_inbox` - the demo inbox: two budget files per agency plus one programmes
   file per agency that has a ``programs`` entry, with about 2 % deliberately bad rows (one defect
   each) recorded in ``MANIFEST.json``.
 * :func:`generate_corpus` - a benchmark corpus of budget workbooks only (no planted defects),
-  written with openpyxl ``write_only`` mode.
+  written with openpyxl ``write_only`` mode; agencies whose budgets are CSV (GAMI) are left out,
+  as the benchmark baselines read workbooks.
 
 Output is deterministic: the same seed gives byte-identical files (fixed document properties and
 fixed zip-entry timestamps; only seeded ``random.Random`` instances are used).
@@ -37,6 +53,7 @@ from pathlib import Path
 from typing import Iterator
 
 import yaml
+from hijridate import Hijri
 from openpyxl import Workbook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +66,7 @@ FIXED_TIME = datetime(2026, 1, 1)
 ZIP_TIME = (2026, 1, 1, 0, 0, 0)
 MODIFIED_RE = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
 STATUS_DATE = date(2025, 1, 1)  # "today" for programme status, fixed for determinism
-AGENCY_ORDER = ("MOD", "MOI", "GIP", "MOF", "SANG")
+AGENCY_ORDER = ("MOD", "MOI", "GIP", "MOF", "SANG", "GAMI")
 BAD_RATE = 0.02
 #: rough units per US$, only to make amounts in local currency look plausible (the pipeline has its own rates)
 SAMPLE_RATES = {"USD": 1.0, "SAR": 3.75, "AED": 3.6725, "EUR": 0.92, "GBP": 0.79, "TRY": 32.0, "PKR": 280.0}
@@ -62,6 +79,7 @@ BUDGET_DEFECTS = (
     "unknown_country",
     "negative_allocation",
     "date_out_of_range",
+    "no_fx_rate",
 )
 PROGRAM_DEFECTS = ("duplicate_program_code",)
 DEFECT_KINDS = BUDGET_DEFECTS + PROGRAM_DEFECTS
@@ -73,13 +91,19 @@ DEFECT_COLUMN = {
     "unknown_country": "partner_country",
     "negative_allocation": "amount",
     "date_out_of_range": "transaction_date",
+    "no_fx_rate": "currency",
     "duplicate_program_code": "program_code",
 }
 UNKNOWN_CURRENCY = "XYZ"
 UNKNOWN_CATEGORY = "Space tourism"
 UNKNOWN_COUNTRY = "Atlantis"
 TEXT_AMOUNTS = ("TBD", "n/a", "pending")
-OUT_OF_RANGE_YEAR = 2099
+#: text amounts for CSV files: "n/a", "NA", "NULL" ... would be read as empty cells by CSV readers
+CSV_TEXT_AMOUNTS = ("n.v.", "k.A.", "TBD")
+#: a currency that is ISO 4217 but has no rate from any provider (steward overrides, pegs, ECB)
+NO_RATE_CURRENCY = "PKR"
+OUT_OF_RANGE_DAYS = (1, 60)  # an out-of-range date lies this many days before the fiscal period
+ARABIC_DIGITS = str.maketrans("0123456789,.", "٠١٢٣٤٥٦٧٨٩٬٫")  # digits, thousands and decimal marks
 
 UNIT_DIVISOR = {"ones": 1, "thousands": 1_000, "millions": 1_000_000}
 UNIT_DECIMALS = {"ones": 0, "thousands": 1, "millions": 2}
@@ -119,7 +143,18 @@ class Layout:
     text_amount_rate: float = 0.0  # valid amounts written as text with thousands separators
     trailing_space_rate: float = 0.0  # country cells with a trailing space
     header_arabic: bool = False  # prefer an Arabic alias for headers
-    years: tuple[int, ...] = (2024, 2025)
+    years: tuple[int, ...] = (2024, 2025)  # Hijri years when the agency's fiscal_calendar is hijri
+    lines: tuple[int, int] = (120, 300)  # lines per budget file in the demo inbox
+    fy_variants: tuple[tuple[str, float], ...] = ()  # per-line fiscal-year cells; () = fy_cell
+    amount_style: str = "number"  # number | eu_text (European "1.234,56", always text)
+    decimals: int | None = None  # amount decimals; None = by unit (ones 0, thousands 1, millions 2)
+    arabic_amount_rate: float = 0.0  # valid amounts written as Arabic-Indic text
+    eu_plain_rate: float = 0.0  # European amounts without thousands separators ("850,25")
+    text_amounts: tuple[str, ...] = TEXT_AMOUNTS  # what a text_amount defect writes
+    date_style: str = "excel"  # excel (date cells) | iso ("2024-03-15" text) | hijri ("١٤٤٥/٠٣/١٥")
+    date_blank_rate: float = 0.0  # lines without a date (not a defect)
+    ascii_date_rate: float = 0.0  # hijri dates in ASCII digits instead of Arabic-Indic
+    no_rate_currency: str | None = None  # plants no_fx_rate defects in this currency
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -131,11 +166,14 @@ LAYOUTS: dict[str, Layout] = {
         currency_weights=((None, 0.6), ("SAR", 0.3), ("USD", 0.1)),
         country_style="en", label_script="latin", mid_blank_rows=2, text_amount_rate=0.05),
     "MOI": Layout(
-        budget_name="MOI_budget_{y}.xlsx", fy_cell="{y}",
+        budget_name="MOI_budget_{y}.xlsx", fy_cell="{y_ar}هـ",
+        fy_variants=(("{y_ar}هـ", 0.7), ("{y}", 0.15), ("{y}هـ", 0.15)),
         title_rows=("{name_ar} - ميزانية التعاون الدفاعي للسنة المالية {fy}",
                     "{notice} / {notice_ar}"),
         totals_text="المجموع", currency_weights=(("SAR", 0.8), ("AED", 0.2)),
-        country_style="ar", label_script="arabic", stage_style="arabic", header_arabic=True),
+        country_style="ar", label_script="arabic", stage_style="arabic", header_arabic=True,
+        years=(1445, 1446), arabic_amount_rate=0.15, date_style="hijri", date_blank_rate=0.12,
+        ascii_date_rate=0.2),
     "GIP": Layout(
         budget_name="GIP_budget_{start}-{end2:02d}.xlsx", fy_cell="{start}/{end2:02d}",
         sheet_name="FY{start}-{end2:02d}",
@@ -154,6 +192,12 @@ LAYOUTS: dict[str, Layout] = {
         totals_text="Total", currency_weights=(("SAR", 0.7), ("GBP", 0.2), ("TRY", 0.1)),
         country_style="en", label_script="latin", stage_style="title",
         stage_weights=(("allocated", 0.7), ("disbursed", 0.3)), trailing_space_rate=0.08),
+    "GAMI": Layout(
+        budget_name="GAMI_budget_{y}.csv", fy_cell="{y}", title_rows=(), totals_text="Total",
+        currency_weights=(("EUR", 0.75), ("SAR", 0.12), (None, 0.13)),
+        country_style="en", label_script="latin", lines=(150, 300), amount_style="eu_text",
+        decimals=2, eu_plain_rate=0.3, text_amounts=CSV_TEXT_AMOUNTS, date_style="iso",
+        no_rate_currency=NO_RATE_CURRENCY),
 }
 
 NAME_WORDS_EN = (
@@ -242,6 +286,24 @@ def _stage_labels(ref: Reference, style: str | None) -> dict[str, list[str]]:
     return out
 
 
+def _arabic_indic(text: str) -> str:
+    return text.translate(ARABIC_DIGITS)
+
+
+def _european(value: float, decimals: int, thousands: bool = True) -> str:
+    """1234.5 -> "1.234,50" (or "1234,50" without thousands separators)."""
+    text = f"{value:,.{decimals}f}" if thousands else f"{value:.{decimals}f}"
+    return text.translate(str.maketrans({",": ".", ".": ","}))
+
+
+def _unit_from_label(label: str) -> str:
+    """The unit an amount header states, for sources whose YAML says ``unit: from_header``."""
+    text = label.casefold()
+    if "million" in text:
+        return "millions"
+    return "thousands" if "'000" in text or "thousand" in text else "ones"
+
+
 def _header_label(aliases: list[str], prefer_arabic: bool) -> str:
     if prefer_arabic:
         arabic = [a for a in aliases if _is_arabic(a)]
@@ -250,7 +312,11 @@ def _header_label(aliases: list[str], prefer_arabic: bool) -> str:
     return aliases[0]
 
 
-def _fiscal_period(year: int, start_month: int, label: str) -> tuple[date, date]:
+def _fiscal_period(year: int, start_month: int, label: str,
+                   calendar: str = "gregorian") -> tuple[date, date]:
+    if calendar == "hijri":  # 1 Muharram .. last day of Dhu al-Hijjah (Umm al-Qura)
+        return (Hijri(year, 1, 1).to_gregorian(),
+                Hijri(year + 1, 1, 1).to_gregorian() - timedelta(days=1))
     if start_month == 1:
         return date(year, 1, 1), date(year, 12, 31)
     start_year = year - 1 if label == "end" else year
@@ -280,17 +346,35 @@ class Agency:
         prefer = self.layout.header_arabic
         return [(f, _header_label(a, prefer)) for f, a in file_cfg["columns"].items()]
 
+    @property
+    def hijri(self) -> bool:
+        return self.cfg.get("fiscal_calendar", "gregorian") == "hijri"
+
+    @property
+    def is_csv(self) -> bool:
+        return self.budget["pattern"].lower().endswith(".csv")
+
+    @property
+    def unit(self) -> str:
+        unit = self.budget["unit"]
+        return _unit_from_label(dict(self.headers)["amount"]) if unit == "from_header" else unit
+
     def period(self, year: int) -> tuple[date, date]:
         return _fiscal_period(year, self.cfg["fiscal_year_start_month"],
-                              self.cfg.get("fiscal_year_label", "end"))
+                              self.cfg.get("fiscal_year_label", "end"),
+                              self.cfg.get("fiscal_calendar", "gregorian"))
 
     def fy_fields(self, year: int) -> dict:
+        if self.hijri:  # file names and labels use the Hijri year itself
+            return {"y": year, "y_ar": _arabic_indic(str(year)), "start": year, "end": year,
+                    "end2": year % 100}
         start, end = self.period(year)
-        return {"y": year, "start": start.year, "end": end.year, "end2": end.year % 100}
+        return {"y": year, "y_ar": _arabic_indic(str(year)), "start": start.year, "end": end.year,
+                "end2": end.year % 100}
 
-    def fy_value(self, year: int) -> int | str:
-        text = self.layout.fy_cell.format(**self.fy_fields(year))
-        return int(text) if text.isdigit() else text
+    def fy_value(self, year: int, template: str | None = None) -> int | str:
+        text = (template or self.layout.fy_cell).format(**self.fy_fields(year))
+        return int(text) if text.isascii() and text.isdigit() else text
 
     def budget_name(self, year: int) -> str:
         name = self.layout.budget_name.format(**self.fy_fields(year))
@@ -303,7 +387,7 @@ class Agency:
         return self.layout.sheet_name.format(**self.fy_fields(year)) if sheet == 0 else sheet
 
     def title_rows(self, year: int) -> list[str]:
-        values = dict(self.fy_fields(year), name_en=self.cfg["name_en"], unit=self.budget["unit"],
+        values = dict(self.fy_fields(year), name_en=self.cfg["name_en"], unit=self.unit,
                       name_ar=self.cfg["name_ar"], fy=self.fy_value(year), notice=NOTICE,
                       notice_ar=NOTICE_AR)
         return [t.format(**values) for t in self.layout.title_rows]
@@ -322,7 +406,12 @@ class Agency:
             kinds.append("negative_allocation")
         if "transaction_date" in self.fields:
             kinds.append("date_out_of_range")
+        kinds.extend(self.required_defects())
         return kinds
+
+    def required_defects(self) -> list[str]:
+        """Defect kinds every budget file of this agency carries at least once."""
+        return ["no_fx_rate"] if self.layout.no_rate_currency else []
 
 
 def load_agencies(ref: Reference | None = None) -> dict[str, Agency]:
@@ -420,23 +509,26 @@ def _program_records(agency: Agency, programs: list[Program], rng: random.Random
 
 
 class LineMaker:
-    """Draws budget lines for one agency and fiscal year."""
+    """Draws budget lines for one agency and fiscal year (a Hijri year for a Hijri agency)."""
 
     def __init__(self, agency: Agency, programs: list[Program], year: int, ref: Reference,
                  rng: random.Random):
         self.agency, self.programs, self.year, self.rng = agency, programs, year, rng
-        unit = agency.budget["unit"]
-        self.decimals = UNIT_DECIMALS[unit]
+        self.layout = layout = agency.layout
+        unit = agency.unit
+        self.decimals = UNIT_DECIMALS[unit] if layout.decimals is None else layout.decimals
         default = agency.budget["default_currency"]
         self.scale = {c: ref.rate(c or default, year) / UNIT_DIVISOR[unit] * 10 ** self.decimals
-                      for c, _ in agency.layout.currency_weights}
-        self.currencies = [c for c, _ in agency.layout.currency_weights]
-        self.currency_w = [w for _, w in agency.layout.currency_weights]
-        self.stage_names = [s for s, _ in agency.layout.stage_weights]
-        self.stage_w = [w for _, w in agency.layout.stage_weights]
+                      for c in (*ref.fx, None)}
+        self.currencies = [c for c, _ in layout.currency_weights]
+        self.currency_w = [w for _, w in layout.currency_weights]
+        self.stage_names = [s for s, _ in layout.stage_weights]
+        self.stage_w = [w for _, w in layout.stage_weights]
         self.period = agency.period(year)
         self.period_days = (self.period[1] - self.period[0]).days
         self.fy = agency.fy_value(year)
+        self.fy_cells = [agency.fy_value(year, t) for t, _ in layout.fy_variants]
+        self.fy_w = [w for _, w in layout.fy_variants]
         self.fields = set(agency.fields)
 
     def units(self, currency: str | None) -> int:
@@ -444,11 +536,61 @@ class LineMaker:
         return max(1, round(usd * self.scale[currency]))
 
     def amount_cell(self, units: int) -> float | int:
+        """The numeric amount (file units) of ``units`` (file units x 10**decimals)."""
         return units / 10 ** self.decimals if self.decimals else units
+
+    def plain_amount(self, units: int) -> float | int | str:
+        """The amount as the agency writes it at its plainest (a number, or European text)."""
+        if self.layout.amount_style == "eu_text":
+            return _european(self.amount_cell(units), self.decimals)
+        return self.amount_cell(units)
+
+    def amount(self, units: int) -> float | int | str:
+        """A valid amount cell in one of the agency's habitual styles."""
+        rng, layout, value = self.rng, self.layout, self.amount_cell(units)
+        if layout.amount_style == "eu_text":
+            return _european(value, self.decimals, thousands=rng.random() >= layout.eu_plain_rate)
+        if rng.random() < layout.text_amount_rate:
+            return f"{value:,.{self.decimals}f}"
+        if rng.random() < layout.arabic_amount_rate:
+            text = f"{value:,.{self.decimals}f}"
+            if rng.random() < 0.25:
+                text = text.replace(",", "")  # "٥٠٠٠٠٠"
+            if not self.decimals and rng.random() < 0.3:
+                text += ".00"  # "١٬٢٣٤٫٠٠"
+            return _arabic_indic(text)
+        return value
+
+    def fiscal_year(self) -> int | str:
+        if not self.fy_cells:
+            return self.fy
+        return self.rng.choices(self.fy_cells, self.fy_w)[0]
+
+    def _render_date(self, d: date) -> date | str:
+        return d.isoformat() if self.layout.date_style == "iso" else d
+
+    def _hijri_text(self, year: int, month: int, day: int) -> str:
+        text = f"{year}/{month:02d}/{day:02d}"
+        return text if self.rng.random() < self.layout.ascii_date_rate else _arabic_indic(text)
+
+    def date(self) -> date | str | None:
+        """A transaction date inside the fiscal period, or None (left blank)."""
+        rng = self.rng
+        if rng.random() < self.layout.date_blank_rate:
+            return None
+        if self.layout.date_style == "hijri":  # day 1-28 of any month is a valid Umm al-Qura date
+            return self._hijri_text(self.year, rng.randint(1, 12), rng.randint(1, 28))
+        return self._render_date(self.period[0] + timedelta(rng.randint(0, self.period_days)))
+
+    def date_outside(self) -> date | str:
+        """A date shortly before the fiscal period (booked in the wrong year's file)."""
+        if self.layout.date_style == "hijri":
+            return self._hijri_text(self.year - 1, 12, self.rng.randint(1, 28))
+        return self._render_date(self.period[0] - timedelta(self.rng.randint(*OUT_OF_RANGE_DAYS)))
 
     def country(self, iso: str) -> str:
         text = self.rng.choice(self.agency.countries[iso])
-        if self.rng.random() < self.agency.layout.trailing_space_rate:
+        if self.rng.random() < self.layout.trailing_space_rate:
             text += " "
         return text
 
@@ -461,16 +603,15 @@ class LineMaker:
         row = {"program_code": prog.code, "program_name": prog.name_en,
                "partner_country": self.country(rng.choice(prog.partners)),
                "category": rng.choice(self.agency.categories[prog.category]),
-               "fiscal_year": self.fy, "amount": self.amount_cell(units), "currency": currency}
-        if self.agency.layout.header_arabic:  # MOI's "اسم البرنامج" is the Arabic name
+               "fiscal_year": self.fiscal_year(), "amount": self.amount(units),
+               "currency": currency}
+        if self.layout.header_arabic:  # MOI's "اسم البرنامج" is the Arabic name
             row["program_name"] = prog.name_ar
         if "stage" in self.fields:
             stage = rng.choices(self.stage_names, self.stage_w)[0]
             row["stage"] = rng.choice(self.agency.stages[stage])
         if "transaction_date" in self.fields:
-            row["transaction_date"] = self.period[0] + timedelta(rng.randint(0, self.period_days))
-        if rng.random() < self.agency.layout.text_amount_rate:
-            row["amount"] = f"{self.amount_cell(units):,.{self.decimals}f}"
+            row["transaction_date"] = self.date()
         return row, units
 
     def spoil(self, row: dict, units: int, defect: str) -> int | None:
@@ -479,35 +620,39 @@ class LineMaker:
             row["amount"] = None
             return None
         if defect == "text_amount":
-            row["amount"] = self.rng.choice(TEXT_AMOUNTS)
+            row["amount"] = self.rng.choice(self.layout.text_amounts)
             return None
         if defect == "negative_allocation":
-            row["amount"] = self.amount_cell(-units)
+            units = -units
             if "stage" in row:
                 row["stage"] = self.agency.stages["allocated"][0]
-            return -units
-        if defect == "date_out_of_range":
-            d = row["transaction_date"]
-            row["transaction_date"] = date(OUT_OF_RANGE_YEAR, d.month, min(d.day, 28))
+        elif defect == "date_out_of_range":
+            row["transaction_date"] = self.date_outside()
+        elif defect == "no_fx_rate":
+            row["currency"] = self.layout.no_rate_currency
+            units = self.units(row["currency"])
         else:
             field_, value = {"unknown_currency": ("currency", UNKNOWN_CURRENCY),
                              "unknown_category": ("category", UNKNOWN_CATEGORY),
                              "unknown_country": ("partner_country", UNKNOWN_COUNTRY)}[defect]
             row[field_] = value
-        if isinstance(row["amount"], str):  # keep the amount a plain number on a bad row
-            row["amount"] = self.amount_cell(units)
+        row["amount"] = self.plain_amount(units)  # keep the amount plain on a bad row
         return units
 
 
-def _plan_defects(slots: list[tuple[int, list[str]]], rng: random.Random) -> list[list[str]]:
-    """Assign defect kinds to files: every kind at least once where possible, rest at random."""
-    plan: list[list[str]] = [[] for _ in slots]
-    by_rarity = sorted(BUDGET_DEFECTS, key=lambda k: sum(k in kinds for _, kinds in slots))
+def _plan_defects(slots: list[tuple[int, list[str], list[str]]],
+                  rng: random.Random) -> list[list[str]]:
+    """Assign defect kinds to files: each file's required kinds first, then every kind at least
+    once where possible, the rest at random.  A slot is (number of defects, kinds, required)."""
+    plan: list[list[str]] = [list(required[:n]) for n, _, required in slots]
+    by_rarity = sorted(BUDGET_DEFECTS, key=lambda k: sum(k in kinds for _, kinds, _ in slots))
     for kind in by_rarity:
-        free = [i for i, (n, kinds) in enumerate(slots) if kind in kinds and len(plan[i]) < n]
+        if any(kind in p for p in plan):
+            continue
+        free = [i for i, (n, kinds, _) in enumerate(slots) if kind in kinds and len(plan[i]) < n]
         if free:
             plan[rng.choice(free)].append(kind)
-    for i, (n, kinds) in enumerate(slots):
+    for i, (n, kinds, _) in enumerate(slots):
         plan[i].extend(rng.choice(kinds) for _ in range(n - len(plan[i])))
     return plan
 
@@ -605,27 +750,55 @@ def _budget_body(ws, agency: Agency, maker: LineMaker, n_lines: int, defects: di
     return total
 
 
-def _budget_totals(ws, agency: Agency, total: float | int, entry: dict) -> None:
+def _budget_totals(ws, agency: Agency, maker: LineMaker, total: int, entry: dict) -> None:
     totals = [None] * len(agency.fields)
-    totals[0], totals[agency.fields.index("amount")] = agency.layout.totals_text, total
+    totals[0] = agency.layout.totals_text
+    totals[agency.fields.index("amount")] = maker.plain_amount(total)
     ws.append(totals)
-    entry.update(total_amount=total, totals_rows=1,
+    entry.update(total_amount=maker.amount_cell(total), totals_rows=1,
                  data_rows=entry["lines"] + entry["blank_rows"] + 1)
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _write_budget_csv(inbox: Path, rel: str, agency: Agency, maker: LineMaker, n_lines: int,
+                      defects: dict[int, str], entry: dict) -> dict:
+    """A CSV export: header on line 1 (no title rows, no notice), one line per row, so the
+    manifest's excel_row is the line number.  A blank row is written as empty fields (an empty
+    line would be skipped by CSV readers and shift the line numbers)."""
+    table: list[list] = [[label for _, label in agency.headers]]
+    total = _budget_body(table, agency, maker, n_lines, defects, entry)
+    _budget_totals(table, agency, maker, total, entry)
+    width = len(agency.fields)
+    path = inbox / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding=agency.budget.get("encoding", "utf-8"), newline="") as fh:
+        writer = csv.writer(fh, delimiter=agency.budget.get("delimiter", ","), lineterminator="\n")
+        writer.writerows([_csv_cell(c) for c in row] or [""] * width for row in table)
+    return entry
 
 
 def write_budget(inbox: Path, agency: Agency, maker: LineMaker, n_lines: int,
                  defects: dict[int, str], name: str | None = None) -> dict:
-    """Write one budget workbook; returns its manifest entry."""
+    """Write one budget file (workbook, or CSV if the agency's pattern says so); returns its
+    manifest entry."""
     year = maker.year
     rel = f"{agency.cfg['inbox_dir']}/{name or agency.budget_name(year)}"
-    entry = _file_entry(rel, agency.code, "budget", agency.sheet_name(year), agency.header_row())
+    sheet = None if agency.is_csv else agency.sheet_name(year)
+    entry = _file_entry(rel, agency.code, "budget", sheet, agency.header_row())
+    if agency.is_csv:
+        return _write_budget_csv(inbox, rel, agency, maker, n_lines, defects, entry)
     wb = Workbook(write_only=True)
     ws = _budget_preamble(wb, agency, year)
     total = _budget_body(ws, agency, maker, n_lines, defects, entry)
-    _budget_totals(ws, agency, maker.amount_cell(total), entry)
+    _budget_totals(ws, agency, maker, total, entry)
     if agency.layout.notes_sheet:
         _text_sheet(wb, "Notes", [
-            NOTICE, f"Amounts are in {agency.budget['unit']} of the currency in the Currency "
+            NOTICE, f"Amounts are in {agency.unit} of the currency in the Currency "
             f"column; a blank currency means {agency.budget['default_currency']}.",
             "Figures are provisional and subject to revision."])
     save_workbook(wb, inbox / rel)
@@ -678,7 +851,7 @@ def _rng(seed: int, *parts: object) -> random.Random:
 
 
 def generate_inbox(inbox: Path, seed: int = 42) -> dict:
-    """Write the demo inbox: inbox/<inbox_dir>/<files> for the 5 agencies.
+    """Write the demo inbox: inbox/<inbox_dir>/<files> for every agency in ``sources/``.
 
     Returns the manifest dict and also writes it as inbox/MANIFEST.json.
     """
@@ -686,9 +859,10 @@ def generate_inbox(inbox: Path, seed: int = 42) -> dict:
     ref = Reference.load()
     agencies = load_agencies(ref)
     programs = {c: make_programs(a, _rng(seed, c, "programs")) for c, a in agencies.items()}
-    budgets = [(a, y, _rng(seed, c, y, "size").randint(120, 300))
+    budgets = [(a, y, _rng(seed, c, y, "size").randint(*a.layout.lines))
                for c, a in agencies.items() for y in a.layout.years]
-    slots = [(max(1, round(n * BAD_RATE)), a.defect_kinds()) for a, _, n in budgets]
+    slots = [(max(1, round(n * BAD_RATE)), a.defect_kinds(), a.required_defects())
+             for a, _, n in budgets]
     plan = _plan_defects(slots, _rng(seed, "defects"))
     entries = []
     for (agency, year, n_lines), kinds in zip(budgets, plan):
@@ -707,12 +881,13 @@ def generate_corpus(inbox: Path, total_lines: int = 100_000, n_files: int = 10,
                     seed: int = 7) -> dict:
     """Benchmark corpus: budget workbooks only, total_lines spread evenly over n_files.
 
-    Files go round-robin over the agencies (each in its own layout); no planted defects.
+    Files go round-robin over the agencies with workbook budgets (each in its own layout; GAMI's
+    CSV exports are left out, the benchmark baselines read workbooks); no planted defects.
     Returns a manifest of the same shape as generate_inbox and writes inbox/MANIFEST.json.
     """
     inbox = Path(inbox)
     ref = Reference.load()
-    agencies = list(load_agencies(ref).values())
+    agencies = [a for a in load_agencies(ref).values() if not a.is_csv]
     programs = {a.code: make_programs(a, _rng(seed, a.code, "programs")) for a in agencies}
     entries = []
     for i in range(n_files):
@@ -720,7 +895,8 @@ def generate_corpus(inbox: Path, total_lines: int = 100_000, n_files: int = 10,
         years = agency.layout.years
         year = years[(i // len(agencies)) % len(years)]
         n_lines = total_lines // n_files + (i < total_lines % n_files)
-        name = agency.budget_name(year)[: -len(".xlsx")] + f"_c{i:03d}.xlsx"
+        stem, dot, ext = agency.budget_name(year).rpartition(".")
+        name = f"{stem}_c{i:03d}{dot}{ext}"
         maker = LineMaker(agency, programs[agency.code], year, ref, _rng(seed, "corpus", i))
         entries.append(write_budget(inbox, agency, maker, n_lines, {}, name=name))
     return _manifest(seed, entries, inbox)

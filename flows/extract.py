@@ -182,10 +182,12 @@ def read_csv(path: Path, spec: FileSpec) -> Extracted:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(encoding=spec.encoding, skip_rows=h, column_names=[f"__c{i}" for i in range(len(header_cells))], skip_rows_after_names=1),
-            parse_options=pacsv.ParseOptions(delimiter=spec.delimiter, newlines_in_values=True),
+            # empty lines stay rows (blank rows, counted), so row numbers are the records Excel would show
+            parse_options=pacsv.ParseOptions(delimiter=spec.delimiter, newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={f"__c{i}": pa.string() for i in range(len(header_cells))},
                 include_columns=[f"__c{pos}" for pos in sorted(found.values())],
+                null_values=[""],  # only an empty cell is empty: "n/a" is a value to report, "NA" is Namibia
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
             ),

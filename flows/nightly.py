@@ -25,7 +25,7 @@ from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
 from transforms.failures import file_failure
 from transforms.reference import Reference, country_dimension
-from warehouse.store import LoadInfo, Staging, exclusive_lock, known_versions
+from warehouse.store import LoadInfo, Staging, exclusive_lock, known_versions, locked_rates
 
 MAX_LOGGED_FAILURES = 5
 
@@ -100,13 +100,16 @@ def _dimensions(reference: Reference, sources: list[SourceConfig]):
 
 @task(name="load-and-publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: list[FileTask], reference: Reference,
-                     sources: list[SourceConfig], load: LoadInfo) -> RunSummary:
+                     sources: list[SourceConfig], load: LoadInfo, release_years: frozenset[int] = frozenset()) -> RunSummary:
     """Everything goes into a staging copy; checks; one atomic rename. A failure leaves the published file as it was."""
     staging = Staging(settings.warehouse)
     try:
         for table, frame in _dimensions(reference, sources).items():
             staging.replace_dimension(table, frame)
         batches = staging.load_batches(batches, load, datetime.now(), on_reject=_rejected)
+        locked = staging.lock_closed_rates(load.started_at, load.load_id, release_years)
+        if locked:
+            get_run_logger().info("froze %d exchange rate(s) used by closed fiscal years", locked)
         staging.refresh_fiscal_periods()
         totals = {
             "files_seen": len(batches) + len(unchanged),
@@ -147,19 +150,23 @@ def _summary_markdown(summary: RunSummary) -> str:
 
 @flow(name="nightly-ingestion", task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)), log_prints=True)
 def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, sources: str | None = None,
-                      reference: str | None = None, force: bool = False) -> RunSummary:
+                      reference: str | None = None, force: bool = False,
+                      rerate_fiscal_years: list[int] | None = None) -> RunSummary:
     """Ingest new or changed agency files from the inbox into the DuckDB warehouse.
 
     Paths default to the project's data/ folder (or DCF_INBOX, DCF_WAREHOUSE, DCF_SOURCES, DCF_REFERENCE).
-    ``force`` re-processes every file even if unchanged.
+    ``force`` re-processes every file even if unchanged. ``rerate_fiscal_years`` releases the frozen exchange
+    rates of those (closed) fiscal years and re-processes every file, so they are converted at today's rates.
     """
     settings = Settings.resolve(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference)
     logger = get_run_logger()
     started = datetime.now()
     configs = load_sources(settings.sources)
-    ref = read_reference(settings.reference)
+    release = frozenset(rerate_fiscal_years or ())
     with exclusive_lock(settings.warehouse):
-        todo, unchanged = discover(settings, configs, force)
+        ref = read_reference(settings.reference)
+        ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse, release)))
+        todo, unchanged = discover(settings, configs, force or bool(release))
         futures = [process.submit(ft, ref) for ft in todo]
         batches = [f.result() for f in futures]
         ctx = get_run_context()
@@ -170,7 +177,7 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
             run_by=getpass.getuser(),
             inbox=str(settings.inbox),
         )
-        summary = load_and_publish(settings, batches, unchanged, ref, configs, load)
+        summary = load_and_publish(settings, batches, unchanged, ref, configs, load, release)
     logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)
     create_markdown_artifact(markdown=_summary_markdown(summary), key="nightly-ingestion-summary",
                              description="Files and row counts of this ingestion run")

@@ -54,7 +54,17 @@ class AnnualProvider:
     table: pd.DataFrame
 
 
-Provider = RangeProvider | DailyProvider | AnnualProvider
+@dataclass(frozen=True)
+class LockedProvider:
+    """Rates already used for closed fiscal years (the warehouse's fx_rate_lock), asked first so those years do not
+    move when a provider's history changes. ``table``: currency, policy, key_start, key_end, units_per_usd,
+    rate_date, provider (the provider that first gave the rate, which is what rows record)."""
+
+    name: str
+    table: pd.DataFrame
+
+
+Provider = RangeProvider | DailyProvider | AnnualProvider | LockedProvider
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,12 @@ class FxChain:
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.providers]
+
+    def with_locks(self, table: pd.DataFrame) -> "FxChain":
+        """The same chain, asking the locked rates of closed fiscal years first."""
+        if table.empty:
+            return self
+        return FxChain((LockedProvider("locked", table), *self.providers))
 
 
 # ---- building providers from their raw shapes -------------------------------------------------------------------
@@ -113,8 +129,17 @@ def range_provider(name: str, table: pd.DataFrame) -> RangeProvider:
 _OUT = ["fx_rate", "fx_rate_date", "fx_provider", "fx_policy"]
 
 
+def _locked(p: LockedProvider, keys: pd.DataFrame, policy: str, start: str, end: str) -> pd.DataFrame:
+    table = p.table[p.table["policy"] == policy].drop_duplicates(["currency", "key_start", "key_end", "fiscal_year"])
+    m = keys.reset_index().merge(table, left_on=["currency", start, end, "fiscal_year"],
+                                 right_on=["currency", "key_start", "key_end", "fiscal_year"])
+    return m.set_index("index")[["units_per_usd", "rate_date", "provider"]].reindex(keys.index)
+
+
 def _on_dates(p: Provider, keys: pd.DataFrame, lookback_days: int) -> pd.DataFrame:
     """keys: currency, date -> units_per_usd, rate_date (NaN where the provider has none)."""
+    if isinstance(p, LockedProvider):
+        return _locked(p, keys, TRANSACTION_DATE, "date", "date")
     if isinstance(p, RangeProvider):
         m = keys.reset_index().merge(p.table, on="currency", how="inner")
         m = m[(m["valid_from"] <= m["date"]) & (m["date"] <= m["valid_to"])].drop_duplicates("index")
@@ -134,6 +159,8 @@ def _on_dates(p: Provider, keys: pd.DataFrame, lookback_days: int) -> pd.DataFra
 def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
     """keys: currency, start, end -> average units_per_usd over the period, rate_date (last day covered)."""
     out = pd.DataFrame(index=keys.index, columns=["units_per_usd", "rate_date"], dtype=object)
+    if isinstance(p, LockedProvider):
+        return _locked(p, keys, PERIOD_AVERAGE, "start", "end")
     if isinstance(p, RangeProvider):
         m = keys.reset_index().merge(p.table, on="currency", how="inner")
         m = m[(m["valid_from"] <= m["start"]) & (m["end"] <= m["valid_to"])].drop_duplicates("index")
@@ -156,12 +183,15 @@ def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
 
 
 def convert(amount: pd.Series, currency: pd.Series, transaction_date: pd.Series, period_start: pd.Series,
-            period_end: pd.Series, policy: pd.Series, chain: FxChain, lookback_days: int = 7) -> pd.DataFrame:
-    """Vectorised over lines, looping only over providers and distinct (currency, date | period) keys.
+            period_end: pd.Series, policy: pd.Series, chain: FxChain, lookback_days: int = 7,
+            fiscal_year: pd.Series | None = None) -> pd.DataFrame:
+    """Vectorised over lines, looping only over providers and distinct (currency, date | period, fiscal year) keys.
 
-    ``policy`` per line is ``transaction_date`` or ``fiscal_period_average``. Returns amount_usd, fx_rate,
-    fx_rate_date, fx_provider, fx_policy (NA where no provider has a rate)."""
+    ``policy`` per line is ``transaction_date`` or ``fiscal_period_average``; ``fiscal_year`` only matters to the
+    locked rates of closed years. Returns amount_usd, fx_rate, fx_rate_date, fx_provider, fx_policy (NA where no
+    provider has a rate)."""
     idx = amount.index
+    fy = (fiscal_year if fiscal_year is not None else pd.Series(0, index=idx)).astype("Int64").fillna(0).astype("int64")
     by_date = (policy == TRANSACTION_DATE) & transaction_date.notna()
     effective = pd.Series(np.where(by_date, TRANSACTION_DATE, PERIOD_AVERAGE), index=idx, dtype=object)
     fell_back = (policy == TRANSACTION_DATE) & ~by_date
@@ -170,18 +200,19 @@ def convert(amount: pd.Series, currency: pd.Series, transaction_date: pd.Series,
     result["fx_rate_date"] = result["fx_rate_date"].astype("datetime64[ns]")
     result["fx_provider"] = result["fx_provider"].astype(object)
 
-    date_keys = pd.DataFrame({"currency": currency[by_date].astype(object), "date": transaction_date[by_date]}).drop_duplicates()
-    per_keys = pd.DataFrame({"currency": currency[~by_date].astype(object), "start": period_start[~by_date],
-                             "end": period_end[~by_date]}).dropna().drop_duplicates()
+    lines_d = pd.DataFrame({"currency": currency[by_date].astype(object), "date": transaction_date[by_date],
+                            "fiscal_year": fy[by_date]})
+    lines_p = pd.DataFrame({"currency": currency[~by_date].astype(object), "start": period_start[~by_date],
+                            "end": period_end[~by_date], "fiscal_year": fy[~by_date]})
+    date_keys = lines_d.drop_duplicates()
+    per_keys = lines_p.dropna().drop_duplicates()
     date_keys = date_keys.dropna().reset_index(drop=True)
     per_keys = per_keys.reset_index(drop=True)
     date_rates = _chain(chain, date_keys, lambda p, k: _on_dates(p, k, lookback_days))
     per_rates = _chain(chain, per_keys, _over_periods)
 
-    lines_d = pd.DataFrame({"currency": currency[by_date].astype(object), "date": transaction_date[by_date]})
-    got_d = lines_d.merge(date_keys.join(date_rates), on=["currency", "date"], how="left").set_axis(lines_d.index)
-    lines_p = pd.DataFrame({"currency": currency[~by_date].astype(object), "start": period_start[~by_date], "end": period_end[~by_date]})
-    got_p = lines_p.merge(per_keys.join(per_rates), on=["currency", "start", "end"], how="left").set_axis(lines_p.index)
+    got_d = lines_d.merge(date_keys.join(date_rates), on=["currency", "date", "fiscal_year"], how="left").set_axis(lines_d.index)
+    got_p = lines_p.merge(per_keys.join(per_rates), on=["currency", "start", "end", "fiscal_year"], how="left").set_axis(lines_p.index)
     for got in (got_d, got_p):
         result.loc[got.index, "fx_rate"] = got["units_per_usd"].astype("float64")
         result.loc[got.index, "fx_rate_date"] = pd.to_datetime(got["rate_date"]).astype("datetime64[ns]")
@@ -209,5 +240,5 @@ def _chain(chain: FxChain, keys: pd.DataFrame, lookup) -> pd.DataFrame:
         hit_idx = got.index[hit]
         found.loc[hit_idx, "units_per_usd"] = got.loc[hit_idx, "units_per_usd"].astype("float64")
         found.loc[hit_idx, "rate_date"] = pd.to_datetime(got.loc[hit_idx, "rate_date"]).astype("datetime64[ns]")
-        found.loc[hit_idx, "provider"] = provider.name
+        found.loc[hit_idx, "provider"] = got.loc[hit_idx, "provider"] if "provider" in got else provider.name
     return found

@@ -137,7 +137,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     by_stage = stage.astype(object).map(ctx.fx_policy_by_stage).astype(object)
     policy = by_stage.where(by_stage.notna(), ctx.fx_policy)
     rated = currency.normalize_for_fx(cur, not_iso)
-    conv = fx.convert(amount, rated, tdate, period_start, period_end, policy, ref.fx_chain, ctx.fx_lookback_days)
+    conv = fx.convert(amount, rated, tdate, period_start, period_end, policy, ref.fx_chain, ctx.fx_lookback_days, fy)
     no_rate = conv["fx_rate"].isna() & ~not_iso & cur.notna() & fy.notna()
     when = pd.Series(
         "on " + tdate.dt.strftime("%Y-%m-%d").astype(object) + " (or the " + str(ctx.fx_lookback_days) + " days before)",

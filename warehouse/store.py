@@ -26,7 +26,7 @@ from schemas.batch import FileBatch
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 
 class WarehouseBusy(RuntimeError):
@@ -112,6 +112,22 @@ def known_versions(warehouse: Path) -> set[tuple[str, str, str]]:
         if schema_version(con) != SCHEMA_VERSION:
             return set()  # an older layout: everything is re-processed into a fresh database
         return {tuple(r) for r in con.execute("SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current").fetchall()}
+
+
+def locked_rates(warehouse: Path, release_years: frozenset[int] = frozenset()) -> pd.DataFrame:
+    """The frozen rates of closed fiscal years in the published warehouse, less the years being re-rated."""
+    empty = pd.DataFrame(columns=["currency", "policy", "key_start", "key_end", "fiscal_year", "units_per_usd", "rate_date", "provider"])
+    if not warehouse.exists():
+        return empty
+    with read_only(warehouse) as con:
+        if schema_version(con) != SCHEMA_VERSION:
+            return empty
+        frame = con.execute(
+            "SELECT currency, policy, key_start, key_end, fiscal_year, units_per_usd, rate_date, provider FROM fx_rate_lock"
+        ).df()
+    frame = frame[~frame["fiscal_year"].isin(release_years)]
+    return frame.astype({"key_start": "datetime64[ns]", "key_end": "datetime64[ns]", "rate_date": "datetime64[ns]",
+                         "fiscal_year": "int64"})
 
 
 def _params(sql: str, values: dict) -> dict:
@@ -311,6 +327,32 @@ class Staging:
                 "quarantined": c["rows_quarantined"], "skipped": c["rows_skipped"], "message": batch.message,
             },
         )
+
+    def lock_closed_rates(self, as_of: datetime, load_id: str, release_years: frozenset[int] = frozenset()) -> int:
+        """Freeze the rates that rows of closed fiscal years (period ended before ``as_of``) use; release the
+        locks of ``release_years`` first (``dcf rerate``). Returns how many rates were newly locked."""
+        if release_years:
+            self.con.execute("DELETE FROM fx_rate_lock WHERE list_contains(?, fiscal_year)", [sorted(release_years)])
+        before = self.con.execute("SELECT count(*) FROM fx_rate_lock").fetchone()[0]
+        self.con.execute(
+            """
+            INSERT INTO fx_rate_lock
+            SELECT currency, policy, key_start, key_end, fiscal_year, any_value(fx_rate), any_value(fx_rate_date),
+                   any_value(fx_provider), $now, $load
+            FROM (
+                SELECT currency, fiscal_year, fx_rate, fx_rate_date, fx_provider,
+                       CASE WHEN fx_policy = 'transaction_date' THEN 'transaction_date' ELSE 'fiscal_period_average' END AS policy,
+                       CASE WHEN fx_policy = 'transaction_date' THEN transaction_date ELSE period_start END AS key_start,
+                       CASE WHEN fx_policy = 'transaction_date' THEN transaction_date ELSE period_end END AS key_end
+                FROM fact_funding_line
+                WHERE period_end < $as_of AND fx_provider <> 'identity'
+            )
+            GROUP BY ALL
+            ON CONFLICT DO NOTHING
+            """,
+            {"now": datetime.now(), "load": load_id, "as_of": as_of},
+        )
+        return self.con.execute("SELECT count(*) FROM fx_rate_lock").fetchone()[0] - before
 
     def replace_dimension(self, table: str, df: pd.DataFrame) -> None:
         """Reference dimensions are replaced whole from reference/ and sources/ on every load."""

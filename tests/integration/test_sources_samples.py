@@ -29,14 +29,16 @@ def manifest_files(sample_inbox):
 
 def test_every_agency_has_budget_files(sample_inbox):
     agencies = {f["agency"] for _, f in manifest_files(sample_inbox) if f["kind"] == "budget"}
-    assert agencies == {"MOD", "MOI", "GIP", "MOF", "SANG"}
+    assert agencies == {"MOD", "MOI", "GIP", "MOF", "SANG", "GAMI"}
+    assert len(manifest_files(sample_inbox)) == N_SAMPLE_FILES  # keeps the per-file parametrisation honest
 
 
-@pytest.mark.parametrize("index", range(14))
+N_SAMPLE_FILES = 16
+
+
+@pytest.mark.parametrize("index", range(N_SAMPLE_FILES))
 def test_sample_file_matches_manifest(sample_inbox, sources, reference, index):
     files = manifest_files(sample_inbox)
-    if index >= len(files):
-        pytest.skip("fewer sample files")
     path, entry = files[index]
     batch = process_file(make_task(path, source_of(sources, entry["agency"])), reference)
     assert batch.status == "loaded", batch.message
@@ -64,6 +66,7 @@ DEFECT_RULES = {
     "unknown_country": {"country_unknown"},
     "negative_allocation": {"allocation_negative"},
     "date_out_of_range": {"date_outside_period"},
+    "no_fx_rate": {"fx_rate_missing"},
     "duplicate_program_code": {"program_code_duplicate"},
 }
 
@@ -154,3 +157,22 @@ def test_a_file_no_pattern_claims_is_recorded_not_dropped(sources, reference, tm
     batch = process_file(make_task(path, source_of(sources, "MOD")), reference)
     assert batch.status == "failed" and batch.failures["rule"].iloc[0] == "no_source_config"
     assert "notes.pdf" in batch.message
+
+
+def test_csv_keeps_row_numbers_across_empty_lines_and_reads_na_as_text(sources, reference, tmp_path):
+    gami = source_of(sources, "GAMI")
+    path = tmp_path / "GAMI_budget_2030.csv"
+    path.write_text(
+        "Project;Partner;Domain;Year;Amount (EUR '000);Currency;Booking Date\n"
+        "GAMI-P001;France;Cyber;2024;1.250,5;EUR;2024-03-15\n"
+        "\n"
+        "GAMI-P002;Atlantis;Cyber;2024;10,0;EUR;2024-03-15\n"
+        "GAMI-P003;NA;Cyber;2024;n/a;EUR;2024-03-15\n",
+        encoding="utf-8",
+    )
+    batch = process_file(make_task(path, gami), reference)
+    assert batch.counts == {"rows_read": 4, "rows_loaded": 1, "rows_quarantined": 2, "rows_skipped": 1}
+    assert batch.rows["amount_original"].tolist() == [1_250_500.0]  # European format, thousands from the header
+    assert batch.skipped["excel_row"].tolist() == [3]
+    rules = {int(r): set(g) for r, g in batch.failures.groupby("excel_row")["rule"]}
+    assert rules == {4: {"country_unknown"}, 5: {"amount_not_number"}}  # "NA" is Namibia, "n/a" is not a number

@@ -16,6 +16,7 @@ from warehouse import store
 from warehouse.store import LoadInfo, Staging
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 NON_AUDIT = ["dim_agency", "dim_country", "dim_category", "dim_fiscal_period", "dim_program",
              "fact_funding_line", "quarantine_row", "skipped_row"]
@@ -151,3 +152,28 @@ def test_a_warehouse_of_an_older_layout_is_rebuilt_and_kept_aside(inbox_copy, tm
     kept = list(tmp_path.glob("wh.duckdb.schema-unknown.*"))
     assert len(kept) == 1
     assert query(kept[0], "SELECT * FROM fact_funding_line")["file_key"].tolist() == ["old"]
+
+
+def test_closed_years_keep_their_rates_until_rerated(inbox_copy, tmp_path):
+    inbox, _ = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    run(inbox, wh)
+    assert query(wh, "SELECT count(*) AS n FROM fx_rate_lock")["n"].item() > 0
+    eur = "SELECT fiscal_year, fx_rate, fx_provider FROM fact_funding_line WHERE currency = 'EUR' ORDER BY ALL"
+    before = query(wh, eur)
+    assert set(before["fx_provider"]) == {"ecb"} and 2024 in set(before["fiscal_year"])
+    # a steward adds an EUR rate; the mapping change re-processes every file, but closed years keep their rates
+    reference = tmp_path / "reference"
+    shutil.copytree(ROOT / "reference", reference)
+    with open(reference / "fx_rates.csv", "a", encoding="utf-8") as fh:
+        fh.write("EUR,2020-01-01,2026-12-31,0.5,steward test rate\n")
+    second = run(inbox, wh, reference=str(reference))
+    assert second.totals["files_processed"] > 0
+    assert query(wh, eur).equals(before)
+    # an explicit re-rate of 2024 moves 2024 only
+    run(inbox, wh, reference=str(reference), rerate_fiscal_years=[2024])
+    after = query(wh, eur)
+    assert set(after.loc[after["fiscal_year"] == 2024, "fx_provider"]) == {"override"}
+    assert set(after.loc[after["fiscal_year"] == 2024, "fx_rate"]) == {0.5}
+    untouched = lambda df: df[df["fiscal_year"] != 2024].reset_index(drop=True)  # noqa: E731
+    assert untouched(after).equals(untouched(before))

