@@ -88,6 +88,8 @@ def process_file(task: FileTask, reference: Reference) -> FileBatch:
         fx_policy=spec.fx.policy,
         fx_policy_by_stage=dict(spec.fx.by_stage),
         fx_lookback_days=spec.fx.lookback_days,
+        totals_tolerance=spec.totals_tolerance,
+        severity=dict(spec.severity),
         source_columns=extracted.source_columns,
     )
     try:

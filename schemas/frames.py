@@ -78,6 +78,7 @@ class FundingLine(pa.DataFrameModel):
     fx_policy: Series[Text]
     amount_usd_constant: Series[float] = pa.Field(nullable=True)
     constant_base_year: Series[int] = pa.Field(ge=1913, le=2100)
+    warning_rules: Series[Text] = pa.Field(nullable=True)  # rules that warned on this row (comma-separated)
     excel_row: Series[int] = pa.Field(ge=1)
 
     class Config:
@@ -106,6 +107,7 @@ class Program(pa.DataFrameModel):
     start_date: Series[pd.Timestamp] = pa.Field(nullable=True)
     end_date: Series[pd.Timestamp] = pa.Field(nullable=True)
     status: Series[Text] = pa.Field(nullable=True)
+    warning_rules: Series[Text] = pa.Field(nullable=True)
     excel_row: Series[int] = pa.Field(ge=1)
 
     class Config:

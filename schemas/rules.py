@@ -27,6 +27,7 @@ RULES: dict[str, Rule] = {
     "date_outside_period": Rule("block", "The date lies outside its fiscal period"),
     "program_code_duplicate": Rule("block", "The program code appears twice in the file"),
     "canonical_contract": Rule("block", "The normalised row breaks the warehouse contract"),
+    "totals_mismatch": Rule("warn", "The sheet's totals row does not match the sum of its lines"),
 }
 
 

@@ -92,6 +92,8 @@ class FileSpec(_Strict):
     default_stage: Literal["allocated", "committed", "obligated", "disbursed"] | None = None
     totals_label: str | None = Field(default=None, description="regex (case-insensitive) marking a totals row")
     fx: FxSpec = FxSpec()
+    totals_tolerance: float = Field(default=0.0001, ge=0, le=0.1, description="relative; totals row vs sum of lines")
+    severity: dict[str, Literal["block", "warn"]] = Field(default_factory=dict, description="rule id -> block | warn")
     columns: dict[str, list[str]]
 
     @field_validator("columns")
@@ -100,6 +102,16 @@ class FileSpec(_Strict):
         for key, aliases in v.items():
             if not aliases or not all(isinstance(a, str) and a.strip() for a in aliases):
                 raise ValueError(f"column '{key}' needs at least one non-empty header alias")
+        return v
+
+    @field_validator("severity")
+    @classmethod
+    def _known_rules(cls, v: dict[str, str]) -> dict[str, str]:
+        from schemas.rules import RULES
+
+        unknown = sorted(set(v) - set(RULES))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {unknown}; known: {sorted(RULES)}")
         return v
 
     @model_validator(mode="after")

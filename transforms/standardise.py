@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.pandas as pa
 
-from schemas.frames import FUNDING_LINE_COLUMNS, PROGRAM_COLUMNS, FundingLine, Program, RawBudget, RawPrograms
+from schemas.frames import FundingLine, Program, RawBudget, RawPrograms
 from schemas.sources import STAGES
 from transforms import categories, countries, currency, dates, deflate, fiscal, fx, numbers
 from transforms.failures import concat_failures, empty_failures, failures_where, from_pandera
@@ -37,6 +37,8 @@ class FileContext:
     fx_policy: str = "fiscal_period_average"
     fx_policy_by_stage: dict[str, str] = field(default_factory=dict)
     fx_lookback_days: int = 7
+    totals_tolerance: float = 0.0001  # relative difference allowed between a stated total and the lines' sum
+    severity: dict[str, str] = field(default_factory=dict)  # rule -> block | warn, overriding the catalogue
     source_columns: dict[str, str] = field(default_factory=dict)  # canonical -> header text in the file
 
     def header(self, column: str) -> str:
@@ -88,8 +90,16 @@ def _raw_contract(model: type[pa.DataFrameModel], data: pd.DataFrame, ctx: FileC
 
 def _finish(canonical: pd.DataFrame, model: type[pa.DataFrameModel], data: pd.DataFrame, failures: pd.DataFrame,
             skipped: pd.DataFrame, rows_read: int, ctx: FileContext) -> Standardised:
-    """Quarantine blocked rows, validate the rest against the strict canonical contract."""
+    """Apply the source's severities; quarantine blocked rows; flag warned ones; validate the rest against the
+    strict canonical contract."""
+    if ctx.severity and len(failures):
+        override = failures["rule"].astype(object).map(ctx.severity)
+        failures = failures.assign(severity=override.where(override.notna(), failures["severity"].astype(object)).astype(_STR))
     blocked = set(failures.loc[failures["severity"] == "block", "excel_row"].dropna().astype(int))
+    warned = failures[(failures["severity"] == "warn") & failures["excel_row"].notna()]
+    flags = warned.groupby(warned["excel_row"].astype(int))["rule"].agg(lambda s: ",".join(sorted(set(s))))
+    canonical = canonical.assign(warning_rules=data["excel_row"].astype(int).map(flags).astype(_STR))
+    canonical = canonical[list(model.to_schema().columns)]
     keep = ~data["excel_row"].isin(blocked)
     rows = canonical[keep.to_numpy()]
     try:
@@ -102,6 +112,23 @@ def _finish(canonical: pd.DataFrame, model: type[pa.DataFrameModel], data: pd.Da
         rows = model.validate(rows[~rows["excel_row"].isin(bad)], lazy=False)
     quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
     return Standardised(rows.reset_index(drop=True), failures, quarantined, skipped, rows_read)
+
+
+def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext) -> pd.DataFrame:
+    """The last totals row must equal the sum of the amounts above it (every numeric amount, whatever else is
+    wrong with its row) within ``ctx.totals_tolerance``; a mismatch is a failure pointing at the totals row."""
+    totals = skipped[(skipped["reason"] == TOTAL) & skipped["stated_amount"].notna()]
+    if totals.empty:
+        return empty_failures()
+    last = totals.iloc[[-1]]
+    stated = float(last["stated_amount"].iloc[0])
+    summed = float(amount.sum())
+    if abs(summed - stated) <= ctx.totals_tolerance * max(abs(stated), 1.0):
+        return empty_failures()
+    message = (f"The totals row states {stated:,.2f} but the lines above it add up to {summed:,.2f} "
+               f"(difference {summed - stated:,.2f}).")
+    frame = last.assign(amount=f"{stated:,.2f}")
+    return failures_where(frame, pd.Series(True, index=frame.index), "amount", "totals_mismatch", message)
 
 
 def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
@@ -181,6 +208,8 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         lambda r, v: f"{h('transaction_date')} " + r["_d"].astype(_STR) + " lies outside fiscal period "
         + r["_s"].astype(_STR) + " to " + r["_e"].astype(_STR) + "."))
 
+    fails.append(_reconcile_totals(amount, skipped, ctx))
+
     canonical = pd.DataFrame(
         {
             "agency_code": pd.Series(ctx.agency, index=data.index, dtype=_STR),
@@ -203,7 +232,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             "excel_row": data["excel_row"],
         },
         index=data.index,
-    )[FUNDING_LINE_COLUMNS]
+    )
     return _finish(canonical, FundingLine, data, concat_failures(fails), skipped, len(raw), ctx)
 
 
@@ -261,7 +290,7 @@ def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) ->
             "excel_row": data["excel_row"],
         },
         index=data.index,
-    )[PROGRAM_COLUMNS]
+    )
     return _finish(canonical, Program, data, concat_failures(fails), skipped, len(raw), ctx)
 
 

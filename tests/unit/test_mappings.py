@@ -12,7 +12,20 @@ COUNTRIES = [
     ("Turkey", "TUR"), ("Türkiye", "TUR"), ("Turkiye", "TUR"), ("تركيا", "TUR"),
     ("U.A.E.", "ARE"), ("  uae ", "ARE"), ("GB", "GBR"), ("fra", "FRA"), ("Republic of Korea", "KOR"),
     ("Korea, South", "KOR"), ("Pakistan ", "PAK"), ("Atlantis", None), (None, None),
+    ("Soviet Union", "SUN"), ("USSR", "SUN"), ("الاتحاد السوفيتي", "SUN"), ("Yugoslavia", "YUG"),  # former states
 ]
+
+
+def test_country_dimension_flags_former_states_and_carries_region_and_oic(reference):
+    from transforms.reference import country_dimension
+
+    dim = country_dimension(reference).set_index("iso3")
+    assert bool(dim.at["SUN", "is_former"]) and not bool(dim.at["RUS", "is_former"])
+    assert dim.at["SAU", "region"] == "Asia" and dim.at["SAU", "subregion"] == "Western Asia"
+    assert bool(dim.at["TUR", "oic_member"]) and not bool(dim.at["FRA", "oic_member"])
+    assert int(dim["oic_member"].sum()) == 57
+    assert dim.at["EGY", "name_ar"] == "مصر"
+    assert dim.index.is_unique and len(dim) >= 249
 
 
 @pytest.mark.parametrize("cell,iso3", COUNTRIES)

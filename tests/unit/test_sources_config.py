@@ -41,6 +41,8 @@ def _mutate(fn) -> dict:
         (lambda d: d.update(agency="mod lower"), "agency"),
         (lambda d: d.pop("name_en"), "name_en"),
         (lambda d: d.update(colour="blue"), "colour"),
+        (lambda d: d["files"][0].update(severity={"no_such_rule": "warn"}), "files.0.severity"),
+        (lambda d: d["files"][0].update(fx={"policy": "spot"}), "files.0.fx.policy"),
     ],
 )
 def test_bad_yaml_names_file_and_key(tmp_path, mutation, key_text):

@@ -81,3 +81,30 @@ def test_programs_duplicates_and_country_lists(reference):
     assert f.loc[4, "rule"] == "program_code_duplicate"
     assert f.loc[4, "message"] == "Program Code 'A-1' already appears on row 2."
     assert f.loc[5, "rule"] == "country_unknown" and "Narnia" in f.loc[5, "message"]
+
+
+def test_totals_row_mismatch_is_a_failure_on_the_totals_row(reference):
+    rows = [dict(r) for r in BUDGET]
+    rows[-1]["amount"] = "1,600"  # the lines add up to 1,582 (thousands)
+    result = standardise_budget(frame(rows), CTX, reference)
+    mismatch = result.failures[result.failures["rule"] == "totals_mismatch"]
+    assert mismatch["excel_row"].tolist() == [11] and mismatch["severity"].tolist() == ["warn"]
+    assert mismatch["message"].iloc[0] == ("The totals row states 1,600,000.00 but the lines above it add up to "
+                                           "1,582,000.00 (difference -18,000.00).")
+    assert result.counts["rows_loaded"] == 2  # a warning blocks nothing
+
+
+def test_totals_within_tolerance_pass(reference):
+    rows = [dict(r) for r in BUDGET]
+    rows[-1]["amount"] = "1,582.1"
+    ctx = FileContext(**{**CTX.__dict__, "totals_tolerance": 0.001})
+    assert "totals_mismatch" not in set(standardise_budget(frame(rows), ctx, reference).failures["rule"])
+
+
+def test_a_rule_declared_warn_loads_the_row_with_a_flag(reference):
+    ctx = FileContext(**{**CTX.__dict__, "severity": {"allocation_negative": "warn"}})
+    result = standardise_budget(frame(BUDGET), ctx, reference)
+    flagged = result.rows.set_index("program_code").loc["P5"]
+    assert flagged["warning_rules"] == "allocation_negative" and flagged["amount_original"] == -3000.0
+    assert pd.isna(result.rows.set_index("program_code").loc["P1", "warning_rules"])
+    assert sorted(result.quarantined["excel_row"]) == [8, 9]

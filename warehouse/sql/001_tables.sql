@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS fact_funding_line (
     fx_policy          VARCHAR NOT NULL,
     amount_usd_constant DOUBLE,
     constant_base_year SMALLINT NOT NULL,
+    warning_rules      VARCHAR,            -- rules that warned (severity warn) on this line; NULL when none
     file_hash          VARCHAR NOT NULL,
     load_id            VARCHAR NOT NULL
 );
@@ -82,6 +83,7 @@ CREATE TABLE IF NOT EXISTS dim_program (
     start_date         DATE,
     end_date           DATE,
     status             VARCHAR,
+    warning_rules      VARCHAR,
     file_hash          VARCHAR NOT NULL,
     load_id            VARCHAR NOT NULL
 );

@@ -11,7 +11,7 @@ final AS (
         l.category_code, k.name_en AS category_name, l.category_label,
         l.stage, l.fiscal_year, l.fiscal_year_label, l.period_start, l.period_end, l.transaction_date,
         l.amount_original, l.currency, l.amount_usd, l.fx_rate, l.fx_rate_date, l.fx_provider, l.fx_policy,
-        l.amount_usd_constant, l.constant_base_year,
+        l.amount_usd_constant, l.constant_base_year, l.warning_rules,
         l.file_key, l.sheet, l.excel_row, l.load_id
     FROM lines l
     LEFT JOIN dim_agency a USING (agency_code)
