@@ -214,6 +214,34 @@ def failures(
     out.print(f"\n{len(rows)} failure(s) shown" + (f" (limit {limit})" if len(rows) == limit else ""))
 
 
+@app.command(epilog="Example: dcf unmapped, add the mapping to reference/, then: dcf replay")
+def replay(warehouse: Optional[Path] = WarehouseOpt, reference: Optional[Path] = ReferenceOpt) -> None:
+    """Re-normalise quarantined rows from their stored cells (no file is re-read) after a mapping was added, and
+    load the rows that now pass. Rows held back for a data problem wait for a corrected file."""
+    from flows.reference import ReferenceError_, read_reference
+    from warehouse.store import WarehouseBusy
+
+    settings = _settings(warehouse=warehouse, reference=reference)
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' first", EXIT_USAGE)
+    try:
+        read_reference(settings.reference)
+    except ReferenceError_ as exc:
+        _fail(str(exc), EXIT_USAGE)
+    from flows.nightly import run_locally
+    from flows.replay import replay_quarantine
+
+    try:
+        summary = run_locally(replay_quarantine, warehouse=str(settings.warehouse), reference=str(settings.reference))
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"the replay failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED)
+    t = summary.totals
+    out.print(f"replayed {t['rows_read']} quarantined row(s) in {t['files_processed']} file(s): "
+              f"{t['rows_loaded']} now loaded, {t['rows_quarantined']} still quarantined (dcf failures).")
+
+
 @app.command(epilog="Examples: dcf unmapped | dcf unmapped --kind country")
 def unmapped(
     warehouse: Optional[Path] = WarehouseOpt,

@@ -184,17 +184,22 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
     return summary
 
 
-def run_nightly(**parameters) -> RunSummary:
-    """Run the flow in this process, as ``dcf run`` does.
+def run_locally(flow_fn, **parameters):
+    """Run a flow in this process, as the ``dcf`` commands do.
 
     With no Prefect API configured, Prefect starts a temporary local server for the run; flow-run heartbeats (how a
     real server notices crashed runs) are then switched off: nothing watches them, and in Prefect 3.9 stopping the
     heartbeat thread adds up to 1 s to every run. Against a real server (PREFECT_API_URL set) nothing changes.
     """
     if get_current_settings().api.url:
-        return nightly_ingestion(**parameters)
+        return flow_fn(**parameters)
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return nightly_ingestion(**parameters)
+        return flow_fn(**parameters)
+
+
+def run_nightly(**parameters) -> RunSummary:
+    """The nightly flow, run locally (see :func:`run_locally`)."""
+    return run_locally(nightly_ingestion, **parameters)
 
 
 if __name__ == "__main__":

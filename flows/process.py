@@ -4,8 +4,9 @@ Plain functions (no Prefect) so tests call them directly and any task runner can
 """
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def process_file(task: FileTask, reference: Reference) -> FileBatch:
         severity=dict(spec.severity),
         source_columns=extracted.source_columns,
     )
+    context = {**asdict(ctx), "column_letters": extracted.column_letters}
     try:
         result = STANDARDISERS[spec.kind.value](extracted.frame, ctx, reference)
     except ContractError as exc:
@@ -103,6 +105,7 @@ def process_file(task: FileTask, reference: Reference) -> FileBatch:
         rows=result.rows, failures=result.failures, quarantined=result.quarantined, skipped=result.skipped,
         column_letters=extracted.column_letters, source_columns=extracted.source_columns,
         rows_read=result.rows_read, seconds=time.perf_counter() - started,
+        context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
     )
 
 

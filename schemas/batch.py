@@ -29,6 +29,7 @@ class FileBatch:
     source_columns: dict[str, str] = field(default_factory=dict)
     rows_read: int = 0
     seconds: float = 0.0
+    context_json: str | None = None  # the standardiser's FileContext, kept so quarantined rows can be replayed
 
     @property
     def counts(self) -> dict[str, int]:

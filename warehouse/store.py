@@ -26,7 +26,7 @@ from schemas.batch import FileBatch
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 
 class WarehouseBusy(RuntimeError):
@@ -128,6 +128,28 @@ def locked_rates(warehouse: Path, release_years: frozenset[int] = frozenset()) -
     frame = frame[~frame["fiscal_year"].isin(release_years)]
     return frame.astype({"key_start": "datetime64[ns]", "key_end": "datetime64[ns]", "rate_date": "datetime64[ns]",
                          "fiscal_year": "int64"})
+
+
+def replay_candidates(warehouse: Path, rules: tuple[str, ...]) -> pd.DataFrame:
+    """Quarantined rows of current files whose open failures are all among ``rules`` (mapping problems a
+    reference table can fix), with what is needed to re-normalise them."""
+    with read_only(warehouse) as con:
+        return con.execute(
+            """
+            WITH open_rules AS (
+                SELECT file_key, excel_row, list(DISTINCT rule) AS rules
+                FROM audit_validation_failure WHERE status = 'open' AND excel_row IS NOT NULL GROUP BY ALL
+            )
+            SELECT q.file_key, q.sheet, q.excel_row, q.raw_json, q.kind, q.agency_code, f.file_hash, f.config_hash,
+                   f.path, f.context_json
+            FROM quarantine_row q
+            JOIN audit_source_file f ON f.file_key = q.file_key AND f.is_current
+            JOIN open_rules o ON o.file_key = q.file_key AND o.excel_row = q.excel_row
+            WHERE f.context_json IS NOT NULL AND list_has_all(?, o.rules)
+            ORDER BY q.file_key, q.excel_row
+            """,
+            [list(rules)],
+        ).df()
 
 
 def _params(sql: str, values: dict) -> dict:
@@ -253,7 +275,9 @@ class Staging:
             }
         )
 
-    def _record_failures(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
+    def _record_failures(self, batch: FileBatch, load: LoadInfo, now: datetime, scope_rows: list[int] | None = None) -> None:
+        """Upsert the batch's failures; open failures of the file that no longer occur are resolved (only among
+        ``scope_rows`` when given: a replay re-checks some rows, not the file)."""
         f = batch.failures if batch.failures is not None else pd.DataFrame(columns=["excel_row", "column", "value", "rule", "severity", "message", "suggestion"])
         letters = pd.Series(batch.column_letters, dtype=object)
         headers = pd.Series(batch.source_columns, dtype=object)
@@ -272,7 +296,8 @@ class Staging:
         )
         self.con.register("_failures", _arrow(incoming))
         try:
-            params = {"file_key": batch.file_key, "file_hash": batch.file_hash, "agency": batch.agency_code, "sheet": batch.sheet, "load": load.load_id, "now": now}
+            params = {"file_key": batch.file_key, "file_hash": batch.file_hash, "agency": batch.agency_code,
+                      "sheet": batch.sheet, "load": load.load_id, "now": now, "scope": scope_rows or []}
             run = lambda sql: self.con.execute(sql, _params(sql, params))  # noqa: E731
             run(
                 """
@@ -287,7 +312,7 @@ class Staging:
                 UPDATE audit_validation_failure SET status = 'resolved', resolved_at = $now
                 WHERE file_key = $file_key AND status = 'open'
                   AND failure_id NOT IN (SELECT failure_id FROM _new_failures)
-                """
+                """ + ("AND list_contains($scope, excel_row)" if scope_rows is not None else "")
             )
             run(
                 """
@@ -312,12 +337,12 @@ class Staging:
             INSERT INTO audit_source_file VALUES
             ($file_key, $file_hash, $config_hash, $agency, $kind, $path, $size, $mtime,
              coalesce((SELECT min(first_seen_at) FROM audit_source_file WHERE file_key = $file_key AND file_hash = $file_hash), $now),
-             $load, true, $status, $sheet, $header_row, $read, $loaded, $quarantined, $skipped, $message)
+             $load, true, $status, $sheet, $header_row, $read, $loaded, $quarantined, $skipped, $message, $context)
             ON CONFLICT (file_key, file_hash, config_hash) DO UPDATE SET
                 load_id = excluded.load_id, is_current = true, status = excluded.status, path = excluded.path,
                 rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded,
                 rows_quarantined = excluded.rows_quarantined, rows_skipped = excluded.rows_skipped,
-                message = excluded.message
+                message = excluded.message, context_json = excluded.context_json
             """,
             {
                 "file_key": batch.file_key, "file_hash": batch.file_hash, "config_hash": batch.config_hash,
@@ -325,8 +350,31 @@ class Staging:
                 "mtime": batch.modified_at, "now": now, "load": load.load_id, "status": batch.status,
                 "sheet": batch.sheet, "header_row": batch.header_row, "read": c["rows_read"], "loaded": c["rows_loaded"],
                 "quarantined": c["rows_quarantined"], "skipped": c["rows_skipped"], "message": batch.message,
+                "context": batch.context_json,
             },
         )
+
+    def apply_replay(self, batch: FileBatch, replayed: list[int], load: LoadInfo, now: datetime) -> None:
+        """Quarantined rows of one file re-normalised: rows that now pass are loaded, the rest stay quarantined
+        with their new reasons, failures of the replayed rows are resolved or refreshed, the file's counts move."""
+        con = self.con
+        lineage = {"file_key": batch.file_key, "sheet": batch.sheet, "file_hash": batch.file_hash, "load_id": load.load_id}
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM quarantine_row WHERE file_key = ? AND list_contains(?, excel_row)", [batch.file_key, replayed])
+            passed = 0 if batch.rows is None else len(batch.rows)
+            if passed:
+                self._insert("fact_funding_line" if batch.kind == "budget" else "dim_program", batch.rows.assign(**lineage))
+            if batch.quarantined is not None and len(batch.quarantined):
+                self._insert("quarantine_row", self._quarantine_frame(batch).assign(**lineage))
+            self._record_failures(batch, load, now, scope_rows=replayed)
+            con.execute(
+                "UPDATE audit_source_file SET rows_loaded = rows_loaded + ?, rows_quarantined = rows_quarantined - ? "
+                "WHERE file_key = ? AND is_current", [passed, passed, batch.file_key])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
 
     def lock_closed_rates(self, as_of: datetime, load_id: str, release_years: frozenset[int] = frozenset()) -> int:
         """Freeze the rates that rows of closed fiscal years (period ended before ``as_of``) use; release the

@@ -177,3 +177,29 @@ def test_closed_years_keep_their_rates_until_rerated(inbox_copy, tmp_path):
     assert set(after.loc[after["fiscal_year"] == 2024, "fx_rate"]) == {0.5}
     untouched = lambda df: df[df["fiscal_year"] != 2024].reset_index(drop=True)  # noqa: E731
     assert untouched(after).equals(untouched(before))
+
+
+def test_replay_loads_quarantined_rows_once_a_mapping_exists(inbox_copy, tmp_path):
+    from flows.nightly import run_locally
+    from flows.replay import replay_quarantine
+
+    inbox, _ = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    run(inbox, wh)
+    waiting = query(wh, "SELECT file_key, excel_row FROM audit_validation_failure WHERE status = 'open' AND rule = 'country_unknown' AND value = 'Atlantis'")
+    assert len(waiting) >= 2
+    files_before = query(wh, "SELECT file_key, file_hash FROM audit_source_file WHERE is_current ORDER BY ALL")
+    reference = tmp_path / "reference"
+    shutil.copytree(ROOT / "reference", reference)
+    with open(reference / "country_aliases.csv", "a", encoding="utf-8") as fh:
+        fh.write("Atlantis,GRC,steward test mapping\n")
+    summary = run_locally(replay_quarantine, warehouse=str(wh), reference=str(reference))
+    assert summary.outcome == "replay" and summary.totals["rows_loaded"] >= len(waiting)
+    loaded = query(wh, "SELECT file_key, excel_row, country_iso3 FROM fact_funding_line WHERE country_iso3 = 'GRC'")
+    assert set(zip(loaded["file_key"], loaded["excel_row"])) >= set(zip(waiting["file_key"], waiting["excel_row"]))
+    status = query(wh, "SELECT DISTINCT status FROM audit_validation_failure WHERE value = 'Atlantis'")["status"].tolist()
+    assert status == ["resolved"]
+    assert query(wh, "SELECT bool_and(reconciles) AS ok FROM file_reconciliation")["ok"].item()
+    # no file was re-read: the same file versions are current, and the data problems still wait
+    assert query(wh, "SELECT file_key, file_hash FROM audit_source_file WHERE is_current ORDER BY ALL").equals(files_before)
+    assert query(wh, "SELECT count(*) AS n FROM quarantine_row WHERE rules LIKE '%amount_not_number%'")["n"].item() > 0

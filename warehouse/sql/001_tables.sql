@@ -120,7 +120,7 @@ CREATE TABLE IF NOT EXISTS audit_load (
     flow_run_id       VARCHAR,
     run_by            VARCHAR,
     inbox             VARCHAR,
-    outcome           VARCHAR NOT NULL CHECK (outcome IN ('success', 'partial', 'nothing_new')),
+    outcome           VARCHAR NOT NULL CHECK (outcome IN ('success', 'partial', 'nothing_new', 'replay')),
     files_seen        INTEGER NOT NULL,
     files_processed   INTEGER NOT NULL,
     files_unchanged   INTEGER NOT NULL,
@@ -151,6 +151,7 @@ CREATE TABLE IF NOT EXISTS audit_source_file (
     rows_quarantined  BIGINT NOT NULL,
     rows_skipped      BIGINT NOT NULL,
     message           VARCHAR,
+    context_json      VARCHAR,          -- how the file was read and normalised (for 'dcf replay')
     CHECK (rows_read = rows_loaded + rows_quarantined + rows_skipped),
     PRIMARY KEY (file_key, file_hash, config_hash)
 );
