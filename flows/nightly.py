@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
@@ -37,6 +38,7 @@ class RunSummary:
     warehouse: str
     files: list[dict] = field(default_factory=list)  # one dict per file seen
     totals: dict[str, int] = field(default_factory=dict)
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)  # (rule, failures) most frequent first
 
     @property
     def exit_code(self) -> int:
@@ -89,8 +91,6 @@ def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
 
 
 def _dimensions(reference: Reference, sources: list[SourceConfig]):
-    import pandas as pd
-
     agencies = pd.DataFrame(
         [(s.agency, s.name_en, s.name_ar, s.fiscal_year_start_month, s.fiscal_year_label, s.number_locale) for s in sources],
         columns=["agency_code", "name_en", "name_ar", "fiscal_year_start_month", "fiscal_year_label", "number_locale"],
@@ -120,14 +120,34 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
         }
         outcome = "nothing_new" if not batches else ("partial" if totals["files_failed"] else "success")
         staging.record_load(load, outcome, totals, datetime.now())
+        staging.record_failure_counts(load)
         staging.check()
+        open_failures = staging.open_failures()
         staging.publish()
     except BaseException:
         staging.discard()
         raise
     files = [{"file": b.file_key, "status": b.status, **b.counts, "message": b.message} for b in batches]
     files += [{"file": u.file_key, "status": "unchanged"} for u in unchanged]
-    return RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals)
+    if len(open_failures):
+        create_table_artifact(
+            key="open-failures", table=open_failures.astype(object).where(open_failures.notna(), None).to_dict(orient="records"),
+            description=f"Open validation failures after load {load.load_id} (first {len(open_failures)}; all: dcf failures)",
+        )
+    reasons = pd.concat([b.failures["rule"] for b in batches if b.failures is not None and len(b.failures)] or [pd.Series(dtype=object)])
+    top = [(str(k), int(v)) for k, v in reasons.value_counts().head(10).items()]
+    return RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals, top)
+
+
+def _per_agency(files: list[dict]) -> list[str]:
+    frame = pd.DataFrame([f for f in files if f["status"] != "unchanged"])
+    if frame.empty:
+        return []
+    frame["agency"] = frame["file"].str.split("/").str[0]
+    cols = ["rows_read", "rows_loaded", "rows_quarantined", "rows_skipped"]
+    grouped = frame.groupby("agency").agg(files=("file", "count"), **{c: (c, "sum") for c in cols})
+    return [f"| {a} | {r.files} | {r.rows_read} | {r.rows_loaded} | {r.rows_quarantined} | {r.rows_skipped} |"
+            for a, r in grouped.iterrows()]
 
 
 def _summary_markdown(summary: RunSummary) -> str:
@@ -139,12 +159,19 @@ def _summary_markdown(summary: RunSummary) -> str:
         f"{t.get('files_failed', 0)} failed. Rows: {t.get('rows_read', 0)} read = {t.get('rows_loaded', 0)} loaded + "
         f"{t.get('rows_quarantined', 0)} quarantined + {t.get('rows_skipped', 0)} skipped.",
         "",
+        "| agency | files | read | loaded | quarantined | skipped |",
+        "|---|---:|---:|---:|---:|---:|",
+        *_per_agency(summary.files),
+        "",
         "| file | status | read | loaded | quarantined | skipped | message |",
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for f in summary.files:
         lines.append(f"| {f['file']} | {f['status']} | {f.get('rows_read', '')} | {f.get('rows_loaded', '')} | "
                      f"{f.get('rows_quarantined', '')} | {f.get('rows_skipped', '')} | {f.get('message') or ''} |")
+    if summary.top_reasons:
+        lines += ["", "Top reasons rows were held back:", "", "| rule | rows |", "|---|---:|"]
+        lines += [f"| {rule} | {n} |" for rule, n in summary.top_reasons]
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ from schemas.batch import FileBatch
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 
 class WarehouseBusy(RuntimeError):
@@ -417,6 +417,21 @@ class Staging:
             FROM fact_funding_line GROUP BY ALL ORDER BY ALL
             """
         )
+
+    def record_failure_counts(self, load: LoadInfo) -> None:
+        self.con.execute(
+            """
+            INSERT INTO audit_failure_count
+            SELECT $load, agency_code, rule, severity, count(*)
+            FROM audit_validation_failure WHERE last_seen_load = $load GROUP BY ALL
+            """,
+            {"load": load.load_id},
+        )
+
+    def open_failures(self, limit: int = 200) -> pd.DataFrame:
+        return self.con.execute(
+            "SELECT file_key, excel_row, cell, source_column, value, message, suggestion, rule FROM open_failures LIMIT ?",
+            [limit]).df()
 
     def record_load(self, load: LoadInfo, outcome: str, totals: dict[str, int], finished_at: datetime) -> None:
         self.con.execute(

@@ -203,3 +203,29 @@ def test_replay_loads_quarantined_rows_once_a_mapping_exists(inbox_copy, tmp_pat
     # no file was re-read: the same file versions are current, and the data problems still wait
     assert query(wh, "SELECT file_key, file_hash FROM audit_source_file WHERE is_current ORDER BY ALL").equals(files_before)
     assert query(wh, "SELECT count(*) AS n FROM quarantine_row WHERE rules LIKE '%amount_not_number%'")["n"].item() > 0
+
+
+def test_run_publishes_prefect_artifacts_and_keeps_validation_history(inbox_copy, tmp_path):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    summary = run(inbox, wh)
+
+    async def latest(key: str):
+        async with get_client() as client:
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return sorted(found, key=lambda a: a.created)[-1]
+
+    markdown = asyncio.run(latest("nightly-ingestion-summary")).data
+    assert f"Nightly ingestion {summary.load_id}: success" in markdown
+    assert "| agency | files | read | loaded | quarantined | skipped |" in markdown and "| GAMI |" in markdown
+    assert "Top reasons rows were held back" in markdown and "country_unknown" in markdown
+    table = asyncio.run(latest("open-failures")).data
+    assert "Atlantis" in str(table)
+    history = query(wh, "SELECT agency_code, rule, failures FROM audit_failure_count WHERE load_id = ?", [summary.load_id])
+    bad = sum(len(f["bad_rows"]) for f in manifest["files"])
+    assert history["failures"].sum() >= bad and {"MOD", "GAMI"} <= set(history["agency_code"])

@@ -194,3 +194,13 @@ CREATE TABLE IF NOT EXISTS fx_rate_lock (
     load_id        VARCHAR NOT NULL,
     PRIMARY KEY (currency, policy, key_start, key_end, fiscal_year)
 );
+
+-- Validation history: how many failures each load saw, per agency, rule and severity (files processed by that load).
+CREATE TABLE IF NOT EXISTS audit_failure_count (
+    load_id      VARCHAR NOT NULL,
+    agency_code  VARCHAR NOT NULL,
+    rule         VARCHAR NOT NULL,
+    severity     VARCHAR NOT NULL,
+    failures     BIGINT NOT NULL,
+    PRIMARY KEY (load_id, agency_code, rule, severity)
+);
