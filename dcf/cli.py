@@ -165,7 +165,7 @@ def status(warehouse: Optional[Path] = WarehouseOpt, loads: int = typer.Option(5
         out.print(f"open failures: {n_open}" + (" (dcf failures)" if n_open else ""))
 
 
-@app.command(epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary")
+@app.command(epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary | dcf failures --export out/")
 def failures(
     warehouse: Optional[Path] = WarehouseOpt,
     agency: Optional[str] = typer.Option(None, "--agency", help="Only this agency code (e.g. MOD)."),
@@ -174,10 +174,26 @@ def failures(
     state: str = typer.Option("open", "--status", help="open, resolved or all."),
     summary: bool = typer.Option(False, "--summary", help="Counts per agency and rule instead of each failure."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many failures."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write one steward workbook per source file into this folder."),
 ) -> None:
-    """List validation failures in plain words: file, row, cell, value, what is wrong, and a suggestion."""
+    """List validation failures in plain words: file, row, cell, value, what is wrong, and a suggestion.
+
+    With --export DIR, write a workbook per source file instead: the original rows with the failing cells filled and
+    a comment holding each message, and an 'Issues' sheet a steward can sort and filter.
+    """
     if state not in ("open", "resolved", "all"):
         _fail("--status must be open, resolved or all", EXIT_USAGE)
+    if export is not None:
+        from warehouse.export import export_failures
+
+        settings = _settings(warehouse=warehouse)
+        if not settings.warehouse.exists():
+            _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' first", EXIT_USAGE)
+        written = export_failures(settings.warehouse, export, agency=agency, file_contains=file, status=state)
+        for path in written:
+            out.print(str(path), highlight=False)
+        out.print(f"{len(written)} workbook(s) written to {export}" if written else f"no {state} failures to export")
+        return
     where, params = ["(? = 'all' OR status = ?)"], [state, state]
     for cond, val in (("agency_code = ?", agency.upper() if agency else None), ("file_key LIKE '%' || ? || '%'", file), ("rule = ?", rule)):
         if val:

@@ -133,11 +133,17 @@ def _to_text_frame(table: pa.Table, names: dict[str, str]) -> pd.DataFrame:
     return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
 
 
+def _reason(exc: Exception, path: Path) -> str:
+    """A library's error in one short line a steward can read: no server paths, no stack of causes."""
+    first = (str(exc).strip().splitlines() or [""])[0].replace(str(path), path.name)
+    return f"{type(exc).__name__}: {first[:200]}"
+
+
 def read_workbook(path: Path, spec: FileSpec) -> Extracted:
     try:
         reader = fastexcel.read_excel(str(path))
     except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; all mean "not a readable workbook"
-        raise FileReadError(f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
+        raise FileReadError(f"{path.name}: not a readable Excel workbook ({_reason(exc, path)})") from None
     sheet = _resolve_sheet(reader, spec.sheet, path)
     where = f"{path.name} [{sheet}]"
     try:  # one pass: every cell as text, from Excel row 1, so positions are Excel rows and columns
@@ -145,7 +151,7 @@ def read_workbook(path: Path, spec: FileSpec) -> Extracted:
         abs_index = [c.absolute_index for c in sheet_data.available_columns()]
         table = sheet_data.to_arrow()
     except Exception as exc:  # noqa: BLE001
-        raise FileReadError(f"{where}: cannot read the sheet ({exc})") from None
+        raise FileReadError(f"{where}: cannot read the sheet ({_reason(exc, path)})") from None
     scan_rows = spec.header.row if spec.header.row else spec.header.max_scan_rows
     head = table.slice(0, scan_rows)
     rows = [list(r) for r in zip(*(col.to_pylist() for col in head.columns))] if head.num_columns else []
@@ -193,7 +199,7 @@ def read_csv(path: Path, spec: FileSpec) -> Extracted:
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise FileReadError(f"{where}: cannot parse as CSV ({exc})") from None
+        raise FileReadError(f"{where}: cannot parse as CSV ({_reason(exc, path)})") from None
     frame = _to_text_frame(table, {f"__c{pos}": canon for canon, pos in found.items()})
     frame[EXCEL_ROW] = pd.RangeIndex(h + 2, h + 2 + len(frame)).to_numpy(dtype="int32")
     return Extracted(

@@ -73,8 +73,10 @@ def _split_rows(raw: pd.DataFrame, ctx: FileContext, labels: list[str]) -> tuple
             label = label.fillna(as_text(raw.loc[skipped.index, col]))
     skipped["label"] = label
     if "amount" in raw:
-        stated, _ = numbers.parse_amounts(raw.loc[skipped.index, "amount"], ctx.number_locale)
+        cells = raw.loc[skipped.index, "amount"]
+        stated, _ = numbers.parse_amounts(cells, ctx.number_locale)
         skipped["stated_amount"] = stated.where(skipped["reason"] == TOTAL) * ctx.unit_factor
+        skipped["stated_text"] = cells.astype(_STR)
     else:
         skipped["stated_amount"] = float("nan")
     return raw[status == DATA].copy(), skipped.reset_index(drop=True)
@@ -127,7 +129,7 @@ def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext
         return empty_failures()
     message = (f"The totals row states {stated:,.2f} but the lines above it add up to {summed:,.2f} "
                f"(difference {summed - stated:,.2f}).")
-    frame = last.assign(amount=f"{stated:,.2f}")
+    frame = last.assign(amount=last["stated_text"] if "stated_text" in last else f"{stated:,.2f}")
     return failures_where(frame, pd.Series(True, index=frame.index), "amount", "totals_mismatch", message)
 
 

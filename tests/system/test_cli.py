@@ -43,6 +43,12 @@ def test_run_status_failures_round_trip(inbox_copy, tmp_path):
     summary = dcf("failures", "--summary", env=env)
     assert "country_unknown" in summary.stdout
 
+    exported = dcf("failures", "--agency", "SANG", "--export", str(tmp_path / "steward"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    books = sorted(p.name for p in (tmp_path / "steward").glob("*.xlsx"))
+    sang_files = {Path(f["path"]).stem for f in manifest["files"] if f["agency"] == "SANG" and f["bad_rows"]}
+    assert books == sorted(f"SANG__{stem}__failures.xlsx" for stem in sang_files)
+
     again = dcf("run", "--inbox", str(inbox), "--warehouse", str(wh))
     assert again.returncode == 0 and f"0 file(s) processed, {len(manifest['files'])} unchanged" in again.stdout
 

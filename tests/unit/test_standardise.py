@@ -89,6 +89,7 @@ def test_totals_row_mismatch_is_a_failure_on_the_totals_row(reference):
     result = standardise_budget(frame(rows), CTX, reference)
     mismatch = result.failures[result.failures["rule"] == "totals_mismatch"]
     assert mismatch["excel_row"].tolist() == [11] and mismatch["severity"].tolist() == ["warn"]
+    assert mismatch["value"].tolist() == ["1,600"]  # what the cell says
     assert mismatch["message"].iloc[0] == ("The totals row states 1,600,000.00 but the lines above it add up to "
                                            "1,582,000.00 (difference -18,000.00).")
     assert result.counts["rows_loaded"] == 2  # a warning blocks nothing

@@ -1,0 +1,301 @@
+"""Steward workbooks (warehouse/export.py) from a real nightly run over the sample inbox."""
+from __future__ import annotations
+
+import fnmatch
+from functools import lru_cache
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from flows.extract import normalize_header
+from flows.nightly import run_nightly
+from warehouse.export import ISSUE_COLUMNS, export_failures, workbook_name
+
+pytestmark = pytest.mark.slow
+
+HYPERLINK = '=HYPERLINK("http://x")'
+COL = {name: i for i, name in enumerate(ISSUE_COLUMNS)}
+FORMULA_TAG = re.compile(r"<(?:\w+:)?f[\s>/]")
+
+
+def failures_of(wh: Path, file_key: str | None = None, status: str = "open") -> list[dict]:
+    with duckdb.connect(str(wh), read_only=True) as con:
+        cur = con.execute(
+            "SELECT * FROM audit_validation_failure WHERE status = ? AND (? IS NULL OR file_key = ?) ORDER BY file_key",
+            [status, file_key, file_key])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def current_file(wh: Path, file_key: str) -> dict:
+    with duckdb.connect(str(wh), read_only=True) as con:
+        cur = con.execute("SELECT * FROM audit_source_file WHERE is_current AND file_key = ?", [file_key])
+        return dict(zip([d[0] for d in cur.description], cur.fetchone()))
+
+
+@lru_cache(maxsize=None)
+def book(path: Path, data_only: bool = False) -> openpyxl.Workbook:
+    """A workbook loaded once per test session (the tests only read it)."""
+    return openpyxl.load_workbook(path, data_only=data_only)
+
+
+def issue_rows(path: Path) -> list[tuple]:
+    """The Issues table (header excluded), up to the first row without a rule (notes follow a blank row)."""
+    ws = book(path)["Issues"]
+    rows = []
+    for row in ws.iter_rows(min_row=2, values_only=True):
+        if row[COL["Rule"]] is None:
+            break
+        rows.append(row)
+    return rows
+
+
+def sheet_xml_has_formula(path: Path) -> bool:
+    with zipfile.ZipFile(path) as zf:
+        return any(FORMULA_TAG.search(zf.read(n).decode("utf-8")) for n in zf.namelist()
+                   if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+
+
+@pytest.fixture(scope="module")
+def exported(sample_inbox, tmp_path_factory):
+    """The sample inbox (copied) through the nightly flow, then every open failure exported."""
+    inbox, _ = sample_inbox
+    base = tmp_path_factory.mktemp("export")
+    shutil.copytree(inbox, base / "inbox")
+    wh = base / "wh.duckdb"
+    summary = run_nightly(inbox=str(base / "inbox"), warehouse=str(wh))
+    assert summary.exit_code == 0
+    paths = export_failures(wh, base / "out")
+    return wh, paths
+
+
+def test_one_workbook_per_file_with_open_failures(exported):
+    wh, paths = exported
+    failures = failures_of(wh)
+    assert failures, "the sample inbox is meant to have failures"
+    expected = {workbook_name(f["agency_code"], f["file_key"]) for f in failures}
+    assert sorted(p.name for p in paths) == sorted(expected)
+    assert paths == sorted(paths) and all(p.is_file() for p in paths)
+
+
+def test_failing_cells_are_filled_and_commented_and_issues_sheet_is_complete(exported):
+    wh, paths = exported
+    by_name = {p.name: p for p in paths}
+    for file_key in sorted({f["file_key"] for f in failures_of(wh)}):
+        rows = failures_of(wh, file_key)
+        path = by_name[workbook_name(rows[0]["agency_code"], file_key)]
+        wb = openpyxl.load_workbook(path)
+        assert wb.sheetnames[0] == "Issues" and wb.active.title == "Issues" and "Data" in wb.sheetnames
+        data = wb["Data"]
+        for f in rows:
+            if not f["cell"]:
+                continue
+            cell = data[f["cell"]]
+            assert cell.fill is not None and cell.fill.fill_type == "solid", (file_key, f["cell"])
+            assert cell.comment is not None and f["message"] in cell.comment.text, (file_key, f["cell"])
+            assert cell.comment.author == "dcf"
+            if f["suggestion"]:
+                assert f"Suggestion: {f['suggestion']}" in cell.comment.text
+        header_row = current_file(wh, file_key)["header_row"] or 1
+        assert data.freeze_panes == f"A{header_row + 1}"
+
+        issues = wb["Issues"]
+        assert [c.value for c in issues[1]] == ISSUE_COLUMNS
+        assert all(c.font.bold for c in issues[1])
+        assert issues.freeze_panes == "A2"
+        assert issues.auto_filter.ref == f"A1:L{len(rows) + 1}"
+        table = issue_rows(path)
+        assert len(table) == len(rows)
+        assert sorted((r[COL["Rule"]], r[COL["Row"]], r[COL["Cell"]]) for r in table) == \
+            sorted((f["rule"], f["excel_row"], f["cell"]) for f in rows)
+        keys = [(r[COL["Row"]] is not None, r[COL["Record key"]] or "", str(r[COL["Period"]] or ""),
+                 r[COL["Message"]] or "", r[COL["Field"]] or "", str(r[COL["Value"]] or "")) for r in table]
+        assert keys == sorted(keys), f"{path.name}: rows not ordered by record key, period, message, field, value"
+        for r in table:
+            assert r[COL["Status"]] == "open" and r[COL["Severity"]] in ("block", "warn")
+        assert all(issues.column_dimensions[c].width and issues.column_dimensions[c].width <= 60 for c in "ABCDEFGHIJKL")
+
+
+def test_record_key_and_period_come_from_the_held_back_row(exported):
+    wh, paths = exported
+    with duckdb.connect(str(wh), read_only=True) as con:
+        held = {(k, r): (p, y) for k, r, p, y in con.execute(
+            "SELECT file_key, excel_row, raw_json->>'program_code', raw_json->>'fiscal_year' FROM quarantine_row").fetchall()}
+    by_name = {p.name: p for p in paths}
+    checked = 0
+    for f in failures_of(wh):
+        if (f["file_key"], f["excel_row"]) not in held:
+            continue
+        key, period = held[(f["file_key"], f["excel_row"])]
+        table = issue_rows(by_name[workbook_name(f["agency_code"], f["file_key"])])
+        row = next(r for r in table if r[COL["Row"]] == f["excel_row"] and r[COL["Rule"]] == f["rule"])
+        assert row[COL["Record key"]] == key and row[COL["Period"]] == period
+        checked += 1
+    assert checked
+
+
+def test_data_sheet_keeps_cell_addresses(exported):
+    wh, paths = exported
+    by_name = {p.name: p for p in paths}
+    checked = 0
+    for f in failures_of(wh):
+        src = current_file(wh, f["file_key"])
+        if not f["cell"] or not src["path"].endswith(".xlsx"):
+            continue
+        source = book(Path(src["path"]), data_only=True)[src["sheet"]]
+        export = book(by_name[workbook_name(f["agency_code"], f["file_key"])])["Data"]
+        assert export[f["cell"]].value == source[f["cell"]].value, (f["file_key"], f["cell"])
+        for r in (1, src["header_row"], f["excel_row"]):  # whole rows too, title rows above the header included
+            width = range(1, source.max_column + 1)
+            assert [export.cell(r, c).value for c in width] == [source.cell(r, c).value for c in width], (f["file_key"], r)
+        checked += 1
+    assert checked
+
+
+def test_csv_records_start_on_row_one(exported):
+    wh, paths = exported
+    by_name = {p.name: p for p in paths}
+    csv_failures = [f for f in failures_of(wh) if f["file_key"].endswith(".csv") and f["cell"]]
+    assert csv_failures
+    for f in csv_failures:
+        data = book(by_name[workbook_name(f["agency_code"], f["file_key"])])["Data"]
+        assert data["A1"].value and data.freeze_panes == "A2"
+        if f["value"] is not None:
+            assert str(data[f["cell"]].value) == f["value"], (f["file_key"], f["cell"])
+
+
+def test_arabic_files_read_right_to_left(exported):
+    _, paths = exported
+    arabic = re.compile("[\u0600-\u06ff]")
+    for path in paths:
+        wb = openpyxl.load_workbook(path)
+        rtl = any(arabic.search(r[COL["Field"]] or "") for r in issue_rows(path))
+        assert bool(wb["Issues"].sheet_view.rightToLeft) == rtl, path.name
+        assert bool(wb["Data"].sheet_view.rightToLeft) == rtl, path.name
+    assert any(openpyxl.load_workbook(p)["Issues"].sheet_view.rightToLeft for p in paths), "MOI writes Arabic"
+
+
+def test_filters(exported, tmp_path):
+    wh, paths = exported
+    mod = export_failures(wh, tmp_path / "mod", agency="mod")
+    assert mod and all(p.name.startswith("MOD__") for p in mod)
+    assert len(mod) == len([p for p in paths if p.name.startswith("MOD__")])
+    fy = export_failures(wh, tmp_path / "fy", file_contains="fy2024")
+    assert fy and all("FY2024" in p.name for p in fy)
+    assert export_failures(wh, tmp_path / "resolved", status="resolved") == []
+    with pytest.raises(ValueError):
+        export_failures(wh, tmp_path / "bad", status="closed")
+
+
+def _column_letters(ws, header_row: int, spec) -> dict[str, str]:
+    headers = {normalize_header(c.value): c.column_letter for c in ws[header_row] if c.value is not None}
+    return {canon: headers[normalize_header(a)] for canon, aliases in spec.columns.items() for a in aliases
+            if normalize_header(a) in headers}
+
+
+def test_no_live_formulas_even_from_hostile_cells(inbox_copy, sources, tmp_path):
+    inbox, manifest = inbox_copy
+    entry = next(e for e in manifest["files"] if e["path"].endswith(".xlsx") and e["kind"] == "budget"
+                 and any(b["column"] == "amount" for b in e["bad_rows"]))
+    source = next(s for s in sources if s.agency == entry["agency"])
+    spec = next(s for s in source.files if fnmatch.fnmatch(Path(entry["path"]).name, s.pattern))
+    path = inbox / entry["path"]
+    wb = openpyxl.load_workbook(path)
+    ws = wb[entry["sheet"]]
+    letters = _column_letters(ws, entry["header_row"], spec)
+    bad_amount_row = next(b["excel_row"] for b in entry["bad_rows"] if b["column"] == "amount")
+    bad_rows = {b["excel_row"] for b in entry["bad_rows"]}
+    good = [r for r in range(entry["header_row"] + 1, entry["header_row"] + 40)
+            if r not in bad_rows and ws[f"{letters['program_code']}{r}"].value]
+    hostile = {
+        f"{letters['amount']}{bad_amount_row}": HYPERLINK,  # fails (amount not a number): in Issues too
+        f"{letters['partner_country']}{good[0]}": "@SUM(A1)",  # an unknown country now: fails too
+        f"{letters['program_name']}{good[1]}": "+1",  # free text: loads, but is in the Data sheet
+        f"{letters['program_name']}{good[2]}": "  =2*3",  # leading blanks do not disarm a formula
+    }
+    for address, text in hostile.items():
+        ws[address].value = text
+        ws[address].data_type = "s"
+    ws.cell(row=1, column=ws.max_column + 2).value = "=1+2"  # a real formula, no cached value (openpyxl computes none)
+    formula_cell = ws.cell(row=1, column=ws.max_column).coordinate
+    wb.save(path)
+
+    wh = tmp_path / "wh.duckdb"
+    assert run_nightly(inbox=str(inbox), warehouse=str(wh)).exit_code == 0
+    file_key = f"{entry['agency']}/{Path(entry['path']).name}"
+    values = {f["value"] for f in failures_of(wh, file_key)}
+    assert HYPERLINK in values and "@SUM(A1)" in values
+
+    paths = export_failures(wh, tmp_path / "out")
+    assert paths
+    for out in paths:
+        book = openpyxl.load_workbook(out)
+        for sheet in book.worksheets:
+            formulas = [c.coordinate for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+            assert not formulas, f"{out.name}[{sheet.title}] has formulas at {formulas}"
+        assert not sheet_xml_has_formula(out), out.name
+
+    out = next(p for p in paths if p.name == workbook_name(entry["agency"], file_key))
+    book = openpyxl.load_workbook(out)
+    data = book["Data"]
+    for address, text in hostile.items():
+        assert data[address].value == text and data[address].data_type == "s", address
+        assert data[address].quotePrefix
+    assert data[formula_cell].value == "=1+2" and data[formula_cell].data_type == "s"
+    issue_values = [r[COL["Value"]] for r in issue_rows(out)]
+    assert HYPERLINK in issue_values and "@SUM(A1)" in issue_values
+    issues = book["Issues"]
+    for row in issues.iter_rows(min_row=2):
+        cell = row[COL["Value"]]
+        if cell.value in (HYPERLINK, "@SUM(A1)"):
+            assert cell.data_type == "s" and cell.quotePrefix
+    # numbers stay numbers, negative ones included
+    numbers = [c.value for row in data.iter_rows(min_row=entry["header_row"] + 1) for c in row
+               if c.column_letter == letters["amount"] and isinstance(c.value, (int, float))]
+    assert numbers
+
+
+def test_missing_source_file_falls_back_to_held_back_rows(inbox_copy, tmp_path):
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    assert run_nightly(inbox=str(inbox), warehouse=str(wh)).exit_code == 0
+    entry = next(e for e in manifest["files"] if e["path"].endswith(".xlsx") and e["bad_rows"])
+    file_key = f"{entry['agency']}/{Path(entry['path']).name}"
+    (inbox / entry["path"]).unlink()
+    paths = export_failures(wh, tmp_path / "out", file_contains=Path(entry["path"]).name)
+    assert len(paths) == 1
+    book = openpyxl.load_workbook(paths[0])
+    data, issues = book["Data"], book["Issues"]
+    notes = [c.value for c in issues["A"] if isinstance(c.value, str) and c.value.startswith("Note:")]
+    assert any("no longer exists" in n for n in notes)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        held = con.execute("SELECT excel_row, raw_json->>'program_code' FROM quarantine_row WHERE file_key = ?",
+                           [file_key]).fetchall()
+    assert held
+    header = [c.value for c in data[current_file(wh, file_key)["header_row"]]]
+    assert "program_code" in header
+    code_col = header.index("program_code") + 1
+    for excel_row, code in held:
+        assert data.cell(row=excel_row, column=code_col).value == code
+    for f in failures_of(wh, file_key):
+        if f["cell"]:
+            assert f["message"] in data[f["cell"]].comment.text
+            assert data[f["cell"]].fill.fill_type == "solid"
+
+
+def test_libreoffice_opens_an_exported_workbook(exported, tmp_path):
+    office = shutil.which("libreoffice") or shutil.which("soffice")
+    if not office:
+        pytest.skip("LibreOffice is not installed: the PDF conversion check was skipped")
+    _, paths = exported
+    workbook = next((p for p in paths if "MOI" in p.name), paths[0])
+    subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--convert-to",
+                    "pdf", "--outdir", str(tmp_path), str(workbook)], check=True, timeout=120, capture_output=True)
+    pdf = tmp_path / (workbook.stem + ".pdf")
+    assert pdf.is_file() and pdf.stat().st_size > 0
