@@ -22,8 +22,12 @@ def parse_dates(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _hijri(text: pd.Series) -> pd.Series:
     """Hijri y/m/d (either order) -> Gregorian; NaT where not a Hijri date."""
-    parts = text.str.extract(_YMD).combine_first(text.str.extract(_DMY))
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    maybe = text.str.contains(r"(?:^|\D)1[345]\d\d(?:\D|$)", regex=True).fillna(False).astype(bool)
+    if not maybe.any():  # no year in the Hijri range: skip the per-value work
+        return out
+    text = text[maybe]
+    parts = text.str.extract(_YMD).combine_first(text.str.extract(_DMY))
     y = pd.to_numeric(parts["y"], errors="coerce")
     candidates = parts.index[(y >= HIJRI_YEARS[0]) & (y <= HIJRI_YEARS[1])]
     for i in candidates:  # distinct values only (the caller works per unique cell)

@@ -610,7 +610,14 @@ def _write_workbook(target: Path, src: _SourceFile, failures: list[_Failure]) ->
     if _arabic(failures, data, header_row):
         issues.sheet_view.rightToLeft = True
         data.sheet_view.rightToLeft = True
-    wb.active = 0
+    # The data sheet carries the source sheet's name and comes first, so a corrected export saved under the
+    # agency's file name reads like the original (sheet by name or by position); the Issues sheet opens first.
+    if src.sheet and data.title == "Data":
+        data.title = src.sheet[:31]
+    wb.move_sheet(data, offset=-wb.index(data))
+    wb.active = wb.index(issues)
+    for ws in wb.worksheets:
+        ws.sheet_view.tabSelected = ws is issues
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # same folder: the rename is atomic
     try:

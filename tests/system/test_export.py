@@ -45,6 +45,11 @@ def book(path: Path, data_only: bool = False) -> openpyxl.Workbook:
     return openpyxl.load_workbook(path, data_only=data_only)
 
 
+def data_sheet(wb: openpyxl.Workbook):
+    """The copy of the source rows: the sheet that is not 'Issues' (it carries the source sheet's name)."""
+    return next(ws for ws in wb.worksheets if ws.title != "Issues")
+
+
 def issue_rows(path: Path) -> list[tuple]:
     """The Issues table (header excluded), up to the first row without a rule (notes follow a blank row)."""
     ws = book(path)["Issues"]
@@ -91,8 +96,8 @@ def test_failing_cells_are_filled_and_commented_and_issues_sheet_is_complete(exp
         rows = failures_of(wh, file_key)
         path = by_name[workbook_name(rows[0]["agency_code"], file_key)]
         wb = openpyxl.load_workbook(path)
-        assert wb.sheetnames[0] == "Issues" and wb.active.title == "Issues" and "Data" in wb.sheetnames
-        data = wb["Data"]
+        assert wb.sheetnames[1] == "Issues" and wb.active.title == "Issues" and len(wb.sheetnames) == 2
+        data = data_sheet(wb)
         for f in rows:
             if not f["cell"]:
                 continue
@@ -149,7 +154,7 @@ def test_data_sheet_keeps_cell_addresses(exported):
         if not f["cell"] or not src["path"].endswith(".xlsx"):
             continue
         source = book(Path(src["path"]), data_only=True)[src["sheet"]]
-        export = book(by_name[workbook_name(f["agency_code"], f["file_key"])])["Data"]
+        export = data_sheet(book(by_name[workbook_name(f["agency_code"], f["file_key"])]))
         assert export[f["cell"]].value == source[f["cell"]].value, (f["file_key"], f["cell"])
         for r in (1, src["header_row"], f["excel_row"]):  # whole rows too, title rows above the header included
             width = range(1, source.max_column + 1)
@@ -164,7 +169,7 @@ def test_csv_records_start_on_row_one(exported):
     csv_failures = [f for f in failures_of(wh) if f["file_key"].endswith(".csv") and f["cell"]]
     assert csv_failures
     for f in csv_failures:
-        data = book(by_name[workbook_name(f["agency_code"], f["file_key"])])["Data"]
+        data = data_sheet(book(by_name[workbook_name(f["agency_code"], f["file_key"])]))
         assert data["A1"].value and data.freeze_panes == "A2"
         if f["value"] is not None:
             assert str(data[f["cell"]].value) == f["value"], (f["file_key"], f["cell"])
@@ -177,7 +182,7 @@ def test_arabic_files_read_right_to_left(exported):
         wb = openpyxl.load_workbook(path)
         rtl = any(arabic.search(r[COL["Field"]] or "") for r in issue_rows(path))
         assert bool(wb["Issues"].sheet_view.rightToLeft) == rtl, path.name
-        assert bool(wb["Data"].sheet_view.rightToLeft) == rtl, path.name
+        assert bool(data_sheet(wb).sheet_view.rightToLeft) == rtl, path.name
     assert any(openpyxl.load_workbook(p)["Issues"].sheet_view.rightToLeft for p in paths), "MOI writes Arabic"
 
 
@@ -243,7 +248,7 @@ def test_no_live_formulas_even_from_hostile_cells(inbox_copy, sources, tmp_path)
 
     out = next(p for p in paths if p.name == workbook_name(entry["agency"], file_key))
     book = openpyxl.load_workbook(out)
-    data = book["Data"]
+    data = data_sheet(book)
     for address, text in hostile.items():
         assert data[address].value == text and data[address].data_type == "s", address
         assert data[address].quotePrefix
@@ -271,7 +276,7 @@ def test_missing_source_file_falls_back_to_held_back_rows(inbox_copy, tmp_path):
     paths = export_failures(wh, tmp_path / "out", file_contains=Path(entry["path"]).name)
     assert len(paths) == 1
     book = openpyxl.load_workbook(paths[0])
-    data, issues = book["Data"], book["Issues"]
+    data, issues = data_sheet(book), book["Issues"]
     notes = [c.value for c in issues["A"] if isinstance(c.value, str) and c.value.startswith("Note:")]
     assert any("no longer exists" in n for n in notes)
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -299,3 +304,33 @@ def test_libreoffice_opens_an_exported_workbook(exported, tmp_path):
                     "pdf", "--outdir", str(tmp_path), str(workbook)], check=True, timeout=120, capture_output=True)
     pdf = tmp_path / (workbook.stem + ".pdf")
     assert pdf.is_file() and pdf.stat().st_size > 0
+
+
+def test_steward_fixes_a_cell_in_the_export_and_drops_it_back(inbox_copy, tmp_path):
+    """The data fix loop: run -> export -> fix the failing cell with openpyxl -> drop the workbook back under the
+    agency's file name -> re-run -> the failure is resolved and the row loaded."""
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    run_nightly(inbox=str(inbox), warehouse=str(wh))
+    entry = next(f for f in manifest["files"] if f["agency"] == "SANG" and any(b["defect"] == "unknown_country" for b in f["bad_rows"]))
+    bad = next(b for b in entry["bad_rows"] if b["defect"] == "unknown_country")
+    key = f"SANG/{Path(entry['path']).name}"
+    [path] = export_failures(wh, tmp_path / "export", file_contains=Path(entry["path"]).name)
+    wb = openpyxl.load_workbook(path)
+    cell = next(f["cell"] for f in failures_of(wh, key) if f["excel_row"] == bad["excel_row"])
+    data = data_sheet(wb)
+    assert data.title == entry["sheet"] and data[cell].comment is not None
+    data[cell].value = "Jordan"
+    wb.save(inbox / entry["path"])  # saved over the agency's file, as a steward would
+
+    summary = run_nightly(inbox=str(inbox), warehouse=str(wh))
+    assert summary.totals["files_processed"] == 1
+    with duckdb.connect(str(wh), read_only=True) as con:
+        status = con.execute("SELECT status FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?",
+                             [key, bad["excel_row"]]).fetchall()
+        loaded = con.execute("SELECT country_iso3 FROM fact_funding_line WHERE file_key = ? AND excel_row = ?",
+                             [key, bad["excel_row"]]).fetchall()
+        other_open = con.execute("SELECT count(*) FROM audit_validation_failure WHERE file_key = ? AND status = 'open'",
+                                 [key]).fetchone()[0]
+    assert status == [("resolved",)] and loaded == [("JOR",)]
+    assert other_open == len(entry["bad_rows"]) - 1  # the other problems of that file still wait
