@@ -229,3 +229,27 @@ def test_run_publishes_prefect_artifacts_and_keeps_validation_history(inbox_copy
     history = query(wh, "SELECT agency_code, rule, failures FROM audit_failure_count WHERE load_id = ?", [summary.load_id])
     bad = sum(len(f["bad_rows"]) for f in manifest["files"])
     assert history["failures"].sum() >= bad and {"MOD", "GAMI"} <= set(history["agency_code"])
+
+
+def test_totals_mismatch_is_caught_and_points_at_the_totals_row(inbox_copy, tmp_path):
+    inbox, manifest = inbox_copy
+    entry = next(f for f in manifest["files"] if f["agency"] == "SANG" and f["totals_rows"] == 1)
+    path = inbox / entry["path"]
+    wb = openpyxl.load_workbook(path)
+    ws = wb[entry["sheet"]]
+    total_row = entry["header_row"] + entry["data_rows"]  # the totals row is the last row
+    amount_col = next(c.column for c in ws[entry["header_row"]] if c.value == "Budget")
+    stated = ws.cell(total_row, amount_col).value
+    ws.cell(total_row, amount_col).value = stated + 1000 + round(stated / 100)  # 1 % off: beyond the tolerance
+    wb.save(path)
+    wh = tmp_path / "wh.duckdb"
+    run(inbox, wh)
+    key = f"SANG/{Path(entry['path']).name}"
+    found = query(wh, "SELECT excel_row, cell, rule, severity, message FROM audit_validation_failure "
+                      "WHERE file_key = ? AND rule = 'totals_mismatch'", [key])
+    assert found["excel_row"].tolist() == [total_row] and found["severity"].tolist() == ["warn"]
+    assert found["cell"].item().endswith(str(total_row))
+    assert f"(difference -{1000 + round(stated / 100):,.2f})" in found["message"].item()
+    # a warning holds nothing back: the file's lines load as before
+    counts = query(wh, "SELECT rows_loaded, rows_quarantined FROM audit_source_file WHERE file_key = ? AND is_current", [key])
+    assert counts["rows_quarantined"].item() == len(entry["bad_rows"])
