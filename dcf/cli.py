@@ -277,6 +277,72 @@ def unmapped(
     out.print(table)
 
 
+@app.command(epilog="Examples: dcf rollback --list | dcf rollback | dcf rollback --to 20261125T020000123456.duckdb")
+def rollback(
+    warehouse: Optional[Path] = WarehouseOpt,
+    to: Optional[str] = typer.Option(None, "--to", help="Version file name (from --list); default: the newest."),
+    list_only: bool = typer.Option(False, "--list", help="List the kept versions and exit."),
+) -> None:
+    """Publish an earlier version of the warehouse again (the last versions are kept; DCF_KEEP_VERSIONS, default 5)."""
+    from warehouse.store import WarehouseBusy, list_versions
+    from warehouse.store import rollback as do_rollback
+
+    settings = _settings(warehouse=warehouse)
+    versions = list_versions(settings.warehouse)
+    if list_only or not versions:
+        if not versions:
+            out.print(f"no kept versions beside {settings.warehouse}")
+            raise typer.Exit(EXIT_OK if list_only else EXIT_USAGE)
+        table = Table(title="kept versions (newest first)", title_justify="left")
+        for col in ("version", "last load", "finished"):
+            table.add_column(col)
+        for path, load_id, finished in versions:
+            table.add_row(path.name, load_id or "?", str(finished or ""))
+        out.print(table)
+        return
+    chosen = versions[0][0] if to is None else next((p for p, _, _ in versions if p.name == to), None)
+    if chosen is None:
+        _fail(f"no kept version named {to}; see 'dcf rollback --list'", EXIT_USAGE)
+    try:
+        do_rollback(settings.warehouse, chosen)
+    except WarehouseBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+    out.print(f"published {chosen.name} again as {settings.warehouse} (the replaced file was kept as a version)")
+
+
+@app.command(epilog="""Examples: dcf sql "SELECT agency_code, count(*) FROM fact_funding_line GROUP BY 1" | dcf sql --format csv "FROM mart_data_quality" """)
+def sql(
+    query: str = typer.Argument(..., help="SQL to run, read-only, against the published warehouse."),
+    warehouse: Optional[Path] = WarehouseOpt,
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    limit: int = typer.Option(1000, "--limit", min=1, help="At most this many rows in table format."),
+) -> None:
+    """Run a query read-only against the published warehouse and print a readable table, CSV or JSON."""
+    import duckdb
+
+    if fmt not in ("table", "csv", "json"):
+        _fail("--format must be table, csv or json", EXIT_USAGE)
+    _, ctx = _connect(warehouse)
+    with ctx as con:
+        try:
+            frame = con.execute(query).df()
+        except duckdb.Error as exc:
+            _fail(f"query failed: {str(exc).splitlines()[0]}", EXIT_USAGE)
+    if fmt == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", force_ascii=False, date_format="iso") + "\n")
+    else:
+        table = Table(show_lines=False)
+        for col in frame.columns:
+            table.add_column(str(col), overflow="fold")
+        shown = frame.head(limit).astype(object)
+        for row in shown.where(shown.notna(), "").itertuples(index=False):
+            table.add_row(*(str(v) for v in row))
+        out.print(table)
+        out.print(f"{len(frame)} row(s)" + (f", first {limit} shown" if len(frame) > limit else ""))
+
+
 @app.command(epilog="Example: dcf sample --inbox data/inbox --seed 42")
 def sample(
     inbox: Optional[Path] = InboxOpt,

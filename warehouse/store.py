@@ -37,6 +37,48 @@ class PublishCheckFailed(RuntimeError):
     """The staging copy failed a consistency check; nothing was published."""
 
 
+KEEP_VERSIONS = int(os.environ.get("DCF_KEEP_VERSIONS", "5"))
+
+
+def versions_dir(published: Path) -> Path:
+    return published.with_name(published.name + ".versions")
+
+
+def keep_version(published: Path) -> Path:
+    """Keep the file about to be replaced as a version (a hard link: no copy), and prune to KEEP_VERSIONS."""
+    folder = versions_dir(published)
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{datetime.now():%Y%m%dT%H%M%S%f}.duckdb"
+    os.link(published, target)
+    for old in sorted(folder.glob("*.duckdb"))[:-KEEP_VERSIONS or None]:
+        old.unlink()
+    return target
+
+
+def list_versions(published: Path) -> list[tuple[Path, str | None, datetime | None]]:
+    """Kept versions, newest first, with the last load each holds."""
+    out = []
+    for path in sorted(versions_dir(published).glob("*.duckdb"), reverse=True):
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                row = con.execute("SELECT load_id, finished_at FROM audit_load ORDER BY started_at DESC LIMIT 1").fetchone()
+        except duckdb.Error:
+            row = None
+        out.append((path, row[0] if row else None, row[1] if row else None))
+    return out
+
+
+def rollback(published: Path, version: Path) -> None:
+    """Publish a kept version again (atomically); the current file is kept as a version first, so a rollback can
+    itself be undone. Takes the ingestion lock."""
+    with exclusive_lock(published):
+        staging = published.with_name(f".{published.name}.rollback-{os.getpid()}")
+        shutil.copyfile(version, staging)
+        if published.exists():
+            keep_version(published)
+        os.replace(staging, published)
+
+
 def ddl_statements() -> list[str]:
     files = sorted(p for p in resources.files("warehouse").joinpath("sql").iterdir() if p.name.endswith(".sql"))
     return [p.read_text(encoding="utf-8") for p in files]
@@ -470,6 +512,8 @@ class Staging:
         if self.replaces_schema and self.published.exists():  # keep the old layout's file (and its audit history)
             keep = self.published.with_name(f"{self.published.name}.schema-{self.replaces_schema}.{datetime.now():%Y%m%dT%H%M%S}")
             os.link(self.published, keep)
+        elif self.published.exists():
+            keep_version(self.published)
         os.replace(self.path, self.published)
         dir_fd = os.open(self.published.parent, os.O_RDONLY)
         try:

@@ -54,3 +54,80 @@ def test_reader_holding_the_file_does_not_block_a_load(published, sample_inbox):
         reader.close()
     with duckdb.connect(str(published), read_only=True) as fresh:
         assert fresh.execute("SELECT count(*) FROM audit_load").fetchone()[0] == before + 1
+
+
+def _reader(path: str, stop_at: float, queue) -> None:
+    """An analyst's process: open read-only, query, close, again and again; report (queries, errors)."""
+    import time as _time
+
+    import duckdb as _duckdb
+
+    done, errors = 0, []
+    while _time.time() < stop_at:
+        try:
+            with _duckdb.connect(path, read_only=True) as con:
+                con.execute("SELECT count(*), sum(amount_usd) FROM funding_lines").fetchone()
+                con.execute("SELECT * FROM file_reconciliation WHERE NOT reconciles").fetchall()
+            done += 1
+        except Exception as exc:  # noqa: BLE001 - every error counts
+            errors.append(f"{type(exc).__name__}: {exc}")
+    queue.put((done, errors[:5], len(errors)))
+
+
+def test_four_readers_see_no_error_during_repeated_loads(published, sample_inbox):
+    import multiprocessing as mp
+    import time
+
+    inbox, _ = sample_inbox
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    stop_at = time.time() + 30
+    readers = [ctx.Process(target=_reader, args=(str(published), stop_at, queue)) for _ in range(4)]
+    for r in readers:
+        r.start()
+    time.sleep(3)  # let them start querying
+    loads = 0
+    while time.time() < stop_at - 8 and loads < 4:
+        assert run_nightly(inbox=str(inbox), warehouse=str(published), force=True).outcome == "success"
+        loads += 1
+    results = [queue.get(timeout=120) for _ in readers]
+    for r in readers:
+        r.join(timeout=30)
+    assert loads >= 2
+    assert all(done > 0 for done, _, _ in results), results
+    assert sum(n for _, _, n in results) == 0, [e for _, e, _ in results]
+
+
+def test_rollback_publishes_an_earlier_version_and_can_be_undone(published):
+    from warehouse.store import list_versions, rollback
+
+    versions = list_versions(published)
+    assert versions, "every publish keeps the replaced file as a version"
+    with duckdb.connect(str(published), read_only=True) as con:
+        current = con.execute("SELECT max(started_at) FROM audit_load").fetchone()[0]
+    rollback(published, versions[0][0])
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("SELECT max(started_at) FROM audit_load").fetchone()[0] < current
+    rollback(published, list_versions(published)[0][0])  # the replaced file was kept: undo
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("SELECT max(started_at) FROM audit_load").fetchone()[0] == current
+
+
+def test_dcf_sql_prints_table_csv_and_json(published):
+    def dcf(*args):
+        return subprocess.run([sys.executable, "-m", "dcf.cli", *args, "--warehouse", str(published)],
+                              capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "COLUMNS": "200"})
+
+    q = "SELECT agency_code, count(*) AS n FROM fact_funding_line GROUP BY 1 ORDER BY 1"
+    with duckdb.connect(str(published), read_only=True) as con:
+        expected = con.execute(q).fetchall()
+    as_csv = dcf("sql", q, "--format", "csv")
+    assert as_csv.returncode == 0 and as_csv.stdout.splitlines()[1:] == [f"{a},{n}" for a, n in expected]
+    as_json = dcf("sql", q, "--format", "json")
+    assert __import__("json").loads(as_json.stdout) == [{"agency_code": a, "n": n} for a, n in expected]
+    table = dcf("sql", q)
+    assert expected[0][0] in table.stdout and f"{len(expected)} row(s)" in table.stdout
+    bad = dcf("sql", "SELECT * FROM no_such_table")
+    assert bad.returncode == 2 and "query failed" in bad.stderr and "Traceback" not in bad.stderr
+    write = dcf("sql", "DELETE FROM fact_funding_line")
+    assert write.returncode == 2  # read-only
