@@ -111,6 +111,7 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
         if locked:
             get_run_logger().info("froze %d exchange rate(s) used by closed fiscal years", locked)
         staging.refresh_fiscal_periods()
+        staging.refresh_program_history(load.load_id, load.started_at)
         totals = {
             "files_seen": len(batches) + len(unchanged),
             "files_processed": len(batches),

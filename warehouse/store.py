@@ -26,7 +26,7 @@ from schemas.batch import FileBatch
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 
 
 class WarehouseBusy(RuntimeError):
@@ -449,6 +449,42 @@ class Staging:
         self.con.execute(f"DELETE FROM {table}")
         if len(df):
             self._insert(table, df)
+
+    def refresh_program_history(self, load_id: str, now: datetime) -> None:
+        """Close the versions of programs that changed or disappeared; open versions for new or changed ones.
+        A load that changes no program changes nothing here."""
+        self.con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _programs_now AS
+            SELECT agency_code, program_code, name_en, name_ar, category_code, partner_iso3, start_date, end_date, status,
+                   md5(concat_ws('|', name_en, coalesce(name_ar, ''), coalesce(category_code, ''),
+                                 coalesce(array_to_string(partner_iso3, ';'), ''), coalesce(CAST(start_date AS VARCHAR), ''),
+                                 coalesce(CAST(end_date AS VARCHAR), ''), coalesce(status, ''))) AS attr_hash,
+                   file_key
+            FROM dim_program
+            QUALIFY row_number() OVER (PARTITION BY agency_code, program_code ORDER BY load_id DESC, file_key, excel_row) = 1
+            """
+        )
+        self.con.execute(
+            """
+            UPDATE program_history h SET valid_to = $now
+            WHERE valid_to IS NULL AND NOT EXISTS (
+                SELECT 1 FROM _programs_now c
+                WHERE c.agency_code = h.agency_code AND c.program_code = h.program_code AND c.attr_hash = h.attr_hash)
+            """,
+            {"now": now},
+        )
+        self.con.execute(
+            """
+            INSERT INTO program_history
+            SELECT c.*, $now, NULL, $load FROM _programs_now c
+            WHERE NOT EXISTS (
+                SELECT 1 FROM program_history h
+                WHERE h.valid_to IS NULL AND h.agency_code = c.agency_code AND h.program_code = c.program_code
+                  AND h.attr_hash = c.attr_hash)
+            """,
+            {"now": now, "load": load_id},
+        )
 
     def refresh_fiscal_periods(self) -> None:
         self.con.execute("DELETE FROM dim_fiscal_period")

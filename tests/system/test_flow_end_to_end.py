@@ -253,3 +253,23 @@ def test_totals_mismatch_is_caught_and_points_at_the_totals_row(inbox_copy, tmp_
     # a warning holds nothing back: the file's lines load as before
     counts = query(wh, "SELECT rows_loaded, rows_quarantined FROM audit_source_file WHERE file_key = ? AND is_current", [key])
     assert counts["rows_quarantined"].item() == len(entry["bad_rows"])
+
+
+def test_program_changes_are_kept_as_history(inbox_copy, tmp_path):
+    inbox, _ = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    run(inbox, wh)
+    before = query(wh, "SELECT count(*) AS n, count(valid_to) AS closed FROM program_history")
+    assert before["closed"].item() == 0 and before["n"].item() > 100
+    path = inbox / "mod" / "MOD_programs.csv"
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    code = lines[1].split(",")[0]
+    lines[1] = lines[1].rsplit(",", 1)[0] + ",Suspended"  # the status column is the last one
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    run(inbox, wh)
+    versions = query(wh, "SELECT status, valid_to FROM program_history WHERE agency_code = 'MOD' AND program_code = ? "
+                         "ORDER BY valid_from", [code])
+    assert versions["status"].tolist()[-1] == "suspended" and len(versions) == 2
+    assert pd.notna(versions["valid_to"].iloc[0]) and pd.isna(versions["valid_to"].iloc[1])
+    after = query(wh, "SELECT count(*) AS n, count(valid_to) AS closed FROM program_history")
+    assert (after["n"].item(), after["closed"].item()) == (before["n"].item() + 1, 1)

@@ -204,3 +204,38 @@ CREATE TABLE IF NOT EXISTS audit_failure_count (
     failures     BIGINT NOT NULL,
     PRIMARY KEY (load_id, agency_code, rule, severity)
 );
+
+-- Program records keep their history: one row per version of a program (agency + code), valid from the load that
+-- first saw it until the load that saw it change or disappear (valid_to NULL = current).
+CREATE TABLE IF NOT EXISTS program_history (
+    agency_code    VARCHAR NOT NULL,
+    program_code   VARCHAR NOT NULL,
+    name_en        VARCHAR NOT NULL,
+    name_ar        VARCHAR,
+    category_code  VARCHAR,
+    partner_iso3   VARCHAR[],
+    start_date     DATE,
+    end_date       DATE,
+    status         VARCHAR,
+    attr_hash      VARCHAR NOT NULL,
+    file_key       VARCHAR NOT NULL,
+    valid_from     TIMESTAMP NOT NULL,
+    valid_to       TIMESTAMP,
+    load_id        VARCHAR NOT NULL,
+    CHECK (valid_to IS NULL OR valid_to >= valid_from)
+);
+COMMENT ON TABLE program_history IS 'Every version of every program record (agency + program code): valid_from the load that first saw it, valid_to the load that saw it change or disappear (NULL: current version).';
+COMMENT ON COLUMN program_history.agency_code IS 'Lead agency code (dim_agency).';
+COMMENT ON COLUMN program_history.program_code IS 'Program code as the agency writes it.';
+COMMENT ON COLUMN program_history.name_en IS 'Program name in English.';
+COMMENT ON COLUMN program_history.name_ar IS 'Program name in Arabic, where given.';
+COMMENT ON COLUMN program_history.category_code IS 'Canonical category (dim_category), where given.';
+COMMENT ON COLUMN program_history.partner_iso3 IS 'Partner countries, ISO 3166-1 alpha-3 codes.';
+COMMENT ON COLUMN program_history.start_date IS 'Program start date.';
+COMMENT ON COLUMN program_history.end_date IS 'Program end date.';
+COMMENT ON COLUMN program_history.status IS 'Program status as the agency reports it, lower-cased.';
+COMMENT ON COLUMN program_history.attr_hash IS 'md5 of the attributes above: a new version starts when it changes.';
+COMMENT ON COLUMN program_history.file_key IS 'The program file this version came from (AGENCY/file name).';
+COMMENT ON COLUMN program_history.valid_from IS 'When this version was first loaded (local time of the load).';
+COMMENT ON COLUMN program_history.valid_to IS 'When it was superseded or disappeared; NULL for the current version.';
+COMMENT ON COLUMN program_history.load_id IS 'Load that opened this version (audit_load).';
