@@ -64,7 +64,7 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
     return todo, unchanged
 
 
-@task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE)
+@task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE, timeout_seconds=1800)
 def process(file_task: FileTask, reference: Reference) -> FileBatch:
     logger = get_run_logger()
     batch = process_file(file_task, reference)
@@ -140,6 +140,25 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
     return RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals, top)
 
 
+def notify_failure(flow, flow_run, state) -> None:
+    """Failure hook: say loudly what failed - in the log, and to DCF_WEBHOOK_URL (JSON POST) when configured."""
+    import json
+    import logging
+    import urllib.request
+
+    payload = {"flow": flow.name, "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
+               "state": state.name, "message": state.message, "parameters": flow_run.parameters}
+    logging.getLogger("dcf.notify").error("ingestion FAILED: %s", json.dumps(payload, default=str))
+    url = os.environ.get("DCF_WEBHOOK_URL")
+    if url:
+        request = urllib.request.Request(url, data=json.dumps(payload, default=str).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except OSError as exc:
+            logging.getLogger("dcf.notify").error("could not notify %s: %s", url, exc)
+
+
 def _per_agency(files: list[dict]) -> list[str]:
     frame = pd.DataFrame([f for f in files if f["status"] != "unchanged"])
     if frame.empty:
@@ -176,7 +195,8 @@ def _summary_markdown(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-@flow(name="nightly-ingestion", task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)), log_prints=True)
+@flow(name="nightly-ingestion", task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)), log_prints=True,
+      on_failure=[notify_failure], on_crashed=[notify_failure], timeout_seconds=4 * 3600)
 def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, sources: str | None = None,
                       reference: str | None = None, force: bool = False,
                       rerate_fiscal_years: list[int] | None = None) -> RunSummary:
