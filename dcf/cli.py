@@ -7,6 +7,7 @@ Commands that only read the warehouse (status, failures) never start Prefect.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -76,13 +77,14 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
             pass
     except WarehouseBusy as exc:
         _fail(str(exc), EXIT_BUSY)
-    from flows.nightly import run_nightly
+    from flows.nightly import on_file_done, run_nightly
 
     try:
-        summary = run_nightly(
-            inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
-            reference=str(settings.reference), **parameters,
-        )
+        with _progress_bar(on_file_done):
+            summary = run_nightly(
+                inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
+                reference=str(settings.reference), **parameters,
+            )
     except WarehouseBusy as exc:
         _fail(str(exc), EXIT_BUSY)
     except Exception as exc:  # noqa: BLE001 - the flow's log has the detail; the user gets one sentence
@@ -102,6 +104,25 @@ def rerate(
     Closed fiscal years keep the rates they were first converted with; this is the one explicit way to move them.
     """
     _run(inbox=inbox, warehouse=warehouse, sources=None, reference=None, force=True, rerate_fiscal_years=list(fiscal_year))
+
+
+@contextmanager
+def _progress_bar(register):
+    """Per-file progress on a terminal (rich); elsewhere the flow's log lines say the same, one per file."""
+    if not sys.stdout.isatty():
+        yield
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=out, transient=False) as bar:
+        task = bar.add_task("files", total=None)
+
+        def update(done: int, total: int, batch) -> None:
+            bar.update(task, total=total, completed=done, description=f"{batch.file_key}: {batch.status}")
+
+        register(update)
+        yield
 
 
 def _print_summary(summary) -> None:

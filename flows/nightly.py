@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.futures import as_completed
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -29,6 +30,14 @@ from transforms.reference import Reference, country_dimension
 from warehouse.store import LoadInfo, Staging, exclusive_lock, known_versions, locked_rates
 
 MAX_LOGGED_FAILURES = 5
+
+#: called as hook(done, total, batch) when a file finishes; the CLI sets it to drive a progress bar on a terminal
+_progress_hooks: list = []
+
+
+def on_file_done(hook) -> None:
+    """Register a progress callback for runs in this process (``dcf run`` shows a bar with it)."""
+    _progress_hooks.append(hook)
 
 
 @dataclass
@@ -216,7 +225,13 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse, release)))
         todo, unchanged = discover(settings, configs, force or bool(release))
         futures = [process.submit(ft, ref) for ft in todo]
-        batches = [f.result() for f in futures]
+        position = {f.task_run_id: i for i, f in enumerate(futures)}
+        finished: dict[int, FileBatch] = {}
+        for future in as_completed(futures):
+            finished[position[future.task_run_id]] = future.result()
+            for hook in _progress_hooks:
+                hook(len(finished), len(futures), finished[position[future.task_run_id]])
+        batches = [finished[i] for i in range(len(futures))]
         ctx = get_run_context()
         load = LoadInfo(
             load_id=f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",

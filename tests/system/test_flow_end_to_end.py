@@ -273,3 +273,18 @@ def test_program_changes_are_kept_as_history(inbox_copy, tmp_path):
     assert pd.notna(versions["valid_to"].iloc[0]) and pd.isna(versions["valid_to"].iloc[1])
     after = query(wh, "SELECT count(*) AS n, count(valid_to) AS closed FROM program_history")
     assert (after["n"].item(), after["closed"].item()) == (before["n"].item() + 1, 1)
+
+
+def test_progress_is_reported_once_per_file(inbox_copy, tmp_path):
+    from flows import nightly
+
+    inbox, manifest = inbox_copy
+    calls = []
+    nightly.on_file_done(lambda done, total, batch: calls.append((done, total, batch.file_key)))
+    try:
+        run(inbox, tmp_path / "wh.duckdb")
+    finally:
+        nightly._progress_hooks.clear()
+    n = len(manifest["files"])
+    assert [c[0] for c in calls] == list(range(1, n + 1)) and {c[1] for c in calls} == {n}
+    assert len({c[2] for c in calls}) == n
