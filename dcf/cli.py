@@ -364,6 +364,36 @@ def sql(
         out.print(f"{len(frame)} row(s)" + (f", first {limit} shown" if len(frame) > limit else ""))
 
 
+@app.command(epilog="Examples: dcf serve | dcf serve --cron '30 1 * * *' --timezone Asia/Riyadh")
+def serve(
+    cron: str = typer.Option("0 2 * * *", "--cron", help="When the nightly ingestion runs."),
+    timezone: str = typer.Option("Asia/Riyadh", "--timezone", help="Timezone of the cron."),
+    port: int = typer.Option(4200, "--port", help="Port of the local Prefect server (when one is started)."),
+    inbox: Optional[Path] = InboxOpt,
+    warehouse: Optional[Path] = WarehouseOpt,
+) -> None:
+    """Schedule the nightly ingestion on this machine: start a local Prefect server on 127.0.0.1 unless
+    PREFECT_API_URL names one, register the schedule, and run it until Ctrl-C (which stops both cleanly)."""
+    import os
+
+    from flows.serve import local_server, serve_nightly
+
+    settings = _settings(inbox=inbox, warehouse=warehouse)
+    params = {"inbox": str(settings.inbox), "warehouse": str(settings.warehouse)}
+    if os.environ.get("PREFECT_API_URL"):
+        out.print(f"using the Prefect server at {os.environ['PREFECT_API_URL']}")
+        serve_nightly(cron, timezone, params)
+        return
+    with local_server(port) as api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+        out.print(f"Prefect server on {api_url.removesuffix('/api')} (UI); nightly ingestion at '{cron}' {timezone}. Ctrl-C stops.")
+        try:
+            serve_nightly(cron, timezone, params)
+        except KeyboardInterrupt:
+            pass
+    out.print("stopped")
+
+
 @app.command(epilog="Example: dcf sample --inbox data/inbox --seed 42")
 def sample(
     inbox: Optional[Path] = InboxOpt,

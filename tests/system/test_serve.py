@@ -1,0 +1,66 @@
+"""dcf serve on one machine: a local Prefect server starts, the nightly schedule is registered with its cron and
+timezone, scheduled runs exist, and Ctrl-C stops everything (bounded waits, SIGKILL fallback)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from flows.serve import free_port, stop, wait_healthy
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def api(url: str, path: str, body: dict) -> list | dict:
+    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_dcf_serve_registers_the_schedule_and_stops_cleanly(tmp_path):
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    (tmp_path / "inbox").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dcf.cli", "serve", "--port", str(port), "--cron", "0 2 * * *", "--timezone", "Asia/Riyadh",
+         "--inbox", str(tmp_path / "inbox"), "--warehouse", str(tmp_path / "w.duckdb")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_healthy(api_url, timeout=90)
+        deployments: list = []
+        deadline = time.time() + 90
+        while time.time() < deadline and not deployments:
+            deployments = api(api_url, "/deployments/filter", {})
+            time.sleep(1)
+        assert [d["name"] for d in deployments] == ["nightly"]
+        schedule = deployments[0]["schedules"][0]["schedule"]
+        assert schedule["cron"] == "0 2 * * *" and schedule["timezone"] == "Asia/Riyadh"
+        runs: list = []
+        deadline = time.time() + 60
+        while time.time() < deadline and not runs:  # the server's scheduler creates the upcoming runs
+            runs = api(api_url, "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+            time.sleep(2)
+        assert runs, "the scheduler created no scheduled run"
+        when = runs[0]["expected_start_time"]
+        assert when.endswith(("23:00:00Z", "23:00:00+00:00")), when  # 02:00 in Riyadh (UTC+3)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends
+        try:
+            proc.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            stop(proc, grace=1)
+            pytest.fail("dcf serve did not stop on SIGINT within 45 s")
+    output = proc.stdout.read()
+    assert "Prefect server on http://127.0.0.1:" in output and "Traceback" not in output
