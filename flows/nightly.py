@@ -260,9 +260,29 @@ def run_locally(flow_fn, **parameters):
         return flow_fn(**parameters)
 
 
+def dask_runner(address: str | None = None, n_workers: int | None = None):
+    """Per-file work on Dask: an existing cluster at ``address`` (e.g. tcp://scheduler:8786) or a LocalCluster of
+    worker processes on this machine (docs/scaling.md)."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers or os.cpu_count() or 2, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})
+
+
+def configured_flow():
+    """The nightly flow with the task runner the environment asks for: DCF_DASK_ADDRESS (an existing Dask cluster),
+    DCF_TASK_RUNNER=dask (a LocalCluster), else the default thread pool."""
+    address = os.environ.get("DCF_DASK_ADDRESS")
+    if address or os.environ.get("DCF_TASK_RUNNER", "threads") == "dask":
+        return nightly_ingestion.with_options(task_runner=dask_runner(address))
+    return nightly_ingestion
+
+
 def run_nightly(**parameters) -> RunSummary:
-    """The nightly flow, run locally (see :func:`run_locally`)."""
-    return run_locally(nightly_ingestion, **parameters)
+    """The nightly flow, run locally (see :func:`run_locally`), on the configured task runner."""
+    return run_locally(configured_flow(), **parameters)
 
 
 if __name__ == "__main__":

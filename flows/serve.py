@@ -36,13 +36,14 @@ def wait_healthy(api_url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def local_server(port: int | None = None, timeout: float = 60.0) -> Iterator[str]:
-    """Start ``prefect server start`` on 127.0.0.1 and yield its API URL; stop it (SIGINT, then SIGKILL) on exit."""
+def local_server(port: int | None = None, timeout: float = 60.0, env: dict | None = None) -> Iterator[str]:
+    """Start ``prefect server start`` on 127.0.0.1 and yield its API URL; stop it (SIGINT, then SIGKILL) on exit.
+    ``env`` (e.g. another PREFECT_HOME) is the server's environment."""
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env,
     )
     try:
         wait_healthy(api_url, timeout)

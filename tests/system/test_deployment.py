@@ -32,8 +32,9 @@ def api(url: str, path: str, body: dict | None = None, method: str = "POST"):
 def test_prefect_deploy_and_worker_run_the_nightly_deployment(sample_inbox, tmp_path):
     inbox, manifest = sample_inbox
     warehouse = tmp_path / "warehouse.duckdb"
-    with local_server(free_port(), timeout=90) as api_url:
-        env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    home = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    with local_server(free_port(), timeout=90, env=home) as api_url:  # a fresh server database for this test
+        env = {**home, "PREFECT_API_URL": api_url,
                "DCF_PROJECT_DIR": str(ROOT), "DCF_INBOX": str(inbox), "DCF_WAREHOUSE": str(warehouse)}
         run = lambda *args: subprocess.run([*PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)  # noqa: E731
         created = run("work-pool", "create", "dcf-process", "--type", "process")
