@@ -63,13 +63,13 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
     settings = _settings(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference)
     if not settings.inbox.is_dir():
         _fail(f"inbox {settings.inbox} does not exist (create it, or run 'make demo' for the sample inbox)", EXIT_USAGE)
-    from flows.reference import ReferenceError_, read_reference
+    from flows.reference import ReferenceError_, check_reference
     from schemas.sources import load_sources
     from warehouse.store import WarehouseBusy, exclusive_lock
 
     try:  # configuration problems are usage errors, reported before Prefect starts
         load_sources(settings.sources)
-        read_reference(settings.reference)
+        check_reference(settings.reference)
     except (SourceConfigError, ReferenceError_) as exc:
         _fail(str(exc), EXIT_USAGE)
     try:  # fail fast when another ingestion holds the warehouse (the flow takes the lock for real)
@@ -255,14 +255,14 @@ def failures(
 def replay(warehouse: Optional[Path] = WarehouseOpt, reference: Optional[Path] = ReferenceOpt) -> None:
     """Re-normalise quarantined rows from their stored cells (no file is re-read) after a mapping was added, and
     load the rows that now pass. Rows held back for a data problem wait for a corrected file."""
-    from flows.reference import ReferenceError_, read_reference
+    from flows.reference import ReferenceError_, check_reference
     from warehouse.store import WarehouseBusy
 
     settings = _settings(warehouse=warehouse, reference=reference)
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' first", EXIT_USAGE)
     try:
-        read_reference(settings.reference)
+        check_reference(settings.reference)
     except ReferenceError_ as exc:
         _fail(str(exc), EXIT_USAGE)
     from flows.nightly import run_locally

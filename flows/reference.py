@@ -89,6 +89,16 @@ def cpi_annual() -> pd.DataFrame:
     return annual.astype({"year": int, "value": float}).sort_values("year").reset_index(drop=True)
 
 
+def check_reference(directory: Path) -> None:
+    """The cheap part of :func:`read_reference`: every table and the settings parse (no rate or price data is
+    built). The CLI calls it to report configuration errors before Prefect starts."""
+    for name, dtypes in TABLES.items():
+        _read_table(directory / f"{name}.csv", dtypes)
+    wb = read_settings(directory)["worldbank_file"]
+    if wb is not None and not Path(wb).is_file():
+        raise ReferenceError_(f"{directory / SETTINGS_FILE}: the World Bank rate file {wb} does not exist")
+
+
 def read_reference(directory: Path) -> Reference:
     tables = {name: _read_table(directory / f"{name}.csv", dtypes) for name, dtypes in TABLES.items()}
     settings = read_settings(directory)

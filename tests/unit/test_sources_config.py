@@ -65,3 +65,16 @@ def test_duplicate_agency_rejected(tmp_path):
         _write(tmp_path, GOOD).rename(tmp_path / name)
     with pytest.raises(SourceConfigError, match="declared twice"):
         load_sources(tmp_path)
+
+
+def test_a_broken_reference_table_is_reported_by_name(tmp_path):
+    import shutil
+
+    from flows.reference import ReferenceError_, check_reference
+
+    reference = tmp_path / "reference"
+    shutil.copytree(ROOT / "reference", reference)
+    (reference / "fx_pegs.csv").write_text("currency,rate\nSAR,3.75\n", encoding="utf-8")
+    with pytest.raises(ReferenceError_, match=r"fx_pegs.csv: missing column\(s\) valid_from, valid_to, units_per_usd"):
+        check_reference(reference)
+    check_reference(ROOT / "reference")  # the shipped tables pass
