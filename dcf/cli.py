@@ -364,6 +364,28 @@ def sql(
         out.print(f"{len(frame)} row(s)" + (f", first {limit} shown" if len(frame) > limit else ""))
 
 
+@app.command(epilog="Example: dcf report --out data/reports/report.html --warehouse data/warehouse.duckdb")
+def report(
+    out_file: Path = typer.Option(..., "--out", help="HTML file to write (replaced in one rename; folders are created)."),
+    warehouse: Optional[Path] = WarehouseOpt,
+    stage: Optional[str] = typer.Option(None, "--stage", help="Stage of the partner and category charts: allocated, committed, "
+                                        "obligated or disbursed (default: the stage most agencies report)."),
+) -> None:
+    """Write a self-contained HTML report (charts with a table under each; needs no network) from the published
+    warehouse, read-only: funding by partner and category, budget execution, data quality per agency."""
+    from warehouse.report import ReportError, write_report
+
+    settings = _settings(warehouse=warehouse)
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
+    try:
+        info = write_report(settings.warehouse, out_file, stage=stage)
+    except ReportError as exc:
+        _fail(escape(str(exc)), EXIT_USAGE)
+    out.print(f"report written to {info.path} ({info.bytes / 1e3:.0f} kB; load {info.load_id}; stage shown: {info.stage})",
+              highlight=False)
+
+
 @app.command(epilog="Examples: dcf serve | dcf serve --cron '30 1 * * *' --timezone Asia/Riyadh")
 def serve(
     cron: str = typer.Option("0 2 * * *", "--cron", help="When the nightly ingestion runs."),

@@ -42,9 +42,11 @@ def test_prefect_deploy_and_worker_run_the_nightly_deployment(sample_inbox, tmp_
         deployed = run("--no-prompt", "deploy", "--all")
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
         deployments = {d["name"]: d for d in api(api_url, "/deployments/filter")}
-        assert {"nightly", "replay"} <= set(deployments)
+        assert {"nightly", "replay", "report"} <= set(deployments)
         schedule = deployments["nightly"]["schedules"][0]["schedule"]
         assert (schedule["cron"], schedule["timezone"]) == ("0 2 * * *", "Asia/Riyadh")
+        report = deployments["report"]["schedules"][0]["schedule"]  # the HTML report, after the nightly run
+        assert (report["cron"], report["timezone"]) == ("30 2 * * *", "Asia/Riyadh")
         flow_run = api(api_url, f"/deployments/{deployments['nightly']['id']}/create_flow_run", {})
         worker = subprocess.Popen([*PREFECT, "worker", "start", "--pool", "dcf-process", "--run-once"], cwd=ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
