@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from schemas.sources import CANONICAL_COLUMNS, FileSpec
+from transforms.text import column_letter, normalize_header  # noqa: F401 (re-exported)
 
 EXCEL_ROW = "excel_row"
 
@@ -43,27 +42,6 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def column_letter(index: int) -> str:
-    """0-based column index -> Excel letters (0 -> A, 27 -> AB)."""
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def normalize_header(text: object) -> str:
-    """Header text compared loosely: NFKC, case-folded, whitespace collapsed, Arabic tatweel dropped."""
-    if text is None:
-        return ""
-    s = unicodedata.normalize("NFKC", str(text)).replace("\u0640", "")
-    return _SPACE.sub(" ", s).strip().casefold()
 
 
 def _match_header(cells: list[object], spec: FileSpec) -> dict[str, int]:
@@ -209,6 +187,31 @@ def read_csv(path: Path, spec: FileSpec) -> Extracted:
         source_columns={canon: header_cells[pos].strip() for canon, pos in found.items()},
         column_letters={canon: column_letter(pos) for canon, pos in found.items()},
     )
+
+
+def read_workbook_grids(path: Path) -> list:
+    """Every sheet of a workbook as a grid of text cells (for years-across-columns reference files), in one pass
+    per sheet through fastexcel; columns keep their absolute Excel positions, row i is Excel row i + 1."""
+    from transforms.wide import Grid
+
+    if not path.exists():
+        raise FileReadError(f"{path.name}: file disappeared before it could be read")
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; all mean "not a readable workbook"
+        raise FileReadError(f"{path.name}: not a readable Excel workbook ({_reason(exc, path)})") from None
+    grids = []
+    for name in reader.sheet_names:
+        try:
+            data = reader.load_sheet(name, header_row=None, skip_rows=0, dtypes="string", whitespace_as_null=True)
+            positions = [c.absolute_index for c in data.available_columns()]
+            table = data.to_arrow()
+        except Exception as exc:  # noqa: BLE001
+            raise FileReadError(f"{path.name} [{name}]: cannot read the sheet ({_reason(exc, path)})") from None
+        frame = _to_text_frame(table, {c: c for c in table.column_names})
+        frame.columns = positions
+        grids.append(Grid(name, frame))
+    return grids
 
 
 def read_source_file(path: Path, spec: FileSpec) -> Extracted:

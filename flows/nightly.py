@@ -20,7 +20,8 @@ from prefect.futures import as_completed
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.process import FileTask, describe, find_files, process_file
+from flows.process import FileTask, describe_seen, find_files, process_file
+from flows.retry import RetryPolicy, describe_error, retry_io
 from flows.reference import config_hash, read_reference, reference_fingerprint
 from schemas.batch import FileBatch
 from schemas.settings import Settings
@@ -62,12 +63,23 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
     yaml_by_agency = {s.agency: p for p in settings.sources.glob("*.yaml") for s in sources if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency}
     known = set() if force else known_versions(settings.warehouse)
     todo, unchanged = [], []
+    policy = RetryPolicy.from_env()
     for path, src in find_files(settings.inbox, sources):
         rel = path.relative_to(settings.inbox / src.inbox_dir).as_posix()
-        digest, size, mtime = describe(path)
         yaml_path = yaml_by_agency.get(src.agency)
         ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
-        ft = FileTask(path, f"{src.agency}/{rel}", digest, ch, size, mtime, src, src.spec_for(rel))
+        key = f"{src.agency}/{rel}"
+        try:  # one unreadable file must not stop the others: retried with backoff, then recorded as failed
+            digest, size, mtime, seen = retry_io(lambda: describe_seen(path), key, policy, logger.warning)
+        except FileNotFoundError:
+            logger.warning("%s: disappeared while the inbox was being listed; skipped this run", key)
+            continue
+        except OSError as exc:
+            message = (f"{path.name}: cannot be read ({describe_error(exc)}), {policy.attempts} tries over "
+                       f"{policy.total_wait:.1f} s; it will be tried again on the next run")
+            todo.append(FileTask(path, key, "unreadable", ch, 0, None, src, src.spec_for(rel), read_error=message))
+            continue
+        ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
         (unchanged if (ft.file_key, digest, ch) in known else todo).append(ft)
     logger.info("inbox %s: %d file(s), %d new or changed, %d unchanged", settings.inbox, len(todo) + len(unchanged), len(todo), len(unchanged))
     return todo, unchanged
@@ -76,7 +88,7 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
 @task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE, timeout_seconds=1800)
 def process(file_task: FileTask, reference: Reference) -> FileBatch:
     logger = get_run_logger()
-    batch = process_file(file_task, reference)
+    batch = process_file(file_task, reference, log=logger.warning)
     c = batch.counts
     if batch.status == "failed":
         logger.error("%s: FAILED: %s", batch.file_key, batch.message)
@@ -96,7 +108,7 @@ def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
     message = f"{Path(batch.path).name}: could not be stored in the warehouse ({type(exc).__name__}: {exc})"
     get_run_logger().error("%s: %s", batch.file_key, message)
     return replace(batch, status="failed", message=message, rows=None, quarantined=None, skipped=None, rows_read=0,
-                   failures=file_failure("file_unreadable", message))
+                   tables={}, rows_loaded=None, failures=file_failure("file_unreadable", message))
 
 
 def _dimensions(reference: Reference, sources: list[SourceConfig]):

@@ -5,19 +5,24 @@ Plain functions (no Prefect) so tests call them directly and any task runner can
 from __future__ import annotations
 
 import json
+import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flows.extract import FileReadError, file_sha256, read_source_file
+import pandas as pd
+
+from flows.extract import FileReadError, file_sha256, read_source_file, read_workbook_grids
+from flows.retry import FileStillChanging, RetryPolicy, describe_error, retry_io, wait_until_settled
 from schemas.batch import FileBatch
 from schemas.rules import RULES
-from schemas.sources import FileSpec, SourceConfig
+from schemas.sources import FileSpec, SourceConfig, WideFileSpec, kind_name
 from transforms.failures import ContractError, file_failure
 from transforms.numbers import unit_from_header
 from transforms.reference import Reference
 from transforms.standardise import STANDARDISERS, FileContext
+from transforms.wide import SheetLayoutError, edition_of, published_year, standardise_workbook
 
 IGNORED_PREFIXES = ("~$", ".", "MANIFEST")
 
@@ -33,12 +38,43 @@ class FileTask:
     size_bytes: int
     modified_at: datetime
     source: SourceConfig
-    spec: FileSpec | None
+    spec: FileSpec | WideFileSpec | None
+    seen: tuple[int, float] | None = None  # (size, mtime) when discovery hashed it: a later change means "still copying"
+    read_error: str | None = None  # discovery could not read it even after retries
 
 
 def describe(path: Path) -> tuple[str, int, datetime]:
     st = path.stat()
     return file_sha256(path), st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+
+
+def describe_seen(path: Path) -> tuple[str, int, datetime, tuple[int, float]]:
+    """Hash, size, mtime and the (size, mtime) pair a later look compares with (stat taken before hashing, so a
+    file that grows while it is hashed shows up as changed)."""
+    st = path.stat()
+    digest, size, mtime = describe(path)
+    return digest, size, mtime, (st.st_size, st.st_mtime)
+
+
+_log = logging.getLogger("dcf.read")
+
+
+def settle(task: FileTask, policy: RetryPolicy | None = None, log=_log.warning) -> FileTask:
+    """The task once its file is quiet and readable: waits (with backoff) while the file is still being written or
+    a share/lock error may pass, re-hashing a file that changed since discovery. Raises FileStillChanging/OSError."""
+    policy = policy or RetryPolicy.from_env()
+    if task.seen is not None:
+        changed, settled = wait_until_settled(task.path, task.seen, policy, log)
+        if changed:
+            digest, size, mtime, seen = retry_io(lambda: describe_seen(task.path), task.path.name, policy, log)
+            task = replace(task, file_hash=digest, size_bytes=size, modified_at=mtime, seen=seen)
+    retry_io(lambda: _probe(task.path), task.path.name, policy, log)
+    return task
+
+
+def _probe(path: Path) -> None:
+    with path.open("rb") as fh:
+        fh.read(1)
 
 
 def find_files(inbox: Path, sources: list[SourceConfig]) -> list[tuple[Path, SourceConfig]]:
@@ -57,20 +93,34 @@ def find_files(inbox: Path, sources: list[SourceConfig]) -> list[tuple[Path, Sou
 def _failed(task: FileTask, rule: str, message: str, started: float) -> FileBatch:
     return FileBatch(
         file_key=task.file_key, file_hash=task.file_hash, config_hash=task.config_hash,
-        agency_code=task.source.agency, kind=task.spec.kind.value if task.spec else None, path=str(task.path),
+        agency_code=task.source.agency, kind=kind_name(task.spec), path=str(task.path),
         size_bytes=task.size_bytes, modified_at=task.modified_at, status="failed", message=message,
         failures=file_failure(rule, message), seconds=time.perf_counter() - started,
     )
 
 
-def process_file(task: FileTask, reference: Reference) -> FileBatch:
+def process_file(task: FileTask, reference: Reference, log=_log.warning) -> FileBatch:
     """Never raises for a data problem: an unreadable file comes back as a failed batch with a message."""
     started = time.perf_counter()
+    if task.read_error:
+        return _failed(task, "file_unreadable", task.read_error, started)
+    policy = RetryPolicy.from_env()
+    try:
+        task = settle(task, policy, log)
+    except FileStillChanging as exc:
+        return _failed(task, "file_unreadable", str(exc), started)
+    except FileNotFoundError:
+        return _failed(task, "file_unreadable", f"{task.path.name}: file disappeared before it could be read", started)
+    except OSError as exc:
+        return _failed(task, "file_unreadable", f"{task.path.name}: cannot be read ({describe_error(exc)}), "
+                       f"{policy.attempts} tries over {policy.total_wait:.1f} s; it will be tried again on the next run", started)
     if task.spec is None:
         patterns = ", ".join(f"'{s.pattern}'" for s in task.source.files)
         return _failed(task, "no_source_config", f"{task.path.name}: matches none of {task.source.agency}'s file patterns ({patterns}); "
                        "rename it or add a pattern to its source YAML", started)
     spec = task.spec
+    if isinstance(spec, WideFileSpec):
+        return process_wide_file(task, spec, reference, started)
     try:
         extracted = read_source_file(task.path, spec)
     except FileReadError as exc:
@@ -106,6 +156,49 @@ def process_file(task: FileTask, reference: Reference) -> FileBatch:
         column_letters=extracted.column_letters, source_columns=extracted.source_columns,
         rows_read=result.rows_read, seconds=time.perf_counter() - started,
         context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
+    )
+
+
+def process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference, started: float) -> FileBatch:
+    """A years-across-columns reference workbook (e.g. SIPRI): every described sheet melted to one row per entity,
+    year and measure, tagged with the edition told by the file name."""
+    name = task.path.name
+    edition = edition_of(name, spec)
+    if edition is None:
+        return _failed(task, "edition_unknown", f"{name}: the name does not tell the edition (expected to match "
+                       f"'{spec.edition.file_name}'); keep the publisher's file name", started)
+    try:
+        grids = read_workbook_grids(task.path)
+        result = standardise_workbook(grids, spec, reference.country_lookup)
+    except FileReadError as exc:
+        return _failed(task, "file_unreadable", str(exc), started)
+    except SheetLayoutError as exc:
+        return _failed(task, "sheet_missing" if str(exc).startswith("no ") else "header_not_found", f"{name}: {exc}", started)
+    tag = {"dataset": spec.dataset, "edition": edition["edition"]}
+    values = result.values.assign(**tag)
+    footnotes = result.footnotes.rename(columns={"key": "mark"}).assign(**tag)
+    loaded_sheets = list(dict.fromkeys([*result.header_rows, *footnotes["sheet"].unique().tolist()]))
+    described = set(loaded_sheets) | set(result.skipped["sheet"].unique().tolist() if len(result.skipped) else [])
+    ignored = [g.name for g in grids if g.name not in described]
+    bases = sorted({int(v["price_base_year"]) for v in result.captured.values() if v.get("price_base_year")})
+    as_int = lambda v: int(v) if v is not None and str(v).isdigit() else None  # noqa: E731
+    edition_row = pd.DataFrame([{
+        **tag, "file_key": task.file_key, "published_year": published_year(grids, spec.edition.published),
+        "first_year": as_int(edition.get("first_year")), "last_year": as_int(edition.get("last_year")),
+        "price_base_year": bases[-1] if bases else None, "sheets": loaded_sheets, "sheets_ignored": ignored,
+    }])
+    rows_loaded = int(values[["sheet", "excel_row"]].drop_duplicates().shape[0]) + len(footnotes)
+    context = {"dataset": spec.dataset, **edition, "header_rows": result.header_rows, "captured": result.captured,
+               "sheets_ignored": ignored}
+    return FileBatch(
+        file_key=task.file_key, file_hash=task.file_hash, config_hash=task.config_hash,
+        agency_code=task.source.agency, kind=spec.kind, path=str(task.path), size_bytes=task.size_bytes,
+        modified_at=task.modified_at, status="loaded", sheet="", failures=result.failures,
+        quarantined=result.quarantined if len(result.quarantined) else None,
+        skipped=result.skipped, rows_read=result.rows_read, rows_loaded=rows_loaded,
+        tables={"ref_series_value": values, "ref_series_footnote": footnotes, "ref_series_edition": edition_row},
+        message=(f"sheets not described by the source config, not loaded: {', '.join(ignored)}" if ignored else None),
+        seconds=time.perf_counter() - started, context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
     )
 
 

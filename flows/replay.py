@@ -8,7 +8,6 @@ import json
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger

@@ -30,13 +30,15 @@ class FileBatch:
     rows_read: int = 0
     seconds: float = 0.0
     context_json: str | None = None  # the standardiser's FileContext, kept so quarantined rows can be replayed
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # reference files: target table -> rows
+    rows_loaded: int | None = None  # reference files: source rows loaded (one row becomes many values)
 
     @property
     def counts(self) -> dict[str, int]:
         n = lambda df: 0 if df is None else len(df)  # noqa: E731
         return {
             "rows_read": self.rows_read,
-            "rows_loaded": n(self.rows),
+            "rows_loaded": self.rows_loaded if self.rows_loaded is not None else n(self.rows),
             "rows_quarantined": n(self.quarantined),
             "rows_skipped": n(self.skipped),
         }

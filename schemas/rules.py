@@ -28,6 +28,10 @@ RULES: dict[str, Rule] = {
     "program_code_duplicate": Rule("block", "The program code appears twice in the file"),
     "canonical_contract": Rule("block", "The normalised row breaks the warehouse contract"),
     "totals_mismatch": Rule("warn", "The sheet's totals row does not match the sum of its lines"),
+    "value_not_number": Rule("warn", "A value cell is neither a number nor a 'no data' / 'did not exist' mark"),
+    "entity_missing": Rule("block", "A row has values but no country or region name"),
+    "sheet_missing": Rule("block", "A sheet the source config requires is not in the workbook"),
+    "edition_unknown": Rule("block", "The file's edition cannot be told from its name"),
 }
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 
 class FileKind(str, Enum):
@@ -140,6 +140,139 @@ class FileSpec(_Strict):
         return self.pattern.lower().endswith((".csv", ".txt"))
 
 
+# -- reference datasets laid out with years across the columns (SIPRI military expenditure and the like) -------------
+
+YEAR_HEADER = r"^(?P<year>\d{4})(\.0+)?$"
+#: attribute columns a years-across-columns sheet may carry, besides the entity and the year columns
+WIDE_ATTRIBUTES = ("notes", "currency", "fiscal_year_basis", "reporting_year", "omitted_countries")
+
+
+def _check_regex(pattern: str, needs: tuple[str, ...] = ()) -> str:
+    import re
+
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc})") from None
+    missing = [g for g in needs if g not in compiled.groupindex]
+    if missing:
+        raise ValueError(f"the pattern needs the named group(s) {missing}, e.g. (?P<{missing[0]}>\\d{{4}})")
+    return pattern
+
+
+class ValueColumns(_Strict):
+    """Which header cells hold values: a regex whose named group ``year`` gives the year, and what they measure
+    (defaults: the sheet's measure, unit and scale)."""
+
+    header: str = YEAR_HEADER
+    measure: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    unit: str | None = None
+    scale: float | None = Field(default=None, gt=0)
+    sheet_groups: bool = Field(default=True, description="record the sheet's captured groups (e.g. price_base_year) "
+                                                         "with these values; false for e.g. a current-prices column")
+
+    @field_validator("header")
+    @classmethod
+    def _year_group(cls, v: str) -> str:
+        return _check_regex(v, ("year",))
+
+
+class WideSheetSpec(_Strict):
+    """One sheet of a years-across-columns workbook: one entity per row, one year per column."""
+
+    sheet: str = Field(description="regex matched (whole, case-insensitive) against sheet names; named groups such as "
+                                   "price_base_year are recorded with every value of the sheet")
+    entity: Literal["country", "region"] = "country"
+    header_label: str = Field(description="text of the header cell above the entity names, e.g. 'Country'")
+    max_scan_rows: int = Field(default=40, ge=1, le=500)
+    measure: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    unit: str = Field(description="the unit as the sheet states it, e.g. 'US$ m.'")
+    scale: float = Field(default=1.0, gt=0, description="multiplier from the stated unit to the base unit")
+    base_unit: Literal["USD", "fraction", "local_currency", "count"]
+    values: list[ValueColumns] = Field(default_factory=lambda: [ValueColumns()], min_length=1)
+    attributes: dict[Literal["notes", "currency", "fiscal_year_basis", "reporting_year", "omitted_countries"], list[str]] = Field(default_factory=dict)
+    preamble: str | None = Field(default=None, description="regex searched in the text above the header; named "
+                                                          "groups (e.g. price_base_year) are recorded like the sheet's")
+    required: bool = True
+
+    @field_validator("sheet", "preamble")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        return v if v is None else _check_regex(v)
+
+
+class EditionSpec(_Strict):
+    """How to tell a file's edition: a regex on the file name with named groups, and a label made of them."""
+
+    file_name: str
+    label: str = Field(description="format string over the regex's named groups, e.g. '{first_year}-{last_year}'")
+    published: str | None = Field(default=None, description="regex with a group 'year', searched in the first sheet's "
+                                                            "preamble, e.g. '© SIPRI (?P<year>\\d{4})'")
+
+    @field_validator("file_name")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        return _check_regex(v)
+
+    @model_validator(mode="after")
+    def _label_uses_groups(self) -> "EditionSpec":
+        import re
+        import string
+
+        groups = set(re.compile(self.file_name).groupindex)
+        used = {name for _, name, _, _ in string.Formatter().parse(self.label) if name}
+        if used - groups:
+            raise ValueError(f"label uses {sorted(used - groups)}, which the file_name pattern does not capture")
+        return self
+
+
+class FootnoteSheetSpec(_Strict):
+    sheet: str = Field(description="regex matched against sheet names")
+    required: bool = False
+
+
+class WideFileSpec(_Strict):
+    """A reference workbook with years across the columns (e.g. the SIPRI Military Expenditure Database)."""
+
+    kind: Literal["years_across_columns"]
+    pattern: str = Field(description="glob, relative to the source's inbox folder")
+    dataset: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    edition: EditionSpec
+    missing: list[str] = Field(default_factory=lambda: ["...", ". ."], description="cells meaning 'no data' (NULL, never 0)")
+    not_existing: list[str] = Field(default_factory=lambda: ["xxx"], description="cells meaning 'did not exist'")
+    regions: list[str] = Field(default_factory=list, description="heading/entity names that are top-level regions; "
+                                                                 "other headings are sub-regions")
+    other_entities: list[str] = Field(default_factory=list, description="entity names that are neither countries nor "
+                                                                        "regions (e.g. 'European Union'); loaded as 'other'")
+    footnotes: FootnoteSheetSpec | None = None
+    severity: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
+    sheets: list[WideSheetSpec] = Field(min_length=1)
+
+    _severity_known = field_validator("severity")(FileSpec._known_rules.__func__)
+
+    @property
+    def is_csv(self) -> bool:
+        return False
+
+
+def _spec_tag(value: object) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "years_across_columns" if kind == "years_across_columns" else "table"
+
+
+AnyFileSpec = Annotated[
+    Union[Annotated[FileSpec, Tag("table")], Annotated[WideFileSpec, Tag("years_across_columns")]],
+    Discriminator(_spec_tag),
+]
+
+
+def kind_name(spec: "FileSpec | WideFileSpec | None") -> str | None:
+    """The file kind as stored in the warehouse: budget, programs or years_across_columns."""
+    if spec is None:
+        return None
+    return spec.kind.value if isinstance(spec.kind, FileKind) else spec.kind
+
+
 class SourceConfig(_Strict):
     agency: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,15}$")
     name_en: str
@@ -149,9 +282,9 @@ class SourceConfig(_Strict):
     fiscal_year_label: Literal["start", "end"] = "end"
     fiscal_calendar: Literal["gregorian", "hijri"] = "gregorian"
     number_locale: Literal["en", "eu"] = "en"
-    files: list[FileSpec] = Field(min_length=1)
+    files: list[AnyFileSpec] = Field(min_length=1)
 
-    def spec_for(self, relative_name: str) -> FileSpec | None:
+    def spec_for(self, relative_name: str) -> FileSpec | WideFileSpec | None:
         """The first file spec whose pattern matches a file name, or None."""
         from fnmatch import fnmatch
 
@@ -172,8 +305,9 @@ def load_source(path: Path) -> SourceConfig:
     try:
         return SourceConfig.model_validate(raw)
     except ValidationError as exc:
+        tags = {"table", "years_across_columns"}  # the union's branch names: not keys a steward wrote
         problems = "; ".join(
-            f"key '{'.'.join(str(p) for p in err['loc']) or '(top)'}': {err['msg']}" for err in exc.errors()
+            f"key '{'.'.join(str(p) for p in err['loc'] if p not in tags) or '(top)'}': {err['msg']}" for err in exc.errors()
         )
         raise SourceConfigError(f"{path}: {problems}") from None
 

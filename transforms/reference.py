@@ -50,7 +50,12 @@ def country_dimension(reference: Reference) -> pd.DataFrame:
         columns=["iso3", "iso2", "name_en", "is_former"],
     )
     steward = reference.countries[["iso3", "name_ar", "region", "subregion", "oic_member"]]
-    out = pd.concat([current, former], ignore_index=True).merge(steward, on="iso3", how="left")
+    known = set(current["iso3"]) | set(former["iso3"])
+    names = reference.countries["name_en"] if "name_en" in reference.countries else pd.Series(pd.NA, index=reference.countries.index)
+    own = reference.countries[~reference.countries["iso3"].isin(known) & names.notna()]  # codes ISO lacks (XKX, YAR)
+    extra = pd.DataFrame({"iso3": own["iso3"], "iso2": None, "name_en": own["name_en"],
+                          "is_former": own["is_former"].astype(str).str.lower() == "true"})
+    out = pd.concat([current, former, extra], ignore_index=True).merge(steward, on="iso3", how="left")
     out["oic_member"] = out["oic_member"].astype(str).str.lower().map({"true": True, "false": False}).astype("boolean")
     out["name_ar"] = out["name_ar"].where(out["name_ar"].notna(), out["name_en"].map(_arabic_names()))
     return out.sort_values("iso3").reset_index(drop=True)

@@ -15,7 +15,7 @@ from schemas.sources import STAGES
 from transforms import categories, countries, currency, dates, deflate, fiscal, fx, numbers
 from transforms.failures import concat_failures, empty_failures, failures_where, from_pandera
 from transforms.reference import Reference
-from transforms.rows import BLANK, DATA, TOTAL, classify_rows
+from transforms.rows import DATA, TOTAL, classify_rows
 from transforms.text import as_text
 
 _STR = pd.StringDtype("pyarrow")

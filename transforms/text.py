@@ -6,6 +6,8 @@ the Python-level string work is proportional to the number of distinct values, n
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Callable
 
 import pandas as pd
@@ -49,3 +51,24 @@ def _fold(unique: pd.Series) -> pd.Series:
 def fold_key(series: pd.Series) -> pd.Series:
     """Lookup key for labels and names: NFKC, case-folded, inner whitespace collapsed, tatweel dropped."""
     return per_unique(series, _fold).astype(STR)
+
+
+def column_letter(index: int) -> str:
+    """0-based column index -> Excel letters (0 -> A, 27 -> AB)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_header(text: object) -> str:
+    """Header text compared loosely: NFKC, case-folded, whitespace collapsed, Arabic tatweel dropped."""
+    if text is None:
+        return ""
+    s = unicodedata.normalize("NFKC", str(text)).replace("\u0640", "")
+    return _SPACE.sub(" ", s).strip().casefold()

@@ -111,8 +111,10 @@ _FAILURES_SQL = """
 SELECT f.file_key, f.agency_code, f.sheet, f.excel_row, f.cell, f.column_name, f.source_column, f.value, f.rule,
        f.severity, f.message, f.suggestion, f.status, f.first_seen_at, f.file_hash,
        q.raw_json,
-       coalesce(l.program_code, p.program_code) AS loaded_key,
-       l.fiscal_year_label AS loaded_period
+       coalesce(l.program_code, p.program_code, r.entity_name) AS loaded_key,
+       coalesce(l.fiscal_year_label,
+                CASE WHEN r.entity_name IS NOT NULL AND regexp_full_match(f.column_name, '\d{4}') THEN f.column_name END
+       ) AS loaded_period
 FROM audit_validation_failure f
 LEFT JOIN quarantine_row q
        ON q.file_key = f.file_key AND q.sheet = f.sheet AND q.excel_row = f.excel_row AND q.file_hash = f.file_hash
@@ -120,6 +122,8 @@ LEFT JOIN fact_funding_line l
        ON l.file_key = f.file_key AND l.sheet = f.sheet AND l.excel_row = f.excel_row AND l.file_hash = f.file_hash
 LEFT JOIN dim_program p
        ON p.file_key = f.file_key AND p.sheet = f.sheet AND p.excel_row = f.excel_row AND p.file_hash = f.file_hash
+LEFT JOIN (SELECT DISTINCT file_key, sheet, excel_row, file_hash, entity_name FROM ref_series_value) r
+       ON r.file_key = f.file_key AND r.sheet = f.sheet AND r.excel_row = f.excel_row AND r.file_hash = f.file_hash
 WHERE ($status = 'all' OR f.status = $status)
   AND ($agency IS NULL OR upper(f.agency_code) = upper($agency))
   AND ($contains IS NULL OR strpos(lower(f.file_key), lower($contains)) > 0)
@@ -142,9 +146,16 @@ def _load(warehouse: Path, agency: str | None, file_contains: str | None, status
         keys = sorted({r["file_key"] for r in rows})
         files: dict[str, _SourceFile] = {k: _SourceFile(k) for k in keys}
         if keys:
-            for file_key, file_hash, path, kind, sheet, header_row, st in con.execute(
-                "SELECT file_key, file_hash, path, kind, sheet, header_row, status FROM audit_source_file "
+            first_sheet = {}
+            for r in rows:
+                first_sheet.setdefault(r["file_key"], r["sheet"])
+            for file_key, file_hash, path, kind, sheet, header_row, st, context in con.execute(
+                "SELECT file_key, file_hash, path, kind, sheet, header_row, status, context_json FROM audit_source_file "
                 "WHERE is_current AND list_contains($keys, file_key)", {"keys": keys}).fetchall():
+                per_sheet = _json(context).get("header_rows") or {}
+                if not sheet and per_sheet:  # a multi-sheet reference workbook: the sheet of its first failure
+                    sheet = first_sheet.get(file_key) or None
+                    header_row = per_sheet.get(sheet, header_row)
                 files[file_key] = _SourceFile(file_key, file_hash, path, kind, sheet, header_row, st)
             for file_key, excel_row, raw in con.execute(
                 "SELECT q.file_key, q.excel_row, q.raw_json FROM quarantine_row q JOIN audit_source_file a "

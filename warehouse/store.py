@@ -26,7 +26,7 @@ from schemas.batch import FileBatch
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
 
 
 class WarehouseBusy(RuntimeError):
@@ -179,15 +179,16 @@ def replay_candidates(warehouse: Path, rules: tuple[str, ...]) -> pd.DataFrame:
         return con.execute(
             """
             WITH open_rules AS (
-                SELECT file_key, excel_row, list(DISTINCT rule) AS rules
+                SELECT file_key, sheet, excel_row, list(DISTINCT rule) AS rules
                 FROM audit_validation_failure WHERE status = 'open' AND excel_row IS NOT NULL GROUP BY ALL
             )
             SELECT q.file_key, q.sheet, q.excel_row, q.raw_json, q.kind, q.agency_code, f.file_hash, f.config_hash,
                    f.path, f.context_json
             FROM quarantine_row q
             JOIN audit_source_file f ON f.file_key = q.file_key AND f.is_current
-            JOIN open_rules o ON o.file_key = q.file_key AND o.excel_row = q.excel_row
+            JOIN open_rules o ON o.file_key = q.file_key AND o.sheet = q.sheet AND o.excel_row = q.excel_row
             WHERE f.context_json IS NOT NULL AND list_has_all(?, o.rules)
+              AND q.kind IN ('budget', 'programs')  -- reference workbooks are re-read whole when a mapping changes
             ORDER BY q.file_key, q.excel_row
             """,
             [list(rules)],
@@ -218,6 +219,11 @@ class LoadInfo:
     flow_run_id: str | None
     run_by: str
     inbox: str
+
+
+#: tables whose rows belong to one source file (replaced whole when the file changes)
+FILE_TABLES = ("fact_funding_line", "dim_program", "quarantine_row", "skipped_row",
+               "ref_series_value", "ref_series_footnote", "ref_series_edition")
 
 
 class Staging:
@@ -271,18 +277,33 @@ class Staging:
 
     def _write_file(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
         con = self.con
-        for table in ("fact_funding_line", "dim_program", "quarantine_row", "skipped_row"):
+        for table in FILE_TABLES:
             con.execute(f"DELETE FROM {table} WHERE file_key = ?", [batch.file_key])
         lineage = {"file_key": batch.file_key, "sheet": batch.sheet, "file_hash": batch.file_hash, "load_id": load.load_id}
+        own = lambda df: df.assign(**{k: v for k, v in lineage.items() if k not in df.columns})  # noqa: E731  (multi-sheet files carry their sheet)
         if batch.rows is not None and len(batch.rows):
             table = "fact_funding_line" if batch.kind == "budget" else "dim_program"
             self._insert(table, batch.rows.assign(**lineage))
+        if "ref_series_edition" in batch.tables:
+            self._claim_edition(batch)
+        for table, frame in batch.tables.items():
+            if len(frame):
+                self._insert(table, own(frame).assign(loaded_at=now) if table == "ref_series_edition" else own(frame))
         if batch.quarantined is not None and len(batch.quarantined):
-            self._insert("quarantine_row", self._quarantine_frame(batch).assign(**lineage))
+            self._insert("quarantine_row", own(self._quarantine_frame(batch)))
         if batch.skipped is not None and len(batch.skipped):
-            self._insert("skipped_row", batch.skipped.assign(**lineage))
+            self._insert("skipped_row", own(batch.skipped))
         self._record_failures(batch, load, now)
         self._record_file(batch, load, now)
+
+    def _claim_edition(self, batch: FileBatch) -> None:
+        """One file per edition: a second file claiming an edition another file already loaded is refused."""
+        row = batch.tables["ref_series_edition"].iloc[0]
+        other = self.con.execute("SELECT file_key FROM ref_series_edition WHERE dataset = ? AND edition = ? AND file_key <> ?",
+                                 [row["dataset"], row["edition"], batch.file_key]).fetchone()
+        if other:
+            raise duckdb.ConstraintException(f"edition {row['edition']} of {row['dataset']} is already loaded from "
+                                             f"{other[0]}; keep one file per edition (remove one of them)")
 
     def _columns(self, table: str) -> list[str]:
         if table not in self._table_columns:
@@ -303,19 +324,25 @@ class Staging:
     @staticmethod
     def _quarantine_frame(batch: FileBatch) -> pd.DataFrame:
         q = batch.quarantined
-        cells = q.drop(columns=["excel_row"]).astype(object).where(q.drop(columns=["excel_row"]).notna(), None)
+        keys = [c for c in ("sheet", "excel_row") if c in q.columns]  # multi-sheet files: a row is (sheet, row)
+        cells = q.drop(columns=keys).astype(object).where(q.drop(columns=keys).notna(), None)
         raw_json = [json.dumps(rec, ensure_ascii=False) for rec in cells.to_dict(orient="records")]
         blocking = batch.failures[batch.failures["severity"] == "block"]
-        rules = blocking.groupby("excel_row")["rule"].agg(lambda s: ",".join(sorted(set(s))))
-        return pd.DataFrame(
+        fkeys = [c for c in keys if c in blocking.columns]
+        rules = blocking.groupby(fkeys)["rule"].agg(lambda s: ",".join(sorted(set(s))))
+        index = pd.MultiIndex.from_frame(q[fkeys]) if len(fkeys) > 1 else pd.Index(q["excel_row"])
+        out = pd.DataFrame(
             {
                 "excel_row": q["excel_row"].astype("int32").to_numpy(),
                 "agency_code": batch.agency_code,
                 "kind": batch.kind,
                 "raw_json": raw_json,
-                "rules": q["excel_row"].map(rules).fillna("").to_numpy(),
+                "rules": pd.Series(rules.reindex(index).to_numpy()).fillna("").to_numpy(),
             }
         )
+        if "sheet" in q.columns:
+            out["sheet"] = q["sheet"].to_numpy()
+        return out
 
     def _record_failures(self, batch: FileBatch, load: LoadInfo, now: datetime, scope_rows: list[int] | None = None) -> None:
         """Upsert the batch's failures; open failures of the file that no longer occur are resolved (only among
@@ -328,7 +355,8 @@ class Staging:
                 "excel_row": f["excel_row"].astype("Int64"),
                 "column_name": f["column"].astype(object),
                 "source_column": f["column"].astype(object).map(headers),
-                "cell": _cells(f["column"].astype(object).map(letters), f["excel_row"]),
+                "cell": f["cell"].astype(object) if "cell" in f else _cells(f["column"].astype(object).map(letters), f["excel_row"]),
+                "sheet": (f["sheet"] if "sheet" in f else pd.Series(None, index=f.index, dtype=object)).astype(pd.StringDtype("pyarrow")),
                 "value": f["value"].astype(object),
                 "rule": f["rule"].astype(object),
                 "severity": f["severity"].astype(object),
@@ -344,7 +372,7 @@ class Staging:
             run(
                 """
                 CREATE OR REPLACE TEMP TABLE _new_failures AS
-                SELECT md5(concat_ws('|', $file_key, $sheet, coalesce(CAST(excel_row AS VARCHAR), '-'),
+                SELECT md5(concat_ws('|', $file_key, coalesce(sheet, $sheet), coalesce(CAST(excel_row AS VARCHAR), '-'),
                                      coalesce(column_name, '-'), rule, coalesce(value, ''))) AS failure_id, *
                 FROM (SELECT DISTINCT * FROM _failures)
                 """
@@ -359,7 +387,7 @@ class Staging:
             run(
                 """
                 INSERT INTO audit_validation_failure
-                SELECT failure_id, $file_key, $file_hash, $agency, $sheet, excel_row, cell, column_name, source_column,
+                SELECT failure_id, $file_key, $file_hash, $agency, coalesce(sheet, $sheet), excel_row, cell, column_name, source_column,
                        value, rule, severity, message, suggestion, 'open', $load, $load, $now, $now, NULL
                 FROM _new_failures
                 ON CONFLICT (failure_id) DO UPDATE SET

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from functools import lru_cache
 import re
 import shutil
@@ -107,7 +108,9 @@ def test_failing_cells_are_filled_and_commented_and_issues_sheet_is_complete(exp
             assert cell.comment.author == "dcf"
             if f["suggestion"]:
                 assert f"Suggestion: {f['suggestion']}" in cell.comment.text
-        header_row = current_file(wh, file_key)["header_row"] or 1
+        src = current_file(wh, file_key)
+        per_sheet = json.loads(src["context_json"] or "{}").get("header_rows", {})  # multi-sheet reference workbooks
+        header_row = src["header_row"] or per_sheet.get(rows[0]["sheet"]) or 1
         assert data.freeze_panes == f"A{header_row + 1}"
 
         issues = wb["Issues"]
@@ -153,10 +156,12 @@ def test_data_sheet_keeps_cell_addresses(exported):
         src = current_file(wh, f["file_key"])
         if not f["cell"] or not src["path"].endswith(".xlsx"):
             continue
-        source = book(Path(src["path"]), data_only=True)[src["sheet"]]
+        sheet = src["sheet"] or f["sheet"]  # a multi-sheet reference workbook records the sheet per failure
+        header_row = src["header_row"] or json.loads(src["context_json"])["header_rows"][sheet]
+        source = book(Path(src["path"]), data_only=True)[sheet]
         export = data_sheet(book(by_name[workbook_name(f["agency_code"], f["file_key"])]))
         assert export[f["cell"]].value == source[f["cell"]].value, (f["file_key"], f["cell"])
-        for r in (1, src["header_row"], f["excel_row"]):  # whole rows too, title rows above the header included
+        for r in (1, header_row, f["excel_row"]):  # whole rows too, title rows above the header included
             width = range(1, source.max_column + 1)
             assert [export.cell(r, c).value for c in width] == [source.cell(r, c).value for c in width], (f["file_key"], r)
         checked += 1

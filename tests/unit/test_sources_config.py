@@ -14,7 +14,7 @@ GOOD = yaml.safe_load((ROOT / "sources" / "mod.yaml").read_text(encoding="utf-8"
 
 def test_every_shipped_source_validates():
     configs = load_sources(ROOT / "sources")
-    assert {c.agency for c in configs} == {"MOD", "MOI", "GIP", "MOF", "SANG", "GAMI"}
+    assert {c.agency for c in configs} == {"MOD", "MOI", "GIP", "MOF", "SANG", "GAMI", "SIPRI"}
     assert len({c.fiscal_year_start_month for c in configs}) >= 3
 
 

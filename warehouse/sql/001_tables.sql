@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS dim_agency (
 
 CREATE TABLE IF NOT EXISTS dim_country (
     iso3        VARCHAR PRIMARY KEY CHECK (regexp_full_match(iso3, '[A-Z]{3}')),
-    iso2        VARCHAR NOT NULL,
+    iso2        VARCHAR,
     name_en     VARCHAR NOT NULL,
     name_ar     VARCHAR,
     region      VARCHAR,
@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS skipped_row (
     file_key       VARCHAR NOT NULL,
     sheet          VARCHAR NOT NULL,
     excel_row      INTEGER NOT NULL,
-    reason         VARCHAR NOT NULL CHECK (reason IN ('blank', 'total')),
+    reason         VARCHAR NOT NULL CHECK (reason IN ('blank', 'total', 'heading', 'region_heading', 'subregion_heading')),
     label          VARCHAR,
     stated_amount  DOUBLE,
     file_hash      VARCHAR NOT NULL,
@@ -239,3 +239,64 @@ COMMENT ON COLUMN program_history.file_key IS 'The program file this version cam
 COMMENT ON COLUMN program_history.valid_from IS 'When this version was first loaded (local time of the load).';
 COMMENT ON COLUMN program_history.valid_to IS 'When it was superseded or disappeared; NULL for the current version.';
 COMMENT ON COLUMN program_history.load_id IS 'Load that opened this version (audit_load).';
+
+-- Reference series from years-across-columns workbooks (e.g. SIPRI); views and comments in 005_reference_series.sql.
+CREATE TABLE IF NOT EXISTS ref_series_value (
+    dataset            VARCHAR NOT NULL,
+    edition            VARCHAR NOT NULL,
+    measure            VARCHAR NOT NULL,
+    unit               VARCHAR NOT NULL,
+    base_unit          VARCHAR NOT NULL,
+    entity_type        VARCHAR NOT NULL,
+    entity_name        VARCHAR NOT NULL,
+    country_iso3       VARCHAR,
+    region             VARCHAR,
+    subregion          VARCHAR,
+    year               INTEGER NOT NULL,
+    value              DOUBLE,
+    value_base         DOUBLE,
+    status             VARCHAR NOT NULL,
+    raw_value          VARCHAR,
+    price_base_year    INTEGER,
+    notes              VARCHAR,
+    footnote_symbols   VARCHAR,
+    footnote_numbers   INTEGER[],
+    currency           VARCHAR,
+    fiscal_year_basis  VARCHAR,
+    reporting_year     VARCHAR,
+    omitted_countries  VARCHAR,
+    file_key           VARCHAR NOT NULL,
+    sheet              VARCHAR NOT NULL,
+    excel_row          INTEGER NOT NULL,
+    cell               VARCHAR,
+    file_hash          VARCHAR NOT NULL,
+    load_id            VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ref_series_footnote (
+    dataset    VARCHAR NOT NULL,
+    edition    VARCHAR NOT NULL,
+    mark       VARCHAR NOT NULL,
+    text       VARCHAR NOT NULL,
+    file_key   VARCHAR NOT NULL,
+    sheet      VARCHAR NOT NULL,
+    excel_row  INTEGER NOT NULL,
+    file_hash  VARCHAR NOT NULL,
+    load_id    VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ref_series_edition (
+    dataset          VARCHAR NOT NULL,
+    edition          VARCHAR NOT NULL,
+    file_key         VARCHAR NOT NULL,
+    published_year   INTEGER,
+    first_year       INTEGER,
+    last_year        INTEGER,
+    price_base_year  INTEGER,
+    sheets           VARCHAR[],
+    sheets_ignored   VARCHAR[],
+    file_hash        VARCHAR NOT NULL,
+    load_id          VARCHAR NOT NULL,
+    loaded_at        TIMESTAMP NOT NULL,
+    PRIMARY KEY (dataset, edition)
+);

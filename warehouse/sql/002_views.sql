@@ -27,6 +27,8 @@ WITH files AS (
 loaded AS (
     SELECT file_key, count(*) AS n FROM (
         SELECT file_key FROM fact_funding_line UNION ALL SELECT file_key FROM dim_program
+        UNION ALL SELECT file_key FROM (SELECT DISTINCT file_key, sheet, excel_row FROM ref_series_value)
+        UNION ALL SELECT file_key FROM ref_series_footnote
     ) GROUP BY file_key
 ),
 quarantined AS (SELECT file_key, count(*) AS n FROM quarantine_row GROUP BY file_key),

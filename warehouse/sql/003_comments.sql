@@ -20,9 +20,9 @@ COMMENT ON COLUMN dim_agency.fiscal_year_label IS 'How a bare year label such as
 COMMENT ON COLUMN dim_agency.number_locale IS 'Number format of the agency''s files: ''en'' = 1,234.5; ''eu'' = 1.234,5.';
 
 -- dim_country --------------------------------------------------------------------------------------------------------
-COMMENT ON TABLE dim_country IS 'Every ISO 3166-1 country (pycountry) plus the former states listed in reference/countries.csv, with UN M49 region, OIC membership and Arabic name; replaced whole on every load.';
+COMMENT ON TABLE dim_country IS 'Every ISO 3166-1 country (pycountry) plus the former states listed in reference/countries.csv and the codes outside ISO it names (XKX Kosovo, YAR North Yemen), with UN M49 region, OIC membership and Arabic name; replaced whole on every load.';
 COMMENT ON COLUMN dim_country.iso3 IS 'ISO 3166-1 alpha-3 code (a former state: its ISO 3166-3 alpha-3, e.g. SUN); key.';
-COMMENT ON COLUMN dim_country.iso2 IS 'ISO 3166-1 alpha-2 code (a former state: its old alpha-2).';
+COMMENT ON COLUMN dim_country.iso2 IS 'ISO 3166-1 alpha-2 code (a former state: its old alpha-2); NULL for a user-assigned code outside ISO 3166 (reference/countries.csv name_en rows, e.g. XKX Kosovo).';
 COMMENT ON COLUMN dim_country.name_en IS 'English name as in ISO 3166 (pycountry).';
 COMMENT ON COLUMN dim_country.name_ar IS 'Arabic name: reference/countries.csv first, else the ISO 3166 Arabic translation; NULL when neither has one.';
 COMMENT ON COLUMN dim_country.region IS 'UN M49 region (Africa, Americas, Asia, Europe, Oceania); NULL where M49 gives none (Antarctica).';
@@ -110,7 +110,7 @@ COMMENT ON TABLE skipped_row IS 'Source rows deliberately not loaded: blank rows
 COMMENT ON COLUMN skipped_row.file_key IS 'Logical source file: <AGENCY>/<path under the agency''s inbox folder> (ADR 0002).';
 COMMENT ON COLUMN skipped_row.sheet IS 'Worksheet the row was read from; empty string for a CSV file.';
 COMMENT ON COLUMN skipped_row.excel_row IS 'Excel row number as the steward sees it (1-based).';
-COMMENT ON COLUMN skipped_row.reason IS 'Why the row was skipped: blank (no value in any mapped cell) or total (a totals row).';
+COMMENT ON COLUMN skipped_row.reason IS 'Why the row was skipped: blank (no value in any mapped cell), total (a totals row), region_heading / subregion_heading (a reference sheet''s heading row between entities, e.g. Middle East) or heading (a title row of a footnotes sheet).';
 COMMENT ON COLUMN skipped_row.label IS 'Label of a totals row as written (e.g. Total); NULL for a blank row.';
 COMMENT ON COLUMN skipped_row.stated_amount IS 'Total stated on a totals row, in full units (the file''s thousands or millions multiplied out; currency as the file''s lines, which may mix currencies); NULL for a blank row.';
 COMMENT ON COLUMN skipped_row.file_hash IS 'sha256 (hex) of the source file version the row came from.';
