@@ -56,14 +56,15 @@ def test_reader_holding_the_file_does_not_block_a_load(published, sample_inbox):
         assert fresh.execute("SELECT count(*) FROM audit_load").fetchone()[0] == before + 1
 
 
-def _reader(path: str, stop_at: float, queue) -> None:
-    """An analyst's process: open read-only, query, close, again and again; report (queries, errors)."""
+def _reader(path: str, stop, deadline: float, queue) -> None:
+    """An analyst's process: open read-only, query, close, again and again until told to stop (or a deadline);
+    report (queries, errors)."""
     import time as _time
 
     import duckdb as _duckdb
 
     done, errors = 0, []
-    while _time.time() < stop_at:
+    while not stop.is_set() and _time.time() < deadline:
         try:
             with _duckdb.connect(path, read_only=True) as con:
                 con.execute("SELECT count(*), sum(amount_usd) FROM funding_lines").fetchone()
@@ -80,20 +81,20 @@ def test_four_readers_see_no_error_during_repeated_loads(published, sample_inbox
 
     inbox, _ = sample_inbox
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    stop_at = time.time() + 30
-    readers = [ctx.Process(target=_reader, args=(str(published), stop_at, queue)) for _ in range(4)]
+    queue, stop = ctx.Queue(), ctx.Event()
+    readers = [ctx.Process(target=_reader, args=(str(published), stop, time.time() + 600, queue)) for _ in range(4)]
     for r in readers:
         r.start()
     time.sleep(3)  # let them start querying
     loads = 0
-    while time.time() < stop_at - 8 and loads < 4:
+    for _ in range(3):  # three full loads (each re-processes every file) publish while the readers query
         assert run_nightly(inbox=str(inbox), warehouse=str(published), force=True).outcome == "success"
         loads += 1
+    stop.set()
     results = [queue.get(timeout=120) for _ in readers]
     for r in readers:
         r.join(timeout=30)
-    assert loads >= 2
+    assert loads == 3
     assert all(done > 0 for done, _, _ in results), results
     assert sum(n for _, _, n in results) == 0, [e for _, e, _ in results]
 
