@@ -422,7 +422,8 @@ def sample(
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed writes byte-identical files."),
     force: bool = typer.Option(False, "--force", help="Write even if the inbox already has files."),
 ) -> None:
-    """Write the SYNTHETIC sample inbox (5 agencies, ~2% deliberately bad rows) used by 'make demo'."""
+    """Write the SYNTHETIC sample inbox used by 'make demo': six agencies (~2% deliberately bad rows) and two editions of
+    a reference workbook in the SIPRI military-expenditure layout (invented figures)."""
     from dcf.samples import generate_inbox
 
     settings = _settings(inbox=inbox)
