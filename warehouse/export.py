@@ -113,7 +113,7 @@ SELECT f.file_key, f.agency_code, f.sheet, f.excel_row, f.cell, f.column_name, f
        q.raw_json,
        coalesce(l.program_code, p.program_code, r.entity_name) AS loaded_key,
        coalesce(l.fiscal_year_label,
-                CASE WHEN r.entity_name IS NOT NULL AND regexp_full_match(f.column_name, '\d{4}') THEN f.column_name END
+                CASE WHEN r.entity_name IS NOT NULL AND regexp_full_match(f.column_name, '[0-9]{4}') THEN f.column_name END
        ) AS loaded_period
 FROM audit_validation_failure f
 LEFT JOIN quarantine_row q
