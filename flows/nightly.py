@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -55,6 +56,10 @@ class RunSummary:
         return 4 if self.outcome == "partial" else 0
 
 
+class InboxUnavailable(OSError):
+    """The inbox folder itself cannot be reached: the run fails (and notifies) rather than load an empty night."""
+
+
 @task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def discover(settings: Settings, sources: list[SourceConfig], force: bool = False) -> tuple[list[FileTask], list[FileTask]]:
     """Hash every inbox file; split into (to process, unchanged). Unchanged = same bytes, same config."""
@@ -64,6 +69,14 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
     known = set() if force else known_versions(settings.warehouse)
     todo, unchanged = [], []
     policy = RetryPolicy.from_env()
+    for delay in [*policy.delays(), None]:  # a share that is down: wait for it, then fail the run loudly
+        if settings.inbox.is_dir():
+            break
+        if delay is None:
+            raise InboxUnavailable(f"inbox {settings.inbox} is not reachable (missing, or the share is down) after "
+                                   f"{policy.attempts} tries over {policy.total_wait:.1f} s; nothing was loaded")
+        logger.warning("inbox %s is not reachable; retrying in %.1f s", settings.inbox, delay)
+        time.sleep(delay)
     for path, src in find_files(settings.inbox, sources):
         rel = path.relative_to(settings.inbox / src.inbox_dir).as_posix()
         yaml_path = yaml_by_agency.get(src.agency)

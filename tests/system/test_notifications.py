@@ -40,3 +40,18 @@ def test_failed_run_posts_a_notification(tmp_path, monkeypatch):
     assert received[0]["flow"] == "nightly-ingestion" and received[0]["state"] == "Failed"
     assert "categories.csv" in received[0]["message"]
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_an_unreachable_inbox_fails_the_run_after_retries_instead_of_loading_an_empty_night(tmp_path, monkeypatch, caplog):
+    """A share that is down looks like an empty inbox; a deployment run must not report 'nothing new' then."""
+    import logging
+
+    monkeypatch.setenv("DCF_READ_ATTEMPTS", "3")
+    monkeypatch.setenv("DCF_READ_BACKOFF", "0.1")
+    caplog.set_level(logging.WARNING)
+    missing = tmp_path / "share" / "inbox"
+    with pytest.raises(OSError, match="is not reachable .* after 3 tries over 0.3 s; nothing was loaded"):
+        run_nightly(inbox=str(missing), warehouse=str(tmp_path / "w.duckdb"))
+    retried = [r.getMessage() for r in caplog.records if "is not reachable; retrying" in r.getMessage()]
+    assert len(retried) >= 2  # waited with backoff before giving up (and Prefect retried the discovery task)
+    assert not (tmp_path / "w.duckdb").exists()
