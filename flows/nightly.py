@@ -22,7 +22,7 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_sett
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.process import FileTask, describe_seen, find_files, process_file
-from flows.retry import RetryPolicy, describe_error, retry_io
+from flows.retry import RetryPolicy, retry_io, unreadable_message
 from flows.reference import config_hash, read_reference, reference_fingerprint
 from schemas.batch import FileBatch
 from schemas.settings import Settings
@@ -88,9 +88,8 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
             logger.warning("%s: disappeared while the inbox was being listed; skipped this run", key)
             continue
         except OSError as exc:
-            message = (f"{path.name}: cannot be read ({describe_error(exc)}), {policy.attempts} tries over "
-                       f"{policy.total_wait:.1f} s; it will be tried again on the next run")
-            todo.append(FileTask(path, key, "unreadable", ch, 0, None, src, src.spec_for(rel), read_error=message))
+            todo.append(FileTask(path, key, "unreadable", ch, 0, None, src, src.spec_for(rel),
+                                 read_error=unreadable_message(path, exc, policy)))
             continue
         ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
         (unchanged if (ft.file_key, digest, ch) in known else todo).append(ft)
@@ -121,7 +120,7 @@ def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
     message = f"{Path(batch.path).name}: could not be stored in the warehouse ({type(exc).__name__}: {exc})"
     get_run_logger().error("%s: %s", batch.file_key, message)
     return replace(batch, status="failed", message=message, rows=None, quarantined=None, skipped=None, rows_read=0,
-                   tables={}, rows_loaded=None, failures=file_failure("file_unreadable", message))
+                   tables={}, failures=file_failure("file_unreadable", message))
 
 
 def _dimensions(reference: Reference, sources: list[SourceConfig]):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from flows.extract import FileReadError, file_sha256, read_source_file, read_workbook_grids
-from flows.retry import FileStillChanging, RetryPolicy, describe_error, retry_io, wait_until_settled
+from flows.retry import FileStillChanging, RetryPolicy, retry_io, unreadable_message, wait_until_settled
 from schemas.batch import FileBatch
 from schemas.rules import RULES
 from schemas.sources import FileSpec, SourceConfig, WideFileSpec, kind_name
@@ -44,16 +44,15 @@ class FileTask:
 
 
 def describe(path: Path) -> tuple[str, int, datetime]:
-    st = path.stat()
-    return file_sha256(path), st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+    return describe_seen(path)[:3]
 
 
 def describe_seen(path: Path) -> tuple[str, int, datetime, tuple[int, float]]:
     """Hash, size, mtime and the (size, mtime) pair a later look compares with (stat taken before hashing, so a
     file that grows while it is hashed shows up as changed)."""
     st = path.stat()
-    digest, size, mtime = describe(path)
-    return digest, size, mtime, (st.st_size, st.st_mtime)
+    mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+    return file_sha256(path), st.st_size, mtime, (st.st_size, st.st_mtime)
 
 
 _log = logging.getLogger("dcf.read")
@@ -112,8 +111,7 @@ def process_file(task: FileTask, reference: Reference, log=_log.warning) -> File
     except FileNotFoundError:
         return _failed(task, "file_unreadable", f"{task.path.name}: file disappeared before it could be read", started)
     except OSError as exc:
-        return _failed(task, "file_unreadable", f"{task.path.name}: cannot be read ({describe_error(exc)}), "
-                       f"{policy.attempts} tries over {policy.total_wait:.1f} s; it will be tried again on the next run", started)
+        return _failed(task, "file_unreadable", unreadable_message(task.path, exc, policy), started)
     if task.spec is None:
         patterns = ", ".join(f"'{s.pattern}'" for s in task.source.files)
         return _failed(task, "no_source_config", f"{task.path.name}: matches none of {task.source.agency}'s file patterns ({patterns}); "
@@ -177,17 +175,14 @@ def process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference, 
     tag = {"dataset": spec.dataset, "edition": edition["edition"]}
     values = result.values.assign(**tag)
     footnotes = result.footnotes.rename(columns={"key": "mark"}).assign(**tag)
-    loaded_sheets = list(dict.fromkeys([*result.header_rows, *footnotes["sheet"].unique().tolist()]))
-    described = set(loaded_sheets) | set(result.skipped["sheet"].unique().tolist() if len(result.skipped) else [])
-    ignored = [g.name for g in grids if g.name not in described]
+    ignored = [g.name for g in grids if g.name not in result.sheets]
     bases = sorted({int(v["price_base_year"]) for v in result.captured.values() if v.get("price_base_year")})
     as_int = lambda v: int(v) if v is not None and str(v).isdigit() else None  # noqa: E731
     edition_row = pd.DataFrame([{
         **tag, "file_key": task.file_key, "published_year": published_year(grids, spec.edition.published),
         "first_year": as_int(edition.get("first_year")), "last_year": as_int(edition.get("last_year")),
-        "price_base_year": bases[-1] if bases else None, "sheets": loaded_sheets, "sheets_ignored": ignored,
+        "price_base_year": bases[-1] if bases else None, "sheets": result.sheets, "sheets_ignored": ignored,
     }])
-    rows_loaded = int(values[["sheet", "excel_row"]].drop_duplicates().shape[0]) + len(footnotes)
     context = {"dataset": spec.dataset, **edition, "header_rows": result.header_rows, "captured": result.captured,
                "sheets_ignored": ignored}
     return FileBatch(
@@ -195,7 +190,7 @@ def process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference, 
         agency_code=task.source.agency, kind=spec.kind, path=str(task.path), size_bytes=task.size_bytes,
         modified_at=task.modified_at, status="loaded", sheet="", failures=result.failures,
         quarantined=result.quarantined if len(result.quarantined) else None,
-        skipped=result.skipped, rows_read=result.rows_read, rows_loaded=rows_loaded,
+        skipped=result.skipped, rows_read=result.rows_read,
         tables={"ref_series_value": values, "ref_series_footnote": footnotes, "ref_series_edition": edition_row},
         message=(f"sheets not described by the source config, not loaded: {', '.join(ignored)}" if ignored else None),
         seconds=time.perf_counter() - started, context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),

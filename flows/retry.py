@@ -78,6 +78,12 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def unreadable_message(path: Path, exc: BaseException, policy: RetryPolicy) -> str:
+    """The steward's sentence for a file that could not be read even after every retry."""
+    return (f"{path.name}: cannot be read ({describe_error(exc)}), {policy.attempts} tries over "
+            f"{policy.total_wait:.1f} s; it will be tried again on the next run")
+
+
 class FileStillChanging(Exception):
     """The file kept changing (size or time) through every wait: it is still being written."""
 

@@ -31,14 +31,19 @@ class FileBatch:
     seconds: float = 0.0
     context_json: str | None = None  # the standardiser's FileContext, kept so quarantined rows can be replayed
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # reference files: target table -> rows
-    rows_loaded: int | None = None  # reference files: source rows loaded (one row becomes many values)
 
     @property
     def counts(self) -> dict[str, int]:
         n = lambda df: 0 if df is None else len(df)  # noqa: E731
         return {
             "rows_read": self.rows_read,
-            "rows_loaded": self.rows_loaded if self.rows_loaded is not None else n(self.rows),
+            "rows_loaded": n(self.rows) + self._source_rows_in_tables(),
             "rows_quarantined": n(self.quarantined),
             "rows_skipped": n(self.skipped),
         }
+
+    def _source_rows_in_tables(self) -> int:
+        """Source rows behind the reference tables: one row of a sheet may become many values (one per year), so
+        count distinct (sheet, Excel row) in every frame that carries them."""
+        return sum(len(df[["sheet", "excel_row"]].drop_duplicates()) for df in self.tables.values()
+                   if {"sheet", "excel_row"} <= set(df.columns))

@@ -45,6 +45,7 @@ class WideResult:
     rows_read: int = 0
     header_rows: dict[str, int] = field(default_factory=dict)  # sheet -> Excel row of its header
     captured: dict[str, dict[str, str]] = field(default_factory=dict)  # sheet -> named groups (price_base_year ...)
+    sheets: list[str] = field(default_factory=list)  # the workbook's sheets the config described, in order read
 
 
 def column_letters(indices: np.ndarray) -> np.ndarray:
@@ -117,6 +118,21 @@ def split_footnote_marks(notes: pd.Series) -> tuple[pd.Series, pd.Series]:
     return symbols, numbers
 
 
+def _failure_frame(sheet: str, rows: np.ndarray, cells, column, value, rule: str, severity: dict[str, str], message,
+                   suggestion=pd.NA) -> pd.DataFrame:
+    """Failure records of one rule for the given Excel rows (columns as transforms.failures, plus sheet and cell)."""
+    return pd.DataFrame({
+        "sheet": sheet, "excel_row": np.asarray(rows).astype("int64"), "cell": np.asarray(cells, dtype=object),
+        "column": column, "value": value, "rule": rule, "severity": severity.get(rule, rule_severity(rule)),
+        "message": message, "suggestion": suggestion,
+    })
+
+
+def _entity_cells(entity_col: int, rows: np.ndarray) -> np.ndarray:
+    """A1 addresses of the entity-name cells on the given Excel rows."""
+    return column_letters(np.full(len(rows), entity_col)).astype(object) + np.asarray(rows).astype(str).astype(object)
+
+
 def _text_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda c: as_text(c.astype(STR)))
 
@@ -166,15 +182,10 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
     if is_orphan.any():
         orphan = body.reset_index(drop=True)[is_orphan]
         quarantined = orphan.rename(columns=lambda c: f"col_{c}").assign(sheet=grid.name, excel_row=excel_row[is_orphan.to_numpy()])
-        failures.append(pd.DataFrame({
-            "sheet": grid.name, "excel_row": excel_row[is_orphan.to_numpy()].astype("int64"),
-            "cell": pd.Series(column_letters(np.full(int(is_orphan.sum()), entity_col))) + pd.Series(excel_row[is_orphan.to_numpy()]).astype(str),
-            "column": spec.header_label, "value": pd.NA, "rule": "entity_missing",
-            "severity": severity.get("entity_missing", rule_severity("entity_missing")),
-            "message": f"The '{spec.header_label}' cell is empty but the row has values; name the "
-                       f"{spec.entity} or delete the row.",
-            "suggestion": pd.NA,
-        }))
+        rows = excel_row[is_orphan.to_numpy()]
+        failures.append(_failure_frame(
+            grid.name, rows, _entity_cells(entity_col, rows), spec.header_label, pd.NA, "entity_missing", severity,
+            f"The '{spec.header_label}' cell is empty but the row has values; name the {spec.entity} or delete the row."))
 
     # melt entity rows x value columns (Arrow-backed strings, no Python loop over cells)
     ent_idx = np.flatnonzero(is_entity.to_numpy())
@@ -214,30 +225,28 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
         "excel_row": rows_excel,
         "cell": column_letters(cols).astype(object) + rows_excel.astype(str).astype(object),
     })
+    per_entity = {attr: body[col].reset_index(drop=True).iloc[ent_idx] for attr, col in attrs.items()}
     for attr in WIDE_ATTRIBUTES:
-        col = attrs.get(attr)
-        out[attr] = rep(body[col].reset_index(drop=True).iloc[ent_idx].to_numpy(dtype=object)) if col is not None else None
-    symbols, numbers = split_footnote_marks(pd.Series(out["notes"], dtype=STR))
-    out["footnote_symbols"] = symbols.to_numpy(dtype=object, na_value=None)
-    out["footnote_numbers"] = numbers.to_numpy(dtype=object)
+        out[attr] = rep(per_entity[attr].to_numpy(dtype=object)) if attr in per_entity else None
+    # footnote marks: split once per entity row, then repeated over its years
+    symbols, numbers = split_footnote_marks(per_entity.get("notes", pd.Series(pd.NA, index=range(n_e), dtype=STR)))
+    out["footnote_symbols"] = rep(symbols.to_numpy(dtype=object, na_value=None))
+    out["footnote_numbers"] = rep(numbers.to_numpy(dtype=object))
     out["value_base"] = out["value_base"].where(out["base_unit"] != "fraction", out["value"])
 
     bad = out["status"] == "invalid"
     if bad.any():
         b = out[bad]
-        failures.append(pd.DataFrame({
-            "sheet": grid.name, "excel_row": b["excel_row"].astype("int64"), "cell": b["cell"],
-            "column": b["year"].astype(str), "value": b["raw_value"], "rule": "value_not_number",
-            "severity": severity.get("value_not_number", rule_severity("value_not_number")),
-            "message": ("'" + b["raw_value"].astype(str) + "' for " + b["entity_name"].astype(str) + " in "
-                        + b["year"].astype(str) + " is not a number; write the number, '"
-                        + (file_spec.missing[0] if file_spec.missing else "...") + "' for no data or '"
-                        + (file_spec.not_existing[0] if file_spec.not_existing else "xxx") + "' for did not exist."),
-            "suggestion": pd.NA,
-        }))
+        failures.append(_failure_frame(
+            grid.name, b["excel_row"], b["cell"], b["year"].astype(str), b["raw_value"], "value_not_number", severity,
+            "'" + b["raw_value"].astype(str) + "' for " + b["entity_name"].astype(str) + " in " + b["year"].astype(str)
+            + " is not a number; write the number, '" + (file_spec.missing[0] if file_spec.missing else "...")
+            + "' for no data or '" + (file_spec.not_existing[0] if file_spec.not_existing else "xxx")
+            + "' for did not exist."))
 
     if spec.entity == "country" and n_e:
-        other = pd.Series(names, dtype=STR).map(lambda s: _norm(s) in {_norm(o) for o in file_spec.other_entities}).to_numpy(dtype=bool)
+        others = {_norm(o) for o in file_spec.other_entities}
+        other = np.array([_norm(n) in others for n in names], dtype=bool)  # one check per entity row, not per cell
         out["entity_type"] = np.repeat(np.where(other, "other", "country"), n_v)
         iso = map_countries(pd.Series(names, dtype=STR), country_lookup).mask(other)
         out["country_iso3"] = np.repeat(iso.to_numpy(dtype=object, na_value=None), n_v)
@@ -245,14 +254,12 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
         if unknown.any():
             unknown_names = pd.Series(names[unknown], dtype=STR)
             hint = suggest(unknown_names, fold_key(as_text(country_lookup["alias"])), country_lookup["alias"])
-            failures.append(pd.DataFrame({
-                "sheet": grid.name, "excel_row": excel_row[ent_idx][unknown].astype("int64"),
-                "cell": pd.Series(column_letters(np.full(int(unknown.sum()), entity_col))) + pd.Series(excel_row[ent_idx][unknown]).astype(str),
-                "column": spec.header_label, "value": unknown_names.to_numpy(dtype=object),
-                "rule": "country_unknown", "severity": severity.get("country_unknown", rule_severity("country_unknown")),
-                "message": "'" + unknown_names.astype(str) + "' is not a known country; add it to reference/country_aliases.csv.",
-                "suggestion": hint.to_numpy(dtype=object, na_value=None),
-            }))
+            rows = excel_row[ent_idx][unknown]
+            failures.append(_failure_frame(
+                grid.name, rows, _entity_cells(entity_col, rows), spec.header_label, unknown_names.to_numpy(dtype=object),
+                "country_unknown", severity,
+                ("'" + unknown_names.astype(str) + "' is not a known country; add it to reference/country_aliases.csv.").to_numpy(),
+                hint.to_numpy(dtype=object, na_value=None)))
     else:
         out["country_iso3"] = None
 
@@ -260,7 +267,7 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
         values=out, skipped=skipped, quarantined=quarantined,
         failures=pd.concat(failures, ignore_index=True) if failures else _no_failures(),
         footnotes=pd.DataFrame(columns=["key", "text", "sheet", "excel_row"]),
-        rows_read=len(body), header_rows={grid.name: header_pos + 1}, captured={grid.name: captured},
+        rows_read=len(body), header_rows={grid.name: header_pos + 1}, captured={grid.name: captured}, sheets=[grid.name],
     )
 
 
@@ -276,7 +283,7 @@ def standardise_footnotes(grid: Grid) -> WideResult:
     if cells.shape[1] == 0:
         return WideResult(_empty_values(), pd.DataFrame(columns=["sheet", "excel_row", "reason", "label"]),
                           pd.DataFrame(columns=["sheet", "excel_row"]), _no_failures(),
-                          pd.DataFrame(columns=["key", "text", "sheet", "excel_row"]), rows_read=0)
+                          pd.DataFrame(columns=["key", "text", "sheet", "excel_row"]), rows_read=0, sheets=[grid.name])
     key = cells.iloc[:, 0].reset_index(drop=True)
     rest = cells.iloc[:, 1:].reset_index(drop=True)
     text = rest.bfill(axis=1).iloc[:, 0] if rest.shape[1] else pd.Series(pd.NA, index=key.index, dtype=STR)
@@ -292,7 +299,7 @@ def standardise_footnotes(grid: Grid) -> WideResult:
                             "reason": np.where(is_blank[skip], "blank", "heading"),
                             "label": key[skip].astype(object).to_numpy()})
     return WideResult(_empty_values(), skipped, pd.DataFrame(columns=["sheet", "excel_row"]), _no_failures(), notes,
-                      rows_read=len(cells))
+                      rows_read=len(cells), sheets=[grid.name])
 
 
 def _empty_values() -> pd.DataFrame:
@@ -327,6 +334,7 @@ def standardise_workbook(grids: list[Grid], spec: WideFileSpec, country_lookup: 
         footnotes=cat("footnotes"), rows_read=sum(p.rows_read for p in parts),
         header_rows={k: v for p in parts for k, v in p.header_rows.items()},
         captured={k: v for p in parts for k, v in p.captured.items()},
+        sheets=[name for p in parts for name in p.sheets],
     )
 
 

@@ -31,12 +31,8 @@ SQL_BLOCKS = re.findall(r"^```sql\n(.*?)^```", README.read_text(encoding="utf-8"
 
 
 @pytest.fixture(scope="module")
-def warehouse(sample_inbox, tmp_path_factory) -> Path:
-    inbox, _ = sample_inbox
-    wh = tmp_path_factory.mktemp("marts") / "warehouse.duckdb"
-    summary = run_nightly(inbox=str(inbox), warehouse=str(wh))
-    assert summary.outcome == "success"
-    return wh
+def warehouse(sample_warehouse) -> Path:
+    return sample_warehouse  # read only (tests that load copy it first)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from flows.nightly import run_locally, run_nightly
+from flows.nightly import run_locally
 from flows.report import publish_report
 from warehouse.report import STAGE_PREFERENCE, YEAR_COLORS, ReportError, write_report
 from warehouse.store import apply_ddl, exclusive_lock
@@ -98,11 +98,8 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def warehouse(sample_inbox, tmp_path_factory) -> Path:
-    inbox, _ = sample_inbox
-    wh = tmp_path_factory.mktemp("report") / "warehouse.duckdb"
-    assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "success"
-    return wh
+def warehouse(sample_warehouse) -> Path:
+    return sample_warehouse  # read only (tests that load copy it first)
 
 
 @pytest.fixture(scope="module")
