@@ -8,7 +8,7 @@ LINES   ?= 100000
 FILES   ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help install demo run test test-fast bench lock serve clean
+.PHONY: help install demo run test test-fast bench lock serve clean fuzz
 
 help:
 	@echo "make demo   - create .venv if missing, write the synthetic sample inbox, run the nightly flow, print a summary"
@@ -20,7 +20,7 @@ help:
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VER)
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -38,6 +38,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.hostile.run --count 2000 --memory-gib 2
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --lines $(LINES) --files $(FILES)

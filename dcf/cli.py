@@ -7,7 +7,7 @@ Commands that only read the warehouse (status, failures) never start Prefect.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -40,6 +40,31 @@ def _settings(**kw):
     return Settings.resolve(**kw)
 
 
+class _NoTraceback:
+    """Console log filter: a failed task's traceback stays in Prefect's own run log (the API handler), not on the
+    user's terminal, where the one 'error:' line says what happened (DCF_TRACEBACKS=1 shows them)."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def _quiet_tracebacks() -> None:
+    import logging
+    import os
+
+    if os.environ.get("DCF_TRACEBACKS") == "1":
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and _NoTraceback not in handler.filters:
+                handler.addFilter(_NoTraceback)
+
+
 def _fail(message: str, code: int) -> None:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
@@ -65,30 +90,37 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
         _fail(f"inbox {settings.inbox} does not exist (create it, or run 'make demo' for the sample inbox)", EXIT_USAGE)
     from flows.reference import ReferenceError_, check_reference
     from schemas.sources import load_sources
-    from warehouse.store import WarehouseBusy, exclusive_lock
+    from warehouse.store import WarehouseBusy, WarehouseError, exclusive_lock
 
     try:  # configuration problems are usage errors, reported before Prefect starts
         load_sources(settings.sources)
         check_reference(settings.reference)
     except (SourceConfigError, ReferenceError_) as exc:
         _fail(str(exc), EXIT_USAGE)
-    try:  # fail fast when another ingestion holds the warehouse (the flow takes the lock for real)
-        with exclusive_lock(settings.warehouse):
-            pass
-    except WarehouseBusy as exc:
-        _fail(str(exc), EXIT_BUSY)
     from flows.nightly import on_file_done, run_nightly
+    from flows.prefect_local import LocalPrefectError, local_prefect
 
-    try:
-        with _progress_bar(on_file_done):
-            summary = run_nightly(
-                inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
-                reference=str(settings.reference), **parameters,
-            )
-    except WarehouseBusy as exc:
-        _fail(str(exc), EXIT_BUSY)
-    except Exception as exc:  # noqa: BLE001 - the flow's log has the detail; the user gets one sentence
-        _fail(f"the run failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED)
+    _quiet_tracebacks()
+    with ExitStack() as held:
+        try:  # one ingestion at a time: taken before Prefect starts and held for the run (the flow re-enters it)
+            held.enter_context(exclusive_lock(settings.warehouse))
+        except WarehouseBusy as exc:
+            _fail(escape(str(exc)), EXIT_BUSY)
+        except WarehouseError as exc:
+            _fail(escape(str(exc)), EXIT_RUN_FAILED)
+        try:  # Prefect's local server runs as our child for the run (stopped even on Ctrl-C, SIGTERM or kill -9)
+            with local_prefect(notify=lambda msg: err.print(escape(msg), highlight=False)), _progress_bar(on_file_done):
+                summary = run_nightly(
+                    inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
+                    reference=str(settings.reference), **parameters,
+                )
+        except LocalPrefectError as exc:
+            _fail(f"{escape(str(exc))}; the published warehouse was not changed", EXIT_RUN_FAILED)
+        except WarehouseError as exc:  # disk full, permissions, a broken published file: the cause and the next step
+            _fail(escape(str(exc)), EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
+        except Exception as exc:  # noqa: BLE001 - the flow's log has the detail; the user gets one sentence
+            _fail(escape(f"the run failed ({type(exc).__name__}: {exc}); the published warehouse was not changed"),
+                  EXIT_RUN_FAILED)
     _print_summary(summary)
     raise typer.Exit(summary.exit_code)
 
@@ -126,35 +158,49 @@ def _progress_bar(register):
 
 
 def _print_summary(summary) -> None:
-    table = Table(title=f"load {summary.load_id}: {summary.outcome}", title_justify="left")
+    table = Table(title=escape(f"load {summary.load_id}: {summary.outcome}"), title_justify="left")
     for col in ("file", "status", "read", "loaded", "quarantined", "skipped"):
         table.add_column(col, justify="right" if col not in ("file", "status") else "left")
     for f in summary.files:
         if f["status"] == "unchanged":
             continue
-        table.add_row(f["file"], f["status"], *(str(f.get(k, "")) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")))
+        table.add_row(escape(f["file"]), f["status"],
+                      *(str(f.get(k, "")) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")))
     t = summary.totals
     if summary.files and any(f["status"] != "unchanged" for f in summary.files):
         out.print(table)
+    withdrawn = sum(f["status"] in ("withdrawn", "retracted") for f in summary.files)
     out.print(
-        f"{t['files_processed']} file(s) processed, {t['files_unchanged']} unchanged, {t['files_failed']} failed; "
+        f"{t['files_processed']} file(s) processed, {t['files_unchanged']} unchanged, {t['files_failed']} failed"
+        + (f", {withdrawn} withdrawn from the inbox" if withdrawn else "") + "; "
         f"rows {t['rows_read']} read = {t['rows_loaded']} loaded + {t['rows_quarantined']} quarantined + "
-        f"{t['rows_skipped']} skipped.\nwarehouse: {summary.warehouse}"
+        f"{t['rows_skipped']} skipped.\nwarehouse: {escape(summary.warehouse)}", highlight=False,
     )
     for f in summary.files:
-        if f["status"] == "failed":
-            out.print(f"[red]failed[/] {f['file']}: {f['message']}")
+        if f["status"] in ("failed", "refused", "withdrawn", "retracted"):
+            colour = "red" if f["status"] in ("failed", "refused") else "yellow"
+            out.print(f"[{colour}]{f['status']}[/] {escape(f['file'])}: {escape(str(f.get('message') or ''))}", highlight=False)
     if t["rows_quarantined"] or t["files_failed"]:
         out.print("See what failed and why: dcf failures")
 
 
 def _connect(warehouse: Optional[Path]):
-    from warehouse.store import read_only
-
     settings = _settings(warehouse=warehouse)
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
-    return settings, read_only(settings.warehouse)
+    return settings, _reading(settings.warehouse)
+
+
+@contextmanager
+def _reading(path: Path):
+    """A read-only connection; a warehouse that does not open is one 'error:' line naming the way out."""
+    from warehouse.store import WarehouseError, read_only
+
+    try:
+        with read_only(path) as con:
+            yield con
+    except WarehouseError as exc:
+        _fail(escape(str(exc)), EXIT_RUN_FAILED)
 
 
 def _table(title: str, cursor, limit: int | None = None) -> Table:
@@ -164,26 +210,38 @@ def _table(title: str, cursor, limit: int | None = None) -> Table:
     for c in cols:
         table.add_column(c, overflow="fold")
     for r in rows[:limit] if limit else rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
+        table.add_row(*("" if v is None else escape(str(v)) for v in r))
     return table
 
 
 @app.command(epilog="Example: dcf status --warehouse data/warehouse.duckdb")
 def status(warehouse: Optional[Path] = WarehouseOpt, loads: int = typer.Option(5, "--loads", min=1, help="How many recent loads to show.")) -> None:
     """Show where the warehouse is, the last loads, every current file with its row counts, and open failures."""
+    import duckdb
+
     settings, ctx = _connect(warehouse)
     with ctx as con:
         size = settings.warehouse.stat().st_size
-        out.print(f"warehouse: {settings.warehouse} ({size / 1e6:.1f} MB)")
-        out.print(_table("recent loads", con.execute(
-            "SELECT load_id, outcome, started_at::TIMESTAMP(0) AS started, files_processed AS processed, files_unchanged AS unchanged, "
-            "files_failed AS failed, rows_loaded AS loaded, rows_quarantined AS quarantined, rows_skipped AS skipped "
-            "FROM audit_load ORDER BY started_at DESC LIMIT ?", [loads])))
-        out.print(_table("current files", con.execute(
-            "SELECT file_key AS file, status, rows_read AS read, rows_loaded AS loaded, rows_quarantined AS quarantined, "
-            "rows_skipped AS skipped, load_id FROM audit_source_file WHERE is_current ORDER BY file_key")))
-        n_open = con.execute("SELECT count(*) FROM audit_validation_failure WHERE status = 'open'").fetchone()[0]
-        out.print(f"open failures: {n_open}" + (" (dcf failures)" if n_open else ""))
+        out.print(f"warehouse: {escape(str(settings.warehouse))} ({size / 1e6:.1f} MB)", highlight=False)
+        try:
+            out.print(_table("recent loads", con.execute(
+                "SELECT load_id, outcome, started_at::TIMESTAMP(0) AS started, files_processed AS processed, "
+                "files_unchanged AS unchanged, files_failed AS failed, files_withdrawn AS withdrawn, rows_loaded AS loaded, "
+                "rows_quarantined AS quarantined, rows_skipped AS skipped FROM audit_load ORDER BY load_seq DESC LIMIT ?", [loads])))
+            out.print(_table("current files", con.execute(
+                "SELECT file_key AS file, CASE WHEN withdrawn_at IS NULL THEN status ELSE status || ', withdrawn from the inbox "
+                "since ' || CAST(withdrawn_at::DATE AS VARCHAR) END AS status, rows_read AS read, rows_loaded AS loaded, "
+                "rows_quarantined AS quarantined, rows_skipped AS skipped, load_id FROM audit_source_file WHERE is_current "
+                "ORDER BY file_key")))
+            n_withdrawn = con.execute("SELECT count(*) FROM audit_source_file WHERE is_current AND withdrawn_at IS NOT NULL").fetchone()[0]
+            n_open = con.execute("SELECT count(*) FROM audit_validation_failure WHERE status = 'open'").fetchone()[0]
+        except duckdb.Error as exc:
+            _fail(escape(f"the warehouse {settings.warehouse} could not be read ({str(exc).splitlines()[0]}); it may come "
+                         "from another version of dcf: 'dcf run' rebuilds it, 'dcf rollback --list' shows the kept versions"),
+                  EXIT_RUN_FAILED)
+    if n_withdrawn:
+        out.print(f"withdrawn from the inbox: {n_withdrawn} file(s) (their rows are kept; the raw archive holds them)")
+    out.print(f"open failures: {n_open}" + (" (dcf failures)" if n_open else ""))
 
 
 @app.command(epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary | dcf failures --export out/")
@@ -256,7 +314,7 @@ def replay(warehouse: Optional[Path] = WarehouseOpt, reference: Optional[Path] =
     """Re-normalise quarantined rows from their stored cells (no file is re-read) after a mapping was added, and
     load the rows that now pass. Rows held back for a data problem wait for a corrected file."""
     from flows.reference import ReferenceError_, check_reference
-    from warehouse.store import WarehouseBusy
+    from warehouse.store import WarehouseBusy, WarehouseError
 
     settings = _settings(warehouse=warehouse, reference=reference)
     if not settings.warehouse.exists():
@@ -266,12 +324,18 @@ def replay(warehouse: Optional[Path] = WarehouseOpt, reference: Optional[Path] =
     except ReferenceError_ as exc:
         _fail(str(exc), EXIT_USAGE)
     from flows.nightly import run_locally
+    from flows.prefect_local import LocalPrefectError, local_prefect
     from flows.replay import replay_quarantine
 
+    _quiet_tracebacks()
+
     try:
-        summary = run_locally(replay_quarantine, warehouse=str(settings.warehouse), reference=str(settings.reference))
-    except WarehouseBusy as exc:
-        _fail(str(exc), EXIT_BUSY)
+        with local_prefect(notify=lambda msg: err.print(escape(msg), highlight=False)):
+            summary = run_locally(replay_quarantine, warehouse=str(settings.warehouse), reference=str(settings.reference))
+    except LocalPrefectError as exc:
+        _fail(f"{escape(str(exc))}; the published warehouse was not changed", EXIT_RUN_FAILED)
+    except WarehouseError as exc:
+        _fail(escape(str(exc)), EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
     except Exception as exc:  # noqa: BLE001
         _fail(f"the replay failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED)
     t = summary.totals
@@ -298,37 +362,55 @@ def unmapped(
     out.print(table)
 
 
-@app.command(epilog="Examples: dcf rollback --list | dcf rollback | dcf rollback --to 20261125T020000123456.duckdb")
+@app.command(epilog="Examples: dcf rollback --list | dcf rollback | dcf rollback --to 41")
 def rollback(
     warehouse: Optional[Path] = WarehouseOpt,
-    to: Optional[str] = typer.Option(None, "--to", help="Version file name (from --list); default: the newest."),
+    to: Optional[str] = typer.Option(None, "--to", help="Version number (or file name) from --list; default: the version "
+                                     "before the published one (or, if the published file is broken, the newest good one)."),
     list_only: bool = typer.Option(False, "--list", help="List the kept versions and exit."),
 ) -> None:
-    """Publish an earlier version of the warehouse again (the last versions are kept; DCF_KEEP_VERSIONS, default 5)."""
-    from warehouse.store import WarehouseBusy, list_versions
-    from warehouse.store import rollback as do_rollback
+    """Publish an earlier version of the warehouse again, as a new version (so a rollback can be undone). The last
+    versions are kept (DCF_KEEP_VERSIONS earlier ones, default 5); a version that does not open as a warehouse of
+    this layout is refused."""
+    from warehouse.publish import list_versions, published_seq
+    from warehouse.publish import rollback as do_rollback
+    from warehouse.store import SCHEMA_VERSION, WarehouseBusy, WarehouseError
 
     settings = _settings(warehouse=warehouse)
-    versions = list_versions(settings.warehouse)
+    versions = list_versions(settings.warehouse, SCHEMA_VERSION)
     if list_only or not versions:
         if not versions:
             out.print(f"no kept versions beside {settings.warehouse}")
             raise typer.Exit(EXIT_OK if list_only else EXIT_USAGE)
         table = Table(title="kept versions (newest first)", title_justify="left")
-        for col in ("version", "last load", "finished"):
+        for col in ("version", "last load", "finished", "state"):
             table.add_column(col)
-        for path, load_id, finished in versions:
-            table.add_row(path.name, load_id or "?", str(finished or ""))
+        for v in versions:
+            state = "published" if v.current else ("ok" if v.problem is None else f"unusable: {v.problem}")
+            table.add_row(str(v.seq), v.load_id or "?", str(v.finished_at or ""), escape(state))
         out.print(table)
         return
-    chosen = versions[0][0] if to is None else next((p for p, _, _ in versions if p.name == to), None)
-    if chosen is None:
-        _fail(f"no kept version named {to}; see 'dcf rollback --list'", EXIT_USAGE)
+    if to is not None:
+        wanted = to.removesuffix(".duckdb")
+        chosen = next((v for v in versions if wanted.isdigit() and v.seq == int(wanted)), None)
+        if chosen is None:
+            _fail(f"no kept version {escape(to)}; see 'dcf rollback --list'", EXIT_USAGE)
+    else:
+        current = published_seq(settings.warehouse)
+        good = [v for v in versions if v.problem is None]
+        # a published file that does not open (or is not the newest version): restore the newest good version
+        candidates = [v for v in good if current is None or v.seq < current] if current is not None else good
+        if not candidates:
+            _fail("no earlier good version to publish; see 'dcf rollback --list'", EXIT_USAGE)
+        chosen = candidates[0]
     try:
-        do_rollback(settings.warehouse, chosen)
+        new = do_rollback(settings.warehouse, chosen.seq, SCHEMA_VERSION, log=lambda m: err.print(escape(m), highlight=False))
     except WarehouseBusy as exc:
-        _fail(str(exc), EXIT_BUSY)
-    out.print(f"published {chosen.name} again as {settings.warehouse} (the replaced file was kept as a version)")
+        _fail(escape(str(exc)), EXIT_BUSY)
+    except WarehouseError as exc:
+        _fail(escape(str(exc)), EXIT_USAGE if "cannot be published" in str(exc) or "no kept version" in str(exc) else EXIT_RUN_FAILED)
+    out.print(f"published version {chosen.seq} (last load {chosen.load_id}) again as {settings.warehouse}, "
+              f"now version {new}; 'dcf rollback' again undoes it", highlight=False)
 
 
 @app.command(epilog="""Examples: dcf sql "SELECT agency_code, count(*) FROM fact_funding_line GROUP BY 1" | dcf sql --format csv "FROM mart_data_quality" """)
@@ -435,9 +517,16 @@ def sample(
     out.print(f"wrote {len(manifest['files'])} synthetic files ({lines} lines) to {settings.inbox}")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """Console entry point: a warehouse fault no command caught itself is still one 'error:' line, never a traceback."""
+    from warehouse.errors import WarehouseBusy, WarehouseError
+
+    try:
+        app()
+    except WarehouseError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

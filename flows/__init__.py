@@ -4,3 +4,9 @@ import os as _os
 
 # No telemetry from the temporary local Prefect server (this network reaches no analytics endpoint anyway).
 _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# Runs that do not go through dcf (a deployment, `python -m flows.nightly`) still use Prefect's own temporary server,
+# whose first start on a new PREFECT_HOME migrates its database (14-20 s on 2 cores, far more on a busy machine)
+# against a 20 s default limit. Set here, before any flow module imports Prefect; an explicit setting wins.
+# (dcf itself starts the server as its own child and waits DCF_PREFECT_START_TIMEOUT: see flows/prefect_local.py.)
+_os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")

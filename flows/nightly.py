@@ -5,6 +5,7 @@ Runs with no Prefect server configured (Prefect starts a temporary local one). A
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import time
 import uuid
@@ -18,10 +19,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.futures import as_completed
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.process import FileTask, describe_seen, find_files, process_file
+from flows import archive
+from flows.discover import describe_refused, scan_inbox
+from flows.preflight import shown
+from flows.process import FileTask, describe_seen, process_file
 from flows.retry import RetryPolicy, retry_io, unreadable_message
 from flows.reference import config_hash, read_reference, reference_fingerprint
 from schemas.batch import FileBatch
@@ -29,7 +32,9 @@ from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
 from transforms.failures import file_failure
 from transforms.reference import Reference, country_dimension
-from warehouse.store import LoadInfo, Staging, exclusive_lock, known_versions, locked_rates
+from warehouse.faults import faultpoint
+from warehouse.store import (LoadInfo, Staging, WarehouseError, archived_current_files, exclusive_lock, explain,
+                             known_versions, locked_rates, recover)
 
 MAX_LOGGED_FAILURES = 5
 
@@ -61,8 +66,9 @@ class InboxUnavailable(OSError):
 
 
 @task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def discover(settings: Settings, sources: list[SourceConfig], force: bool = False) -> tuple[list[FileTask], list[FileTask]]:
-    """Hash every inbox file; split into (to process, unchanged). Unchanged = same bytes, same config."""
+def discover(settings: Settings, sources: list[SourceConfig], force: bool = False) -> tuple[list[FileTask], list[FileTask], list[str]]:
+    """Hash every inbox file; split into (to process, unchanged, refused). Unchanged = same bytes, same config;
+    refused = entries never read (links leaving the inbox, FIFOs, ...), one line each with the reason."""
     logger = get_run_logger()
     ref_fp = reference_fingerprint(settings.reference)
     yaml_by_agency = {s.agency: p for p in settings.sources.glob("*.yaml") for s in sources if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency}
@@ -77,11 +83,15 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
                                    f"{policy.attempts} tries over {policy.total_wait:.1f} s; nothing was loaded")
         logger.warning("inbox %s is not reachable; retrying in %.1f s", settings.inbox, delay)
         time.sleep(delay)
-    for path, src in find_files(settings.inbox, sources):
+    found, odd = scan_inbox(settings.inbox, sources)
+    refused = [describe_refused(r, settings.inbox) for r in odd]
+    for line in refused:
+        logger.warning("refused, not read: %s", line)
+    for path, src in found:
         rel = path.relative_to(settings.inbox / src.inbox_dir).as_posix()
         yaml_path = yaml_by_agency.get(src.agency)
         ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
-        key = f"{src.agency}/{rel}"
+        key = f"{src.agency}/{shown(rel)}"  # a name that is not UTF-8 is shown (and stored) escaped
         try:  # one unreadable file must not stop the others: retried with backoff, then recorded as failed
             digest, size, mtime, seen = retry_io(lambda: describe_seen(path), key, policy, logger.warning)
         except FileNotFoundError:
@@ -93,14 +103,34 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
             continue
         ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
         (unchanged if (ft.file_key, digest, ch) in known else todo).append(ft)
+    in_inbox = {t.file_key for t in todo + unchanged}
+    by_agency = {s.agency: s for s in sources}
+    for key, digest, stored in archived_current_files(settings.warehouse):  # withdrawn from the inbox, rows kept
+        path, src = archive.present(stored), by_agency.get(key.split("/", 1)[0])
+        if key in in_inbox or src is None or path is None:
+            continue
+        rel = key.split("/", 1)[1]
+        yaml_path = yaml_by_agency.get(src.agency)
+        ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
+        if (key, digest, ch) not in known:  # a changed mapping or layout: re-processed from the raw archive
+            st = path.stat()
+            todo.append(FileTask(path, key, digest, ch, st.st_size, datetime.fromtimestamp(st.st_mtime), src, src.spec_for(rel)))
     logger.info("inbox %s: %d file(s), %d new or changed, %d unchanged", settings.inbox, len(todo) + len(unchanged), len(todo), len(unchanged))
-    return todo, unchanged
+    return todo, unchanged, refused
 
 
 @task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE, timeout_seconds=1800)
-def process(file_task: FileTask, reference: Reference) -> FileBatch:
+def process(file_task: FileTask, reference: Reference, archive_root: Path) -> FileBatch:
     logger = get_run_logger()
     batch = process_file(file_task, reference, log=logger.warning)
+    faultpoint("reading")
+    if not file_task.read_error and batch.file_hash != "unreadable" and "file_too_large" not in _rules(batch):
+        try:  # every received file is kept (content-addressed), so re-processing never needs the inbox
+            kept = archive.keep(file_task.path, batch.file_hash, archive_root)
+        except OSError as exc:
+            kept = None
+            logger.error("%s: could not be kept in the raw archive %s (%s)", batch.file_key, archive_root, exc)
+        batch = replace(batch, archive_path=str(kept) if kept else None)
     c = batch.counts
     if batch.status == "failed":
         logger.error("%s: FAILED: %s", batch.file_key, batch.message)
@@ -133,13 +163,23 @@ def _dimensions(reference: Reference, sources: list[SourceConfig]):
 
 @task(name="load-and-publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: list[FileTask], reference: Reference,
-                     sources: list[SourceConfig], load: LoadInfo, release_years: frozenset[int] = frozenset()) -> RunSummary:
-    """Everything goes into a staging copy; checks; one atomic rename. A failure leaves the published file as it was."""
-    staging = Staging(settings.warehouse)
+                     sources: list[SourceConfig], load: LoadInfo, release_years: frozenset[int] = frozenset(),
+                     refused: list[str] | None = None) -> RunSummary:
+    """Everything goes into a staging copy; checks; one atomic publish. A failure leaves the published state as it
+    was and removes the staging copy."""
+    logger = get_run_logger()
+    staging = None
     try:
+        staging = Staging(settings.warehouse, log=logger.info)
         for table, frame in _dimensions(reference, sources).items():
             staging.replace_dimension(table, frame)
         batches = staging.load_batches(batches, load, datetime.now(), on_reject=_rejected)
+        in_inbox = {b.file_key for b in batches if not _archived(b.path, settings)} | {u.file_key for u in unchanged if not _archived(u.path, settings)}
+        folderless = {s.agency for s in sources if not (settings.inbox / s.inbox_dir).is_dir()}  # never guess: a missing
+        withdrawn = staging.mark_withdrawn(in_inbox, {s.agency: s.withdrawn for s in sources}, datetime.now(),  # folder withdraws nothing
+                                           skip_agencies=folderless)
+        for w in withdrawn:
+            logger.warning("%s: %s", w["file"], w["message"])
         locked = staging.lock_closed_rates(load.started_at, load.load_id, release_years)
         if locked:
             get_run_logger().info("froze %d exchange rate(s) used by closed fiscal years", locked)
@@ -150,6 +190,7 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
             "files_processed": len(batches),
             "files_unchanged": len(unchanged),
             "files_failed": sum(b.status == "failed" for b in batches),
+            "files_withdrawn": len(withdrawn),
             **{k: sum(b.counts[k] for b in batches) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")},
         }
         outcome = "nothing_new" if not batches else ("partial" if totals["files_failed"] else "success")
@@ -158,10 +199,15 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
         staging.check()
         open_failures = staging.open_failures()
         staging.publish()
-    except BaseException:
-        staging.discard()
+    except BaseException as exc:
+        if staging is not None:
+            staging.discard()
+        if isinstance(exc, Exception) and not isinstance(exc, WarehouseError) and (plain := explain(exc, settings.warehouse)):
+            raise plain from exc
         raise
     files = [{"file": b.file_key, "status": b.status, **b.counts, "message": b.message} for b in batches]
+    files += withdrawn
+    files += [{"file": line.split(": ", 1)[0], "status": "refused", "message": line.split(": ", 1)[-1]} for line in refused or []]
     files += [{"file": u.file_key, "status": "unchanged"} for u in unchanged]
     if len(open_failures):
         create_table_artifact(
@@ -171,6 +217,15 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
     reasons = pd.concat([b.failures["rule"] for b in batches if b.failures is not None and len(b.failures)] or [pd.Series(dtype=object)])
     top = [(str(k), int(v)) for k, v in reasons.value_counts().head(10).items()]
     return RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals, top)
+
+
+def _rules(batch: FileBatch) -> set[str]:
+    return set(batch.failures["rule"]) if batch.failures is not None and len(batch.failures) else set()
+
+
+def _archived(path: str | Path, settings: Settings) -> bool:
+    """True for a file read from the raw archive (withdrawn from the inbox), not from the inbox."""
+    return Path(path).is_relative_to(settings.archive)
 
 
 def notify_failure(flow, flow_run, state) -> None:
@@ -193,7 +248,7 @@ def notify_failure(flow, flow_run, state) -> None:
 
 
 def _per_agency(files: list[dict]) -> list[str]:
-    frame = pd.DataFrame([f for f in files if f["status"] != "unchanged"])
+    frame = pd.DataFrame([f for f in files if f["status"] not in ("unchanged", "withdrawn", "retracted", "refused")])
     if frame.empty:
         return []
     frame["agency"] = frame["file"].str.split("/").str[0]
@@ -245,10 +300,13 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
     configs = load_sources(settings.sources)
     release = frozenset(rerate_fiscal_years or ())
     with exclusive_lock(settings.warehouse):
+        faultpoint("startup")
+        recover(settings.warehouse, logger.info)  # what a run that died left behind
         ref = read_reference(settings.reference)
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse, release)))
-        todo, unchanged = discover(settings, configs, force or bool(release))
-        futures = [process.submit(ft, ref) for ft in todo]
+        todo, unchanged, refused = discover(settings, configs, force or bool(release))
+        faultpoint("discovery")
+        futures = [process.submit(ft, ref, settings.archive) for ft in todo]
         position = {f.task_run_id: i for i, f in enumerate(futures)}
         finished: dict[int, FileBatch] = {}
         for future in as_completed(futures):
@@ -264,7 +322,7 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
             run_by=getpass.getuser(),
             inbox=str(settings.inbox),
         )
-        summary = load_and_publish(settings, batches, unchanged, ref, configs, load, release)
+        summary = load_and_publish(settings, batches, unchanged, ref, configs, load, release, refused)
     logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)
     create_markdown_artifact(markdown=_summary_markdown(summary), key="nightly-ingestion-summary",
                              description="Files and row counts of this ingestion run")
@@ -272,15 +330,15 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
 
 
 def run_locally(flow_fn, **parameters):
-    """Run a flow in this process, as the ``dcf`` commands do.
+    """Run a flow in this process, as the ``dcf`` commands and ``python -m flows.nightly`` do.
 
-    With no Prefect API configured, Prefect starts a temporary local server for the run; flow-run heartbeats (how a
-    real server notices crashed runs) are then switched off: nothing watches them, and in Prefect 3.9 stopping the
-    heartbeat thread adds up to 1 s to every run. Against a real server (PREFECT_API_URL set) nothing changes.
+    With no Prefect API configured, Prefect's local server is started as a child of this process for the run
+    (flows/prefect_local.py: waited for as long as a first start on a busy machine needs, never outliving this
+    process, heartbeats off). Against a configured server (PREFECT_API_URL) nothing changes.
     """
-    if get_current_settings().api.url:
-        return flow_fn(**parameters)
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    from flows.prefect_local import local_prefect
+
+    with local_prefect(notify=lambda message: logging.getLogger("dcf").warning("%s", message)):
         return flow_fn(**parameters)
 
 

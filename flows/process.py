@@ -4,8 +4,10 @@ Plain functions (no Prefect) so tests call them directly and any task runner can
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -13,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.extract import FileReadError, file_sha256, read_source_file, read_workbook_grids
+from flows.discover import IGNORED_PREFIXES, find_files, refused_entries, scan_inbox  # noqa: F401 (re-exported)
+from flows.extract import FileReadError, file_sha256, listed, open_regular, read_source_file, read_workbook_grids, shown
+from flows.limits import LimitExceeded, Limits
 from flows.retry import FileStillChanging, RetryPolicy, retry_io, unreadable_message, wait_until_settled
 from schemas.batch import FileBatch
 from schemas.rules import RULES
@@ -24,7 +28,8 @@ from transforms.reference import Reference
 from transforms.standardise import STANDARDISERS, FileContext
 from transforms.wide import SheetLayoutError, edition_of, published_year, standardise_workbook
 
-IGNORED_PREFIXES = ("~$", ".", "MANIFEST")
+MAX_MESSAGE = 500  # characters in a failed file's message: one line, never a 20,000-character sheet list
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,16 @@ def describe(path: Path) -> tuple[str, int, datetime]:
 
 def describe_seen(path: Path) -> tuple[str, int, datetime, tuple[int, float]]:
     """Hash, size, mtime and the (size, mtime) pair a later look compares with (stat taken before hashing, so a
-    file that grows while it is hashed shows up as changed)."""
+    file that grows while it is hashed shows up as changed). A file over ``DCF_MAX_FILE_BYTES`` is not read to
+    hash it (an 8 GiB file would hold up the night): its version is a digest of its size and mtime, and
+    :func:`process_file` refuses it."""
     st = path.stat()
     mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
-    return file_sha256(path), st.st_size, mtime, (st.st_size, st.st_mtime)
+    if st.st_size > Limits.from_env().max_file_bytes:
+        digest = hashlib.sha256(f"not hashed: {st.st_size} bytes, mtime {st.st_mtime_ns}".encode()).hexdigest()
+    else:
+        digest = file_sha256(path)
+    return digest, st.st_size, mtime, (st.st_size, st.st_mtime)
 
 
 _log = logging.getLogger("dcf.read")
@@ -72,35 +83,47 @@ def settle(task: FileTask, policy: RetryPolicy | None = None, log=_log.warning) 
 
 
 def _probe(path: Path) -> None:
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:  # a FIFO put in the file's place is refused, never waited on
         fh.read(1)
 
 
-def find_files(inbox: Path, sources: list[SourceConfig]) -> list[tuple[Path, SourceConfig]]:
-    """Every file in each agency's inbox folder (recursively), sorted; Office lock files and dot-files ignored."""
-    found = []
-    for src in sources:
-        folder = inbox / src.inbox_dir
-        if not folder.is_dir():
-            continue
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if not path.name.startswith(IGNORED_PREFIXES):
-                found.append((path, src))
-    return found
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """A message as one line of at most ``limit`` characters, safe to log and store (names that are not UTF-8
+    shown with backslash escapes, control characters and line breaks as spaces)."""
+    text = " ".join(_CONTROL.sub(" ", shown(message)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _failed(task: FileTask, rule: str, message: str, started: float) -> FileBatch:
+    message = one_line(message)
     return FileBatch(
-        file_key=task.file_key, file_hash=task.file_hash, config_hash=task.config_hash,
-        agency_code=task.source.agency, kind=kind_name(task.spec), path=str(task.path),
+        file_key=shown(task.file_key), file_hash=task.file_hash, config_hash=task.config_hash,
+        agency_code=task.source.agency, kind=kind_name(task.spec), path=shown(str(task.path)),
         size_bytes=task.size_bytes, modified_at=task.modified_at, status="failed", message=message,
         failures=file_failure(rule, message), seconds=time.perf_counter() - started,
     )
 
 
+def _unexpected(task: FileTask, exc: Exception, started: float) -> FileBatch:
+    """The last guard: any error while one file is processed fails that file alone; the traceback is for
+    developers (debug log), the steward gets one line."""
+    _log.debug("%s: unexpected error while processing", shown(task.file_key), exc_info=True)
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return _failed(task, "file_unreadable", f"{shown(task.path)}: could not be processed ({type(exc).__name__}: {first}); "
+                   "the file was not loaded", started)
+
+
 def process_file(task: FileTask, reference: Reference, log=_log.warning) -> FileBatch:
-    """Never raises for a data problem: an unreadable file comes back as a failed batch with a message."""
+    """Never raises for a data problem: an unreadable file comes back as a failed batch with a one-line message,
+    and so does any other error while this one file is processed (``Exception``, not ``BaseException``)."""
     started = time.perf_counter()
+    try:
+        return _process_file(task, reference, log, started)
+    except Exception as exc:  # noqa: BLE001 - one file never stops the night
+        return _unexpected(task, exc, started)
+
+
+def _process_file(task: FileTask, reference: Reference, log, started: float) -> FileBatch:
     if task.read_error:
         return _failed(task, "file_unreadable", task.read_error, started)
     policy = RetryPolicy.from_env()
@@ -109,20 +132,22 @@ def process_file(task: FileTask, reference: Reference, log=_log.warning) -> File
     except FileStillChanging as exc:
         return _failed(task, "file_unreadable", str(exc), started)
     except FileNotFoundError:
-        return _failed(task, "file_unreadable", f"{task.path.name}: file disappeared before it could be read", started)
+        return _failed(task, "file_unreadable", f"{shown(task.path)}: file disappeared before it could be read", started)
     except OSError as exc:
         return _failed(task, "file_unreadable", unreadable_message(task.path, exc, policy), started)
     if task.spec is None:
         patterns = ", ".join(f"'{s.pattern}'" for s in task.source.files)
-        return _failed(task, "no_source_config", f"{task.path.name}: matches none of {task.source.agency}'s file patterns ({patterns}); "
+        return _failed(task, "no_source_config", f"{shown(task.path)}: matches none of {task.source.agency}'s file patterns ({patterns}); "
                        "rename it or add a pattern to its source YAML", started)
     spec = task.spec
     if isinstance(spec, WideFileSpec):
         return process_wide_file(task, spec, reference, started)
     try:
-        extracted = read_source_file(task.path, spec)
+        extracted = read_source_file(task.path, spec, Limits.from_env())
+    except LimitExceeded as exc:
+        return _failed(task, "file_too_large", str(exc), started)
     except FileReadError as exc:
-        rule = "header_not_found" if "header" in str(exc) else "file_unreadable"
+        rule = "header_not_found" if "no header found" in str(exc) or "header should be" in str(exc) else "file_unreadable"
         return _failed(task, rule, str(exc), started)
     ctx = FileContext(
         agency=task.source.agency,
@@ -145,10 +170,10 @@ def process_file(task: FileTask, reference: Reference, log=_log.warning) -> File
     try:
         result = STANDARDISERS[spec.kind.value](extracted.frame, ctx, reference)
     except ContractError as exc:
-        return _failed(task, "canonical_contract", f"{task.path.name}: {exc}", started)
+        return _failed(task, "canonical_contract", f"{shown(task.path)}: {exc}", started)
     return FileBatch(
-        file_key=task.file_key, file_hash=task.file_hash, config_hash=task.config_hash,
-        agency_code=task.source.agency, kind=spec.kind.value, path=str(task.path), size_bytes=task.size_bytes,
+        file_key=shown(task.file_key), file_hash=task.file_hash, config_hash=task.config_hash,
+        agency_code=task.source.agency, kind=spec.kind.value, path=shown(str(task.path)), size_bytes=task.size_bytes,
         modified_at=task.modified_at, status="loaded", sheet=extracted.sheet, header_row=extracted.header_row,
         rows=result.rows, failures=result.failures, quarantined=result.quarantined, skipped=result.skipped,
         column_letters=extracted.column_letters, source_columns=extracted.source_columns,
@@ -159,15 +184,24 @@ def process_file(task: FileTask, reference: Reference, log=_log.warning) -> File
 
 def process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference, started: float) -> FileBatch:
     """A years-across-columns reference workbook (e.g. SIPRI): every described sheet melted to one row per entity,
-    year and measure, tagged with the edition told by the file name."""
-    name = task.path.name
+    year and measure, tagged with the edition told by the file name. Never raises (see :func:`process_file`)."""
+    try:
+        return _process_wide_file(task, spec, reference, started)
+    except Exception as exc:  # noqa: BLE001 - one file never stops the night
+        return _unexpected(task, exc, started)
+
+
+def _process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference, started: float) -> FileBatch:
+    name = shown(task.path)
     edition = edition_of(name, spec)
     if edition is None:
         return _failed(task, "edition_unknown", f"{name}: the name does not tell the edition (expected to match "
                        f"'{spec.edition.file_name}'); keep the publisher's file name", started)
     try:
-        grids = read_workbook_grids(task.path)
+        grids = read_workbook_grids(task.path, Limits.from_env())
         result = standardise_workbook(grids, spec, reference.country_lookup)
+    except LimitExceeded as exc:
+        return _failed(task, "file_too_large", str(exc), started)
     except FileReadError as exc:
         return _failed(task, "file_unreadable", str(exc), started)
     except SheetLayoutError as exc:
@@ -179,20 +213,20 @@ def process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference, 
     bases = sorted({int(v["price_base_year"]) for v in result.captured.values() if v.get("price_base_year")})
     as_int = lambda v: int(v) if v is not None and str(v).isdigit() else None  # noqa: E731
     edition_row = pd.DataFrame([{
-        **tag, "file_key": task.file_key, "published_year": published_year(grids, spec.edition.published),
+        **tag, "file_key": shown(task.file_key), "published_year": published_year(grids, spec.edition.published),
         "first_year": as_int(edition.get("first_year")), "last_year": as_int(edition.get("last_year")),
         "price_base_year": bases[-1] if bases else None, "sheets": result.sheets, "sheets_ignored": ignored,
     }])
     context = {"dataset": spec.dataset, **edition, "header_rows": result.header_rows, "captured": result.captured,
                "sheets_ignored": ignored}
     return FileBatch(
-        file_key=task.file_key, file_hash=task.file_hash, config_hash=task.config_hash,
-        agency_code=task.source.agency, kind=spec.kind, path=str(task.path), size_bytes=task.size_bytes,
+        file_key=shown(task.file_key), file_hash=task.file_hash, config_hash=task.config_hash,
+        agency_code=task.source.agency, kind=spec.kind, path=shown(str(task.path)), size_bytes=task.size_bytes,
         modified_at=task.modified_at, status="loaded", sheet="", failures=result.failures,
         quarantined=result.quarantined if len(result.quarantined) else None,
         skipped=result.skipped, rows_read=result.rows_read,
         tables={"ref_series_value": values, "ref_series_footnote": footnotes, "ref_series_edition": edition_row},
-        message=(f"sheets not described by the source config, not loaded: {', '.join(ignored)}" if ignored else None),
+        message=(one_line(f"sheets not described by the source config, not loaded: {listed(ignored)}") if ignored else None),
         seconds=time.perf_counter() - started, context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
     )
 

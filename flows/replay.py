@@ -19,7 +19,7 @@ from schemas.batch import FileBatch
 from schemas.settings import Settings
 from transforms.reference import Reference
 from transforms.standardise import STANDARDISERS, FileContext
-from warehouse.store import LoadInfo, Staging, exclusive_lock, locked_rates, replay_candidates
+from warehouse.store import LoadInfo, Staging, exclusive_lock, locked_rates, recover, replay_candidates
 
 #: failures a reference table can fix; a row is replayed only if every open failure on it is one of these
 MAPPING_RULES = ("category_unmapped", "country_unknown", "fx_rate_missing", "stage_unknown")
@@ -54,12 +54,13 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
     load = LoadInfo(f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}-replay", started,
                     str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None, getpass.getuser(), "(replay)")
     with exclusive_lock(settings.warehouse):
+        recover(settings.warehouse, logger.info)
         ref = read_reference(settings.reference)
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse)))
         candidates = replay_candidates(settings.warehouse, MAPPING_RULES)
         files, totals = [], {"files_seen": 0, "files_processed": 0, "files_unchanged": 0, "files_failed": 0,
                              "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0, "rows_skipped": 0}
-        staging = Staging(settings.warehouse)
+        staging = Staging(settings.warehouse, log=logger.info)
         try:
             now = datetime.now()
             for file_key, rows in candidates.groupby("file_key", sort=True):

@@ -31,6 +31,7 @@ class FileBatch:
     seconds: float = 0.0
     context_json: str | None = None  # the standardiser's FileContext, kept so quarantined rows can be replayed
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # reference files: target table -> rows
+    archive_path: str | None = None  # the received bytes in the raw archive (flows/archive.py)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -12,6 +12,7 @@ class Rule:
 
 RULES: dict[str, Rule] = {
     "file_unreadable": Rule("block", "The file cannot be read"),
+    "file_too_large": Rule("block", "The file exceeds a size limit (bytes, inflated size, rows, columns, cells or cell length)"),
     "header_not_found": Rule("block", "The header row or a required column is missing"),
     "no_source_config": Rule("block", "No source config matches the file name"),
     "required_missing": Rule("block", "A required cell is empty"),
@@ -25,6 +26,7 @@ RULES: dict[str, Rule] = {
     "allocation_negative": Rule("block", "An allocation is negative"),
     "date_unreadable": Rule("block", "The date cannot be read"),
     "date_outside_period": Rule("block", "The date lies outside its fiscal period"),
+    "date_out_of_range": Rule("block", "The date lies outside 1677-2262, the range the warehouse can store"),
     "program_code_duplicate": Rule("block", "The program code appears twice in the file"),
     "canonical_contract": Rule("block", "The normalised row breaks the warehouse contract"),
     "totals_mismatch": Rule("warn", "The sheet's totals row does not match the sum of its lines"),

@@ -12,6 +12,7 @@ ENV = {
     "warehouse": "DCF_WAREHOUSE",
     "sources": "DCF_SOURCES",
     "reference": "DCF_REFERENCE",
+    "archive": "DCF_ARCHIVE",
 }
 
 
@@ -21,6 +22,7 @@ class Settings:
     warehouse: Path
     sources: Path
     reference: Path
+    archive: Path  # the raw archive: every received file, content-addressed (flows/archive.py)
 
     @classmethod
     def resolve(cls, **overrides: str | Path | None) -> "Settings":
@@ -35,4 +37,7 @@ class Settings:
         for key, default in defaults.items():
             chosen = overrides.get(key) or os.environ.get(ENV[key]) or default
             values[key] = Path(chosen).expanduser().resolve()
+        archive = overrides.get("archive") or os.environ.get(ENV["archive"])
+        values["archive"] = (Path(archive).expanduser().resolve() if archive
+                             else values["warehouse"].with_name(values["warehouse"].name + ".archive"))
         return cls(**values)

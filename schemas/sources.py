@@ -282,6 +282,9 @@ class SourceConfig(_Strict):
     fiscal_year_label: Literal["start", "end"] = "end"
     fiscal_calendar: Literal["gregorian", "hijri"] = "gregorian"
     number_locale: Literal["en", "eu"] = "en"
+    #: what happens to the rows of a file that leaves the inbox: keep them (default; the file is reported as
+    #: withdrawn) or retract them (removed from the warehouse at the next run; the raw archive still holds the file)
+    withdrawn: Literal["keep", "retract"] = "keep"
     files: list[AnyFileSpec] = Field(min_length=1)
 
     def spec_for(self, relative_name: str) -> FileSpec | WideFileSpec | None:

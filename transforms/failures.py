@@ -34,7 +34,9 @@ def failures_where(
         return empty_failures()
     rows = frame[mask]
     values = rows[column].astype(_STR) if column is not None and column in rows else pd.Series(pd.NA, index=rows.index, dtype=_STR)
-    text = message(rows, values) if callable(message) else pd.Series(message, index=rows.index)
+    text = message(rows, values) if callable(message) else message
+    if not isinstance(text, pd.Series):  # a message function may return one sentence for every row
+        text = pd.Series(text, index=rows.index)
     out = pd.DataFrame(
         {
             "excel_row": rows["excel_row"].astype("Int64"),

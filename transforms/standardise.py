@@ -133,6 +133,13 @@ def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext
     return failures_where(frame, pd.Series(True, index=frame.index), "amount", "totals_mismatch", message)
 
 
+def _out_of_range(data: pd.DataFrame, outside: pd.Series, column: str, ctx: FileContext) -> pd.DataFrame:
+    """A readable date the warehouse cannot store (an Excel serial of 150000, year 0001, 2300-01-01): a row failure."""
+    return failures_where(data, outside, column, "date_out_of_range",
+                          lambda r, v: f"{ctx.header(column)} '" + v + f"' is a date outside {dates.STORABLE_TEXT}, "
+                          "the range the warehouse can store; correct the date.")
+
+
 def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
     """Raw budget cells -> FundingLine rows."""
     data, skipped = _split_rows(raw, ctx, ["program_code", "program_name", "partner_country", "category"])
@@ -162,7 +169,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
                                 lambda r, v: "Currency '" + v + "' is not an ISO 4217 currency code."))
 
     stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
-    tdate, tdate_blank = dates.parse_dates(data["transaction_date"])
+    tdate, tdate_blank, tdate_outside = dates.read_dates(data["transaction_date"])
     by_stage = stage.astype(object).map(ctx.fx_policy_by_stage).astype(object)
     policy = by_stage.where(by_stage.notna(), ctx.fx_policy)
     rated = currency.normalize_for_fx(cur, not_iso)
@@ -201,8 +208,9 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     fails.append(failures_where(data, (stage == "allocated") & (amount < 0), "amount", "allocation_negative",
                                 lambda r, v: f"{h('amount')} '" + v + "' is negative; an allocation cannot be below zero."))
 
-    fails.append(failures_where(data, tdate.isna() & ~tdate_blank, "transaction_date", "date_unreadable",
+    fails.append(failures_where(data, tdate.isna() & ~tdate_blank & ~tdate_outside, "transaction_date", "date_unreadable",
                                 lambda r, v: f"{h('transaction_date')} '" + v + "' is not a date."))
+    fails.append(_out_of_range(data, tdate_outside, "transaction_date", ctx))
     outside = tdate.notna() & fy.notna() & ((tdate < period_start) | (tdate > period_end))
     fails.append(failures_where(
         data.assign(_s=period_start.dt.strftime("%Y-%m-%d"), _e=period_end.dt.strftime("%Y-%m-%d"), _d=tdate.dt.strftime("%Y-%m-%d")),
@@ -270,11 +278,12 @@ def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) ->
     fails.append(failures_where(data, cat.isna() & as_text(data["category"]).notna(), "category", "category_unmapped",
                                 lambda r, v: f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
                                 "add it to reference/category_mappings.csv."))
-    start, start_blank = dates.parse_dates(data["start_date"])
-    end, end_blank = dates.parse_dates(data["end_date"])
-    for col, parsed, blank in (("start_date", start, start_blank), ("end_date", end, end_blank)):
-        fails.append(failures_where(data, parsed.isna() & ~blank, col, "date_unreadable",
+    start, start_blank, start_outside = dates.read_dates(data["start_date"])
+    end, end_blank, end_outside = dates.read_dates(data["end_date"])
+    for col, parsed, blank, outside in (("start_date", start, start_blank, start_outside), ("end_date", end, end_blank, end_outside)):
+        fails.append(failures_where(data, parsed.isna() & ~blank & ~outside, col, "date_unreadable",
                                     lambda r, v, col=col: f"{h(col)} '" + v + "' is not a date."))
+        fails.append(_out_of_range(data, outside, col, ctx))
     fails.append(failures_where(data, start.notna() & end.notna() & (end < start), "end_date", "date_outside_period",
                                 lambda r, v: f"{h('end_date')} '" + v + f"' is before {h('start_date')}."))
 

@@ -150,7 +150,9 @@ def _load(warehouse: Path, agency: str | None, file_contains: str | None, status
             for r in rows:
                 first_sheet.setdefault(r["file_key"], r["sheet"])
             for file_key, file_hash, path, kind, sheet, header_row, st, context in con.execute(
-                "SELECT file_key, file_hash, path, kind, sheet, header_row, status, context_json FROM audit_source_file "
+                # the Data sheet copies the bytes that were loaded, from the raw archive: never whatever the inbox path
+                # (or a link planted there) holds now
+                "SELECT file_key, file_hash, archive_path, kind, sheet, header_row, status, context_json FROM audit_source_file "
                 "WHERE is_current AND list_contains($keys, file_key)", {"keys": keys}).fetchall():
                 per_sheet = _json(context).get("header_rows") or {}
                 if not sheet and per_sheet:  # a multi-sheet reference workbook: the sheet of its first failure
@@ -418,7 +420,7 @@ def _build_data(ws, src: _SourceFile, failures: list[_Failure], notes: list[str]
     sheet = src.sheet or next((f.sheet for f in failures if f.sheet), None)
     problem = None
     if path is None:
-        problem = "The warehouse has no current record of where this file is"
+        problem = "The raw archive holds no copy of this file (it could not be read when it arrived)"
     elif not path.is_file():
         problem = f"The source file {path} no longer exists"
     else:

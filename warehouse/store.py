@@ -1,82 +1,38 @@
-"""Load into a staging copy of the warehouse, check it, publish it by atomic rename.
+"""Load into a staging copy of the warehouse, check it, and hand it to warehouse.publish.
 
-Analysts keep reading the published file (their open connections hold the old inode); a failed run leaves it
-untouched; one ingestion at a time is enforced by an exclusive lock file beside the warehouse.
+The staging copy starts from the newest private version (warehouse/publish.py), never from the published file an
+analyst may hold read-write; a failed run leaves everything as it was; one ingestion at a time (exclusive lock).
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from schemas.batch import FileBatch
+from warehouse.faults import faultpoint
+from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the CLI import them from here)
+    WarehouseBusy, WarehouseError, WarehouseUnreadable, base_version, exclusive_lock, explain, next_seq, publish_file,
+    read_only, recover,
+)
 
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "9"
-
-
-class WarehouseBusy(RuntimeError):
-    """Another ingestion holds the warehouse lock."""
+SCHEMA_VERSION = "10"
 
 
 class PublishCheckFailed(RuntimeError):
     """The staging copy failed a consistency check; nothing was published."""
-
-
-KEEP_VERSIONS = int(os.environ.get("DCF_KEEP_VERSIONS", "5"))
-
-
-def versions_dir(published: Path) -> Path:
-    return published.with_name(published.name + ".versions")
-
-
-def keep_version(published: Path) -> Path:
-    """Keep the file about to be replaced as a version (a hard link: no copy), and prune to KEEP_VERSIONS."""
-    folder = versions_dir(published)
-    folder.mkdir(exist_ok=True)
-    target = folder / f"{datetime.now():%Y%m%dT%H%M%S%f}.duckdb"
-    os.link(published, target)
-    for old in sorted(folder.glob("*.duckdb"))[:-KEEP_VERSIONS or None]:
-        old.unlink()
-    return target
-
-
-def list_versions(published: Path) -> list[tuple[Path, str | None, datetime | None]]:
-    """Kept versions, newest first, with the last load each holds."""
-    out = []
-    for path in sorted(versions_dir(published).glob("*.duckdb"), reverse=True):
-        try:
-            with duckdb.connect(str(path), read_only=True) as con:
-                row = con.execute("SELECT load_id, finished_at FROM audit_load ORDER BY started_at DESC LIMIT 1").fetchone()
-        except duckdb.Error:
-            row = None
-        out.append((path, row[0] if row else None, row[1] if row else None))
-    return out
-
-
-def rollback(published: Path, version: Path) -> None:
-    """Publish a kept version again (atomically); the current file is kept as a version first, so a rollback can
-    itself be undone. Takes the ingestion lock."""
-    with exclusive_lock(published):
-        staging = published.with_name(f".{published.name}.rollback-{os.getpid()}")
-        shutil.copyfile(version, staging)
-        if published.exists():
-            keep_version(published)
-        os.replace(staging, published)
 
 
 def ddl_statements() -> list[str]:
@@ -99,69 +55,31 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-@contextmanager
-def exclusive_lock(warehouse: Path) -> Iterator[None]:
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = warehouse.with_name(warehouse.name + ".lock")
-    with lock_path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise WarehouseBusy(f"another ingestion is running ({holder}); try again when it ends") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {datetime.now().isoformat(timespec='seconds')}")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@contextmanager
-def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the published file. If a writer elsewhere holds the file (an analyst's
-    read-write session), read a private snapshot copy instead of failing."""
-    if not warehouse.exists():
-        raise FileNotFoundError(f"no warehouse at {warehouse}; run 'dcf run' first")
-    try:
-        con = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.IOException:
-        with tempfile.TemporaryDirectory(prefix="dcf-snapshot-") as tmp:
-            copy = Path(tmp) / warehouse.name
-            shutil.copyfile(warehouse, copy)
-            con = duckdb.connect(str(copy), read_only=True)
-            try:
-                yield con
-            finally:
-                con.close()
-        return
-    try:
-        yield con
-    finally:
-        con.close()
+def trusted(warehouse: Path) -> Path | None:
+    """The file that holds the loader's last published state: the newest private version, else (before the first
+    versioned publish) the published file itself; None for a new warehouse."""
+    base = base_version(warehouse)
+    return base if base is not None else (warehouse if warehouse.exists() else None)
 
 
 def known_versions(warehouse: Path) -> set[tuple[str, str, str]]:
-    """(file_key, file_hash, config_hash) of every current file in the published warehouse."""
-    if not warehouse.exists():
+    """(file_key, file_hash, config_hash) of every current file in the last published state."""
+    source = trusted(warehouse)
+    if source is None:
         return set()
-    with read_only(warehouse) as con:
+    with read_only(source) as con:
         if schema_version(con) != SCHEMA_VERSION:
             return set()  # an older layout: everything is re-processed into a fresh database
         return {tuple(r) for r in con.execute("SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current").fetchall()}
 
 
 def locked_rates(warehouse: Path, release_years: frozenset[int] = frozenset()) -> pd.DataFrame:
-    """The frozen rates of closed fiscal years in the published warehouse, less the years being re-rated."""
+    """The frozen rates of closed fiscal years in the last published state, less the years being re-rated."""
     empty = pd.DataFrame(columns=["currency", "policy", "key_start", "key_end", "fiscal_year", "units_per_usd", "rate_date", "provider"])
-    if not warehouse.exists():
+    source = trusted(warehouse)
+    if source is None:
         return empty
-    with read_only(warehouse) as con:
+    with read_only(source) as con:
         if schema_version(con) != SCHEMA_VERSION:
             return empty
         frame = con.execute(
@@ -172,10 +90,28 @@ def locked_rates(warehouse: Path, release_years: frozenset[int] = frozenset()) -
                          "fiscal_year": "int64"})
 
 
+def archived_current_files(warehouse: Path) -> list[tuple[str, str, str]]:
+    """(file_key, file_hash, archive_path) of the current files of the last published state that the raw archive
+    holds; [] for a new warehouse or one written before the archive existed."""
+    source = trusted(warehouse)
+    if source is None:
+        return []
+    with read_only(source) as con:
+        try:
+            return [tuple(r) for r in con.execute(
+                "SELECT file_key, file_hash, archive_path FROM audit_source_file WHERE is_current AND archive_path IS NOT NULL "
+                "ORDER BY file_key").fetchall()]
+        except (duckdb.CatalogException, duckdb.BinderException):
+            return []
+
+
 def replay_candidates(warehouse: Path, rules: tuple[str, ...]) -> pd.DataFrame:
     """Quarantined rows of current files whose open failures are all among ``rules`` (mapping problems a
     reference table can fix), with what is needed to re-normalise them."""
-    with read_only(warehouse) as con:
+    source = trusted(warehouse)
+    if source is None:
+        raise FileNotFoundError(f"no warehouse at {warehouse}; run 'dcf run' first")
+    with read_only(source) as con:
         return con.execute(
             """
             WITH open_rules AS (
@@ -227,28 +163,45 @@ FILE_TABLES = ("fact_funding_line", "dim_program", "quarantine_row", "skipped_ro
 
 
 class Staging:
-    """A private read-write copy of the published warehouse."""
+    """A private read-write copy of the last published state (the newest kept version), numbered ``seq``."""
 
-    def __init__(self, published: Path):
+    def __init__(self, published: Path, log: Callable[[str], None] = print):
         self.published = published
+        self.log = log
         self.path = published.with_name(f".{published.name}.staging-{os.getpid()}")
-        if self.path.exists():
-            self.path.unlink()
         self.replaces_schema: str | None = None  # set when an older layout is rebuilt
-        if published.exists():
-            if self._same_schema(published):
-                shutil.copyfile(published, self.path)
-            else:
-                with read_only(published) as con:
-                    self.replaces_schema = schema_version(con) or "unknown"
-        self.con = duckdb.connect(str(self.path))
-        apply_ddl(self.con)
+        self._replaced: Path | None = None
+        self.con: duckdb.DuckDBPyConnection | None = None
         self._table_columns: dict[str, list[str]] = {}
+        try:
+            self._remove_files()
+            self.seq = next_seq(published)
+            base = trusted(published)
+            if base is not None:
+                found = self._schema_of(base)
+                if found == SCHEMA_VERSION:
+                    shutil.copyfile(base, self.path)
+                    faultpoint("staging_copy")
+                else:
+                    self.replaces_schema, self._replaced = found or "unknown", base
+            self.con = duckdb.connect(str(self.path))
+            apply_ddl(self.con)
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, Exception) and (plain := explain(exc, published)):
+                raise plain from None
+            raise
 
-    @staticmethod
-    def _same_schema(published: Path) -> bool:
-        with read_only(published) as con:
-            return schema_version(con) == SCHEMA_VERSION
+    def _schema_of(self, base: Path) -> str | None:
+        try:
+            with read_only(base) as con:
+                return schema_version(con)
+        except WarehouseUnreadable as exc:
+            if base == self.published:  # no kept version to start from
+                raise WarehouseUnreadable(f"{exc}".split("; 'dcf rollback'")[0] + "; no earlier version is kept: move "
+                                          "it aside (or delete it) and run again to rebuild it from the inbox and the "
+                                          "raw archive") from None
+            raise
 
     # -- loading ---------------------------------------------------------------------------------------------
     def replace_file(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
@@ -267,13 +220,24 @@ class Staging:
             try:
                 for current in pending:
                     self._write_file(current, load, now)
+                    faultpoint("loading")
                 self.con.execute("COMMIT")
                 return pending
             except duckdb.Error as exc:
-                self.con.execute("ROLLBACK")
-                if on_reject is None or current is None or current.status == "failed":
+                self._rollback()
+                if plain := explain(exc, self.published):  # disk full, permissions: no file's fault
+                    raise plain from exc
+                if (on_reject is None or current is None or current.status == "failed"
+                        or isinstance(exc, (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException))):
                     raise
                 pending[pending.index(current)] = on_reject(current, exc)
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open (a failed COMMIT has already ended it: never mask its error)."""
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
 
     def _write_file(self, batch: FileBatch, load: LoadInfo, now: datetime) -> None:
         con = self.con
@@ -407,9 +371,11 @@ class Staging:
             INSERT INTO audit_source_file VALUES
             ($file_key, $file_hash, $config_hash, $agency, $kind, $path, $size, $mtime,
              coalesce((SELECT min(first_seen_at) FROM audit_source_file WHERE file_key = $file_key AND file_hash = $file_hash), $now),
-             $load, true, $status, $sheet, $header_row, $read, $loaded, $quarantined, $skipped, $message, $context)
+             $load, true, $status, $sheet, $header_row, $read, $loaded, $quarantined, $skipped, $message, $context,
+             $archive, NULL)
             ON CONFLICT (file_key, file_hash, config_hash) DO UPDATE SET
                 load_id = excluded.load_id, is_current = true, status = excluded.status, path = excluded.path,
+                archive_path = coalesce(excluded.archive_path, audit_source_file.archive_path), withdrawn_at = NULL,
                 rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded,
                 rows_quarantined = excluded.rows_quarantined, rows_skipped = excluded.rows_skipped,
                 message = excluded.message, context_json = excluded.context_json
@@ -420,7 +386,7 @@ class Staging:
                 "mtime": batch.modified_at, "now": now, "load": load.load_id, "status": batch.status,
                 "sheet": batch.sheet, "header_row": batch.header_row, "read": c["rows_read"], "loaded": c["rows_loaded"],
                 "quarantined": c["rows_quarantined"], "skipped": c["rows_skipped"], "message": batch.message,
-                "context": batch.context_json,
+                "context": batch.context_json, "archive": batch.archive_path,
             },
         )
 
@@ -442,9 +408,45 @@ class Staging:
                 "UPDATE audit_source_file SET rows_loaded = rows_loaded + ?, rows_quarantined = rows_quarantined - ? "
                 "WHERE file_key = ? AND is_current", [passed, passed, batch.file_key])
             con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
+        except Exception as exc:
+            self._rollback()
+            if plain := explain(exc, self.published):
+                raise plain from exc
             raise
+
+    def mark_withdrawn(self, present: set[str], policy: dict[str, str], now: datetime,
+                       skip_agencies: set[str] = frozenset()) -> list[dict]:
+        """Current files missing from the inbox: recorded as withdrawn (when first missed); their rows kept, or
+        retracted where the agency's source declares ``withdrawn: retract``. A file back in the inbox is present
+        again. Returns one entry per withdrawn file for the run summary."""
+        con = self.con
+        con.register("_present", pa.table({"file_key": pa.array(sorted(present), pa.string())}))
+        try:
+            con.execute("UPDATE audit_source_file SET withdrawn_at = NULL WHERE is_current AND withdrawn_at IS NOT NULL "
+                        "AND file_key IN (SELECT file_key FROM _present)")
+            missing = con.execute(
+                "SELECT file_key, agency_code FROM audit_source_file WHERE is_current "
+                "AND file_key NOT IN (SELECT file_key FROM _present) ORDER BY file_key").fetchall()
+        finally:
+            con.unregister("_present")
+        out = []
+        for file_key, agency in missing:
+            if agency in skip_agencies:
+                continue
+            con.execute(
+                """UPDATE audit_source_file f SET withdrawn_at = coalesce(withdrawn_at,
+                       (SELECT max(o.withdrawn_at) FROM audit_source_file o WHERE o.file_key = f.file_key), $now)
+                   WHERE file_key = $key AND is_current""", {"key": file_key, "now": now})
+            if policy.get(agency) == "retract":
+                for table in FILE_TABLES:
+                    con.execute(f"DELETE FROM {table} WHERE file_key = ?", [file_key])
+                con.execute("UPDATE audit_validation_failure SET status = 'resolved', resolved_at = ? "
+                            "WHERE file_key = ? AND status = 'open'", [now, file_key])
+                con.execute("UPDATE audit_source_file SET is_current = false WHERE file_key = ? AND is_current", [file_key])
+                out.append({"file": file_key, "status": "retracted", "message": "withdrawn from the inbox; its rows were removed"})
+            else:
+                out.append({"file": file_key, "status": "withdrawn", "message": "withdrawn from the inbox; its rows are kept"})
+        return out
 
     def lock_closed_rates(self, as_of: datetime, load_id: str, release_years: frozenset[int] = frozenset()) -> int:
         """Freeze the rates that rows of closed fiscal years (period ended before ``as_of``) use; release the
@@ -480,7 +482,8 @@ class Staging:
 
     def refresh_program_history(self, load_id: str, now: datetime) -> None:
         """Close the versions of programs that changed or disappeared; open versions for new or changed ones.
-        A load that changes no program changes nothing here."""
+        A load that changes no program changes nothing here. Versions are ordered by the load sequence (``seq``),
+        not the clock: a clock moved back changes the timestamps shown, never the order or the checks."""
         self.con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _programs_now AS
@@ -489,29 +492,31 @@ class Staging:
                                  coalesce(array_to_string(partner_iso3, ';'), ''), coalesce(CAST(start_date AS VARCHAR), ''),
                                  coalesce(CAST(end_date AS VARCHAR), ''), coalesce(status, ''))) AS attr_hash,
                    file_key
-            FROM dim_program
-            QUALIFY row_number() OVER (PARTITION BY agency_code, program_code ORDER BY load_id DESC, file_key, excel_row) = 1
-            """
+            FROM dim_program p LEFT JOIN (SELECT load_id, load_seq FROM audit_load) a USING (load_id)
+            QUALIFY row_number() OVER (PARTITION BY agency_code, program_code
+                                       ORDER BY coalesce(a.load_seq, $seq) DESC, file_key, excel_row) = 1
+            """,
+            {"seq": self.seq},
         )
         self.con.execute(
             """
-            UPDATE program_history h SET valid_to = $now
-            WHERE valid_to IS NULL AND NOT EXISTS (
+            UPDATE program_history h SET valid_to = $now, valid_to_seq = $seq
+            WHERE valid_to_seq IS NULL AND NOT EXISTS (
                 SELECT 1 FROM _programs_now c
                 WHERE c.agency_code = h.agency_code AND c.program_code = h.program_code AND c.attr_hash = h.attr_hash)
             """,
-            {"now": now},
+            {"now": now, "seq": self.seq},
         )
         self.con.execute(
             """
             INSERT INTO program_history
-            SELECT c.*, $now, NULL, $load FROM _programs_now c
+            SELECT c.*, $now, NULL, $load, $seq, NULL FROM _programs_now c
             WHERE NOT EXISTS (
                 SELECT 1 FROM program_history h
-                WHERE h.valid_to IS NULL AND h.agency_code = c.agency_code AND h.program_code = c.program_code
+                WHERE h.valid_to_seq IS NULL AND h.agency_code = c.agency_code AND h.program_code = c.program_code
                   AND h.attr_hash = c.attr_hash)
             """,
-            {"now": now, "load": load_id},
+            {"now": now, "load": load_id, "seq": self.seq},
         )
 
     def refresh_fiscal_periods(self) -> None:
@@ -541,11 +546,12 @@ class Staging:
 
     def record_load(self, load: LoadInfo, outcome: str, totals: dict[str, int], finished_at: datetime) -> None:
         self.con.execute(
-            "INSERT INTO audit_load VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_load VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 load.load_id, load.started_at, finished_at, load.flow_run_id, load.run_by, load.inbox, outcome,
                 totals["files_seen"], totals["files_processed"], totals["files_unchanged"], totals["files_failed"],
                 totals["rows_read"], totals["rows_loaded"], totals["rows_quarantined"], totals["rows_skipped"],
+                self.seq, totals.get("files_withdrawn", 0),
             ],
         )
 
@@ -553,6 +559,7 @@ class Staging:
     LINEAGE_KEYED = ("fact_funding_line", "dim_program", "quarantine_row", "skipped_row")
 
     def check(self) -> None:
+        faultpoint("checks")
         for table in self.LINEAGE_KEYED:
             dup = self.con.execute(
                 f"SELECT file_key, sheet, excel_row FROM {table} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
@@ -568,28 +575,35 @@ class Staging:
             raise PublishCheckFailed(f"{orphans} funding line(s) point at a country missing from dim_country")
 
     def publish(self) -> None:
-        """Checkpoint, close, fsync, and atomically replace the published file."""
+        """Stamp the version number, checkpoint, close, and publish (warehouse/publish.py publish_file)."""
+        assert self.con is not None
+        self.con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('publish_seq', ?), ('published_at', ?)",
+                         [str(self.seq), datetime.now().isoformat(timespec="seconds")])
         self.con.execute("CHECKPOINT")
         self.con.close()
-        with open(self.path, "rb") as fh:
-            os.fsync(fh.fileno())
-        if self.replaces_schema and self.published.exists():  # keep the old layout's file (and its audit history)
-            keep = self.published.with_name(f"{self.published.name}.schema-{self.replaces_schema}.{datetime.now():%Y%m%dT%H%M%S}")
-            os.link(self.published, keep)
-        elif self.published.exists():
-            keep_version(self.published)
-        os.replace(self.path, self.published)
-        dir_fd = os.open(self.published.parent, os.O_RDONLY)
+        self.con = None
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            if self.replaces_schema and self._replaced == self.published:  # keep the old layout's file and history
+                keep = self.published.with_name(f"{self.published.name}.schema-{self.replaces_schema}.{self.seq:06d}")
+                if not keep.exists():
+                    os.link(self.published, keep)
+            publish_file(self.path, self.published, self.seq, self.log)
+        except OSError as exc:
+            raise (explain(exc, self.published) or exc) from None
 
     def discard(self) -> None:
-        try:
-            self.con.close()
-        except duckdb.Error:
-            pass
+        """Close and remove the staging copy (after any failure; never raises)."""
+        if self.con is not None:
+            try:
+                self.con.close()
+            except duckdb.Error:
+                pass
+            self.con = None
+        self._remove_files()
+
+    def _remove_files(self) -> None:
         for p in (self.path, self.path.with_name(self.path.name + ".wal")):
-            if p.exists():
-                p.unlink()
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass

@@ -277,7 +277,10 @@ def test_missing_source_file_falls_back_to_held_back_rows(inbox_copy, tmp_path):
     assert run_nightly(inbox=str(inbox), warehouse=str(wh)).exit_code == 0
     entry = next(e for e in manifest["files"] if e["path"].endswith(".xlsx") and e["bad_rows"])
     file_key = f"{entry['agency']}/{Path(entry['path']).name}"
-    (inbox / entry["path"]).unlink()
+    with duckdb.connect(str(wh), read_only=True) as con:  # the raw archive lost its copy (deleted by hand)
+        archived = Path(con.execute("SELECT archive_path FROM audit_source_file WHERE file_key = ? AND is_current",
+                                    [file_key]).fetchone()[0])
+    archived.unlink()
     paths = export_failures(wh, tmp_path / "out", file_contains=Path(entry["path"]).name)
     assert len(paths) == 1
     book = openpyxl.load_workbook(paths[0])

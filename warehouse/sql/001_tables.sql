@@ -128,7 +128,9 @@ CREATE TABLE IF NOT EXISTS audit_load (
     rows_read         BIGINT NOT NULL,
     rows_loaded       BIGINT NOT NULL,
     rows_quarantined  BIGINT NOT NULL,
-    rows_skipped      BIGINT NOT NULL
+    rows_skipped      BIGINT NOT NULL,
+    load_seq          BIGINT NOT NULL UNIQUE,
+    files_withdrawn   INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS audit_source_file (
@@ -152,6 +154,8 @@ CREATE TABLE IF NOT EXISTS audit_source_file (
     rows_skipped      BIGINT NOT NULL,
     message           VARCHAR,
     context_json      VARCHAR,          -- how the file was read and normalised (for 'dcf replay')
+    archive_path      VARCHAR,          -- the received bytes in the raw archive (content-addressed)
+    withdrawn_at      TIMESTAMP,        -- when the file was first missing from the inbox (NULL: present)
     CHECK (rows_read = rows_loaded + rows_quarantined + rows_skipped),
     PRIMARY KEY (file_key, file_hash, config_hash)
 );
@@ -222,7 +226,9 @@ CREATE TABLE IF NOT EXISTS program_history (
     valid_from     TIMESTAMP NOT NULL,
     valid_to       TIMESTAMP,
     load_id        VARCHAR NOT NULL,
-    CHECK (valid_to IS NULL OR valid_to >= valid_from)
+    valid_from_seq BIGINT NOT NULL,
+    valid_to_seq   BIGINT,
+    CHECK (valid_to_seq IS NULL OR valid_to_seq > valid_from_seq)
 );
 COMMENT ON TABLE program_history IS 'Every version of every program record (agency + program code): valid_from the load that first saw it, valid_to the load that saw it change or disappear (NULL: current version).';
 COMMENT ON COLUMN program_history.agency_code IS 'Lead agency code (dim_agency).';
@@ -236,9 +242,11 @@ COMMENT ON COLUMN program_history.end_date IS 'Program end date.';
 COMMENT ON COLUMN program_history.status IS 'Program status as the agency reports it, lower-cased.';
 COMMENT ON COLUMN program_history.attr_hash IS 'md5 of the attributes above: a new version starts when it changes.';
 COMMENT ON COLUMN program_history.file_key IS 'The program file this version came from (AGENCY/file name).';
-COMMENT ON COLUMN program_history.valid_from IS 'When this version was first loaded (local time of the load).';
-COMMENT ON COLUMN program_history.valid_to IS 'When it was superseded or disappeared; NULL for the current version.';
+COMMENT ON COLUMN program_history.valid_from IS 'When this version was first loaded (local time of the load; a clock moved back can make it later than valid_to: order by valid_from_seq).';
+COMMENT ON COLUMN program_history.valid_to IS 'When it was superseded or disappeared (local time); NULL for the current version.';
 COMMENT ON COLUMN program_history.load_id IS 'Load that opened this version (audit_load).';
+COMMENT ON COLUMN program_history.valid_from_seq IS 'Load sequence (audit_load.load_seq) that opened this version: the order of versions.';
+COMMENT ON COLUMN program_history.valid_to_seq IS 'Load sequence that closed it; NULL for the current version.';
 
 -- Reference series from years-across-columns workbooks (e.g. SIPRI); views and comments in 005_reference_series.sql.
 CREATE TABLE IF NOT EXISTS ref_series_value (

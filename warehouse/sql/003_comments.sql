@@ -133,6 +133,8 @@ COMMENT ON COLUMN audit_load.rows_read IS 'Data rows read from the processed fil
 COMMENT ON COLUMN audit_load.rows_loaded IS 'Rows loaded into fact_funding_line or dim_program (count).';
 COMMENT ON COLUMN audit_load.rows_quarantined IS 'Rows held back in quarantine_row (count).';
 COMMENT ON COLUMN audit_load.rows_skipped IS 'Blank and totals rows skipped (count).';
+COMMENT ON COLUMN audit_load.load_seq IS 'Publish sequence of the warehouse version this load produced (the number of its file in <warehouse>.versions/); increases with every publish, whatever the clock says.';
+COMMENT ON COLUMN audit_load.files_withdrawn IS 'Current files missing from the inbox at this load (count); their rows are kept or retracted as the source declares (withdrawn: keep|retract).';
 
 -- audit_source_file --------------------------------------------------------------------------------------------------
 COMMENT ON TABLE audit_source_file IS 'One row per version of each source file (file_key, file_hash, config_hash): how it was read and its row counts; is_current marks the version whose rows are in the warehouse. rows_read = rows_loaded + rows_quarantined + rows_skipped.';
@@ -156,6 +158,8 @@ COMMENT ON COLUMN audit_source_file.rows_quarantined IS 'Rows held back in quara
 COMMENT ON COLUMN audit_source_file.rows_skipped IS 'Blank and totals rows in skipped_row (count).';
 COMMENT ON COLUMN audit_source_file.message IS 'Why the file failed, in plain words; NULL when loaded.';
 COMMENT ON COLUMN audit_source_file.context_json IS 'How the file was read and normalised (JSON), used by ''dcf replay''.';
+COMMENT ON COLUMN audit_source_file.archive_path IS 'Where the received bytes are kept in the raw archive (content-addressed by file_hash), so re-processing never needs the inbox; NULL when the file could not be read.';
+COMMENT ON COLUMN audit_source_file.withdrawn_at IS 'When the file was first found missing from the inbox (local time); NULL while it is there. A withdrawn file''s rows stay (withdrawn: keep) or are removed and is_current set false (withdrawn: retract).';
 
 -- audit_validation_failure -------------------------------------------------------------------------------------------
 COMMENT ON TABLE audit_validation_failure IS 'Every validation failure, located to the cell and explained in plain words; open until a later version of the file no longer has it.';

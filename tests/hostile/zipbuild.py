@@ -1,0 +1,110 @@
+"""Write zip files byte by byte, so a decompression bomb costs kilobytes and milliseconds to build.
+
+A deflate stream that repeats one block N times is the block compressed once after a full flush (which resets the
+compressor, so every repetition compresses to the same bytes) repeated N times; its CRC-32 is combined from the
+block's CRC without inflating anything (zlib's crc32_combine, here in Python). Entries over 4 GiB get zip64 sizes.
+"""
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Entry:
+    name: str
+    parts: list[bytes]  # the raw deflate stream, in pieces (the same piece may repeat)
+    crc: int
+    size: int  # uncompressed
+
+
+def deflated(name: str, data: bytes) -> Entry:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return Entry(name, [c.compress(data) + c.flush()], zlib.crc32(data), len(data))
+
+
+def repeated(name: str, prefix: bytes, block: bytes, count: int, suffix: bytes) -> Entry:
+    """``prefix + block * count + suffix``, deflated without ever holding it."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    piece = c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)
+    tail = c.compress(suffix) + c.flush()
+    crc = crc32_combine(zlib.crc32(prefix), _crc_repeat(block, count), len(block) * count)
+    crc = crc32_combine(crc, zlib.crc32(suffix), len(suffix))
+    return Entry(name, [head, *([piece] * count), tail], crc, len(prefix) + len(block) * count + len(suffix))
+
+
+def entries_of(xlsx: Path) -> list[Entry]:
+    """Every entry of an existing workbook, re-deflated (to be replaced or extended)."""
+    with zipfile.ZipFile(xlsx) as zf:
+        return [deflated(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def write_zip(path: Path, entries: list[Entry]) -> None:
+    central = []
+    with open(path, "wb") as fh:
+        for e in entries:
+            offset, name, comp = fh.tell(), e.name.encode("utf-8"), sum(len(p) for p in e.parts)
+            big = e.size >= 0xFFFFFFFF or comp >= 0xFFFFFFFF
+            extra = struct.pack("<HHQQ", 1, 16, e.size, comp) if big else b""
+            sizes = (0xFFFFFFFF, 0xFFFFFFFF) if big else (comp, e.size)
+            fh.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 45 if big else 20, 0, 8, 0, 0x21, e.crc, *sizes,
+                                 len(name), len(extra)) + name + extra)
+            for part in e.parts:
+                fh.write(part)
+            central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45 if big else 20, 0, 8, 0, 0x21, e.crc,
+                                       *sizes, len(name), len(extra), 0, 0, 0, 0, offset) + name + extra)
+        start = fh.tell()
+        fh.write(b"".join(central))
+        fh.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), fh.tell() - start, start, 0))
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    out, i = 0, 0
+    while vector:
+        if vector & 1:
+            out ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return out
+
+
+def _gf2_square(matrix: list[int]) -> list[int]:
+    return [_gf2_times(matrix, matrix[n]) for n in range(32)]
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A + B from crc(A), crc(B) and len(B) (zlib's algorithm)."""
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = _gf2_square(odd)
+    odd = _gf2_square(even)
+    while True:
+        even = _gf2_square(odd)
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = _gf2_square(even)
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
+
+
+def _crc_repeat(block: bytes, count: int) -> int:
+    """CRC-32 of ``block * count`` by doubling."""
+    result, power, power_len = 0, zlib.crc32(block), len(block)
+    while count:
+        if count & 1:
+            result = crc32_combine(result, power, power_len)
+        power, power_len = crc32_combine(power, power, power_len), power_len * 2
+        count >>= 1
+    return result
