@@ -135,7 +135,8 @@ def process(file_task: FileTask, reference: Reference, archive_root: Path) -> Fi
     if batch.status == "failed":
         logger.error("%s: FAILED: %s", batch.file_key, batch.message)
     else:
-        logger.info("%s [%s]: %d read = %d loaded + %d quarantined + %d skipped (%.2f s)", batch.file_key, batch.sheet or "csv",
+        logger.info("%s [%s]: %d read = %d loaded + %d quarantined + %d skipped (%.2f s)", batch.file_key,
+                    batch.sheet or ("csv" if str(batch.path).lower().endswith(".csv") else "all sheets"),
                     c["rows_read"], c["rows_loaded"], c["rows_quarantined"], c["rows_skipped"], batch.seconds)
         failures = batch.failures if batch.failures is not None else []
         for row in list(failures.itertuples())[:MAX_LOGGED_FAILURES] if len(failures) else []:

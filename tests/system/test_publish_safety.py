@@ -258,3 +258,18 @@ def test_a_withdrawn_file_is_reported_and_its_rows_kept_or_retracted(inbox_copy,
     shutil.copyfile(archived, gone)  # the agency sends it again: present, nothing withdrawn
     again = run()
     assert again.totals["files_withdrawn"] == 0
+
+
+def test_a_file_name_that_is_not_utf8_fails_or_loads_alone_and_is_shown_escaped(inbox_copy, tmp_path):
+    inbox, _ = inbox_copy
+    wh = tmp_path / "warehouse.duckdb"
+    odd = os.fsdecode(os.fsencode(str(inbox / "mod")) + b"/MOD_budget_\xff.xlsx")
+    shutil.copyfile(inbox / "mod" / "MOD_budget_FY2025.xlsx", odd)
+    summary = run_nightly(inbox=str(inbox), warehouse=str(wh))
+    assert summary.outcome in ("success", "partial")
+    entry = next(f for f in summary.files if "\\xff" in f["file"])
+    assert entry["file"] == "MOD/MOD_budget_\\xff.xlsx"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM audit_source_file WHERE file_key = ?", [entry["file"]]).fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM file_reconciliation WHERE NOT reconciles").fetchone()[0] == 0
+    assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "nothing_new"  # not re-processed every night
