@@ -99,19 +99,25 @@ def test_four_readers_see_no_error_during_repeated_loads(published, sample_inbox
     assert sum(n for _, _, n in results) == 0, [e for _, e, _ in results]
 
 
-def test_rollback_publishes_an_earlier_version_and_can_be_undone(published):
-    from warehouse.store import list_versions, rollback
+def test_rollback_publishes_an_earlier_version_and_can_be_undone(published, sample_inbox):
+    from warehouse.publish import list_versions, published_seq, rollback
+    from warehouse.store import SCHEMA_VERSION
 
-    versions = list_versions(published)
-    assert versions, "every publish keeps the replaced file as a version"
+    run_nightly(inbox=str(sample_inbox[0]), warehouse=str(published))  # at least two published states
+    versions = list_versions(published, SCHEMA_VERSION)
+    assert len(versions) >= 2, "every publish keeps its state as a numbered version"
+    current = published_seq(published)
+    assert versions[0].current and versions[0].seq == current
     with duckdb.connect(str(published), read_only=True) as con:
-        current = con.execute("SELECT max(started_at) FROM audit_load").fetchone()[0]
-    rollback(published, versions[0][0])
+        last = con.execute("SELECT max(load_seq) FROM audit_load").fetchone()[0]
+    earlier = next(v for v in versions if v.seq < current)
+    new = rollback(published, earlier.seq, SCHEMA_VERSION, log=print)
+    assert new == current + 1 and published_seq(published) == new  # a rollback is a new version...
     with duckdb.connect(str(published), read_only=True) as con:
-        assert con.execute("SELECT max(started_at) FROM audit_load").fetchone()[0] < current
-    rollback(published, list_versions(published)[0][0])  # the replaced file was kept: undo
+        assert con.execute("SELECT max(load_seq) FROM audit_load").fetchone()[0] < last
+    rollback(published, current, SCHEMA_VERSION, log=print)  # ... so it can be undone
     with duckdb.connect(str(published), read_only=True) as con:
-        assert con.execute("SELECT max(started_at) FROM audit_load").fetchone()[0] == current
+        assert con.execute("SELECT max(load_seq) FROM audit_load").fetchone()[0] == last
 
 
 def test_dcf_sql_prints_table_csv_and_json(published):
