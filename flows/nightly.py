@@ -66,9 +66,9 @@ class InboxUnavailable(OSError):
 
 
 @task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def discover(settings: Settings, sources: list[SourceConfig], force: bool = False) -> tuple[list[FileTask], list[FileTask], list[str]]:
+def discover(settings: Settings, sources: list[SourceConfig], force: bool = False) -> tuple[list[FileTask], list[FileTask], list[dict]]:
     """Hash every inbox file; split into (to process, unchanged, refused). Unchanged = same bytes, same config;
-    refused = entries never read (links leaving the inbox, FIFOs, ...), one line each with the reason."""
+    refused = entries never read (links leaving the inbox, FIFOs, ...), as run-summary rows with the reason."""
     logger = get_run_logger()
     ref_fp = reference_fingerprint(settings.reference)
     yaml_by_agency = {s.agency: p for p in settings.sources.glob("*.yaml") for s in sources if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency}
@@ -84,14 +84,14 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
         logger.warning("inbox %s is not reachable; retrying in %.1f s", settings.inbox, delay)
         time.sleep(delay)
     found, odd = scan_inbox(settings.inbox, sources)
-    refused = [describe_refused(r, settings.inbox) for r in odd]
-    for line in refused:
-        logger.warning("refused, not read: %s", line)
+    for entry in odd:
+        logger.warning("refused, not read: %s", describe_refused(entry, settings.inbox))
+    refused = [{"file": _key(path, src, settings), "status": "refused", "message": reason} for path, src, reason in odd]
     for path, src in found:
         rel = path.relative_to(settings.inbox / src.inbox_dir).as_posix()
         yaml_path = yaml_by_agency.get(src.agency)
         ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
-        key = f"{src.agency}/{shown(rel)}"  # a name that is not UTF-8 is shown (and stored) escaped
+        key = _key(path, src, settings)
         try:  # one unreadable file must not stop the others: retried with backoff, then recorded as failed
             digest, size, mtime, seen = retry_io(lambda: describe_seen(path), key, policy, logger.warning)
         except FileNotFoundError:
@@ -165,7 +165,7 @@ def _dimensions(reference: Reference, sources: list[SourceConfig]):
 @task(name="load-and-publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: list[FileTask], reference: Reference,
                      sources: list[SourceConfig], load: LoadInfo, release_years: frozenset[int] = frozenset(),
-                     refused: list[str] | None = None) -> RunSummary:
+                     refused: list[dict] | None = None) -> RunSummary:
     """Everything goes into a staging copy; checks; one atomic publish. A failure leaves the published state as it
     was and removes the staging copy."""
     logger = get_run_logger()
@@ -208,7 +208,7 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
         raise
     files = [{"file": b.file_key, "status": b.status, **b.counts, "message": b.message} for b in batches]
     files += withdrawn
-    files += [{"file": line.split(": ", 1)[0], "status": "refused", "message": line.split(": ", 1)[-1]} for line in refused or []]
+    files += refused or []
     files += [{"file": u.file_key, "status": "unchanged"} for u in unchanged]
     if len(open_failures):
         create_table_artifact(
@@ -218,6 +218,11 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
     reasons = pd.concat([b.failures["rule"] for b in batches if b.failures is not None and len(b.failures)] or [pd.Series(dtype=object)])
     top = [(str(k), int(v)) for k, v in reasons.value_counts().head(10).items()]
     return RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals, top)
+
+
+def _key(path: Path, src: SourceConfig, settings: Settings) -> str:
+    """The logical file (ADR 0002): AGENCY/path under its inbox folder, a name that is not UTF-8 shown escaped."""
+    return f"{src.agency}/{shown(path.relative_to(settings.inbox / src.inbox_dir).as_posix())}"
 
 
 def _rules(batch: FileBatch) -> set[str]:

@@ -120,10 +120,13 @@ def exclusive_lock(warehouse: Path) -> Iterator[None]:
 SNAPSHOT_PREFIX = "dcf-snapshot-"
 
 
-def _unreadable(path: Path, exc: Exception) -> WarehouseUnreadable:
+def unreadable_error(path: Path, exc: Exception, way_out: str | None = None) -> WarehouseUnreadable:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return WarehouseUnreadable(f"the warehouse {path} cannot be opened ({first}); 'dcf rollback' publishes the last "
-                               "good version again (see 'dcf rollback --list'), and the next 'dcf run' repairs it")
+    way_out = way_out or ("'dcf rollback' publishes the last good version again (see 'dcf rollback --list'), and the "
+                          "next 'dcf run' repairs it")
+    error = WarehouseUnreadable(f"the warehouse {path} cannot be opened ({first}); {way_out}")
+    error.cause = exc  # type: ignore[attr-defined]
+    return error
 
 
 @contextmanager
@@ -133,29 +136,22 @@ def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     :class:`WarehouseUnreadable` naming the real path (never the snapshot's) and the way out."""
     if not warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}; run 'dcf run' first")
-    try:
-        con = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise _unreadable(warehouse, exc) from None
-        with tempfile.TemporaryDirectory(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-") as tmp:
-            copy = Path(tmp) / warehouse.name
-            shutil.copyfile(warehouse, copy)
+    with tempfile.TemporaryDirectory(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-") as tmp:
+        try:
             try:
+                con = duckdb.connect(str(warehouse), read_only=True)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                copy = Path(tmp) / warehouse.name
+                shutil.copyfile(warehouse, copy)
                 con = duckdb.connect(str(copy), read_only=True)
-            except duckdb.Error as inner:
-                raise _unreadable(warehouse, inner) from None
-            try:
-                yield con
-            finally:
-                con.close()
-        return
-    except duckdb.Error as exc:
-        raise _unreadable(warehouse, exc) from None
-    try:
-        yield con
-    finally:
-        con.close()
+        except duckdb.Error as exc:
+            raise unreadable_error(warehouse, exc) from None
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -204,17 +200,23 @@ class Version:
     current: bool  # the published file says it is this version
 
 
-def check_warehouse_file(path: Path, schema: str) -> str | None:
-    """None if ``path`` opens as a warehouse of layout ``schema``, else what is wrong, in words."""
+def _inspect(path: Path, schema: str) -> tuple[str | None, tuple | None]:
+    """(None, its last load's (load_id, finished_at)) if ``path`` opens as a warehouse of layout ``schema``, else
+    (what is wrong, in words, None); one open of the file."""
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             found = meta(con).get("schema_version")
             if found != schema:
-                return f"layout {found or 'unknown'}, not {schema}" if found else "not a warehouse of this project"
-            con.execute("SELECT count(*) FROM audit_load").fetchone()
+                return (f"layout {found or 'unknown'}, not {schema}" if found else "not a warehouse of this project"), None
+            return None, con.execute("SELECT load_id, finished_at FROM audit_load ORDER BY load_seq DESC NULLS LAST, "
+                                     "started_at DESC LIMIT 1").fetchone()
     except duckdb.Error as exc:
-        return f"does not open as a DuckDB warehouse ({str(exc).splitlines()[0][:160]})"
-    return None
+        return f"does not open as a DuckDB warehouse ({str(exc).splitlines()[0][:160]})", None
+
+
+def check_warehouse_file(path: Path, schema: str) -> str | None:
+    """None if ``path`` opens as a warehouse of layout ``schema``, else what is wrong, in words."""
+    return _inspect(path, schema)[0]
 
 
 def list_versions(published: Path, schema: str) -> list[Version]:
@@ -223,12 +225,7 @@ def list_versions(published: Path, schema: str) -> list[Version]:
     out = []
     for seq in reversed(version_seqs(published)):
         path = version_path(published, seq)
-        problem = check_warehouse_file(path, schema)
-        row = None
-        if problem is None:
-            with duckdb.connect(str(path), read_only=True) as con:
-                row = con.execute("SELECT load_id, finished_at FROM audit_load ORDER BY load_seq DESC NULLS LAST, "
-                                  "started_at DESC LIMIT 1").fetchone()
+        problem, row = _inspect(path, schema)
         out.append(Version(seq, path, row[0] if row else None, row[1] if row else None, problem, seq == current))
     return out
 
@@ -237,7 +234,7 @@ def next_seq(published: Path) -> int:
     return max([0, *version_seqs(published), published_seq(published) or 0]) + 1
 
 
-def prune(published: Path, log: Log) -> None:
+def prune(published: Path) -> None:
     """Keep the newest KEEP_VERSIONS + 1 versions (by sequence) and always the published one."""
     seqs = version_seqs(published)
     current = published_seq(published)
@@ -347,7 +344,7 @@ def publish_file(ready: Path, published: Path, seq: int, log: Log) -> None:
         _fsync(published.parent)
         faultpoint("after_rename")
         ready.unlink()
-        prune(published, log)
+        prune(published)
     except OSError as exc:  # published already; tidying up can wait for the next run's recover()
         log(f"published, but could not tidy up ({exc}); the next run will")
 

@@ -22,7 +22,7 @@ from schemas.batch import FileBatch
 from warehouse.faults import faultpoint
 from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the CLI import them from here)
     WarehouseBusy, WarehouseError, WarehouseUnreadable, base_version, exclusive_lock, explain, next_seq, publish_file,
-    read_only, recover,
+    read_only, recover, unreadable_error,
 )
 
 
@@ -198,9 +198,8 @@ class Staging:
                 return schema_version(con)
         except WarehouseUnreadable as exc:
             if base == self.published:  # no kept version to start from
-                raise WarehouseUnreadable(f"{exc}".split("; 'dcf rollback'")[0] + "; no earlier version is kept: move "
-                                          "it aside (or delete it) and run again to rebuild it from the inbox and the "
-                                          "raw archive") from None
+                raise unreadable_error(base, exc.cause, "no earlier version is kept: move it aside (or delete it) "  # type: ignore[attr-defined]
+                                       "and run again to rebuild it from the inbox and the raw archive") from None
             raise
 
     # -- loading ---------------------------------------------------------------------------------------------
