@@ -1,7 +1,8 @@
 """``dcf``: the command line over the nightly flow and the warehouse.
 
 Exit codes: 0 ok; 1 the run failed and nothing was published; 2 usage or configuration error;
-3 another ingestion holds the warehouse; 4 the run published but some files failed (see ``dcf failures``).
+3 another ingestion holds the warehouse; 4 the run published but some files failed (see ``dcf failures``);
+130 interrupted (Ctrl-C), nothing published.
 Commands that only read the warehouse (status, failures) never start Prefect.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_PARTIAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 app = typer.Typer(
     name="dcf",
@@ -28,10 +30,10 @@ app = typer.Typer(
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-InboxOpt = typer.Option(None, "--inbox", help="Inbox folder with one sub-folder per agency [env DCF_INBOX; default data/inbox].")
-WarehouseOpt = typer.Option(None, "--warehouse", help="Published DuckDB file [env DCF_WAREHOUSE; default data/warehouse.duckdb].")
-SourcesOpt = typer.Option(None, "--sources", help="Folder of agency source YAMLs [env DCF_SOURCES; default sources/].")
-ReferenceOpt = typer.Option(None, "--reference", help="Folder of reference tables [env DCF_REFERENCE; default reference/].")
+InboxOpt = typer.Option(None, "--inbox", help="Inbox folder with one sub-folder per agency (env DCF_INBOX; default data/inbox).")
+WarehouseOpt = typer.Option(None, "--warehouse", help="Published DuckDB file (env DCF_WAREHOUSE; default data/warehouse.duckdb).")
+SourcesOpt = typer.Option(None, "--sources", help="Folder of agency source YAMLs (env DCF_SOURCES; default sources/).")
+ReferenceOpt = typer.Option(None, "--reference", help="Folder of reference tables (env DCF_REFERENCE; default reference/).")
 
 
 def _settings(**kw):
@@ -78,7 +80,11 @@ def run(
     reference: Optional[Path] = ReferenceOpt,
     force: bool = typer.Option(False, "--force", help="Re-process every file, even unchanged ones."),
 ) -> None:
-    """Run the nightly ingestion flow once (through Prefect, no server needed) and print a summary."""
+    """Run the nightly ingestion flow once (through Prefect, no server needed) and print a summary.
+
+    Exit codes: 0 published (rows may be quarantined: see dcf failures); 1 failed, nothing published; 2 usage or
+    configuration error; 3 another ingestion holds the warehouse; 4 published, some files failed; 130 interrupted.
+    """
     _run(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference, force=force)
 
 
@@ -114,6 +120,9 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
                     inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
                     reference=str(settings.reference), **parameters,
                 )
+        except KeyboardInterrupt:  # Ctrl-C: one line, not Click's bare 'Aborted!' with exit 1
+            _fail("interrupted (Ctrl-C); the published warehouse was not changed and the next run starts clean",
+                  EXIT_INTERRUPTED)
         except LocalPrefectError as exc:
             _fail(f"{escape(str(exc))}; the published warehouse was not changed", EXIT_RUN_FAILED)
         except WarehouseError as exc:  # disk full, permissions, a broken published file: the cause and the next step

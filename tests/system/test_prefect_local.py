@@ -202,6 +202,8 @@ def test_no_server_outlives_dcf(sig, moment, warm_home, sample_inbox, tmp_path):
         wait_until(lambda: not _is_server(server), 30, "dcf's server to end")
         no_server_left(home)
         assert "Traceback" not in log.read_text()
+        if code == 130:  # Ctrl-C says what happened in one line (Click alone would print 'Aborted!' and exit 1)
+            assert "interrupted (Ctrl-C); the published warehouse was not changed" in log.read_text()
     finally:
         if dcf.poll() is None:
             dcf.kill()
