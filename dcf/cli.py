@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -74,10 +73,10 @@ def _fail(message: str, code: int) -> None:
 
 @app.command(epilog="Example: dcf run --inbox data/inbox --warehouse data/warehouse.duckdb")
 def run(
-    inbox: Optional[Path] = InboxOpt,
-    warehouse: Optional[Path] = WarehouseOpt,
-    sources: Optional[Path] = SourcesOpt,
-    reference: Optional[Path] = ReferenceOpt,
+    inbox: Path | None = InboxOpt,
+    warehouse: Path | None = WarehouseOpt,
+    sources: Path | None = SourcesOpt,
+    reference: Path | None = ReferenceOpt,
     force: bool = typer.Option(False, "--force", help="Re-process every file, even unchanged ones."),
 ) -> None:
     """Run the nightly ingestion flow once (through Prefect, no server needed) and print a summary.
@@ -137,8 +136,8 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
 @app.command(epilog="Example: dcf rerate --fiscal-year 2023 --fiscal-year 2024")
 def rerate(
     fiscal_year: list[int] = typer.Option(..., "--fiscal-year", help="Canonical fiscal year to re-rate (repeatable)."),
-    inbox: Optional[Path] = InboxOpt,
-    warehouse: Optional[Path] = WarehouseOpt,
+    inbox: Path | None = InboxOpt,
+    warehouse: Path | None = WarehouseOpt,
 ) -> None:
     """Release the frozen exchange rates of closed fiscal years and re-convert them at the providers' current rates.
 
@@ -193,7 +192,7 @@ def _print_summary(summary) -> None:
         out.print("See what failed and why: dcf failures")
 
 
-def _connect(warehouse: Optional[Path]):
+def _connect(warehouse: Path | None):
     settings = _settings(warehouse=warehouse)
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
@@ -224,7 +223,7 @@ def _table(title: str, cursor, limit: int | None = None) -> Table:
 
 
 @app.command(epilog="Example: dcf status --warehouse data/warehouse.duckdb")
-def status(warehouse: Optional[Path] = WarehouseOpt, loads: int = typer.Option(5, "--loads", min=1, help="How many recent loads to show.")) -> None:
+def status(warehouse: Path | None = WarehouseOpt, loads: int = typer.Option(5, "--loads", min=1, help="How many recent loads to show.")) -> None:
     """Show where the warehouse is, the last loads, every current file with its row counts, and open failures."""
     import duckdb
 
@@ -255,14 +254,14 @@ def status(warehouse: Optional[Path] = WarehouseOpt, loads: int = typer.Option(5
 
 @app.command(epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary | dcf failures --export out/")
 def failures(
-    warehouse: Optional[Path] = WarehouseOpt,
-    agency: Optional[str] = typer.Option(None, "--agency", help="Only this agency code (e.g. MOD)."),
-    file: Optional[str] = typer.Option(None, "--file", help="Only files whose key contains this text."),
-    rule: Optional[str] = typer.Option(None, "--rule", help="Only this rule id (e.g. amount_not_number)."),
+    warehouse: Path | None = WarehouseOpt,
+    agency: str | None = typer.Option(None, "--agency", help="Only this agency code (e.g. MOD)."),
+    file: str | None = typer.Option(None, "--file", help="Only files whose key contains this text."),
+    rule: str | None = typer.Option(None, "--rule", help="Only this rule id (e.g. amount_not_number)."),
     state: str = typer.Option("open", "--status", help="open, resolved or all."),
     summary: bool = typer.Option(False, "--summary", help="Counts per agency and rule instead of each failure."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many failures."),
-    export: Optional[Path] = typer.Option(None, "--export", help="Write one steward workbook per source file into this folder."),
+    export: Path | None = typer.Option(None, "--export", help="Write one steward workbook per source file into this folder."),
 ) -> None:
     """List validation failures in plain words: file, row, cell, value, what is wrong, and a suggestion.
 
@@ -319,7 +318,7 @@ def failures(
 
 
 @app.command(epilog="Example: dcf unmapped, add the mapping to reference/, then: dcf replay")
-def replay(warehouse: Optional[Path] = WarehouseOpt, reference: Optional[Path] = ReferenceOpt) -> None:
+def replay(warehouse: Path | None = WarehouseOpt, reference: Path | None = ReferenceOpt) -> None:
     """Re-normalise quarantined rows from their stored cells (no file is re-read) after a mapping was added, and
     load the rows that now pass. Rows held back for a data problem wait for a corrected file."""
     from flows.reference import ReferenceError_, check_reference
@@ -354,8 +353,8 @@ def replay(warehouse: Optional[Path] = WarehouseOpt, reference: Optional[Path] =
 
 @app.command(epilog="Examples: dcf unmapped | dcf unmapped --kind country")
 def unmapped(
-    warehouse: Optional[Path] = WarehouseOpt,
-    kind: Optional[str] = typer.Option(None, "--kind", help="category, country, currency or stage."),
+    warehouse: Path | None = WarehouseOpt,
+    kind: str | None = typer.Option(None, "--kind", help="category, country, currency or stage."),
 ) -> None:
     """List labels waiting for a mapping (category, country, currency, stage), with counts, suggestions and the
     reference table to add them to."""
@@ -373,8 +372,8 @@ def unmapped(
 
 @app.command(epilog="Examples: dcf rollback --list | dcf rollback | dcf rollback --to 41")
 def rollback(
-    warehouse: Optional[Path] = WarehouseOpt,
-    to: Optional[str] = typer.Option(None, "--to", help="Version number (or file name) from --list; default: the version "
+    warehouse: Path | None = WarehouseOpt,
+    to: str | None = typer.Option(None, "--to", help="Version number (or file name) from --list; default: the version "
                                      "before the published one (or, if the published file is broken, the newest good one)."),
     list_only: bool = typer.Option(False, "--list", help="List the kept versions and exit."),
 ) -> None:
@@ -425,7 +424,7 @@ def rollback(
 @app.command(epilog="""Examples: dcf sql "SELECT agency_code, count(*) FROM fact_funding_line GROUP BY 1" | dcf sql --format csv "FROM mart_data_quality" """)
 def sql(
     query: str = typer.Argument(..., help="SQL to run, read-only, against the published warehouse."),
-    warehouse: Optional[Path] = WarehouseOpt,
+    warehouse: Path | None = WarehouseOpt,
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     limit: int = typer.Option(1000, "--limit", min=1, help="At most this many rows in table format."),
 ) -> None:
@@ -458,8 +457,8 @@ def sql(
 @app.command(epilog="Example: dcf report --out data/reports/report.html --warehouse data/warehouse.duckdb")
 def report(
     out_file: Path = typer.Option(..., "--out", help="HTML file to write (replaced in one rename; folders are created)."),
-    warehouse: Optional[Path] = WarehouseOpt,
-    stage: Optional[str] = typer.Option(None, "--stage", help="Stage of the partner and category charts: allocated, committed, "
+    warehouse: Path | None = WarehouseOpt,
+    stage: str | None = typer.Option(None, "--stage", help="Stage of the partner and category charts: allocated, committed, "
                                         "obligated or disbursed (default: the stage most agencies report)."),
 ) -> None:
     """Write a self-contained HTML report (charts with a table under each; needs no network) from the published
@@ -482,8 +481,8 @@ def serve(
     cron: str = typer.Option("0 2 * * *", "--cron", help="When the nightly ingestion runs."),
     timezone: str = typer.Option("Asia/Riyadh", "--timezone", help="Timezone of the cron."),
     port: int = typer.Option(4200, "--port", help="Port of the local Prefect server (when one is started)."),
-    inbox: Optional[Path] = InboxOpt,
-    warehouse: Optional[Path] = WarehouseOpt,
+    inbox: Path | None = InboxOpt,
+    warehouse: Path | None = WarehouseOpt,
 ) -> None:
     """Schedule the nightly ingestion on this machine: start a local Prefect server on 127.0.0.1 unless
     PREFECT_API_URL names one, register the schedule, and run it until Ctrl-C (which stops both cleanly)."""
@@ -509,7 +508,7 @@ def serve(
 
 @app.command(epilog="Example: dcf sample --inbox data/inbox --seed 42")
 def sample(
-    inbox: Optional[Path] = InboxOpt,
+    inbox: Path | None = InboxOpt,
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed writes byte-identical files."),
     force: bool = typer.Option(False, "--force", help="Write even if the inbox already has files."),
 ) -> None:

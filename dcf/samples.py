@@ -47,10 +47,10 @@ import json
 import random
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 from hijridate import Hijri
@@ -232,7 +232,7 @@ class Reference:
     fx: dict[str, float]
 
     @classmethod
-    def load(cls) -> "Reference":
+    def load(cls) -> Reference:
         return cls(
             category_rows=tuple((r["agency"], r["label"], r["category_code"])
                                 for r in _read_csv("category_mappings.csv")),

@@ -21,11 +21,17 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from flows.limits import ENV, LimitExceeded, Limits
-from flows.preflight import (  # noqa: F401 (shown, open_regular re-exported)
-    UnreadableContainer, check_size, check_workbook, count_records, open_regular, read_bounded, shown,
+from flows.preflight import (
+    UnreadableContainer,
+    check_size,
+    check_workbook,
+    count_records,
+    open_regular,
+    read_bounded,
+    shown,
 )
 from schemas.sources import CANONICAL_COLUMNS, FileSpec
-from transforms.text import column_letter, normalize_header  # noqa: F401 (re-exported)
+from transforms.text import column_letter, normalize_header
 
 EXCEL_ROW = "excel_row"
 HEAD_BYTES = 16 << 20  # a CSV's header is looked for in its first lines, read from at most this many bytes

@@ -29,8 +29,8 @@ Defaults, and why (each can be raised per deployment through its environment var
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 ENV = {
     "max_file_bytes": "DCF_MAX_FILE_BYTES",

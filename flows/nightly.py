@@ -4,6 +4,7 @@ Runs with no Prefect server configured (Prefect starts a temporary local one). A
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import logging
 import os
@@ -25,16 +26,25 @@ from flows import archive
 from flows.discover import describe_refused, scan_inbox
 from flows.preflight import shown
 from flows.process import FileTask, describe_seen, process_file
-from flows.retry import RetryPolicy, retry_io, unreadable_message
 from flows.reference import config_hash, read_reference, reference_fingerprint
+from flows.retry import RetryPolicy, retry_io, unreadable_message
 from schemas.batch import FileBatch
 from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
 from transforms.failures import file_failure
 from transforms.reference import Reference, country_dimension
 from warehouse.faults import faultpoint
-from warehouse.store import (LoadInfo, Staging, WarehouseError, archived_current_files, exclusive_lock, explain,
-                             known_versions, locked_rates, recover)
+from warehouse.store import (
+    LoadInfo,
+    Staging,
+    WarehouseError,
+    archived_current_files,
+    exclusive_lock,
+    explain,
+    known_versions,
+    locked_rates,
+    recover,
+)
 
 MAX_LOGGED_FAILURES = 5
 
@@ -93,7 +103,7 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
         ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
         key = _key(path, src, settings)
         try:  # one unreadable file must not stop the others: retried with backoff, then recorded as failed
-            digest, size, mtime, seen = retry_io(lambda: describe_seen(path), key, policy, logger.warning)
+            digest, size, mtime, seen = retry_io(functools.partial(describe_seen, path), key, policy, logger.warning)
         except FileNotFoundError:
             logger.warning("%s: disappeared while the inbox was being listed; skipped this run", key)
             continue

@@ -29,9 +29,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 #: seconds to wait for the server to answer; env DCF_PREFECT_START_TIMEOUT
 DEFAULT_START_TIMEOUT = 600.0
@@ -75,7 +75,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _deathsig_preexec() -> Optional[Callable[[], None]]:
+def _deathsig_preexec() -> Callable[[], None] | None:
     """A ``preexec_fn`` that asks the kernel to SIGKILL the child when its parent (the creating thread) ends.
 
     Linux only; elsewhere None (no death signal: a clean exit still stops the server, kill -9 may orphan it).
@@ -153,10 +153,10 @@ def _healthy(api_url: str) -> bool:
 class LocalServer:
     """One Prefect API server process, a child of this process. ``start`` returns at once; ``wait_ready`` waits."""
 
-    def __init__(self, notify: Optional[Notify] = None):
+    def __init__(self, notify: Notify | None = None):
         self.notify = notify or (lambda message: None)
-        self.proc: Optional[subprocess.Popen] = None
-        self.port: Optional[int] = None
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
         self.first_start = False  # no database yet: this start creates and migrates it
         self._log = None
         self._port_retries = 0
@@ -165,12 +165,12 @@ class LocalServer:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         """Spawn the server. PR_SET_PDEATHSIG fires when the creating *thread* ends: start it from the thread that
         waits for it and uses it (the main thread, in dcf)."""
         if self._log is None:
             self.first_start = _database_missing()  # before the server can create the file
-            self._log = tempfile.TemporaryFile(prefix="dcf-prefect-server-")  # no name: nothing left if we are killed
+            self._log = tempfile.TemporaryFile(prefix="dcf-prefect-server-")  # noqa: SIM115 - closed by stop(); no name: nothing left if we are killed
         self.port = _free_port()
         self.proc = subprocess.Popen(
             _server_command(self.port), env=_server_env(), stdin=subprocess.DEVNULL, stdout=self._log,
@@ -210,7 +210,7 @@ class LocalServer:
                 next_note = now + PROGRESS_EVERY
             time.sleep(0.25)
 
-    def _save_log(self) -> Optional[Path]:
+    def _save_log(self) -> Path | None:
         """The server's output so far, copied to a named file the user can read (only when starting failed)."""
         if self._log is None:
             return None
@@ -275,8 +275,8 @@ def _sigterm_raises_systemexit() -> Iterator[None]:
 
 
 @contextmanager
-def local_prefect(notify: Optional[Notify] = None, timeout: Optional[float] = None,
-                  handle_sigterm: bool = True) -> Iterator[Optional[str]]:
+def local_prefect(notify: Notify | None = None, timeout: float | None = None,
+                  handle_sigterm: bool = True) -> Iterator[str | None]:
     """Make sure Prefect has an API for the duration of the block; yield its URL (None when one was configured).
 
     - PREFECT_API_URL configured (environment or profile): nothing is started, nothing changes.

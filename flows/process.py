@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +58,7 @@ def describe_seen(path: Path) -> tuple[str, int, datetime, tuple[int, float]]:
     hash it (an 8 GiB file would hold up the night): its version is a digest of its size and mtime, and
     :func:`process_file` refuses it."""
     st = path.stat()
-    mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+    mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
     if st.st_size > Limits.from_env().max_file_bytes:
         digest = hashlib.sha256(f"not hashed: {st.st_size} bytes, mtime {st.st_mtime_ns}".encode()).hexdigest()
     else:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -38,7 +39,7 @@ class RetryPolicy:
     max_delay: float = 8.0
 
     @classmethod
-    def from_env(cls) -> "RetryPolicy":
+    def from_env(cls) -> RetryPolicy:
         try:
             attempts = max(1, int(os.environ.get("DCF_READ_ATTEMPTS", cls.attempts)))
             base = max(0.0, float(os.environ.get("DCF_READ_BACKOFF", cls.base_delay)))

@@ -5,7 +5,7 @@ canonical contracts are strict and ordered: exactly what the warehouse accepts.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -16,21 +16,21 @@ from schemas.sources import STAGES
 
 ISO3 = r"^[A-Z]{3}$"
 #: cells are Arrow-backed pandas strings; checking this dtype is ~10x cheaper than a per-element `str` check
-Text = pd.StringDtype
+Text: TypeAlias = pd.StringDtype
 
 
 class RawBudget(pa.DataFrameModel):
     """A budget sheet after column mapping: required cells present; every cell still text."""
 
     program_code: Series[Text] = pa.Field(nullable=False)
-    program_name: Optional[Series[Text]] = pa.Field(nullable=True)
+    program_name: Series[Text] | None = pa.Field(nullable=True)
     partner_country: Series[Text] = pa.Field(nullable=False)
     category: Series[Text] = pa.Field(nullable=False)
     fiscal_year: Series[Text] = pa.Field(nullable=False)
     amount: Series[Text] = pa.Field(nullable=False)
-    currency: Optional[Series[Text]] = pa.Field(nullable=True)
-    stage: Optional[Series[Text]] = pa.Field(nullable=True)
-    transaction_date: Optional[Series[Text]] = pa.Field(nullable=True)
+    currency: Series[Text] | None = pa.Field(nullable=True)
+    stage: Series[Text] | None = pa.Field(nullable=True)
+    transaction_date: Series[Text] | None = pa.Field(nullable=True)
     excel_row: Series[np.int32] = pa.Field(ge=1, unique=True)
 
     class Config:
@@ -41,12 +41,12 @@ class RawBudget(pa.DataFrameModel):
 class RawPrograms(pa.DataFrameModel):
     program_code: Series[Text] = pa.Field(nullable=False)
     name_en: Series[Text] = pa.Field(nullable=False)
-    name_ar: Optional[Series[Text]] = pa.Field(nullable=True)
-    partner_countries: Optional[Series[Text]] = pa.Field(nullable=True)
-    category: Optional[Series[Text]] = pa.Field(nullable=True)
-    start_date: Optional[Series[Text]] = pa.Field(nullable=True)
-    end_date: Optional[Series[Text]] = pa.Field(nullable=True)
-    status: Optional[Series[Text]] = pa.Field(nullable=True)
+    name_ar: Series[Text] | None = pa.Field(nullable=True)
+    partner_countries: Series[Text] | None = pa.Field(nullable=True)
+    category: Series[Text] | None = pa.Field(nullable=True)
+    start_date: Series[Text] | None = pa.Field(nullable=True)
+    end_date: Series[Text] | None = pa.Field(nullable=True)
+    status: Series[Text] | None = pa.Field(nullable=True)
     excel_row: Series[np.int32] = pa.Field(ge=1, unique=True)
 
     class Config:

@@ -25,7 +25,7 @@ class Settings:
     archive: Path  # the raw archive: every received file, content-addressed (flows/archive.py)
 
     @classmethod
-    def resolve(cls, **overrides: str | Path | None) -> "Settings":
+    def resolve(cls, **overrides: str | Path | None) -> Settings:
         """Flag (override) > environment variable > default under the project root."""
         defaults = {
             "inbox": PROJECT_ROOT / "data" / "inbox",

@@ -5,15 +5,15 @@ model is rejected with :class:`SourceConfigError`, whose message names the file 
 """
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 
-class FileKind(str, Enum):
+class FileKind(StrEnum):
     budget = "budget"
     programs = "programs"
 
@@ -66,7 +66,7 @@ class HeaderSpec(_Strict):
     max_scan_rows: int = Field(default=20, ge=1, le=500)
 
     @model_validator(mode="after")
-    def _one_way(self) -> "HeaderSpec":
+    def _one_way(self) -> HeaderSpec:
         if (self.row is not None) != self.detect:
             return self
         raise ValueError("give either 'row' or 'detect: true', not both and not neither")
@@ -115,7 +115,7 @@ class FileSpec(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _columns_fit_kind(self) -> "FileSpec":
+    def _columns_fit_kind(self) -> FileSpec:
         known = CANONICAL_COLUMNS[self.kind]
         unknown = sorted(set(self.columns) - set(known))
         if unknown:
@@ -215,7 +215,7 @@ class EditionSpec(_Strict):
         return _check_regex(v)
 
     @model_validator(mode="after")
-    def _label_uses_groups(self) -> "EditionSpec":
+    def _label_uses_groups(self) -> EditionSpec:
         import re
         import string
 
@@ -261,12 +261,12 @@ def _spec_tag(value: object) -> str:
 
 
 AnyFileSpec = Annotated[
-    Union[Annotated[FileSpec, Tag("table")], Annotated[WideFileSpec, Tag("years_across_columns")]],
+    Annotated[FileSpec, Tag("table")] | Annotated[WideFileSpec, Tag("years_across_columns")],
     Discriminator(_spec_tag),
 ]
 
 
-def kind_name(spec: "FileSpec | WideFileSpec | None") -> str | None:
+def kind_name(spec: FileSpec | WideFileSpec | None) -> str | None:
     """The file kind as stored in the warehouse: budget, programs or years_across_columns."""
     if spec is None:
         return None

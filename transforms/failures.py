@@ -1,7 +1,7 @@
 """Build failure records (schemas.frames.Failure) from masks, vectorised; turn Pandera failure cases into them."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 

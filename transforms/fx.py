@@ -75,7 +75,7 @@ class FxChain:
     def names(self) -> list[str]:
         return [p.name for p in self.providers]
 
-    def with_locks(self, table: pd.DataFrame) -> "FxChain":
+    def with_locks(self, table: pd.DataFrame) -> FxChain:
         """The same chain, asking the locked rates of closed fiscal years first."""
         if table.empty:
             return self

@@ -129,7 +129,7 @@ def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext
         return empty_failures()
     message = (f"The totals row states {stated:,.2f} but the lines above it add up to {summed:,.2f} "
                f"(difference {summed - stated:,.2f}).")
-    frame = last.assign(amount=last["stated_text"] if "stated_text" in last else f"{stated:,.2f}")
+    frame = last.assign(amount=last.get("stated_text", f"{stated:,.2f}"))
     return failures_where(frame, pd.Series(True, index=frame.index), "amount", "totals_mismatch", message)
 
 

@@ -23,18 +23,18 @@ import os
 import re
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import zip_longest
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import openpyxl
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.worksheet.properties import PageSetupProperties
 
@@ -240,9 +240,7 @@ def _write_rows(ws, rows: Iterable[Iterable[object]], header_row: int | None) ->
     sample_from = header_row or 1  # title rows above the header overflow into empty cells: they set no width
     sample_to = sample_from + WIDTH_SAMPLE_ROWS
     fixes: list[tuple[int, int, str]] = []
-    r = 0
-    for row in rows:
-        r += 1
+    for r, row in enumerate(rows, 1):
         out = list(row)
         while out and out[-1] is None:
             out.pop()
@@ -605,10 +603,10 @@ def _write_workbook(target: Path, src: _SourceFile, failures: list[_Failure]) ->
     if src.status == "failed":
         notes.append("The last load could not read this file: see the file-level failures at the top of the table.")
     data, header_row = _build_data(data, src, failures, notes)
-    if src.path and src.file_hash and Path(src.path).is_file() and not any("could not be read" in n for n in notes):
-        if _sha256(Path(src.path)) != src.file_hash:
-            notes.append(f"The file at {src.path} changed after the warehouse last loaded it: cell addresses refer to "
-                         "the version that was loaded, the Data sheet shows the current one.")
+    unread = any("could not be read" in n for n in notes)
+    if src.path and src.file_hash and Path(src.path).is_file() and not unread and _sha256(Path(src.path)) != src.file_hash:
+        notes.append(f"The file at {src.path} changed after the warehouse last loaded it: cell addresses refer to "
+                     "the version that was loaded, the Data sheet shows the current one.")
     if any(f.status == "resolved" for f in failures):
         notes.append("Resolved failures refer to the version of the file in which they were last seen; their cells "
                      "may have moved since.")

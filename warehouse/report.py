@@ -245,7 +245,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 def _usd(value: float | None, constant_year=None) -> str:
     if value is None or pd.isna(value):
         return "n/a"
-    unit = "constant %d US$" % constant_year if constant_year else "US$"
+    unit = f"constant {constant_year} US$" if constant_year else "US$"
     a = abs(value)
     text = f"{value / 1e9:,.2f} bn" if a >= 1e9 else f"{value / 1e6:,.1f} m" if a >= 1e6 else f"{value:,.0f}"
     return f"{unit} {text}"

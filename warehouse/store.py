@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import pandas as pd
@@ -21,10 +21,18 @@ import pyarrow as pa
 from schemas.batch import FileBatch
 from warehouse.faults import faultpoint
 from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the CLI import them from here)
-    WarehouseBusy, WarehouseError, WarehouseUnreadable, base_version, exclusive_lock, explain, next_seq, publish_file,
-    read_only, recover, unreadable_error,
+    WarehouseBusy,
+    WarehouseError,
+    WarehouseUnreadable,
+    base_version,
+    exclusive_lock,
+    explain,
+    next_seq,
+    publish_file,
+    read_only,
+    recover,
+    unreadable_error,
 )
-
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
@@ -171,7 +179,7 @@ class Staging:
         self.path = published.with_name(f".{published.name}.staging-{os.getpid()}")
         self.replaces_schema: str | None = None  # set when an older layout is rebuilt
         self._replaced: Path | None = None
-        self.con: duckdb.DuckDBPyConnection | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._table_columns: dict[str, list[str]] = {}
         try:
             self._remove_files()
@@ -184,13 +192,20 @@ class Staging:
                     faultpoint("staging_copy")
                 else:
                     self.replaces_schema, self._replaced = found or "unknown", base
-            self.con = duckdb.connect(str(self.path))
+            self._con = duckdb.connect(str(self.path))
             apply_ddl(self.con)
         except BaseException as exc:
             self.discard()
             if isinstance(exc, Exception) and (plain := explain(exc, published)):
                 raise plain from None
             raise
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The staging connection (open from construction until publish or discard)."""
+        if self._con is None:
+            raise RuntimeError("the staging warehouse is closed")
+        return self._con
 
     def _schema_of(self, base: Path) -> str | None:
         try:
@@ -575,12 +590,11 @@ class Staging:
 
     def publish(self) -> None:
         """Stamp the version number, checkpoint, close, and publish (warehouse/publish.py publish_file)."""
-        assert self.con is not None
         self.con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('publish_seq', ?), ('published_at', ?)",
                          [str(self.seq), datetime.now().isoformat(timespec="seconds")])
         self.con.execute("CHECKPOINT")
         self.con.close()
-        self.con = None
+        self._con = None
         try:
             if self.replaces_schema and self._replaced == self.published:  # keep the old layout's file and history
                 keep = self.published.with_name(f"{self.published.name}.schema-{self.replaces_schema}.{self.seq:06d}")
@@ -592,12 +606,12 @@ class Staging:
 
     def discard(self) -> None:
         """Close and remove the staging copy (after any failure; never raises)."""
-        if self.con is not None:
+        if self._con is not None:
             try:
                 self.con.close()
             except duckdb.Error:
                 pass
-            self.con = None
+            self._con = None
         self._remove_files()
 
     def _remove_files(self) -> None:

@@ -166,7 +166,7 @@ def test_a_read_only_folder_is_one_plain_sentence(template, prefect_api, tmp_pat
 class _Hook(http.server.BaseHTTPRequestHandler):
     posts: list[bytes] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         _Hook.posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.send_response(200)
         self.end_headers()

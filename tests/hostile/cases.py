@@ -8,9 +8,9 @@ from __future__ import annotations
 import random
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from tests.hostile.zipbuild import deflated, write_zip
 

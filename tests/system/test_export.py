@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from functools import lru_cache
 import re
 import shutil
 import subprocess
 import zipfile
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -40,7 +40,7 @@ def current_file(wh: Path, file_key: str) -> dict:
         return dict(zip([d[0] for d in cur.description], cur.fetchone()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def book(path: Path, data_only: bool = False) -> openpyxl.Workbook:
     """A workbook loaded once per test session (the tests only read it)."""
     return openpyxl.load_workbook(path, data_only=data_only)

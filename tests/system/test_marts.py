@@ -10,7 +10,8 @@ import duckdb
 import pytest
 
 from flows.nightly import run_nightly
-from warehouse.dictionary import data_dictionary, main as dictionary_main
+from warehouse.dictionary import data_dictionary
+from warehouse.dictionary import main as dictionary_main
 
 pytestmark = pytest.mark.slow
 

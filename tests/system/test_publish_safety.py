@@ -97,7 +97,7 @@ def test_an_analysts_read_write_session_never_reaches_a_published_file(inbox_cop
     try:
         assert analyst("DELETE FROM fact_funding_line WHERE agency_code = 'MOD'")["ok"]
         assert wal.is_file()  # their change waits in a write-ahead log named after the published PATH
-        for load in range(2):  # two loads publish while the session stays open with pending writes
+        for _ in range(2):  # two loads publish while the session stays open with pending writes
             kept_before = {p.name: sha(p) for p in publish.versions_dir(wh).iterdir()}
             assert run_nightly(inbox=str(inbox), warehouse=str(wh), force=True).outcome == "success"
             newest = publish.version_path(wh, publish.version_seqs(wh)[-1])

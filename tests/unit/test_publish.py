@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from warehouse import publish
 

@@ -9,7 +9,12 @@ from pydantic import ValidationError
 from schemas.sources import WideFileSpec
 from transforms.countries import build_country_lookup
 from transforms.wide import (
-    Grid, SheetLayoutError, edition_of, published_year, split_footnote_marks, standardise_footnotes,
+    Grid,
+    SheetLayoutError,
+    edition_of,
+    published_year,
+    split_footnote_marks,
+    standardise_footnotes,
     standardise_workbook,
 )
 
