@@ -47,10 +47,11 @@ import json
 import random
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TypeAlias
 
 import yaml
 from hijridate import Hijri
@@ -107,6 +108,7 @@ ARABIC_DIGITS = str.maketrans("0123456789,.", "٠١٢٣٤٥٦٧٨٩٬٫")  # dig
 
 UNIT_DIVISOR = {"ones": 1, "thousands": 1_000, "millions": 1_000_000}
 UNIT_DECIMALS = {"ones": 0, "thousands": 1, "millions": 2}
+_Date: TypeAlias = date  # for annotations inside LineMaker, whose method ``date`` hides the class there
 USD_LOG_RANGE = (4.5, 7.5)  # a budget line is worth 10**4.5 .. 10**7.5 USD
 
 # ISO alpha-2 codes are not in reference/country_aliases.csv; GIP writes some partners that way.
@@ -278,8 +280,9 @@ def _stage_labels(ref: Reference, style: str | None) -> dict[str, list[str]]:
         pairs = [(lab, st) for lab, st in ref.stage_rows if _is_arabic(lab)]
     else:
         pairs = [(lab, st) for lab, st in ref.stage_rows if lab == st]
-    cases = {"mixed_case": (str.lower, str.title, str.upper), "title": (str.title,),
-             "arabic": (str,)}[style]
+    case_forms: dict[str, tuple[Callable[[str], str], ...]] = {
+        "mixed_case": (str.lower, str.title, str.upper), "title": (str.title,), "arabic": (str,)}
+    cases = case_forms[style]
     out: dict[str, list[str]] = {}
     for label, stage in pairs:
         out.setdefault(stage, []).extend(case(label) for case in cases)
@@ -293,7 +296,7 @@ def _arabic_indic(text: str) -> str:
 def _european(value: float, decimals: int, thousands: bool = True) -> str:
     """1234.5 -> "1.234,50" (or "1234,50" without thousands separators)."""
     text = f"{value:,.{decimals}f}" if thousands else f"{value:.{decimals}f}"
-    return text.translate(str.maketrans({",": ".", ".": ","}))
+    return text.translate(str.maketrans(",.", ".,"))
 
 
 def _unit_from_label(label: str) -> str:
@@ -584,7 +587,7 @@ class LineMaker:
             return self._hijri_text(self.year, rng.randint(1, 12), rng.randint(1, 28))
         return self._render_date(self.period[0] + timedelta(rng.randint(0, self.period_days)))
 
-    def date_outside(self) -> date | str:
+    def date_outside(self) -> _Date | str:
         """A date shortly before the fiscal period (booked in the wrong year's file)."""
         if self.layout.date_style == "hijri":
             return self._hijri_text(self.year - 1, 12, self.rng.randint(1, 28))
@@ -602,11 +605,12 @@ class LineMaker:
         prog = rng.choice(self.programs)
         currency = rng.choices(self.currencies, self.currency_w)[0]
         units = self.units(currency)
-        row = {"program_code": prog.code, "program_name": prog.name_en,
-               "partner_country": self.country(rng.choice(prog.partners)),
-               "category": rng.choice(self.agency.categories[prog.category]),
-               "fiscal_year": self.fiscal_year(), "amount": self.amount(units),
-               "currency": currency}
+        row: dict[str, object] = {
+            "program_code": prog.code, "program_name": prog.name_en,
+            "partner_country": self.country(rng.choice(prog.partners)),
+            "category": rng.choice(self.agency.categories[prog.category]),
+            "fiscal_year": self.fiscal_year(), "amount": self.amount(units),
+            "currency": currency}
         if self.layout.header_arabic:  # MOI's "اسم البرنامج" is the Arabic name
             row["program_name"] = prog.name_ar
         if "stage" in self.fields:
@@ -707,6 +711,7 @@ def _file_entry(path: str, agency: str, kind: str, sheet: str | None, header_row
 def _budget_rows(maker: LineMaker, n_lines: int, defects: dict[int, str],
                  blanks: set[int]) -> Iterator[tuple[dict | None, int | None, str | None]]:
     """Yield (row, numeric units, defect) per data line, and (None, None, None) for blank rows."""
+    units: int | None
     for i in range(n_lines):
         if i in blanks:
             yield None, None, None
@@ -753,7 +758,7 @@ def _budget_body(ws, agency: Agency, maker: LineMaker, n_lines: int, defects: di
 
 
 def _budget_totals(ws, agency: Agency, maker: LineMaker, total: int, entry: dict) -> None:
-    totals = [None] * len(agency.fields)
+    totals: list[object] = [None] * len(agency.fields)
     totals[0] = agency.layout.totals_text
     totals[agency.fields.index("amount")] = maker.plain_amount(total)
     ws.append(totals)
@@ -810,6 +815,7 @@ def write_budget(inbox: Path, agency: Agency, maker: LineMaker, n_lines: int,
 def write_programs(inbox: Path, agency: Agency, programs: list[Program],
                    rng: random.Random) -> dict:
     cfg = agency.programs_cfg
+    assert cfg is not None, "write_programs is only called for agencies with a programs file"
     name = cfg["pattern"].replace("*", "")
     rel = f"{agency.cfg['inbox_dir']}/{name}"
     headers = agency.headers_for(cfg)
@@ -909,7 +915,7 @@ def write_milex(inbox: Path, current: dict[str, dict[int, object]], years: tuple
     rate = {name: round(rng.uniform(0.3, 300.0), 4) for name in current}
     gdp_share = {name: rng.uniform(0.01, 0.08) for name in current}
     num = lambda v, f: round(v * f, 6) if isinstance(v, float) else v  # noqa: E731
-    sheets = {
+    sheets: dict[str, tuple[str, list[str | None], Callable[[str, int, object], object]]] = {
         f"Constant ({base_year}) US$": (f"Figures are in US $m., at constant {base_year} prices and exchange rates",
                                               ["Country", None, "Notes"], lambda n, y, v: num(v, deflator[y])),
         "Current US$": ("Figures are in US $m., in current prices, converted at the exchange rate for the given year.",
@@ -952,8 +958,9 @@ def write_milex(inbox: Path, current: dict[str, dict[int, object]], years: tuple
                 data_rows += 1
                 heading_rows += 1
             for name in countries:
-                extra = {"Notes": notes.get(name), "Currency": "Local units", "Reporting year": None,
-                         "Fiscal Year (Jan-Dec if not stated)": "Apr-Mar" if name == "Pakistan" else None}
+                extra: dict[str | None, str | None] = {
+                    "Notes": notes.get(name), "Currency": "Local units", "Reporting year": None,
+                    "Fiscal Year (Jan-Dec if not stated)": "Apr-Mar" if name == "Pakistan" else None}
                 cells = [fn(name, y, current[name][y]) for y in years]
                 if plant_bad and title == "Current US$" and name == "Jordan":
                     cells[3] = "n/a"  # planted: neither a number nor a mark

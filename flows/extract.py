@@ -11,6 +11,8 @@ import csv
 import hashlib
 import io
 import os
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +61,7 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _match_header(cells: list[object], spec: FileSpec) -> dict[str, int]:
+def _match_header(cells: Sequence[object], spec: FileSpec) -> dict[str, int]:
     """canonical column -> position in ``cells`` for every alias found."""
     wanted = {normalize_header(a): canon for canon, aliases in spec.columns.items() for a in aliases}
     found: dict[str, int] = {}
@@ -74,7 +76,7 @@ def _required(spec: FileSpec) -> list[str]:
     return [c for c, req in CANONICAL_COLUMNS[spec.kind].items() if req and c in spec.columns]
 
 
-def _locate_header(rows: list[list[object]], spec: FileSpec, where: str) -> tuple[int, dict[str, int]]:
+def _locate_header(rows: Sequence[Sequence[object]], spec: FileSpec, where: str) -> tuple[int, dict[str, int]]:
     """Index (0-based, in ``rows``) of the header row and its column matches."""
     required = _required(spec)
     if spec.header.row is not None:
@@ -156,7 +158,36 @@ def _open_workbook(path: Path, limits: Limits) -> fastexcel.ExcelReader:
     try:
         return fastexcel.read_excel(data)
     except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; all mean "not a readable workbook"
-        raise FileReadError(f"{shown(path)}: not a readable Excel workbook ({_reason(exc, path)})") from None
+        plain = _why_unreadable(data)
+        raise FileReadError(f"{shown(path)}: {plain or f'not a readable Excel workbook ({_reason(exc, path)})'}") from None
+
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")  # the stream Office puts in an encrypted xlsx/xlsb
+_ASK_UNPROTECTED = "ask the agency for a copy saved without a password"
+
+
+def _why_unreadable(data: bytes) -> str | None:
+    """What a steward can act on when calamine cannot open a file whose cause is plain from its bytes."""
+    if not data:
+        return "the file is empty (0 bytes): ask the agency to send it again"
+    if data.startswith(_OLE2_MAGIC):
+        if _ENCRYPTION_INFO in data:
+            return f"the workbook is password-protected (encrypted): {_ASK_UNPROTECTED}"
+        return ("an old-format Office file (OLE2, e.g. .xls) that cannot be read; if it is password-protected, "
+                f"{_ASK_UNPROTECTED}, otherwise ask for it saved as .xlsx")
+    if data.startswith(b"PK") and _encrypted_opendocument(data):
+        return f"the spreadsheet (OpenDocument) is password-protected: {_ASK_UNPROTECTED}"
+    return None
+
+
+def _encrypted_opendocument(data: bytes) -> bool:
+    """An OpenDocument file whose manifest declares encrypted parts (the manifest is read at most 1 MiB deep)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf, zf.open("META-INF/manifest.xml") as fh:
+            return b"encryption-data" in fh.read(1 << 20)
+    except Exception:  # noqa: BLE001 - not an OpenDocument zip: no claim either way
+        return False
 
 
 def check_cell_lengths(table: pa.Table, where: str, limits: Limits, first_row: int, headers: dict[str, str]) -> None:

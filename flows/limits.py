@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 ENV = {
     "max_file_bytes": "DCF_MAX_FILE_BYTES",
@@ -65,7 +66,7 @@ class Limits:
         """Defaults overridden by ``DCF_MAX_*`` variables; a value that is not a positive number is an error
         naming the variable (a typo must not silently remove a limit)."""
         env = os.environ if env is None else env
-        values: dict[str, float | int] = {}
+        values: dict[str, Any] = {}  # int or float per field, passed as keyword arguments
         for f in fields(cls):
             raw = env.get(ENV[f.name])
             if raw is None or not raw.strip():

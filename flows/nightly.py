@@ -83,7 +83,8 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
     ref_fp = reference_fingerprint(settings.reference)
     yaml_by_agency = {s.agency: p for p in settings.sources.glob("*.yaml") for s in sources if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency}
     known = set() if force else known_versions(settings.warehouse)
-    todo, unchanged = [], []
+    todo: list[FileTask] = []
+    unchanged: list[FileTask] = []
     policy = RetryPolicy.from_env()
     for delay in [*policy.delays(), None]:  # a share that is down: wait for it, then fail the run loudly
         if settings.inbox.is_dir():
@@ -116,15 +117,15 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
     in_inbox = {t.file_key for t in todo + unchanged}
     by_agency = {s.agency: s for s in sources}
     for key, digest, stored in archived_current_files(settings.warehouse):  # withdrawn from the inbox, rows kept
-        path, src = archive.present(stored), by_agency.get(key.split("/", 1)[0])
-        if key in in_inbox or src is None or path is None:
+        kept, owner = archive.present(stored), by_agency.get(key.split("/", 1)[0])
+        if key in in_inbox or owner is None or kept is None:
             continue
         rel = key.split("/", 1)[1]
-        yaml_path = yaml_by_agency.get(src.agency)
+        yaml_path = yaml_by_agency.get(owner.agency)
         ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
         if (key, digest, ch) not in known:  # a changed mapping or layout: re-processed from the raw archive
-            st = path.stat()
-            todo.append(FileTask(path, key, digest, ch, st.st_size, datetime.fromtimestamp(st.st_mtime), src, src.spec_for(rel)))
+            st = kept.stat()
+            todo.append(FileTask(kept, key, digest, ch, st.st_size, datetime.fromtimestamp(st.st_mtime), owner, owner.spec_for(rel)))
     logger.info("inbox %s: %d file(s), %d new or changed, %d unchanged", settings.inbox, len(todo) + len(unchanged), len(todo), len(unchanged))
     return todo, unchanged, refused
 
@@ -148,10 +149,10 @@ def process(file_task: FileTask, reference: Reference, archive_root: Path) -> Fi
         logger.info("%s [%s]: %d read = %d loaded + %d quarantined + %d skipped (%.2f s)", batch.file_key,
                     batch.sheet or ("csv" if str(batch.path).lower().endswith(".csv") else "all sheets"),
                     c["rows_read"], c["rows_loaded"], c["rows_quarantined"], c["rows_skipped"], batch.seconds)
-        failures = batch.failures if batch.failures is not None else []
-        for row in list(failures.itertuples())[:MAX_LOGGED_FAILURES] if len(failures) else []:
+        failures = batch.failures
+        for row in list(failures.itertuples())[:MAX_LOGGED_FAILURES] if failures is not None and len(failures) else []:
             logger.warning("%s row %s: %s [%s]", batch.file_key, row.excel_row, row.message, row.rule)
-        if len(failures) > MAX_LOGGED_FAILURES:
+        if failures is not None and len(failures) > MAX_LOGGED_FAILURES:
             logger.warning("%s: %d more failure(s); see 'dcf failures'", batch.file_key, len(failures) - MAX_LOGGED_FAILURES)
     return batch
 
@@ -299,7 +300,9 @@ def _summary_markdown(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-@flow(name="nightly-ingestion", task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)), log_prints=True,
+# the ignore below: Prefect's flow() wants TaskRunner[PrefectFuture[Any]], which its own ThreadPoolTaskRunner (a
+# TaskRunner[PrefectConcurrentFuture[R]], invariant) does not match; Prefect casts the same way internally
+@flow(name="nightly-ingestion", task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)), log_prints=True,  # type: ignore[arg-type]
       on_failure=[notify_failure], on_crashed=[notify_failure], timeout_seconds=4 * 3600)
 def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, sources: str | None = None,
                       reference: str | None = None, force: bool = False,
@@ -330,11 +333,11 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
             for hook in _progress_hooks:
                 hook(len(finished), len(futures), finished[position[future.task_run_id]])
         batches = [finished[i] for i in range(len(futures))]
-        ctx = get_run_context()
+        flow_run = getattr(get_run_context(), "flow_run", None)  # a task run's context has none
         load = LoadInfo(
             load_id=f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
             started_at=started,
-            flow_run_id=str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None,
+            flow_run_id=str(flow_run.id) if flow_run else None,
             run_by=getpass.getuser(),
             inbox=str(settings.inbox),
         )

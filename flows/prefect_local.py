@@ -32,6 +32,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 #: seconds to wait for the server to answer; env DCF_PREFECT_START_TIMEOUT
 DEFAULT_START_TIMEOUT = 600.0
@@ -132,7 +133,7 @@ def _database_missing() -> bool:
         from prefect.settings import get_current_settings
 
         url = get_current_settings().server.database.connection_url
-        text = url.get_secret_value() if hasattr(url, "get_secret_value") else str(url or "")
+        text = url.get_secret_value() if url is not None and hasattr(url, "get_secret_value") else str(url or "")
         if not text.startswith("sqlite"):
             return False
         path = text.split(":///", 1)[-1]
@@ -158,7 +159,7 @@ class LocalServer:
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.first_start = False  # no database yet: this start creates and migrates it
-        self._log = None
+        self._log: IO[bytes] | None = None
         self._port_retries = 0
 
     @property

@@ -240,13 +240,13 @@ def _references(a: np.ndarray, start: int, end: int) -> tuple[int, int, int, int
     if len(hit) == 0:
         return 0, 0, 0, 0
     n_letters = _run_length(a, hit, 4, 0x41, 0x5A, fold=True)  # A-Z, either case
-    start = hit + n_letters
-    n_digits = _run_length(a, start, 8, 0x30, 0x39)
+    digits_at = hit + n_letters
+    n_digits = _run_length(a, digits_at, 8, 0x30, 0x39)
     is_cell = n_letters > 0
     counts = (int((~is_cell).sum()), int(is_cell.sum()))
     if n_letters.max() > 3 or n_digits.max() > 7:
         return BEYOND, BEYOND, *counts
-    return _largest(a, start, n_digits, 10, 0x30), _largest(a, hit, n_letters, 26, 0x40, fold=True), *counts
+    return _largest(a, digits_at, n_digits, 10, 0x30), _largest(a, hit, n_letters, 26, 0x40, fold=True), *counts
 
 
 def _run_length(a: np.ndarray, start: np.ndarray, width: int, low: int, high: int, fold: bool = False) -> np.ndarray:

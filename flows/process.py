@@ -41,7 +41,7 @@ class FileTask:
     file_hash: str
     config_hash: str
     size_bytes: int
-    modified_at: datetime
+    modified_at: datetime | None  # None: discovery could not stat it (read_error says why)
     source: SourceConfig
     spec: FileSpec | WideFileSpec | None
     seen: tuple[int, float] | None = None  # (size, mtime) when discovery hashed it: a later change means "still copying"
@@ -160,7 +160,7 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
         default_stage=spec.default_stage,
         totals_label=spec.totals_label,
         fx_policy=spec.fx.policy,
-        fx_policy_by_stage=dict(spec.fx.by_stage),
+        fx_policy_by_stage={stage: policy for stage, policy in spec.fx.by_stage.items()},  # Literal keys widened to str
         fx_lookback_days=spec.fx.lookback_days,
         totals_tolerance=spec.totals_tolerance,
         severity=dict(spec.severity),

@@ -6,6 +6,7 @@ import hashlib
 import os
 import warnings
 import zipfile
+from collections.abc import Callable
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from transforms.reference import Reference, build_reference
 #: bump when a change to the normalisers should re-process files that did not change
 PIPELINE_VERSION = "2"
 
-TABLES = {
+TABLES: dict[str, dict[str, type | str]] = {
     "categories": {"dac_code": str},
     "category_mappings": {"agency": str, "label": str, "category_code": str},
     "stage_labels": {"label": str, "stage": str},
@@ -102,7 +103,7 @@ def check_reference(directory: Path) -> None:
 def read_reference(directory: Path) -> Reference:
     tables = {name: _read_table(directory / f"{name}.csv", dtypes) for name, dtypes in TABLES.items()}
     settings = read_settings(directory)
-    build = {
+    build: dict[str, Callable[[], fx.Provider | None]] = {
         "override": lambda: fx.range_provider("override", tables["fx_rates"]),
         "peg": lambda: fx.range_provider("peg", tables["fx_pegs"]),
         "ecb": ecb_provider,

@@ -50,9 +50,9 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
     settings = Settings.resolve(warehouse=warehouse, reference=reference)
     logger = get_run_logger()
     started = datetime.now()
-    ctx = get_run_context()
+    flow_run = getattr(get_run_context(), "flow_run", None)  # a task run's context has none
     load = LoadInfo(f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}-replay", started,
-                    str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None, getpass.getuser(), "(replay)")
+                    str(flow_run.id) if flow_run else None, getpass.getuser(), "(replay)")
     with exclusive_lock(settings.warehouse):
         recover(settings.warehouse, logger.info)
         ref = read_reference(settings.reference)

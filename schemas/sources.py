@@ -248,7 +248,7 @@ class WideFileSpec(_Strict):
     severity: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
     sheets: list[WideSheetSpec] = Field(min_length=1)
 
-    _severity_known = field_validator("severity")(FileSpec._known_rules.__func__)
+    _severity_known = field_validator("severity")(FileSpec._known_rules.__func__)  # type: ignore[attr-defined]  # pydantic wraps the classmethod; the stub hides __func__
 
     @property
     def is_csv(self) -> bool:

@@ -281,8 +281,10 @@ def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) ->
     start, start_blank, start_outside = dates.read_dates(data["start_date"])
     end, end_blank, end_outside = dates.read_dates(data["end_date"])
     for col, parsed, blank, outside in (("start_date", start, start_blank, start_outside), ("end_date", end, end_blank, end_outside)):
-        fails.append(failures_where(data, parsed.isna() & ~blank & ~outside, col, "date_unreadable",
-                                    lambda r, v, col=col: f"{h(col)} '" + v + "' is not a date."))
+        def unreadable(r: pd.DataFrame, v: pd.Series, col: str = col) -> pd.Series:
+            return f"{h(col)} '" + v + "' is not a date."
+
+        fails.append(failures_where(data, parsed.isna() & ~blank & ~outside, col, "date_unreadable", unreadable))
         fails.append(_out_of_range(data, outside, col, ctx))
     fails.append(failures_where(data, start.notna() & end.notna() & (end < start), "end_date", "date_outside_period",
                                 lambda r, v: f"{h('end_date')} '" + v + f"' is before {h('start_date')}."))

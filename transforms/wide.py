@@ -10,6 +10,7 @@ an entity row (loaded), a heading, a blank row (skipped) or a row with values an
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,7 +119,7 @@ def split_footnote_marks(notes: pd.Series) -> tuple[pd.Series, pd.Series]:
     return symbols, numbers
 
 
-def _failure_frame(sheet: str, rows: np.ndarray, cells, column, value, rule: str, severity: dict[str, str], message,
+def _failure_frame(sheet: str, rows: np.ndarray, cells, column, value, rule: str, severity: Mapping[str, str], message,
                    suggestion=pd.NA) -> pd.DataFrame:
     """Failure records of one rule for the given Excel rows (columns as transforms.failures, plus sheet and cell)."""
     return pd.DataFrame({
@@ -138,7 +139,7 @@ def _text_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, captured: dict[str, str],
-                      country_lookup: pd.DataFrame, severity: dict[str, str]) -> WideResult:
+                      country_lookup: pd.DataFrame, severity: Mapping[str, str]) -> WideResult:
     header_pos, entity_col = locate_header(grid, spec)
     pre = _preamble_text(grid, header_pos)
     captured = dict(captured)

@@ -23,7 +23,7 @@ import os
 import re
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import zip_longest
@@ -146,7 +146,7 @@ def _load(warehouse: Path, agency: str | None, file_contains: str | None, status
         keys = sorted({r["file_key"] for r in rows})
         files: dict[str, _SourceFile] = {k: _SourceFile(k) for k in keys}
         if keys:
-            first_sheet = {}
+            first_sheet: dict[str, str | None] = {}
             for r in rows:
                 first_sheet.setdefault(r["file_key"], r["sheet"])
             for file_key, file_hash, path, kind, sheet, header_row, st, context in con.execute(
@@ -310,7 +310,7 @@ def _formula_text(value: object) -> str | None:
     return None
 
 
-def _xlsx_rows(path: Path, sheet: str | None) -> tuple[str, Iterator[tuple], list]:
+def _xlsx_rows(path: Path, sheet: str | None) -> tuple[str, Iterator[Sequence[object]], list]:
     """Values of one sheet from Excel row 1 and column A on: cached values, or the formula's text where a formula
     has no cached value. Returns (sheet name, rows, workbooks to close)."""
     values_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -326,7 +326,7 @@ def _xlsx_rows(path: Path, sheet: str | None) -> tuple[str, Iterator[tuple], lis
     formulas_ws = formulas_wb[name]
     formulas_ws.reset_dimensions()
 
-    def merged() -> Iterator[tuple]:
+    def merged() -> Iterator[Sequence[object]]:
         for vals, forms in zip_longest(rows, formulas_ws.iter_rows(values_only=True), fillvalue=()):
             if None in vals or len(forms) > len(vals):
                 vals = list(vals) + [None] * (len(forms) - len(vals))
@@ -402,7 +402,7 @@ def _quarantine_rows(src: _SourceFile, failures: list[_Failure]) -> tuple[list[l
     for c in columns:
         grid[header_row][position[c] - 1] = c
     for excel_row, raw in src.quarantined.items():
-        line = [None] * width
+        line: list[object] = [None] * width
         for c, v in raw.items():
             line[position[c] - 1] = v
         grid[excel_row] = line
@@ -416,6 +416,7 @@ def _build_data(ws, src: _SourceFile, failures: list[_Failure], notes: list[str]
     path = Path(src.path) if src.path else None
     header_row = src.header_row
     sheet = src.sheet or next((f.sheet for f in failures if f.sheet), None)
+    rows: Iterable[Sequence[object]]  # the CSV's records, the sheet's rows or the held-back rows
     problem = None
     if path is None:
         problem = "The raw archive holds no copy of this file (it could not be read when it arrived)"

@@ -40,6 +40,8 @@ def publish_to_lake(warehouse: Path, catalog: str, data_path: str, tables: tuple
         for table in tables:
             con.execute(f"CREATE OR REPLACE TABLE lake.{table} AS SELECT * FROM wh.{table}")
         con.execute("COMMIT")
-        return con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()[0]
+        row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone()
+        assert row is not None  # an aggregate returns one row
+        return row[0]
     finally:
         con.close()

@@ -266,7 +266,7 @@ def _table(frame: pd.DataFrame, columns: list[tuple[str, str, str]], caption: st
     (Arabic: right to left). Missing values show ``blank``; every cell is escaped."""
     head = "".join(f'<th scope="col" class="{"num" if kind in ("usd_m", "int", "pct") else kind}">{_esc(h)}</th>'
                    for _, h, kind in columns)
-    cells = []
+    cells: list[pd.Series] = []
     for col, _, kind in columns:
         s = frame[col]
         shown = _FORMATS[kind](s).where(s.notna(), blank).map(_esc)

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -44,7 +45,8 @@ class PublishCheckFailed(RuntimeError):
 
 
 def ddl_statements() -> list[str]:
-    files = sorted(p for p in resources.files("warehouse").joinpath("sql").iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in resources.files("warehouse").joinpath("sql").iterdir() if p.name.endswith(".sql")),
+                   key=lambda p: p.name)
     return [p.read_text(encoding="utf-8") for p in files]
 
 
@@ -302,6 +304,7 @@ class Staging:
     @staticmethod
     def _quarantine_frame(batch: FileBatch) -> pd.DataFrame:
         q = batch.quarantined
+        assert q is not None and batch.failures is not None, "only called for a batch with quarantined rows"
         keys = [c for c in ("sheet", "excel_row") if c in q.columns]  # multi-sheet files: a row is (sheet, row)
         cells = q.drop(columns=keys).astype(object).where(q.drop(columns=keys).notna(), None)
         raw_json = [json.dumps(rec, ensure_ascii=False) for rec in cells.to_dict(orient="records")]
@@ -412,9 +415,10 @@ class Staging:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute("DELETE FROM quarantine_row WHERE file_key = ? AND list_contains(?, excel_row)", [batch.file_key, replayed])
-            passed = 0 if batch.rows is None else len(batch.rows)
-            if passed:
-                self._insert("fact_funding_line" if batch.kind == "budget" else "dim_program", batch.rows.assign(**lineage))
+            rows = batch.rows
+            passed = 0 if rows is None else len(rows)
+            if rows is not None and passed:
+                self._insert("fact_funding_line" if batch.kind == "budget" else "dim_program", rows.assign(**lineage))
             if batch.quarantined is not None and len(batch.quarantined):
                 self._insert("quarantine_row", self._quarantine_frame(batch).assign(**lineage))
             self._record_failures(batch, load, now, scope_rows=replayed)
@@ -429,7 +433,7 @@ class Staging:
             raise
 
     def mark_withdrawn(self, present: set[str], policy: dict[str, str], now: datetime,
-                       skip_agencies: set[str] = frozenset()) -> list[dict]:
+                       skip_agencies: AbstractSet[str] = frozenset()) -> list[dict]:
         """Current files missing from the inbox: recorded as withdrawn (when first missed); their rows kept, or
         retracted where the agency's source declares ``withdrawn: retract``. A file back in the inbox is present
         again. Returns one entry per withdrawn file for the run summary."""
@@ -467,7 +471,9 @@ class Staging:
         locks of ``release_years`` first (``dcf rerate``). Returns how many rates were newly locked."""
         if release_years:
             self.con.execute("DELETE FROM fx_rate_lock WHERE list_contains(?, fiscal_year)", [sorted(release_years)])
-        before = self.con.execute("SELECT count(*) FROM fx_rate_lock").fetchone()[0]
+        counted = self.con.execute("SELECT count(*) FROM fx_rate_lock").fetchone()
+        assert counted is not None  # an aggregate returns one row
+        before = counted[0]
         self.con.execute(
             """
             INSERT INTO fx_rate_lock
@@ -486,7 +492,9 @@ class Staging:
             """,
             {"now": datetime.now(), "load": load_id, "as_of": as_of},
         )
-        return self.con.execute("SELECT count(*) FROM fx_rate_lock").fetchone()[0] - before
+        counted = self.con.execute("SELECT count(*) FROM fx_rate_lock").fetchone()
+        assert counted is not None
+        return counted[0] - before
 
     def replace_dimension(self, table: str, df: pd.DataFrame) -> None:
         """Reference dimensions are replaced whole from reference/ and sources/ on every load."""
@@ -582,9 +590,11 @@ class Staging:
         bad = self.con.execute("SELECT file_key FROM file_reconciliation WHERE NOT reconciles").fetchall()
         if bad:
             raise PublishCheckFailed("row counts do not reconcile for: " + ", ".join(r[0] for r in bad))
-        orphans = self.con.execute(
+        counted = self.con.execute(
             "SELECT count(*) FROM fact_funding_line f ANTI JOIN dim_country c ON c.iso3 = f.country_iso3"
-        ).fetchone()[0]
+        ).fetchone()
+        assert counted is not None  # an aggregate returns one row
+        orphans = counted[0]
         if orphans:
             raise PublishCheckFailed(f"{orphans} funding line(s) point at a country missing from dim_country")
 

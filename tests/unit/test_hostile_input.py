@@ -315,3 +315,31 @@ def test_a_fifo_swapped_in_after_discovery_is_refused_without_blocking(sample_in
     finally:
         signal.alarm(0)
     assert batch.status == "failed" and "not a regular file" in batch.message
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"", "the file is empty (0 bytes): ask the agency to send it again"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64 + "EncryptionInfo".encode("utf-16-le"),
+     "the workbook is password-protected (encrypted): ask the agency for a copy saved without a password"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64, "an old-format Office file (OLE2, e.g. .xls) that cannot be read; "
+     "if it is password-protected, ask the agency for a copy saved without a password, otherwise ask for it saved as .xlsx"),
+    ("opendocument-encrypted", "the spreadsheet (OpenDocument) is password-protected: ask the agency for a copy saved "
+     "without a password"),
+    ("opendocument-plain", None),
+    (b"PK\x03\x04 not a zip at all", None),
+    (b"some text", None),
+])
+def test_an_unreadable_workbook_says_why_when_its_bytes_tell(data, expected):
+    import io
+    import zipfile
+
+    from flows.extract import _why_unreadable
+
+    if isinstance(data, str):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+            entry = '<manifest:encryption-data manifest:checksum-type="SHA1/1K"/>' if data.endswith("-encrypted") else ""
+            zf.writestr("META-INF/manifest.xml", f"<manifest:manifest><manifest:file-entry>{entry}</manifest:file-entry></manifest:manifest>")
+        data = buf.getvalue()
+    assert _why_unreadable(data) == expected
