@@ -21,6 +21,7 @@ One run, in one process:
 Usage: ``python -m benchmarks.run [--lines 100000] [--files 10] [--out BENCHMARKS.md]
 [--workdir DIR] [--skip-naive] [--naive-lines N]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -255,8 +256,9 @@ def naive(files: list[dict], corpus: Corpus, database: Path) -> None:
         for i, entry in enumerate(files):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # openpyxl: "no default style"
-                df = pd.read_excel(corpus.path(entry), sheet_name=entry["sheet"],
-                                   header=entry["header_row"] - 1, engine="openpyxl")
+                df = pd.read_excel(
+                    corpus.path(entry), sheet_name=entry["sheet"], header=entry["header_row"] - 1, engine="openpyxl"
+                )
             columns = ", ".join(f"c{j} {_duckdb_type(t)}" for j, t in enumerate(df.dtypes))
             con.execute(f"CREATE TABLE naive_{i} ({columns})")
             rows = df.astype(object).where(df.notna(), None).values.tolist()
@@ -267,8 +269,11 @@ def naive(files: list[dict], corpus: Corpus, database: Path) -> None:
 
 def naive_subset(corpus: Corpus, naive_lines: int | None) -> list[dict]:
     """All files, or the first files that add up to about naive_lines lines (at least one)."""
-    limit = naive_lines if naive_lines is not None else (
-        corpus.lines if corpus.lines <= NAIVE_FULL_MAX_LINES else NAIVE_FULL_MAX_LINES)
+    limit = (
+        naive_lines
+        if naive_lines is not None
+        else (corpus.lines if corpus.lines <= NAIVE_FULL_MAX_LINES else NAIVE_FULL_MAX_LINES)
+    )
     chosen, lines = [], 0
     for entry in corpus.files:
         if chosen and lines >= limit:
@@ -283,12 +288,20 @@ def naive_subset(corpus: Corpus, naive_lines: int | None) -> list[dict]:
 
 def memory_child(inbox: Path, warehouse: Path) -> dict | None:
     """Run the flow alone in a child process (--memory-only); its peak RSS and flow time."""
-    cmd = [sys.executable, "-m", "benchmarks.run", "--memory-only",
-           "--inbox", str(inbox), "--warehouse", str(warehouse)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "--memory-only",
+        "--inbox",
+        str(inbox),
+        "--warehouse",
+        str(warehouse),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith(MEMORY_MARK):
-            return json.loads(line[len(MEMORY_MARK):])
+            return json.loads(line[len(MEMORY_MARK) :])
     print(f"memory child failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
     return None
 
@@ -299,8 +312,12 @@ def memory_only(inbox: Path, warehouse: Path) -> int:
     trivial_flow()
     before = peak_rss_kib()
     summary, seconds = timed(run_flow, inbox, warehouse)
-    result = {"peak_rss_kib": peak_rss_kib(), "rss_before_flow_kib": before,
-              "flow_seconds": seconds, "rows_read": summary.totals.get("rows_read")}
+    result = {
+        "peak_rss_kib": peak_rss_kib(),
+        "rss_before_flow_kib": before,
+        "flow_seconds": seconds,
+        "rows_read": summary.totals.get("rows_read"),
+    }
     print(MEMORY_MARK + json.dumps(result), flush=True)
     return 0
 
@@ -362,12 +379,20 @@ def machine_info() -> dict:
     except OSError:
         pass
     versions = {name: version(name) for name in ("duckdb", "fastexcel", "prefect", "pandas", "openpyxl")}
-    return {"code": code_version(), "cores": os.cpu_count(), "cpu": cpu, "ram_gib": psutil.virtual_memory().total / 2**30,
-            "os": platform.platform(), "python": platform.python_version(), **versions}
+    return {
+        "code": code_version(),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": psutil.virtual_memory().total / 2**30,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        **versions,
+    }
 
 
 def code_version() -> str:
     """The git commit the project code is at, and whether the pipeline's code has uncommitted changes."""
+
     def git(*args: str) -> str:
         proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return proc.stdout.strip() if proc.returncode == 0 else ""
@@ -385,8 +410,7 @@ def _naive_note(r: Results) -> str:
     if r.naive_s is None:
         return "skipped (--skip-naive)"
     if r.extrapolated:
-        return (f"EXTRAPOLATED linearly per line from {r.naive_lines:,} lines timed in "
-                f"{r.naive_measured_s:.1f} s")
+        return f"EXTRAPOLATED linearly per line from {r.naive_lines:,} lines timed in {r.naive_measured_s:.1f} s"
     return "measured on the whole corpus"
 
 
@@ -395,17 +419,29 @@ def render_section(r: Results) -> str:
     t = r.flow_totals
     naive_ratio = r.naive_ratio
     rows = [
-        ("Flow: `nightly_ingestion` (after Prefect's start)", r.flow_s, r.lines,
-         f"{t.get('rows_read', 0):,} read = {t.get('rows_loaded', 0):,} loaded + "
-         f"{t.get('rows_quarantined', 0):,} quarantined + {t.get('rows_skipped', 0):,} skipped"),
-        ("No-op night (inbox unchanged)", r.noop_s, None,
-         f"target <= {NOOP_TARGET_SECONDS:g} s: {verdict(r.noop_s, r.noop_s <= NOOP_TARGET_SECONDS)}"),
+        (
+            "Flow: `nightly_ingestion` (after Prefect's start)",
+            r.flow_s,
+            r.lines,
+            f"{t.get('rows_read', 0):,} read = {t.get('rows_loaded', 0):,} loaded + "
+            f"{t.get('rows_quarantined', 0):,} quarantined + {t.get('rows_skipped', 0):,} skipped",
+        ),
+        (
+            "No-op night (inbox unchanged)",
+            r.noop_s,
+            None,
+            f"target <= {NOOP_TARGET_SECONDS:g} s: {verdict(r.noop_s, r.noop_s <= NOOP_TARGET_SECONDS)}",
+        ),
         ("Raw limit: fastexcel -> Arrow -> DuckDB, 1 core", r.raw_s, r.lines, "no validation"),
         ("Naive: pandas/openpyxl -> `executemany`", r.naive_s, r.lines, _naive_note(r)),
         ("Imports (`flows.nightly`: pandas, pandera, Prefect ...)", r.import_s, None, "excluded from the flow time"),
         ("Prefect start (warm-up flow)", r.prefect_start_s, None, "excluded from the flow time"),
-        ("Prefect floor: a flow that does nothing", r.prefect_floor_s, None,
-         "Prefect's own cost per flow run, included in the flow and no-op times"),
+        (
+            "Prefect floor: a flow that does nothing",
+            r.prefect_floor_s,
+            None,
+            "Prefect's own cost per flow run, included in the flow and no-op times",
+        ),
         ("Corpus generation", r.generate_s, r.lines, "not part of any ratio"),
     ]
     lines = [
@@ -421,8 +457,10 @@ def render_section(r: Results) -> str:
         "",
         "| step | seconds | lines/s | note |",
         "|---|---:|---:|---|",
-        *(f"| {name} | {'' if s is None else f'{s:.2f}'} | {_rate(n, s) if n else ''} | {note} |"
-          for name, s, n, note in rows),
+        *(
+            f"| {name} | {'' if s is None else f'{s:.2f}'} | {_rate(n, s) if n else ''} | {note} |"
+            for name, s, n, note in rows
+        ),
         "",
         "| ratio | value | target | result |",
         "|---|---:|---:|---|",
@@ -433,9 +471,12 @@ def render_section(r: Results) -> str:
         "",
         f"Peak RSS: {mib(r.rss_after_flow_kib)} for the benchmark process after the flow step "
         f"({mib(r.rss_before_flow_kib)} before it, after corpus generation and Prefect's start)"
-        + (f"; {mib(r.child['peak_rss_kib'])} for the flow alone in a child process "
-           f"({mib(r.child['rss_before_flow_kib'])} after Prefect's start, flow {r.child['flow_seconds']:.2f} s there)."
-           if r.child else "."),
+        + (
+            f"; {mib(r.child['peak_rss_kib'])} for the flow alone in a child process "
+            f"({mib(r.child['rss_before_flow_kib'])} after Prefect's start, flow {r.child['flow_seconds']:.2f} s there)."
+            if r.child
+            else "."
+        ),
         "",
         *([f"**Problems:** {'; '.join(r.problems)}", ""] if r.problems else []),
         f"Command: `{r.command}`",
@@ -458,8 +499,12 @@ def update_markdown(path: Path, r: Results) -> None:
 
 
 def print_summary(r: Results, out: Path) -> None:
-    naive = "skipped" if r.naive_s is None else f"{r.naive_s:8.2f} s   {r.lines / r.naive_s:,.0f} lines/s" + (
-        f"   EXTRAPOLATED from {r.naive_lines:,} lines" if r.extrapolated else "")
+    naive = (
+        "skipped"
+        if r.naive_s is None
+        else f"{r.naive_s:8.2f} s   {r.lines / r.naive_s:,.0f} lines/s"
+        + (f"   EXTRAPOLATED from {r.naive_lines:,} lines" if r.extrapolated else "")
+    )
     naive_ratio = "n/a" if r.naive_ratio is None else f"{r.naive_ratio:.1f}"
     print(f"\n== benchmark: {r.lines:,} lines in {r.files} workbooks ==")
     print(f"generate      {r.generate_s:8.2f} s   (not in any ratio)")
@@ -470,9 +515,13 @@ def print_summary(r: Results, out: Path) -> None:
     print(f"no-op         {r.noop_s:8.2f} s   target <= {NOOP_TARGET_SECONDS:g} s")
     print(f"raw limit     {r.raw_s:8.2f} s   {r.lines / r.raw_s:,.0f} lines/s")
     print(f"naive         {naive}")
-    print(f"raw / flow    {r.raw_ratio:8.2f}     target >= {RAW_TARGET:g}: {verdict(r.raw_ratio, r.raw_ratio >= RAW_TARGET)}")
-    print(f"naive / flow  {naive_ratio:>8}     target >= {NAIVE_TARGET:g}: "
-          f"{verdict(r.naive_ratio, (r.naive_ratio or 0) >= NAIVE_TARGET)}")
+    print(
+        f"raw / flow    {r.raw_ratio:8.2f}     target >= {RAW_TARGET:g}: {verdict(r.raw_ratio, r.raw_ratio >= RAW_TARGET)}"
+    )
+    print(
+        f"naive / flow  {naive_ratio:>8}     target >= {NAIVE_TARGET:g}: "
+        f"{verdict(r.naive_ratio, (r.naive_ratio or 0) >= NAIVE_TARGET)}"
+    )
     child = f", flow alone (child) {mib(r.child['peak_rss_kib'])}" if r.child else ""
     print(f"peak RSS      {mib(r.rss_after_flow_kib)} after the flow step{child}")
     for problem in r.problems:
@@ -488,10 +537,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lines", type=int, default=100_000, help="budget lines in the corpus (default 100,000)")
     p.add_argument("--files", type=int, default=10, help="workbooks in the corpus (default 10)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"Markdown file to update (default {DEFAULT_OUT})")
-    p.add_argument("--workdir", type=Path, default=None, help="keep the corpus and databases here (default: a temp dir)")
+    p.add_argument(
+        "--workdir", type=Path, default=None, help="keep the corpus and databases here (default: a temp dir)"
+    )
     p.add_argument("--skip-naive", action="store_true", help="do not time the naive way")
-    p.add_argument("--naive-lines", type=int, default=None,
-                   help=f"time the naive way on about N lines and extrapolate (default: all if <= {NAIVE_FULL_MAX_LINES:,})")
+    p.add_argument(
+        "--naive-lines",
+        type=int,
+        default=None,
+        help=f"time the naive way on about N lines and extrapolate (default: all if <= {NAIVE_FULL_MAX_LINES:,})",
+    )
     p.add_argument("--skip-memory-child", action="store_true", help="do not measure the flow alone in a child process")
     p.add_argument("--memory-only", action="store_true", help=argparse.SUPPRESS)  # child mode
     p.add_argument("--inbox", type=Path, help=argparse.SUPPRESS)  # child mode
@@ -506,7 +561,9 @@ def step(label: str, fn: Callable[..., T], *args) -> tuple[T, float]:
     return result, seconds
 
 
-def time_naive(args: argparse.Namespace, corpus: Corpus, workdir: Path) -> tuple[float | None, float | None, int | None]:
+def time_naive(
+    args: argparse.Namespace, corpus: Corpus, workdir: Path
+) -> tuple[float | None, float | None, int | None]:
     """(seconds for the whole corpus, seconds measured, lines measured); None when skipped."""
     if args.skip_naive:
         return None, None, None
@@ -518,8 +575,9 @@ def time_naive(args: argparse.Namespace, corpus: Corpus, workdir: Path) -> tuple
 
 def benchmark(args: argparse.Namespace, workdir: Path) -> Results:
     machine = machine_info()  # before any import of the pipeline: the code version that gets timed
-    corpus, generate_s = step(f"generate {args.lines:,} lines in {args.files} workbooks",
-                              generate, workdir / "inbox", args.lines, args.files)
+    corpus, generate_s = step(
+        f"generate {args.lines:,} lines in {args.files} workbooks", generate, workdir / "inbox", args.lines, args.files
+    )
     _, import_s = step("import flows.nightly", import_flow)
     _, prefect_start_s = step("start Prefect (warm-up flow)", trivial_flow)
     _, prefect_floor_s = step("Prefect floor (a flow that does nothing)", trivial_flow)
@@ -533,13 +591,27 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> Results:
     if not args.skip_memory_child:
         child, _ = step("flow alone in a child process (memory)", memory_child, corpus.inbox, workdir / "memory.duckdb")
     return Results(
-        lines=corpus.lines, files=len(corpus.files), corpus_bytes=corpus.size_bytes, data_rows=corpus.data_rows,
+        lines=corpus.lines,
+        files=len(corpus.files),
+        corpus_bytes=corpus.size_bytes,
+        data_rows=corpus.data_rows,
         command=shlex.join(["python", "-m", "benchmarks.run", *sys.argv[1:]]),
-        generate_s=generate_s, import_s=import_s, prefect_start_s=prefect_start_s,
-        prefect_floor_s=prefect_floor_s, flow_s=flow_s, noop_s=noop_s, raw_s=raw_s,
-        naive_s=naive_s, naive_lines=naive_lines, naive_measured_s=naive_measured,
-        flow_totals=summary.totals, rss_before_flow_kib=rss_before, rss_after_flow_kib=rss_after,
-        child=child, problems=check_flow(summary, corpus) + check_noop(noop, corpus), machine=machine,
+        generate_s=generate_s,
+        import_s=import_s,
+        prefect_start_s=prefect_start_s,
+        prefect_floor_s=prefect_floor_s,
+        flow_s=flow_s,
+        noop_s=noop_s,
+        raw_s=raw_s,
+        naive_s=naive_s,
+        naive_lines=naive_lines,
+        naive_measured_s=naive_measured,
+        flow_totals=summary.totals,
+        rss_before_flow_kib=rss_before,
+        rss_after_flow_kib=rss_after,
+        child=child,
+        problems=check_flow(summary, corpus) + check_noop(noop, corpus),
+        machine=machine,
     )
 
 

@@ -5,6 +5,7 @@ Exit codes: 0 ok; 1 the run failed and nothing was published; 2 usage or configu
 130 interrupted (Ctrl-C), nothing published.
 Commands that only read the warehouse (status, failures) never start Prefect.
 """
+
 from __future__ import annotations
 
 import sys
@@ -30,10 +31,16 @@ app = typer.Typer(
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-InboxOpt = typer.Option(None, "--inbox", help="Inbox folder with one sub-folder per agency (env DCF_INBOX; default data/inbox).")
-WarehouseOpt = typer.Option(None, "--warehouse", help="Published DuckDB file (env DCF_WAREHOUSE; default data/warehouse.duckdb).")
+InboxOpt = typer.Option(
+    None, "--inbox", help="Inbox folder with one sub-folder per agency (env DCF_INBOX; default data/inbox)."
+)
+WarehouseOpt = typer.Option(
+    None, "--warehouse", help="Published DuckDB file (env DCF_WAREHOUSE; default data/warehouse.duckdb)."
+)
 SourcesOpt = typer.Option(None, "--sources", help="Folder of agency source YAMLs (env DCF_SOURCES; default sources/).")
-ReferenceOpt = typer.Option(None, "--reference", help="Folder of reference tables (env DCF_REFERENCE; default reference/).")
+ReferenceOpt = typer.Option(
+    None, "--reference", help="Folder of reference tables (env DCF_REFERENCE; default reference/)."
+)
 
 
 def _settings(**kw):
@@ -60,7 +67,10 @@ def _quiet_tracebacks() -> None:
         return
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    loggers = [
+        logging.getLogger(),
+        *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)),
+    ]
     for logger in loggers:
         for handler in logger.handlers:
             if isinstance(handler, PrefectConsoleHandler) and _NoTraceback not in handler.filters:
@@ -117,19 +127,26 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
         try:  # Prefect's local server runs as our child for the run (stopped even on Ctrl-C, SIGTERM or kill -9)
             with local_prefect(notify=lambda msg: err.print(escape(msg), highlight=False)), _progress_bar(on_file_done):
                 summary = run_nightly(
-                    inbox=str(settings.inbox), warehouse=str(settings.warehouse), sources=str(settings.sources),
-                    reference=str(settings.reference), **parameters,
+                    inbox=str(settings.inbox),
+                    warehouse=str(settings.warehouse),
+                    sources=str(settings.sources),
+                    reference=str(settings.reference),
+                    **parameters,
                 )
         except KeyboardInterrupt:  # Ctrl-C: one line, not Click's bare 'Aborted!' with exit 1
-            _fail("interrupted (Ctrl-C); the published warehouse was not changed and the next run starts clean",
-                  EXIT_INTERRUPTED)
+            _fail(
+                "interrupted (Ctrl-C); the published warehouse was not changed and the next run starts clean",
+                EXIT_INTERRUPTED,
+            )
         except LocalPrefectError as exc:
             _fail(f"{escape(str(exc))}; the published warehouse was not changed", EXIT_RUN_FAILED)
         except WarehouseError as exc:  # disk full, permissions, a broken published file: the cause and the next step
             _fail(escape(str(exc)), EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
         except Exception as exc:  # noqa: BLE001 - the flow's log has the detail; the user gets one sentence
-            _fail(escape(f"the run failed ({type(exc).__name__}: {exc}); the published warehouse was not changed"),
-                  EXIT_RUN_FAILED)
+            _fail(
+                escape(f"the run failed ({type(exc).__name__}: {exc}); the published warehouse was not changed"),
+                EXIT_RUN_FAILED,
+            )
     _print_summary(summary)
     raise typer.Exit(summary.exit_code)
 
@@ -144,7 +161,14 @@ def rerate(
 
     Closed fiscal years keep the rates they were first converted with; this is the one explicit way to move them.
     """
-    _run(inbox=inbox, warehouse=warehouse, sources=None, reference=None, force=True, rerate_fiscal_years=list(fiscal_year))
+    _run(
+        inbox=inbox,
+        warehouse=warehouse,
+        sources=None,
+        reference=None,
+        force=True,
+        rerate_fiscal_years=list(fiscal_year),
+    )
 
 
 @contextmanager
@@ -155,8 +179,14 @@ def _progress_bar(register):
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=out, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    ) as bar:
         task = bar.add_task("files", total=None)
 
         def update(done: int, total: int, batch) -> None:
@@ -173,22 +203,30 @@ def _print_summary(summary) -> None:
     for f in summary.files:
         if f["status"] == "unchanged":
             continue
-        table.add_row(escape(f["file"]), f["status"],
-                      *(str(f.get(k, "")) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")))
+        table.add_row(
+            escape(f["file"]),
+            f["status"],
+            *(str(f.get(k, "")) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")),
+        )
     t = summary.totals
     if summary.files and any(f["status"] != "unchanged" for f in summary.files):
         out.print(table)
     withdrawn = sum(f["status"] in ("withdrawn", "retracted") for f in summary.files)
     out.print(
         f"{t['files_processed']} file(s) processed, {t['files_unchanged']} unchanged, {t['files_failed']} failed"
-        + (f", {withdrawn} withdrawn from the inbox" if withdrawn else "") + "; "
+        + (f", {withdrawn} withdrawn from the inbox" if withdrawn else "")
+        + "; "
         f"rows {t['rows_read']} read = {t['rows_loaded']} loaded + {t['rows_quarantined']} quarantined + "
-        f"{t['rows_skipped']} skipped.\nwarehouse: {escape(summary.warehouse)}", highlight=False,
+        f"{t['rows_skipped']} skipped.\nwarehouse: {escape(summary.warehouse)}",
+        highlight=False,
     )
     for f in summary.files:
         if f["status"] in ("failed", "refused", "withdrawn", "retracted"):
             colour = "red" if f["status"] in ("failed", "refused") else "yellow"
-            out.print(f"[{colour}]{f['status']}[/] {escape(f['file'])}: {escape(str(f.get('message') or ''))}", highlight=False)
+            out.print(
+                f"[{colour}]{f['status']}[/] {escape(f['file'])}: {escape(str(f.get('message') or ''))}",
+                highlight=False,
+            )
     if t["rows_quarantined"] or t["files_failed"]:
         out.print("See what failed and why: dcf failures")
 
@@ -224,7 +262,10 @@ def _table(title: str, cursor, limit: int | None = None) -> Table:
 
 
 @app.command(epilog="Example: dcf status --warehouse data/warehouse.duckdb")
-def status(warehouse: Path | None = WarehouseOpt, loads: int = typer.Option(5, "--loads", min=1, help="How many recent loads to show.")) -> None:
+def status(
+    warehouse: Path | None = WarehouseOpt,
+    loads: int = typer.Option(5, "--loads", min=1, help="How many recent loads to show."),
+) -> None:
     """Show where the warehouse is, the last loads, every current file with its row counts, and open failures."""
     import duckdb
 
@@ -233,27 +274,48 @@ def status(warehouse: Path | None = WarehouseOpt, loads: int = typer.Option(5, "
         size = settings.warehouse.stat().st_size
         out.print(f"warehouse: {escape(str(settings.warehouse))} ({size / 1e6:.1f} MB)", highlight=False)
         try:
-            out.print(_table("recent loads", con.execute(
-                "SELECT load_id, outcome, started_at::TIMESTAMP(0) AS started, files_processed AS processed, "
-                "files_unchanged AS unchanged, files_failed AS failed, files_withdrawn AS withdrawn, rows_loaded AS loaded, "
-                "rows_quarantined AS quarantined, rows_skipped AS skipped FROM audit_load ORDER BY load_seq DESC LIMIT ?", [loads])))
-            out.print(_table("current files", con.execute(
-                "SELECT file_key AS file, CASE WHEN withdrawn_at IS NULL THEN status ELSE status || ', withdrawn from the inbox "
-                "since ' || CAST(withdrawn_at::DATE AS VARCHAR) END AS status, rows_read AS read, rows_loaded AS loaded, "
-                "rows_quarantined AS quarantined, rows_skipped AS skipped, load_id FROM audit_source_file WHERE is_current "
-                "ORDER BY file_key")))
-            n_withdrawn = con.execute("SELECT count(*) FROM audit_source_file WHERE is_current AND withdrawn_at IS NOT NULL").fetchone()[0]
+            out.print(
+                _table(
+                    "recent loads",
+                    con.execute(
+                        "SELECT load_id, outcome, started_at::TIMESTAMP(0) AS started, files_processed AS processed, "
+                        "files_unchanged AS unchanged, files_failed AS failed, files_withdrawn AS withdrawn, rows_loaded AS loaded, "
+                        "rows_quarantined AS quarantined, rows_skipped AS skipped FROM audit_load ORDER BY load_seq DESC LIMIT ?",
+                        [loads],
+                    ),
+                )
+            )
+            out.print(
+                _table(
+                    "current files",
+                    con.execute(
+                        "SELECT file_key AS file, CASE WHEN withdrawn_at IS NULL THEN status ELSE status || ', withdrawn from the inbox "
+                        "since ' || CAST(withdrawn_at::DATE AS VARCHAR) END AS status, rows_read AS read, rows_loaded AS loaded, "
+                        "rows_quarantined AS quarantined, rows_skipped AS skipped, load_id FROM audit_source_file WHERE is_current "
+                        "ORDER BY file_key"
+                    ),
+                )
+            )
+            n_withdrawn = con.execute(
+                "SELECT count(*) FROM audit_source_file WHERE is_current AND withdrawn_at IS NOT NULL"
+            ).fetchone()[0]
             n_open = con.execute("SELECT count(*) FROM audit_validation_failure WHERE status = 'open'").fetchone()[0]
         except duckdb.Error as exc:
-            _fail(escape(f"the warehouse {settings.warehouse} could not be read ({str(exc).splitlines()[0]}); it may come "
-                         "from another version of dcf: 'dcf run' rebuilds it, 'dcf rollback --list' shows the kept versions"),
-                  EXIT_RUN_FAILED)
+            _fail(
+                escape(
+                    f"the warehouse {settings.warehouse} could not be read ({str(exc).splitlines()[0]}); it may come "
+                    "from another version of dcf: 'dcf run' rebuilds it, 'dcf rollback --list' shows the kept versions"
+                ),
+                EXIT_RUN_FAILED,
+            )
     if n_withdrawn:
         out.print(f"withdrawn from the inbox: {n_withdrawn} file(s) (their rows are kept; the raw archive holds them)")
     out.print(f"open failures: {n_open}" + (" (dcf failures)" if n_open else ""))
 
 
-@app.command(epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary | dcf failures --export out/")
+@app.command(
+    epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary | dcf failures --export out/"
+)
 def failures(
     warehouse: Path | None = WarehouseOpt,
     agency: str | None = typer.Option(None, "--agency", help="Only this agency code (e.g. MOD)."),
@@ -262,7 +324,9 @@ def failures(
     state: str = typer.Option("open", "--status", help="open, resolved or all."),
     summary: bool = typer.Option(False, "--summary", help="Counts per agency and rule instead of each failure."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many failures."),
-    export: Path | None = typer.Option(None, "--export", help="Write one steward workbook per source file into this folder."),
+    export: Path | None = typer.Option(
+        None, "--export", help="Write one steward workbook per source file into this folder."
+    ),
 ) -> None:
     """List validation failures in plain words: file, row, cell, value, what is wrong, and a suggestion.
 
@@ -283,7 +347,11 @@ def failures(
         out.print(f"{len(written)} workbook(s) written to {export}" if written else f"no {state} failures to export")
         return
     where, params = ["(? = 'all' OR status = ?)"], [state, state]
-    for cond, val in (("agency_code = ?", agency.upper() if agency else None), ("file_key LIKE '%' || ? || '%'", file), ("rule = ?", rule)):
+    for cond, val in (
+        ("agency_code = ?", agency.upper() if agency else None),
+        ("file_key LIKE '%' || ? || '%'", file),
+        ("rule = ?", rule),
+    ):
         if val:
             where.append(cond)
             params.append(val)
@@ -291,9 +359,16 @@ def failures(
     _, ctx = _connect(warehouse)
     with ctx as con:
         if summary:
-            out.print(_table("failures by agency and rule", con.execute(
-                f"SELECT agency_code AS agency, rule, severity, count(*) AS failures, count(DISTINCT file_key) AS files "
-                f"FROM audit_validation_failure WHERE {clause} GROUP BY ALL ORDER BY failures DESC", params)))
+            out.print(
+                _table(
+                    "failures by agency and rule",
+                    con.execute(
+                        f"SELECT agency_code AS agency, rule, severity, count(*) AS failures, count(DISTINCT file_key) AS files "
+                        f"FROM audit_validation_failure WHERE {clause} GROUP BY ALL ORDER BY failures DESC",
+                        params,
+                    ),
+                )
+            )
             return
         rows = con.execute(
             f"SELECT file_key, sheet, excel_row, cell, source_column, value, message, suggestion, rule, status "
@@ -312,7 +387,9 @@ def failures(
         shown = "" if value is None else f" = '{value}'"
         col = f" {column}{shown}" if column else ""
         flag = "" if state == "open" else f" ({st})"
-        out.print(f"  {escape(where_txt + col)}: {escape(message)} [dim]{escape(f'[{rule_id}]')}{flag}[/]", highlight=False)
+        out.print(
+            f"  {escape(where_txt + col)}: {escape(message)} [dim]{escape(f'[{rule_id}]')}{flag}[/]", highlight=False
+        )
         if suggestion:
             out.print(f"      did you mean: {suggestion}?", highlight=False)
     out.print(f"\n{len(rows)} failure(s) shown" + (f" (limit {limit})" if len(rows) == limit else ""))
@@ -340,16 +417,22 @@ def replay(warehouse: Path | None = WarehouseOpt, reference: Path | None = Refer
 
     try:
         with local_prefect(notify=lambda msg: err.print(escape(msg), highlight=False)):
-            summary = run_locally(replay_quarantine, warehouse=str(settings.warehouse), reference=str(settings.reference))
+            summary = run_locally(
+                replay_quarantine, warehouse=str(settings.warehouse), reference=str(settings.reference)
+            )
     except LocalPrefectError as exc:
         _fail(f"{escape(str(exc))}; the published warehouse was not changed", EXIT_RUN_FAILED)
     except WarehouseError as exc:
         _fail(escape(str(exc)), EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
     except Exception as exc:  # noqa: BLE001
-        _fail(f"the replay failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED)
+        _fail(
+            f"the replay failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED
+        )
     t = summary.totals
-    out.print(f"replayed {t['rows_read']} quarantined row(s) in {t['files_processed']} file(s): "
-              f"{t['rows_loaded']} now loaded, {t['rows_quarantined']} still quarantined (dcf failures).")
+    out.print(
+        f"replayed {t['rows_read']} quarantined row(s) in {t['files_processed']} file(s): "
+        f"{t['rows_loaded']} now loaded, {t['rows_quarantined']} still quarantined (dcf failures)."
+    )
 
 
 @app.command(epilog="Examples: dcf unmapped | dcf unmapped --kind country")
@@ -363,7 +446,9 @@ def unmapped(
     with ctx as con:
         cur = con.execute(
             "SELECT kind, agency_code AS agency, label, rows_waiting AS rows, files, suggestion, fix_in "
-            "FROM mapping_queue WHERE ? IS NULL OR kind = ?", [kind, kind])
+            "FROM mapping_queue WHERE ? IS NULL OR kind = ?",
+            [kind, kind],
+        )
         table = _table("labels waiting for a mapping", cur)
     if not table.row_count:
         out.print("nothing waits for a mapping")
@@ -374,8 +459,12 @@ def unmapped(
 @app.command(epilog="Examples: dcf rollback --list | dcf rollback | dcf rollback --to 41")
 def rollback(
     warehouse: Path | None = WarehouseOpt,
-    to: str | None = typer.Option(None, "--to", help="Version number (or file name) from --list; default: the version "
-                                     "before the published one (or, if the published file is broken, the newest good one)."),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        help="Version number (or file name) from --list; default: the version "
+        "before the published one (or, if the published file is broken, the newest good one).",
+    ),
     list_only: bool = typer.Option(False, "--list", help="List the kept versions and exit."),
 ) -> None:
     """Publish an earlier version of the warehouse again, as a new version (so a rollback can be undone). The last
@@ -413,16 +502,26 @@ def rollback(
             _fail("no earlier good version to publish; see 'dcf rollback --list'", EXIT_USAGE)
         chosen = candidates[0]
     try:
-        new = do_rollback(settings.warehouse, chosen.seq, SCHEMA_VERSION, log=lambda m: err.print(escape(m), highlight=False))
+        new = do_rollback(
+            settings.warehouse, chosen.seq, SCHEMA_VERSION, log=lambda m: err.print(escape(m), highlight=False)
+        )
     except WarehouseBusy as exc:
         _fail(escape(str(exc)), EXIT_BUSY)
     except WarehouseError as exc:
-        _fail(escape(str(exc)), EXIT_USAGE if "cannot be published" in str(exc) or "no kept version" in str(exc) else EXIT_RUN_FAILED)
-    out.print(f"published version {chosen.seq} (last load {chosen.load_id}) again as {settings.warehouse}, "
-              f"now version {new}; 'dcf rollback' again undoes it", highlight=False)
+        _fail(
+            escape(str(exc)),
+            EXIT_USAGE if "cannot be published" in str(exc) or "no kept version" in str(exc) else EXIT_RUN_FAILED,
+        )
+    out.print(
+        f"published version {chosen.seq} (last load {chosen.load_id}) again as {settings.warehouse}, "
+        f"now version {new}; 'dcf rollback' again undoes it",
+        highlight=False,
+    )
 
 
-@app.command(epilog="""Examples: dcf sql "SELECT agency_code, count(*) FROM fact_funding_line GROUP BY 1" | dcf sql --format csv "FROM mart_data_quality" """)
+@app.command(
+    epilog="""Examples: dcf sql "SELECT agency_code, count(*) FROM fact_funding_line GROUP BY 1" | dcf sql --format csv "FROM mart_data_quality" """
+)
 def sql(
     query: str = typer.Argument(..., help="SQL to run, read-only, against the published warehouse."),
     warehouse: Path | None = WarehouseOpt,
@@ -457,10 +556,16 @@ def sql(
 
 @app.command(epilog="Example: dcf report --out data/reports/report.html --warehouse data/warehouse.duckdb")
 def report(
-    out_file: Path = typer.Option(..., "--out", help="HTML file to write (replaced in one rename; folders are created)."),
+    out_file: Path = typer.Option(
+        ..., "--out", help="HTML file to write (replaced in one rename; folders are created)."
+    ),
     warehouse: Path | None = WarehouseOpt,
-    stage: str | None = typer.Option(None, "--stage", help="Stage of the partner and category charts: allocated, committed, "
-                                        "obligated or disbursed (default: the stage most agencies report)."),
+    stage: str | None = typer.Option(
+        None,
+        "--stage",
+        help="Stage of the partner and category charts: allocated, committed, "
+        "obligated or disbursed (default: the stage most agencies report).",
+    ),
 ) -> None:
     """Write a self-contained HTML report (charts with a table under each; needs no network) from the published
     warehouse, read-only: funding by partner and category, budget execution, data quality per agency."""
@@ -473,8 +578,10 @@ def report(
         info = write_report(settings.warehouse, out_file, stage=stage)
     except ReportError as exc:
         _fail(escape(str(exc)), EXIT_USAGE)
-    out.print(f"report written to {info.path} ({info.bytes / 1e3:.0f} kB; load {info.load_id}; stage shown: {info.stage})",
-              highlight=False)
+    out.print(
+        f"report written to {info.path} ({info.bytes / 1e3:.0f} kB; load {info.load_id}; stage shown: {info.stage})",
+        highlight=False,
+    )
 
 
 @app.command(epilog="Examples: dcf serve | dcf serve --cron '30 1 * * *' --timezone Asia/Riyadh")
@@ -499,7 +606,9 @@ def serve(
         return
     with local_server(port) as api_url:
         os.environ["PREFECT_API_URL"] = api_url
-        out.print(f"Prefect server on {api_url.removesuffix('/api')} (UI); nightly ingestion at '{cron}' {timezone}. Ctrl-C stops.")
+        out.print(
+            f"Prefect server on {api_url.removesuffix('/api')} (UI); nightly ingestion at '{cron}' {timezone}. Ctrl-C stops."
+        )
         try:
             serve_nightly(cron, timezone, params)
         except KeyboardInterrupt:

@@ -113,9 +113,26 @@ USD_LOG_RANGE = (4.5, 7.5)  # a budget line is worth 10**4.5 .. 10**7.5 USD
 
 # ISO alpha-2 codes are not in reference/country_aliases.csv; GIP writes some partners that way.
 ISO2 = {
-    "SAU": "SA", "ARE": "AE", "BHR": "BH", "KWT": "KW", "OMN": "OM", "QAT": "QA", "JOR": "JO",
-    "EGY": "EG", "TUR": "TR", "PAK": "PK", "MAR": "MA", "IDN": "ID", "MYS": "MY", "USA": "US",
-    "GBR": "GB", "FRA": "FR", "ITA": "IT", "ESP": "ES", "DEU": "DE", "KOR": "KR",
+    "SAU": "SA",
+    "ARE": "AE",
+    "BHR": "BH",
+    "KWT": "KW",
+    "OMN": "OM",
+    "QAT": "QA",
+    "JOR": "JO",
+    "EGY": "EG",
+    "TUR": "TR",
+    "PAK": "PK",
+    "MAR": "MA",
+    "IDN": "ID",
+    "MYS": "MY",
+    "USA": "US",
+    "GBR": "GB",
+    "FRA": "FR",
+    "ITA": "IT",
+    "ESP": "ES",
+    "DEU": "DE",
+    "KOR": "KR",
 }
 
 
@@ -135,8 +152,7 @@ class Layout:
     label_script: str  # latin | arabic: which `*` category labels the agency uses
     star_labels: bool = True  # uses the `*` labels at all (MOF uses only its own codes)
     stage_style: str | None = None  # arabic | mixed_case | title (only if a stage column exists)
-    stage_weights: tuple[tuple[str, float], ...] = (
-        ("allocated", 0.5), ("committed", 0.3), ("disbursed", 0.2))
+    stage_weights: tuple[tuple[str, float], ...] = (("allocated", 0.5), ("committed", 0.3), ("disbursed", 0.2))
     sheet_name: str = ""  # used when the YAML says sheet 0
     spacer_rows: int = 0  # blank rows between the titles and the header
     cover_sheet: bool = False
@@ -161,52 +177,119 @@ class Layout:
 
 LAYOUTS: dict[str, Layout] = {
     "MOD": Layout(
-        budget_name="MOD_budget_FY{y}.xlsx", fy_cell="{y}",
-        title_rows=("{name_en} - Defense Cooperation Budget",
-                    "Fiscal Year {fy} - amounts in thousands of SAR", "{notice}"),
-        spacer_rows=1, cover_sheet=True, notes_sheet=True, totals_text="Total",
+        budget_name="MOD_budget_FY{y}.xlsx",
+        fy_cell="{y}",
+        title_rows=(
+            "{name_en} - Defense Cooperation Budget",
+            "Fiscal Year {fy} - amounts in thousands of SAR",
+            "{notice}",
+        ),
+        spacer_rows=1,
+        cover_sheet=True,
+        notes_sheet=True,
+        totals_text="Total",
         currency_weights=((None, 0.6), ("SAR", 0.3), ("USD", 0.1)),
-        country_style="en", label_script="latin", mid_blank_rows=2, text_amount_rate=0.05),
+        country_style="en",
+        label_script="latin",
+        mid_blank_rows=2,
+        text_amount_rate=0.05,
+    ),
     "MOI": Layout(
-        budget_name="MOI_budget_{y}.xlsx", fy_cell="{y_ar}هـ",
+        budget_name="MOI_budget_{y}.xlsx",
+        fy_cell="{y_ar}هـ",
         fy_variants=(("{y_ar}هـ", 0.7), ("{y}", 0.15), ("{y}هـ", 0.15)),
-        title_rows=("{name_ar} - ميزانية التعاون الدفاعي للسنة المالية {fy}",
-                    "{notice} / {notice_ar}"),
-        totals_text="المجموع", currency_weights=(("SAR", 0.8), ("AED", 0.2)),
-        country_style="ar", label_script="arabic", stage_style="arabic", header_arabic=True,
-        years=(1445, 1446), arabic_amount_rate=0.15, date_style="hijri", date_blank_rate=0.12,
-        ascii_date_rate=0.2),
+        title_rows=("{name_ar} - ميزانية التعاون الدفاعي للسنة المالية {fy}", "{notice} / {notice_ar}"),
+        totals_text="المجموع",
+        currency_weights=(("SAR", 0.8), ("AED", 0.2)),
+        country_style="ar",
+        label_script="arabic",
+        stage_style="arabic",
+        header_arabic=True,
+        years=(1445, 1446),
+        arabic_amount_rate=0.15,
+        date_style="hijri",
+        date_blank_rate=0.12,
+        ascii_date_rate=0.2,
+    ),
     "GIP": Layout(
-        budget_name="GIP_budget_{start}-{end2:02d}.xlsx", fy_cell="{start}/{end2:02d}",
+        budget_name="GIP_budget_{start}-{end2:02d}.xlsx",
+        fy_cell="{start}/{end2:02d}",
         sheet_name="FY{start}-{end2:02d}",
         title_rows=("{name_en} - Cooperation Budget, Financial Year {fy}", "{notice}"),
-        totals_text="Total", currency_weights=(("USD", 0.6), ("GBP", 0.25), ("EUR", 0.15)),
-        country_style="codes", label_script="latin"),
+        totals_text="Total",
+        currency_weights=(("USD", 0.6), ("GBP", 0.25), ("EUR", 0.15)),
+        country_style="codes",
+        label_script="latin",
+    ),
     "MOF": Layout(
-        budget_name="MOF_budget_FY{y}.xlsx", fy_cell="FY{y}",
-        title_rows=("{name_en} - Defense Cooperation Funding Lines FY{y} (amounts in {unit})",
-                    "{notice}"),
-        totals_text="Total", currency_weights=(("USD", 0.7), ("EUR", 0.2), ("TRY", 0.1)),
-        country_style="iso3", label_script="latin", star_labels=False, stage_style="mixed_case"),
+        budget_name="MOF_budget_FY{y}.xlsx",
+        fy_cell="FY{y}",
+        title_rows=("{name_en} - Defense Cooperation Funding Lines FY{y} (amounts in {unit})", "{notice}"),
+        totals_text="Total",
+        currency_weights=(("USD", 0.7), ("EUR", 0.2), ("TRY", 0.1)),
+        country_style="iso3",
+        label_script="latin",
+        star_labels=False,
+        stage_style="mixed_case",
+    ),
     "SANG": Layout(
-        budget_name="SANG_budget_{y}.xlsx", fy_cell="{y}",
+        budget_name="SANG_budget_{y}.xlsx",
+        fy_cell="{y}",
         title_rows=("{name_en} - Cooperation Budget {fy}", "{notice}"),
-        totals_text="Total", currency_weights=(("SAR", 0.7), ("GBP", 0.2), ("TRY", 0.1)),
-        country_style="en", label_script="latin", stage_style="title",
-        stage_weights=(("allocated", 0.7), ("disbursed", 0.3)), trailing_space_rate=0.08),
+        totals_text="Total",
+        currency_weights=(("SAR", 0.7), ("GBP", 0.2), ("TRY", 0.1)),
+        country_style="en",
+        label_script="latin",
+        stage_style="title",
+        stage_weights=(("allocated", 0.7), ("disbursed", 0.3)),
+        trailing_space_rate=0.08,
+    ),
     "GAMI": Layout(
-        budget_name="GAMI_budget_{y}.csv", fy_cell="{y}", title_rows=(), totals_text="Total",
+        budget_name="GAMI_budget_{y}.csv",
+        fy_cell="{y}",
+        title_rows=(),
+        totals_text="Total",
         currency_weights=(("EUR", 0.75), ("SAR", 0.12), (None, 0.13)),
-        country_style="en", label_script="latin", lines=(150, 300), amount_style="eu_text",
-        decimals=2, eu_plain_rate=0.3, text_amounts=CSV_TEXT_AMOUNTS, date_style="iso",
-        no_rate_currency=NO_RATE_CURRENCY),
+        country_style="en",
+        label_script="latin",
+        lines=(150, 300),
+        amount_style="eu_text",
+        decimals=2,
+        eu_plain_rate=0.3,
+        text_amounts=CSV_TEXT_AMOUNTS,
+        date_style="iso",
+        no_rate_currency=NO_RATE_CURRENCY,
+    ),
 }
 
 NAME_WORDS_EN = (
-    ("Desert", "Falcon", "Gulf", "Northern", "Coastal", "Summit", "Shield", "Horizon", "Crescent",
-     "Sentinel", "Eagle", "Oasis", "Anchor", "Bridge", "Pioneer"),
-    ("Partnership", "Initiative", "Programme", "Cooperation", "Exchange", "Support Package",
-     "Capability Project", "Framework"),
+    (
+        "Desert",
+        "Falcon",
+        "Gulf",
+        "Northern",
+        "Coastal",
+        "Summit",
+        "Shield",
+        "Horizon",
+        "Crescent",
+        "Sentinel",
+        "Eagle",
+        "Oasis",
+        "Anchor",
+        "Bridge",
+        "Pioneer",
+    ),
+    (
+        "Partnership",
+        "Initiative",
+        "Programme",
+        "Cooperation",
+        "Exchange",
+        "Support Package",
+        "Capability Project",
+        "Framework",
+    ),
 )
 NAME_WORDS_AR = (
     ("الصقر", "الدرع", "الخليج", "الأفق", "الهلال", "الحارس", "النسر", "الواحة", "الجسر", "الرائد"),
@@ -236,10 +319,10 @@ class Reference:
     @classmethod
     def load(cls) -> Reference:
         return cls(
-            category_rows=tuple((r["agency"], r["label"], r["category_code"])
-                                for r in _read_csv("category_mappings.csv")),
-            alias_rows=tuple((r["alias"], r["iso3"], r["note"])
-                             for r in _read_csv("country_aliases.csv")),
+            category_rows=tuple(
+                (r["agency"], r["label"], r["category_code"]) for r in _read_csv("category_mappings.csv")
+            ),
+            alias_rows=tuple((r["alias"], r["iso3"], r["note"]) for r in _read_csv("country_aliases.csv")),
             stage_rows=tuple((r["label"], r["stage"]) for r in _read_csv("stage_labels.csv")),
             fx=dict(SAMPLE_RATES),
         )
@@ -252,8 +335,7 @@ class Reference:
 def _category_labels(ref: Reference, agency: str, layout: Layout) -> dict[str, list[str]]:
     labels: dict[str, list[str]] = {}
     for owner, label, code in ref.category_rows:
-        star_ok = (owner == "*" and layout.star_labels
-                   and _is_arabic(label) == (layout.label_script == "arabic"))
+        star_ok = owner == "*" and layout.star_labels and _is_arabic(label) == (layout.label_script == "arabic")
         if owner == agency or star_ok:
             labels.setdefault(code, []).append(label)
     return labels
@@ -281,7 +363,10 @@ def _stage_labels(ref: Reference, style: str | None) -> dict[str, list[str]]:
     else:
         pairs = [(lab, st) for lab, st in ref.stage_rows if lab == st]
     case_forms: dict[str, tuple[Callable[[str], str], ...]] = {
-        "mixed_case": (str.lower, str.title, str.upper), "title": (str.title,), "arabic": (str,)}
+        "mixed_case": (str.lower, str.title, str.upper),
+        "title": (str.title,),
+        "arabic": (str,),
+    }
     cases = case_forms[style]
     out: dict[str, list[str]] = {}
     for label, stage in pairs:
@@ -315,11 +400,9 @@ def _header_label(aliases: list[str], prefer_arabic: bool) -> str:
     return aliases[0]
 
 
-def _fiscal_period(year: int, start_month: int, label: str,
-                   calendar: str = "gregorian") -> tuple[date, date]:
+def _fiscal_period(year: int, start_month: int, label: str, calendar: str = "gregorian") -> tuple[date, date]:
     if calendar == "hijri":  # 1 Muharram .. last day of Dhu al-Hijjah (Umm al-Qura)
-        return (Hijri(year, 1, 1).to_gregorian(),
-                Hijri(year + 1, 1, 1).to_gregorian() - timedelta(days=1))
+        return (Hijri(year, 1, 1).to_gregorian(), Hijri(year + 1, 1, 1).to_gregorian() - timedelta(days=1))
     if start_month == 1:
         return date(year, 1, 1), date(year, 12, 31)
     start_year = year - 1 if label == "end" else year
@@ -363,17 +446,24 @@ class Agency:
         return _unit_from_label(dict(self.headers)["amount"]) if unit == "from_header" else unit
 
     def period(self, year: int) -> tuple[date, date]:
-        return _fiscal_period(year, self.cfg["fiscal_year_start_month"],
-                              self.cfg.get("fiscal_year_label", "end"),
-                              self.cfg.get("fiscal_calendar", "gregorian"))
+        return _fiscal_period(
+            year,
+            self.cfg["fiscal_year_start_month"],
+            self.cfg.get("fiscal_year_label", "end"),
+            self.cfg.get("fiscal_calendar", "gregorian"),
+        )
 
     def fy_fields(self, year: int) -> dict:
         if self.hijri:  # file names and labels use the Hijri year itself
-            return {"y": year, "y_ar": _arabic_indic(str(year)), "start": year, "end": year,
-                    "end2": year % 100}
+            return {"y": year, "y_ar": _arabic_indic(str(year)), "start": year, "end": year, "end2": year % 100}
         start, end = self.period(year)
-        return {"y": year, "y_ar": _arabic_indic(str(year)), "start": start.year, "end": end.year,
-                "end2": end.year % 100}
+        return {
+            "y": year,
+            "y_ar": _arabic_indic(str(year)),
+            "start": start.year,
+            "end": end.year,
+            "end2": end.year % 100,
+        }
 
     def fy_value(self, year: int, template: str | None = None) -> int | str:
         text = (template or self.layout.fy_cell).format(**self.fy_fields(year))
@@ -390,9 +480,15 @@ class Agency:
         return self.layout.sheet_name.format(**self.fy_fields(year)) if sheet == 0 else sheet
 
     def title_rows(self, year: int) -> list[str]:
-        values = dict(self.fy_fields(year), name_en=self.cfg["name_en"], unit=self.unit,
-                      name_ar=self.cfg["name_ar"], fy=self.fy_value(year), notice=NOTICE,
-                      notice_ar=NOTICE_AR)
+        values = dict(
+            self.fy_fields(year),
+            name_en=self.cfg["name_en"],
+            unit=self.unit,
+            name_ar=self.cfg["name_ar"],
+            fy=self.fy_value(year),
+            notice=NOTICE,
+            notice_ar=NOTICE_AR,
+        )
         return [t.format(**values) for t in self.layout.title_rows]
 
     def header_row(self) -> int:
@@ -403,8 +499,7 @@ class Agency:
         return row
 
     def defect_kinds(self) -> list[str]:
-        kinds = ["missing_amount", "text_amount", "unknown_currency", "unknown_category",
-                 "unknown_country"]
+        kinds = ["missing_amount", "text_amount", "unknown_currency", "unknown_category", "unknown_country"]
         if "stage" in self.fields or self.budget.get("default_stage") == "allocated":
             kinds.append("negative_allocation")
         if "transaction_date" in self.fields:
@@ -427,11 +522,16 @@ def load_agencies(ref: Reference | None = None) -> dict[str, Agency]:
             continue
         layout = LAYOUTS[code]
         files = {f["kind"]: f for f in cfg["files"]}
-        agency = Agency(code=code, cfg=cfg, layout=layout, budget=files["budget"],
-                        programs_cfg=files.get("programs"),
-                        categories=_category_labels(ref, code, layout),
-                        countries=_country_forms(ref, layout.country_style),
-                        stages=_stage_labels(ref, layout.stage_style))
+        agency = Agency(
+            code=code,
+            cfg=cfg,
+            layout=layout,
+            budget=files["budget"],
+            programs_cfg=files.get("programs"),
+            categories=_category_labels(ref, code, layout),
+            countries=_country_forms(ref, layout.country_style),
+            stages=_stage_labels(ref, layout.stage_style),
+        )
         agency.headers = agency.headers_for(agency.budget)
         if not re.match(agency.budget["totals_label"], layout.totals_text, re.IGNORECASE):
             raise ValueError(f"{code}: totals text does not match {agency.budget['totals_label']}")
@@ -476,15 +576,17 @@ def make_programs(agency: Agency, rng: random.Random) -> list[Program]:
     programs = []
     for i in range(1, rng.randint(30, 60) + 1):
         start = date(rng.randint(2019, 2025), rng.randint(1, 12), 1)
-        programs.append(Program(
-            code=f"{agency.code}-P{i:03d}",
-            name_en=_program_name(rng, NAME_WORDS_EN, used_en),
-            name_ar="برنامج " + _program_name(rng, NAME_WORDS_AR, used_ar),
-            category=rng.choice(codes),
-            partners=tuple(sorted(rng.sample(isos, rng.randint(1, 4)))),
-            start=start,
-            end=start.replace(year=start.year + rng.randint(1, 5)) - timedelta(days=1),
-        ))
+        programs.append(
+            Program(
+                code=f"{agency.code}-P{i:03d}",
+                name_en=_program_name(rng, NAME_WORDS_EN, used_en),
+                name_ar="برنامج " + _program_name(rng, NAME_WORDS_AR, used_ar),
+                category=rng.choice(codes),
+                partners=tuple(sorted(rng.sample(isos, rng.randint(1, 4)))),
+                start=start,
+                end=start.replace(year=start.year + rng.randint(1, 5)) - timedelta(days=1),
+            )
+        )
     return programs
 
 
@@ -492,20 +594,27 @@ def _program_values(agency: Agency, prog: Program, rng: random.Random, *, csv_da
     partners = "; ".join(rng.choice(agency.countries[iso]) for iso in prog.partners)
     as_date = (lambda d: d.isoformat()) if csv_dates else (lambda d: d)
     return {
-        "program_code": prog.code, "name_en": prog.name_en, "name_ar": prog.name_ar,
-        "partner_countries": partners, "category": rng.choice(agency.categories[prog.category]),
-        "start_date": as_date(prog.start), "end_date": as_date(prog.end), "status": prog.status,
+        "program_code": prog.code,
+        "name_en": prog.name_en,
+        "name_ar": prog.name_ar,
+        "partner_countries": partners,
+        "category": rng.choice(agency.categories[prog.category]),
+        "start_date": as_date(prog.start),
+        "end_date": as_date(prog.end),
+        "status": prog.status,
     }
 
 
-def _program_records(agency: Agency, programs: list[Program], rng: random.Random,
-                     csv_dates: bool) -> tuple[list[dict], int]:
+def _program_records(
+    agency: Agency, programs: list[Program], rng: random.Random, csv_dates: bool
+) -> tuple[list[dict], int]:
     """Programme rows plus one duplicate-code row; returns (rows, index of the duplicate)."""
     rows = [_program_values(agency, p, rng, csv_dates=csv_dates) for p in programs]
     original = rng.randrange(len(rows) // 2)
     dup_at = rng.randrange(original + 1, len(rows) + 1)
-    twin = dict(rows[original], name_en=rows[original]["name_en"] + " (revised)",
-                name_ar=rows[original]["name_ar"] + " (معدل)")
+    twin = dict(
+        rows[original], name_en=rows[original]["name_en"] + " (revised)", name_ar=rows[original]["name_ar"] + " (معدل)"
+    )
     rows.insert(dup_at, twin)
     return rows, dup_at
 
@@ -516,15 +625,13 @@ def _program_records(agency: Agency, programs: list[Program], rng: random.Random
 class LineMaker:
     """Draws budget lines for one agency and fiscal year (a Hijri year for a Hijri agency)."""
 
-    def __init__(self, agency: Agency, programs: list[Program], year: int, ref: Reference,
-                 rng: random.Random):
+    def __init__(self, agency: Agency, programs: list[Program], year: int, ref: Reference, rng: random.Random):
         self.agency, self.programs, self.year, self.rng = agency, programs, year, rng
         self.layout = layout = agency.layout
         unit = agency.unit
         self.decimals = UNIT_DECIMALS[unit] if layout.decimals is None else layout.decimals
         default = agency.budget["default_currency"]
-        self.scale = {c: ref.rate(c or default, year) / UNIT_DIVISOR[unit] * 10 ** self.decimals
-                      for c in (*ref.fx, None)}
+        self.scale = {c: ref.rate(c or default, year) / UNIT_DIVISOR[unit] * 10**self.decimals for c in (*ref.fx, None)}
         self.currencies = [c for c, _ in layout.currency_weights]
         self.currency_w = [w for _, w in layout.currency_weights]
         self.stage_names = [s for s, _ in layout.stage_weights]
@@ -542,7 +649,7 @@ class LineMaker:
 
     def amount_cell(self, units: int) -> float | int:
         """The numeric amount (file units) of ``units`` (file units x 10**decimals)."""
-        return units / 10 ** self.decimals if self.decimals else units
+        return units / 10**self.decimals if self.decimals else units
 
     def plain_amount(self, units: int) -> float | int | str:
         """The amount as the agency writes it at its plainest (a number, or European text)."""
@@ -606,11 +713,14 @@ class LineMaker:
         currency = rng.choices(self.currencies, self.currency_w)[0]
         units = self.units(currency)
         row: dict[str, object] = {
-            "program_code": prog.code, "program_name": prog.name_en,
+            "program_code": prog.code,
+            "program_name": prog.name_en,
             "partner_country": self.country(rng.choice(prog.partners)),
             "category": rng.choice(self.agency.categories[prog.category]),
-            "fiscal_year": self.fiscal_year(), "amount": self.amount(units),
-            "currency": currency}
+            "fiscal_year": self.fiscal_year(),
+            "amount": self.amount(units),
+            "currency": currency,
+        }
         if self.layout.header_arabic:  # MOI's "اسم البرنامج" is the Arabic name
             row["program_name"] = prog.name_ar
         if "stage" in self.fields:
@@ -638,16 +748,17 @@ class LineMaker:
             row["currency"] = self.layout.no_rate_currency
             units = self.units(row["currency"])
         else:
-            field_, value = {"unknown_currency": ("currency", UNKNOWN_CURRENCY),
-                             "unknown_category": ("category", UNKNOWN_CATEGORY),
-                             "unknown_country": ("partner_country", UNKNOWN_COUNTRY)}[defect]
+            field_, value = {
+                "unknown_currency": ("currency", UNKNOWN_CURRENCY),
+                "unknown_category": ("category", UNKNOWN_CATEGORY),
+                "unknown_country": ("partner_country", UNKNOWN_COUNTRY),
+            }[defect]
             row[field_] = value
         row["amount"] = self.plain_amount(units)  # keep the amount plain on a bad row
         return units
 
 
-def _plan_defects(slots: list[tuple[int, list[str], list[str]]],
-                  rng: random.Random) -> list[list[str]]:
+def _plan_defects(slots: list[tuple[int, list[str], list[str]]], rng: random.Random) -> list[list[str]]:
     """Assign defect kinds to files: each file's required kinds first, then every kind at least
     once where possible, the rest at random.  A slot is (number of defects, kinds, required)."""
     plan: list[list[str]] = [list(required[:n]) for n, _, required in slots]
@@ -673,8 +784,7 @@ def _deterministic_zip(data: bytes, path: Path) -> None:
     properties say, so core.xml is patched here too.
     """
     stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, \
-            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             payload = src.read(info.filename)
             if info.filename == "docProps/core.xml":
@@ -703,13 +813,24 @@ def _text_sheet(wb: Workbook, title: str, lines: list[str]) -> None:
 
 
 def _file_entry(path: str, agency: str, kind: str, sheet: str | None, header_row: int) -> dict:
-    return {"path": path, "agency": agency, "kind": kind, "sheet": sheet,
-            "header_row": header_row, "data_rows": 0, "lines": 0, "blank_rows": 0,
-            "totals_rows": 0, "bad_rows": [], "total_amount": None}
+    return {
+        "path": path,
+        "agency": agency,
+        "kind": kind,
+        "sheet": sheet,
+        "header_row": header_row,
+        "data_rows": 0,
+        "lines": 0,
+        "blank_rows": 0,
+        "totals_rows": 0,
+        "bad_rows": [],
+        "total_amount": None,
+    }
 
 
-def _budget_rows(maker: LineMaker, n_lines: int, defects: dict[int, str],
-                 blanks: set[int]) -> Iterator[tuple[dict | None, int | None, str | None]]:
+def _budget_rows(
+    maker: LineMaker, n_lines: int, defects: dict[int, str], blanks: set[int]
+) -> Iterator[tuple[dict | None, int | None, str | None]]:
     """Yield (row, numeric units, defect) per data line, and (None, None, None) for blank rows."""
     units: int | None
     for i in range(n_lines):
@@ -725,8 +846,16 @@ def _budget_rows(maker: LineMaker, n_lines: int, defects: dict[int, str],
 def _budget_preamble(wb: Workbook, agency: Agency, year: int):
     """Optional cover sheet, then the budget sheet with its title rows and header row."""
     if agency.layout.cover_sheet:
-        _text_sheet(wb, "Cover", [NOTICE, agency.cfg["name_en"], f"Fiscal Year {year}",
-                                  "Generated by dcf.samples for testing the pipeline."])
+        _text_sheet(
+            wb,
+            "Cover",
+            [
+                NOTICE,
+                agency.cfg["name_en"],
+                f"Fiscal Year {year}",
+                "Generated by dcf.samples for testing the pipeline.",
+            ],
+        )
     ws = wb.create_sheet(agency.sheet_name(year))
     for title in agency.title_rows(year):
         ws.append([title])
@@ -736,8 +865,7 @@ def _budget_preamble(wb: Workbook, agency: Agency, year: int):
     return ws
 
 
-def _budget_body(ws, agency: Agency, maker: LineMaker, n_lines: int, defects: dict[int, str],
-                 entry: dict) -> int:
+def _budget_body(ws, agency: Agency, maker: LineMaker, n_lines: int, defects: dict[int, str], entry: dict) -> int:
     """Write the data lines and blank rows, filling the counts in entry; returns total units."""
     k_blank = max(0, min(agency.layout.mid_blank_rows, n_lines - 1))
     blanks = set(maker.rng.sample(range(1, n_lines), k_blank))
@@ -752,8 +880,7 @@ def _budget_body(ws, agency: Agency, maker: LineMaker, n_lines: int, defects: di
         entry["lines"] += 1
         total += units or 0
         if defect:
-            entry["bad_rows"].append({"excel_row": excel_row, "defect": defect,
-                                      "column": DEFECT_COLUMN[defect]})
+            entry["bad_rows"].append({"excel_row": excel_row, "defect": defect, "column": DEFECT_COLUMN[defect]})
     return total
 
 
@@ -762,8 +889,9 @@ def _budget_totals(ws, agency: Agency, maker: LineMaker, total: int, entry: dict
     totals[0] = agency.layout.totals_text
     totals[agency.fields.index("amount")] = maker.plain_amount(total)
     ws.append(totals)
-    entry.update(total_amount=maker.amount_cell(total), totals_rows=1,
-                 data_rows=entry["lines"] + entry["blank_rows"] + 1)
+    entry.update(
+        total_amount=maker.amount_cell(total), totals_rows=1, data_rows=entry["lines"] + entry["blank_rows"] + 1
+    )
 
 
 def _csv_cell(value: object) -> str:
@@ -772,8 +900,9 @@ def _csv_cell(value: object) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-def _write_budget_csv(inbox: Path, rel: str, agency: Agency, maker: LineMaker, n_lines: int,
-                      defects: dict[int, str], entry: dict) -> dict:
+def _write_budget_csv(
+    inbox: Path, rel: str, agency: Agency, maker: LineMaker, n_lines: int, defects: dict[int, str], entry: dict
+) -> dict:
     """A CSV export: header on line 1 (no title rows, no notice), one line per row, so the
     manifest's excel_row is the line number.  A blank row is written as empty fields (an empty
     line would be skipped by CSV readers and shift the line numbers)."""
@@ -789,8 +918,9 @@ def _write_budget_csv(inbox: Path, rel: str, agency: Agency, maker: LineMaker, n
     return entry
 
 
-def write_budget(inbox: Path, agency: Agency, maker: LineMaker, n_lines: int,
-                 defects: dict[int, str], name: str | None = None) -> dict:
+def write_budget(
+    inbox: Path, agency: Agency, maker: LineMaker, n_lines: int, defects: dict[int, str], name: str | None = None
+) -> dict:
     """Write one budget file (workbook, or CSV if the agency's pattern says so); returns its
     manifest entry."""
     year = maker.year
@@ -804,16 +934,21 @@ def write_budget(inbox: Path, agency: Agency, maker: LineMaker, n_lines: int,
     total = _budget_body(ws, agency, maker, n_lines, defects, entry)
     _budget_totals(ws, agency, maker, total, entry)
     if agency.layout.notes_sheet:
-        _text_sheet(wb, "Notes", [
-            NOTICE, f"Amounts are in {agency.unit} of the currency in the Currency "
-            f"column; a blank currency means {agency.budget['default_currency']}.",
-            "Figures are provisional and subject to revision."])
+        _text_sheet(
+            wb,
+            "Notes",
+            [
+                NOTICE,
+                f"Amounts are in {agency.unit} of the currency in the Currency "
+                f"column; a blank currency means {agency.budget['default_currency']}.",
+                "Figures are provisional and subject to revision.",
+            ],
+        )
     save_workbook(wb, inbox / rel)
     return entry
 
 
-def write_programs(inbox: Path, agency: Agency, programs: list[Program],
-                   rng: random.Random) -> dict:
+def write_programs(inbox: Path, agency: Agency, programs: list[Program], rng: random.Random) -> dict:
     cfg = agency.programs_cfg
     assert cfg is not None, "write_programs is only called for agencies with a programs file"
     name = cfg["pattern"].replace("*", "")
@@ -823,11 +958,12 @@ def write_programs(inbox: Path, agency: Agency, programs: list[Program],
     rows, dup_at = _program_records(agency, programs, rng, csv_dates=is_csv)
     table = [[label for _, label in headers]] + [[r[f] for f, _ in headers] for r in rows]
     header_row = 1 if is_csv else 2
-    entry = _file_entry(rel, agency.code, "programs", None if is_csv else cfg["sheet"],
-                        header_row)
-    entry.update(data_rows=len(rows), lines=len(rows), bad_rows=[{
-        "excel_row": header_row + 1 + dup_at, "defect": "duplicate_program_code",
-        "column": "program_code"}])
+    entry = _file_entry(rel, agency.code, "programs", None if is_csv else cfg["sheet"], header_row)
+    entry.update(
+        data_rows=len(rows),
+        lines=len(rows),
+        bad_rows=[{"excel_row": header_row + 1 + dup_at, "defect": "duplicate_program_code", "column": "program_code"}],
+    )
     path = inbox / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_csv:
@@ -846,8 +982,8 @@ def _manifest(seed: int, entries: list[dict], inbox: Path) -> dict:
     manifest = {"synthetic": True, "notice": NOTICE, "seed": seed, "files": entries}
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / "MANIFEST.json").write_text(
-        json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2) + "\n",
-        encoding="utf-8")
+        json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2) + "\n", encoding="utf-8"
+    )
     return manifest
 
 
@@ -866,15 +1002,19 @@ MILEX_LAYOUT = (
     ("Asia & Oceania", "South East Asia", ("Indonesia", "Malaysia")),
     ("Asia & Oceania", "East Asia", ("Korea, South",)),
     ("Europe", "Western Europe", ("France", "Germany", "Italy", "Spain", "United Kingdom")),
-    ("Middle East", None, ("Bahrain", "Egypt", "Jordan", "Kuwait", "Oman", "Qatar", "Saudi Arabia", "Türkiye",
-                           "United Arab Emirates")),
+    (
+        "Middle East",
+        None,
+        ("Bahrain", "Egypt", "Jordan", "Kuwait", "Oman", "Qatar", "Saudi Arabia", "Türkiye", "United Arab Emirates"),
+    ),
 )
 MILEX_YEARS = tuple(range(2008, 2026))
 #: two editions side by side, as SIPRI publishes them: (last year of data, base year of constant prices); the
 #: older one's last four years are preliminary figures that the newer one revises
 MILEX_EDITIONS = ((2024, 2023), (2025, 2024))
-MILEX_NOTICE = ("SYNTHETIC SAMPLE DATA in the layout of the SIPRI Military Expenditure Database - invented figures, "
-                "not SIPRI's")
+MILEX_NOTICE = (
+    "SYNTHETIC SAMPLE DATA in the layout of the SIPRI Military Expenditure Database - invented figures, not SIPRI's"
+)
 
 
 def _milex_series(rng: random.Random) -> dict[str, dict[int, object]]:
@@ -883,8 +1023,9 @@ def _milex_series(rng: random.Random) -> dict[str, dict[int, object]]:
     for _, _, countries in MILEX_LAYOUT:
         for name in countries:
             level, growth = 10 ** rng.uniform(2.5, 5.0), rng.uniform(-0.02, 0.06)
-            out[name] = {y: round(level * (1 + growth) ** (y - MILEX_YEARS[0]) * rng.uniform(0.95, 1.05), 3)
-                         for y in MILEX_YEARS}
+            out[name] = {
+                y: round(level * (1 + growth) ** (y - MILEX_YEARS[0]) * rng.uniform(0.95, 1.05), 3) for y in MILEX_YEARS
+            }
     out["South Sudan"].update({y: "xxx" for y in MILEX_YEARS if y < 2011})  # independent in 2011
     out["Qatar"].update({y: "..." for y in range(2011, 2021)})  # no data for a decade, as SIPRI reports for Qatar
     out["Kuwait"][MILEX_YEARS[-1]] = "..."
@@ -898,15 +1039,37 @@ def write_milex_editions(inbox: Path, seed: int) -> list[dict]:
     for last, base in MILEX_EDITIONS:
         newest = (last, base) == MILEX_EDITIONS[-1]
         revise = _rng(seed, "milex", last)
-        edition = {n: {y: (v if newest or y <= last - 4 or not isinstance(v, float) else round(v * revise.uniform(0.9, 1.1), 3))
-                       for y, v in ys.items() if y <= last} for n, ys in series.items()}
-        entries.append(write_milex(inbox, edition, tuple(range(MILEX_YEARS[0], last + 1)), base, _rng(seed, "milex-cells"),
-                                   plant_bad=newest))
+        edition = {
+            n: {
+                y: (
+                    v if newest or y <= last - 4 or not isinstance(v, float) else round(v * revise.uniform(0.9, 1.1), 3)
+                )
+                for y, v in ys.items()
+                if y <= last
+            }
+            for n, ys in series.items()
+        }
+        entries.append(
+            write_milex(
+                inbox,
+                edition,
+                tuple(range(MILEX_YEARS[0], last + 1)),
+                base,
+                _rng(seed, "milex-cells"),
+                plant_bad=newest,
+            )
+        )
     return entries
 
 
-def write_milex(inbox: Path, current: dict[str, dict[int, object]], years: tuple[int, ...], base_year: int,
-                rng: random.Random, plant_bad: bool) -> dict:
+def write_milex(
+    inbox: Path,
+    current: dict[str, dict[int, object]],
+    years: tuple[int, ...],
+    base_year: int,
+    rng: random.Random,
+    plant_bad: bool,
+) -> dict:
     """A SYNTHETIC workbook in the SIPRI Military Expenditure layout (sources/sipri.yaml reads it): title rows,
     years across the columns, region and sub-region heading rows, '...' and 'xxx', footnote marks, regional
     totals in US$ bn, a Footnotes sheet; with ``plant_bad``, one bad cell ('n/a'), which loads with a warning."""
@@ -916,20 +1079,37 @@ def write_milex(inbox: Path, current: dict[str, dict[int, object]], years: tuple
     gdp_share = {name: rng.uniform(0.01, 0.08) for name in current}
     num = lambda v, f: round(v * f, 6) if isinstance(v, float) else v  # noqa: E731
     sheets: dict[str, tuple[str, list[str | None], Callable[[str, int, object], object]]] = {
-        f"Constant ({base_year}) US$": (f"Figures are in US $m., at constant {base_year} prices and exchange rates",
-                                              ["Country", None, "Notes"], lambda n, y, v: num(v, deflator[y])),
-        "Current US$": ("Figures are in US $m., in current prices, converted at the exchange rate for the given year.",
-                        ["Country", "Notes"], lambda n, y, v: v),
-        "Share of GDP": ("Military expenditure as a share of GDP (a fraction: 0.05 = 5 %)", ["Country", "Notes"],
-                         lambda n, y, v: num(v, 0) + round(gdp_share[n], 4) if isinstance(v, float) else v),
+        f"Constant ({base_year}) US$": (
+            f"Figures are in US $m., at constant {base_year} prices and exchange rates",
+            ["Country", None, "Notes"],
+            lambda n, y, v: num(v, deflator[y]),
+        ),
+        "Current US$": (
+            "Figures are in US $m., in current prices, converted at the exchange rate for the given year.",
+            ["Country", "Notes"],
+            lambda n, y, v: v,
+        ),
+        "Share of GDP": (
+            "Military expenditure as a share of GDP (a fraction: 0.05 = 5 %)",
+            ["Country", "Notes"],
+            lambda n, y, v: num(v, 0) + round(gdp_share[n], 4) if isinstance(v, float) else v,
+        ),
         "Per capita": ("Figures are in current US$", ["Country", "Notes"], lambda n, y, v: num(v, 2.5)),
-        "Share of Govt. spending": ("Share of general government expenditure (a fraction)", ["Country", "Notes", "Reporting year"],
-                                    lambda n, y, v: num(v, 0) + round(gdp_share[n] * 3, 4) if isinstance(v, float) else v),
-        "Local currency calendar years": ("Figures are in local currency at current prices", ["Country", "Currency", "Notes"],
-                                          lambda n, y, v: num(v, rate[n] * 1e6)),
-        "Local currency financial years": ("Figures are in local currency at current prices and are for financial years",
-                                           ["Country", "Currency", "Fiscal Year (Jan-Dec if not stated)", "Notes"],
-                                           lambda n, y, v: num(v, rate[n] * 1e6)),
+        "Share of Govt. spending": (
+            "Share of general government expenditure (a fraction)",
+            ["Country", "Notes", "Reporting year"],
+            lambda n, y, v: num(v, 0) + round(gdp_share[n] * 3, 4) if isinstance(v, float) else v,
+        ),
+        "Local currency calendar years": (
+            "Figures are in local currency at current prices",
+            ["Country", "Currency", "Notes"],
+            lambda n, y, v: num(v, rate[n] * 1e6),
+        ),
+        "Local currency financial years": (
+            "Figures are in local currency at current prices and are for financial years",
+            ["Country", "Currency", "Fiscal Year (Jan-Dec if not stated)", "Notes"],
+            lambda n, y, v: num(v, rate[n] * 1e6),
+        ),
     }
     wb = Workbook()
     wb.active.title = "Front page"
@@ -938,8 +1118,12 @@ def write_milex(inbox: Path, current: dict[str, dict[int, object]], years: tuple
     bad_rows = []
     for title, (unit_line, lead, fn) in sheets.items():
         ws = wb.create_sheet(title)
-        for line in (f"Military expenditure by country, {title}, {years[0]}-{years[-1]}", MILEX_NOTICE,
-                     unit_line, '". ." = data unavailable. "xxx" = country did not exist or was not independent.'):
+        for line in (
+            f"Military expenditure by country, {title}, {years[0]}-{years[-1]}",
+            MILEX_NOTICE,
+            unit_line,
+            '". ." = data unavailable. "xxx" = country did not exist or was not independent.',
+        ):
             ws.append([line])
         ws.append([])
         ws.append([*lead, *[float(y) for y in years]])
@@ -959,41 +1143,68 @@ def write_milex(inbox: Path, current: dict[str, dict[int, object]], years: tuple
                 heading_rows += 1
             for name in countries:
                 extra: dict[str | None, str | None] = {
-                    "Notes": notes.get(name), "Currency": "Local units", "Reporting year": None,
-                    "Fiscal Year (Jan-Dec if not stated)": "Apr-Mar" if name == "Pakistan" else None}
+                    "Notes": notes.get(name),
+                    "Currency": "Local units",
+                    "Reporting year": None,
+                    "Fiscal Year (Jan-Dec if not stated)": "Apr-Mar" if name == "Pakistan" else None,
+                }
                 cells = [fn(name, y, current[name][y]) for y in years]
                 if plant_bad and title == "Current US$" and name == "Jordan":
                     cells[3] = "n/a"  # planted: neither a number nor a mark
-                    bad_rows.append({"sheet": title, "excel_row": ws.max_row + 1, "defect": "value_not_number",
-                                     "country": name, "year": years[3]})
+                    bad_rows.append(
+                        {
+                            "sheet": title,
+                            "excel_row": ws.max_row + 1,
+                            "defect": "value_not_number",
+                            "country": name,
+                            "year": years[3],
+                        }
+                    )
                 ws.append([name, *[extra.get(h) for h in lead[1:]], *cells])
                 data_rows += 1
                 entity_rows += 1
     ws = wb.create_sheet("Regional totals", 1)
-    for line in ("Military expenditure by region in constant US dollars", MILEX_NOTICE,
-                 f"Figures are in US$ b., at constant {base_year} prices and exchange rates, except for the "
-                 f"last figure which is in US$ b. at current prices."):
+    for line in (
+        "Military expenditure by region in constant US dollars",
+        MILEX_NOTICE,
+        f"Figures are in US$ b., at constant {base_year} prices and exchange rates, except for the "
+        f"last figure which is in US$ b. at current prices.",
+    ):
         ws.append([line])
     ws.append([])
     ws.append(["Region", *[float(y) for y in years], f"{years[-1]} (current prices)", None, "Omitted countries"])
     regions = ["World"] + list(dict.fromkeys(r for r, _, _ in MILEX_LAYOUT))
     subs = {r: [s for rr, s, _ in MILEX_LAYOUT if rr == r and s] for r in regions}
     members = lambda key: [n for r, s, cs in MILEX_LAYOUT for n in cs if key in ("World", r, s)]  # noqa: E731
-    total = lambda key, y, f: round(sum(current[n][y] * f for n in members(key) if isinstance(current[n][y], float)) / 1000, 3)  # noqa: E731
+
+    def total(key, y, f):
+        return round(sum(current[n][y] * f for n in members(key) if isinstance(current[n][y], float)) / 1000, 3)
+
     for region in regions:
         for key in (region, *subs[region]):
-            ws.append([key, *[total(key, y, deflator[y]) for y in years], total(key, years[-1], 1.0), None,
-                       "South Sudan" if key in ("World", "Africa", "sub-Saharan Africa") else None])
+            ws.append(
+                [
+                    key,
+                    *[total(key, y, deflator[y]) for y in years],
+                    total(key, years[-1], 1.0),
+                    None,
+                    "South Sudan" if key in ("World", "Africa", "sub-Saharan Africa") else None,
+                ]
+            )
             data_rows += 1
             entity_rows += 1
     ws = wb.create_sheet("Footnotes")
-    for row in (["Footnotes and special notes"], [], ["The following special notes are used in each worksheet"],
-                ["†", "Figures do not include military pensions (synthetic note)."],
-                ["‖", "Figures are highly uncertain (synthetic note)."],
-                ["§", "Figures are SIPRI-style estimates (synthetic note)."],
-                ["1", None, "Qatar: no data was found for 2011-20 (synthetic note)."],
-                ["2", None, "Egypt: figures exclude foreign military aid (synthetic note)."],
-                ["3", None, "Saudi Arabia: figures are budgets, not spending (synthetic note)."]):
+    for row in (
+        ["Footnotes and special notes"],
+        [],
+        ["The following special notes are used in each worksheet"],
+        ["†", "Figures do not include military pensions (synthetic note)."],
+        ["‖", "Figures are highly uncertain (synthetic note)."],
+        ["§", "Figures are SIPRI-style estimates (synthetic note)."],
+        ["1", None, "Qatar: no data was found for 2011-20 (synthetic note)."],
+        ["2", None, "Egypt: figures exclude foreign military aid (synthetic note)."],
+        ["3", None, "Saudi Arabia: figures are budgets, not spending (synthetic note)."],
+    ):
         ws.append(row)
         data_rows += 1
     entity_rows += 6  # the footnotes with a mark and a text
@@ -1003,9 +1214,17 @@ def write_milex(inbox: Path, current: dict[str, dict[int, object]], years: tuple
     path.parent.mkdir(parents=True, exist_ok=True)
     save_workbook(wb, path)
     entry = _file_entry(rel, "SIPRI", "years_across_columns", None, 0)
-    entry.update({"data_rows": data_rows, "lines": entity_rows, "bad_rows": bad_rows, "blank_rows": blank_rows,
-                  "heading_rows": heading_rows,
-                  "footnote_rows": 6, "years": [years[0], years[-1]]})
+    entry.update(
+        {
+            "data_rows": data_rows,
+            "lines": entity_rows,
+            "bad_rows": bad_rows,
+            "blank_rows": blank_rows,
+            "heading_rows": heading_rows,
+            "footnote_rows": 6,
+            "years": [years[0], years[-1]],
+        }
+    )
     return entry
 
 
@@ -1021,10 +1240,10 @@ def generate_inbox(inbox: Path, seed: int = 42) -> dict:
     ref = Reference.load()
     agencies = load_agencies(ref)
     programs = {c: make_programs(a, _rng(seed, c, "programs")) for c, a in agencies.items()}
-    budgets = [(a, y, _rng(seed, c, y, "size").randint(*a.layout.lines))
-               for c, a in agencies.items() for y in a.layout.years]
-    slots = [(max(1, round(n * BAD_RATE)), a.defect_kinds(), a.required_defects())
-             for a, _, n in budgets]
+    budgets = [
+        (a, y, _rng(seed, c, y, "size").randint(*a.layout.lines)) for c, a in agencies.items() for y in a.layout.years
+    ]
+    slots = [(max(1, round(n * BAD_RATE)), a.defect_kinds(), a.required_defects()) for a, _, n in budgets]
     plan = _plan_defects(slots, _rng(seed, "defects"))
     entries = []
     for (agency, year, n_lines), kinds in zip(budgets, plan):
@@ -1034,15 +1253,13 @@ def generate_inbox(inbox: Path, seed: int = 42) -> dict:
         entries.append(write_budget(inbox, agency, maker, n_lines, defects))
     for code, agency in agencies.items():
         if agency.programs_cfg:
-            entries.append(write_programs(inbox, agency, programs[code],
-                                          _rng(seed, code, "programs-file")))
+            entries.append(write_programs(inbox, agency, programs[code], _rng(seed, code, "programs-file")))
     if (SOURCES_DIR / "sipri.yaml").exists():
         entries.extend(write_milex_editions(inbox, seed))
     return _manifest(seed, entries, inbox)
 
 
-def generate_corpus(inbox: Path, total_lines: int = 100_000, n_files: int = 10,
-                    seed: int = 7) -> dict:
+def generate_corpus(inbox: Path, total_lines: int = 100_000, n_files: int = 10, seed: int = 7) -> dict:
     """Benchmark corpus: budget workbooks only, total_lines spread evenly over n_files.
 
     Files go round-robin over the agencies with workbook budgets (each in its own layout; GAMI's
@@ -1067,12 +1284,12 @@ def generate_corpus(inbox: Path, total_lines: int = 100_000, n_files: int = 10,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dcf.samples",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dcf.samples", description=__doc__.split("\n")[0])
     parser.add_argument("--inbox", type=Path, required=True, help="output directory")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--corpus-lines", type=int, default=None,
-                        help="write a benchmark corpus of N lines instead of the demo inbox")
+    parser.add_argument(
+        "--corpus-lines", type=int, default=None, help="write a benchmark corpus of N lines instead of the demo inbox"
+    )
     parser.add_argument("--corpus-files", type=int, default=10)
     args = parser.parse_args(argv)
     if args.corpus_lines:

@@ -5,6 +5,7 @@ some file kinds read meaning from it (an edition in a publisher's file name). Wr
 name while hashing, then rename), read-only afterwards. Re-processing (a schema rebuild, a changed mapping) reads a
 file that has left the inbox from here, so the warehouse never depends on the inbox still holding it.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ CSV elsewhere on the machine), dangling links, link loops, links to folders (not
 blocks), devices, sockets, and sub-folders that cannot be listed. The walk uses ``lstat`` and never follows a link
 to a folder, so a loop of links cannot make it run forever.
 """
+
 from __future__ import annotations
 
 import errno
@@ -75,7 +76,9 @@ def _walk(folder: Path, root: str) -> tuple[list[Path], list[tuple[Path, str]]]:
             elif stat.S_ISREG(mode):
                 files.append(path)
             else:
-                reason = _link_problem(path, root) if stat.S_ISLNK(mode) else f"not a regular file ({_kind(mode)}); not read"
+                reason = (
+                    _link_problem(path, root) if stat.S_ISLNK(mode) else f"not a regular file ({_kind(mode)}); not read"
+                )
                 if reason is None:
                     files.append(path)
                 else:
@@ -104,8 +107,13 @@ def _link_problem(path: Path, root: str) -> str | None:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a link")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a link"),
+    ):
         if test(mode):
             return name
     return f"mode {stat.filemode(mode)}"

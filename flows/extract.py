@@ -4,6 +4,7 @@ I/O only: which rows are data, totals or blank, and what the cells mean, is deci
 Every cell is read as text (numbers and dates are parsed by the normalisers, with an error policy), through
 fastexcel (calamine + Arrow) for workbooks and pyarrow's CSV reader for CSV files.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -133,7 +134,11 @@ def _to_text_frame(table: pa.Table, names: dict[str, str]) -> pd.DataFrame:
     """Arrow table -> pandas with the canonical names; cells stay text (Arrow-backed strings), and empty or
     whitespace-only cells become null, so every later stage has one notion of "empty"."""
     table = pa.table([_blank_to_null(c) for c in table.columns], names=[names[c] for c in table.column_names])
-    return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
+    return table.to_pandas(
+        types_mapper=lambda t: (
+            pd.StringDtype("pyarrow") if pa.types.is_string(t) or pa.types.is_large_string(t) else None
+        )
+    )
 
 
 def _reason(exc: Exception, path: Path) -> str:
@@ -159,7 +164,9 @@ def _open_workbook(path: Path, limits: Limits) -> fastexcel.ExcelReader:
         return fastexcel.read_excel(data)
     except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; all mean "not a readable workbook"
         plain = _why_unreadable(data)
-        raise FileReadError(f"{shown(path)}: {plain or f'not a readable Excel workbook ({_reason(exc, path)})'}") from None
+        raise FileReadError(
+            f"{shown(path)}: {plain or f'not a readable Excel workbook ({_reason(exc, path)})'}"
+        ) from None
 
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -174,8 +181,10 @@ def _why_unreadable(data: bytes) -> str | None:
     if data.startswith(_OLE2_MAGIC):
         if _ENCRYPTION_INFO in data:
             return f"the workbook is password-protected (encrypted): {_ASK_UNPROTECTED}"
-        return ("an old-format Office file (OLE2, e.g. .xls) that cannot be read; if it is password-protected, "
-                f"{_ASK_UNPROTECTED}, otherwise ask for it saved as .xlsx")
+        return (
+            "an old-format Office file (OLE2, e.g. .xls) that cannot be read; if it is password-protected, "
+            f"{_ASK_UNPROTECTED}, otherwise ask for it saved as .xlsx"
+        )
     if data.startswith(b"PK") and _encrypted_opendocument(data):
         return f"the spreadsheet (OpenDocument) is password-protected: {_ASK_UNPROTECTED}"
     return None
@@ -195,7 +204,9 @@ def check_cell_lengths(table: pa.Table, where: str, limits: Limits, first_row: i
     first such cell; vectorised per column. ``first_row`` is the Excel row of the table's first row."""
     for name in table.column_names:
         column = table.column(name)
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) or column.null_count == len(column):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) or column.null_count == len(
+            column
+        ):
             continue
         lengths = pc.utf8_length(column)
         longest = pc.max(lengths).as_py()
@@ -204,7 +215,8 @@ def check_cell_lengths(table: pa.Table, where: str, limits: Limits, first_row: i
             raise LimitExceeded(
                 f"{where} row {first_row + at}, column '{shown(headers.get(name, name))[:60]}': a cell of {longest:,} "
                 f"characters is over the limit of {limits.max_cell_chars:,} ({ENV['max_cell_chars']}); the file was "
-                f"not loaded. If it is genuine, raise {ENV['max_cell_chars']} and re-run.")
+                f"not loaded. If it is genuine, raise {ENV['max_cell_chars']} and re-run."
+            )
 
 
 def read_workbook(path: Path, spec: FileSpec, limits: Limits | None = None) -> Extracted:
@@ -261,9 +273,11 @@ def _csv_head(path: Path, spec: FileSpec, limits: Limits) -> list[list[str]]:
 def _csv_error(exc: csv.Error, path: Path, limits: Limits) -> Exception:
     """The csv module's error as the steward's: a field over its 131,072-character limit is a cell over ours."""
     if "field limit" in str(exc):
-        return LimitExceeded(f"{shown(path)}: a cell is longer than {csv.field_size_limit():,} characters, over the limit "
-                             f"of {limits.max_cell_chars:,} ({ENV['max_cell_chars']}); the file was not loaded. If it is "
-                             f"genuine, raise {ENV['max_cell_chars']} and re-run.")
+        return LimitExceeded(
+            f"{shown(path)}: a cell is longer than {csv.field_size_limit():,} characters, over the limit "
+            f"of {limits.max_cell_chars:,} ({ENV['max_cell_chars']}); the file was not loaded. If it is "
+            f"genuine, raise {ENV['max_cell_chars']} and re-run."
+        )
     return FileReadError(f"{shown(path)}: cannot parse as CSV ({_reason(exc, path)})")
 
 
@@ -287,9 +301,16 @@ def read_csv(path: Path, spec: FileSpec, limits: Limits | None = None) -> Extrac
         with open_regular(path) as fh:
             table = pacsv.read_csv(
                 fh,
-                read_options=pacsv.ReadOptions(encoding=spec.encoding, skip_rows=h, column_names=[f"__c{i}" for i in range(len(header_cells))], skip_rows_after_names=1),
+                read_options=pacsv.ReadOptions(
+                    encoding=spec.encoding,
+                    skip_rows=h,
+                    column_names=[f"__c{i}" for i in range(len(header_cells))],
+                    skip_rows_after_names=1,
+                ),
                 # empty lines stay rows (blank rows, counted), so row numbers are the records Excel would show
-                parse_options=pacsv.ParseOptions(delimiter=spec.delimiter, newlines_in_values=True, ignore_empty_lines=False),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=spec.delimiter, newlines_in_values=True, ignore_empty_lines=False
+                ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={f"__c{i}": pa.string() for i in range(len(header_cells))},
                     include_columns=[f"__c{pos}" for pos in sorted(found.values())],
@@ -304,7 +325,8 @@ def read_csv(path: Path, spec: FileSpec, limits: Limits | None = None) -> Extrac
         raise FileReadError(
             f"{where}: the file holds {records - h - 1:,} record(s) below the header but the CSV reader returned "
             f"{table.num_rows:,}; the file was not loaded so that no row is lost unseen"
-            f"{' (it contains NUL bytes)' if _has_nul(path) else ''}. Re-export it as plain {spec.encoding} text.")
+            f"{' (it contains NUL bytes)' if _has_nul(path) else ''}. Re-export it as plain {spec.encoding} text."
+        )
     names = {f"__c{pos}": canon for canon, pos in found.items()}
     check_cell_lengths(table, where, limits, h + 2, {k: header_cells[found[v]] for k, v in names.items()})
     frame = _to_text_frame(table, names)
@@ -339,7 +361,9 @@ def read_workbook_grids(path: Path, limits: Limits | None = None) -> list:
             table = data.to_arrow()
         except Exception as exc:  # noqa: BLE001
             raise FileReadError(f"{where}: cannot read the sheet ({_reason(exc, path)})") from None
-        check_cell_lengths(table, where, limits, 1, {c: column_letter(p) for c, p in zip(table.column_names, positions)})
+        check_cell_lengths(
+            table, where, limits, 1, {c: column_letter(p) for c, p in zip(table.column_names, positions)}
+        )
         frame = _to_text_frame(table, {c: c for c in table.column_names})
         frame.columns = positions
         grids.append(Grid(name, frame))

@@ -26,6 +26,7 @@ Defaults, and why (each can be raised per deployment through its environment var
 - ``DCF_MAX_CELL_CHARS`` = 32,767: Excel's own limit for the text of one cell. Longer cells (a 10 MB CSV field)
   fail the file with a short message, never a 10 MB log line.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,5 +84,7 @@ class Limits:
     def exceeded(self, where: str, what: str, found: float, name: str) -> LimitExceeded:
         """The error for ``found`` over the limit ``name`` (a field), in one line a steward can act on."""
         limit = getattr(self, name)
-        return LimitExceeded(f"{where}: {what} {found:,.0f} is over the limit of {limit:,.0f} ({ENV[name]}); "
-                             f"the file was not read. If it is genuine, raise {ENV[name]} and re-run.")
+        return LimitExceeded(
+            f"{where}: {what} {found:,.0f} is over the limit of {limit:,.0f} ({ENV[name]}); "
+            f"the file was not read. If it is genuine, raise {ENV[name]} and re-run."
+        )

@@ -2,6 +2,7 @@
 
 Runs with no Prefect server configured (Prefect starts a temporary local one). A task per file, never per row.
 """
+
 from __future__ import annotations
 
 import functools
@@ -76,12 +77,19 @@ class InboxUnavailable(OSError):
 
 
 @task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def discover(settings: Settings, sources: list[SourceConfig], force: bool = False) -> tuple[list[FileTask], list[FileTask], list[dict]]:
+def discover(
+    settings: Settings, sources: list[SourceConfig], force: bool = False
+) -> tuple[list[FileTask], list[FileTask], list[dict]]:
     """Hash every inbox file; split into (to process, unchanged, refused). Unchanged = same bytes, same config;
     refused = entries never read (links leaving the inbox, FIFOs, ...), as run-summary rows with the reason."""
     logger = get_run_logger()
     ref_fp = reference_fingerprint(settings.reference)
-    yaml_by_agency = {s.agency: p for p in settings.sources.glob("*.yaml") for s in sources if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency}
+    yaml_by_agency = {
+        s.agency: p
+        for p in settings.sources.glob("*.yaml")
+        for s in sources
+        if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency
+    }
     known = set() if force else known_versions(settings.warehouse)
     todo: list[FileTask] = []
     unchanged: list[FileTask] = []
@@ -90,8 +98,10 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
         if settings.inbox.is_dir():
             break
         if delay is None:
-            raise InboxUnavailable(f"inbox {settings.inbox} is not reachable (missing, or the share is down) after "
-                                   f"{policy.attempts} tries over {policy.total_wait:.1f} s; nothing was loaded")
+            raise InboxUnavailable(
+                f"inbox {settings.inbox} is not reachable (missing, or the share is down) after "
+                f"{policy.attempts} tries over {policy.total_wait:.1f} s; nothing was loaded"
+            )
         logger.warning("inbox %s is not reachable; retrying in %.1f s", settings.inbox, delay)
         time.sleep(delay)
     found, odd = scan_inbox(settings.inbox, sources)
@@ -109,8 +119,19 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
             logger.warning("%s: disappeared while the inbox was being listed; skipped this run", key)
             continue
         except OSError as exc:
-            todo.append(FileTask(path, key, "unreadable", ch, 0, None, src, src.spec_for(rel),
-                                 read_error=unreadable_message(path, exc, policy)))
+            todo.append(
+                FileTask(
+                    path,
+                    key,
+                    "unreadable",
+                    ch,
+                    0,
+                    None,
+                    src,
+                    src.spec_for(rel),
+                    read_error=unreadable_message(path, exc, policy),
+                )
+            )
             continue
         ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
         (unchanged if (ft.file_key, digest, ch) in known else todo).append(ft)
@@ -125,8 +146,18 @@ def discover(settings: Settings, sources: list[SourceConfig], force: bool = Fals
         ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
         if (key, digest, ch) not in known:  # a changed mapping or layout: re-processed from the raw archive
             st = kept.stat()
-            todo.append(FileTask(kept, key, digest, ch, st.st_size, datetime.fromtimestamp(st.st_mtime), owner, owner.spec_for(rel)))
-    logger.info("inbox %s: %d file(s), %d new or changed, %d unchanged", settings.inbox, len(todo) + len(unchanged), len(todo), len(unchanged))
+            todo.append(
+                FileTask(
+                    kept, key, digest, ch, st.st_size, datetime.fromtimestamp(st.st_mtime), owner, owner.spec_for(rel)
+                )
+            )
+    logger.info(
+        "inbox %s: %d file(s), %d new or changed, %d unchanged",
+        settings.inbox,
+        len(todo) + len(unchanged),
+        len(todo),
+        len(unchanged),
+    )
     return todo, unchanged, refused
 
 
@@ -146,14 +177,23 @@ def process(file_task: FileTask, reference: Reference, archive_root: Path) -> Fi
     if batch.status == "failed":
         logger.error("%s: FAILED: %s", batch.file_key, batch.message)
     else:
-        logger.info("%s [%s]: %d read = %d loaded + %d quarantined + %d skipped (%.2f s)", batch.file_key,
-                    batch.sheet or ("csv" if str(batch.path).lower().endswith(".csv") else "all sheets"),
-                    c["rows_read"], c["rows_loaded"], c["rows_quarantined"], c["rows_skipped"], batch.seconds)
+        logger.info(
+            "%s [%s]: %d read = %d loaded + %d quarantined + %d skipped (%.2f s)",
+            batch.file_key,
+            batch.sheet or ("csv" if str(batch.path).lower().endswith(".csv") else "all sheets"),
+            c["rows_read"],
+            c["rows_loaded"],
+            c["rows_quarantined"],
+            c["rows_skipped"],
+            batch.seconds,
+        )
         failures = batch.failures
         for row in list(failures.itertuples())[:MAX_LOGGED_FAILURES] if failures is not None and len(failures) else []:
             logger.warning("%s row %s: %s [%s]", batch.file_key, row.excel_row, row.message, row.rule)
         if failures is not None and len(failures) > MAX_LOGGED_FAILURES:
-            logger.warning("%s: %d more failure(s); see 'dcf failures'", batch.file_key, len(failures) - MAX_LOGGED_FAILURES)
+            logger.warning(
+                "%s: %d more failure(s); see 'dcf failures'", batch.file_key, len(failures) - MAX_LOGGED_FAILURES
+            )
     return batch
 
 
@@ -161,22 +201,41 @@ def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
     """The database refused a file's rows (a bug, not a data problem): record the file as failed, keep the rest."""
     message = f"{Path(batch.path).name}: could not be stored in the warehouse ({type(exc).__name__}: {exc})"
     get_run_logger().error("%s: %s", batch.file_key, message)
-    return replace(batch, status="failed", message=message, rows=None, quarantined=None, skipped=None, rows_read=0,
-                   tables={}, failures=file_failure("file_unreadable", message))
+    return replace(
+        batch,
+        status="failed",
+        message=message,
+        rows=None,
+        quarantined=None,
+        skipped=None,
+        rows_read=0,
+        tables={},
+        failures=file_failure("file_unreadable", message),
+    )
 
 
 def _dimensions(reference: Reference, sources: list[SourceConfig]):
     agencies = pd.DataFrame(
-        [(s.agency, s.name_en, s.name_ar, s.fiscal_year_start_month, s.fiscal_year_label, s.number_locale) for s in sources],
+        [
+            (s.agency, s.name_en, s.name_ar, s.fiscal_year_start_month, s.fiscal_year_label, s.number_locale)
+            for s in sources
+        ],
         columns=["agency_code", "name_en", "name_ar", "fiscal_year_start_month", "fiscal_year_label", "number_locale"],
     )
     return {"dim_agency": agencies, "dim_country": country_dimension(reference), "dim_category": reference.categories}
 
 
 @task(name="load-and-publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: list[FileTask], reference: Reference,
-                     sources: list[SourceConfig], load: LoadInfo, release_years: frozenset[int] = frozenset(),
-                     refused: list[dict] | None = None) -> RunSummary:
+def load_and_publish(
+    settings: Settings,
+    batches: list[FileBatch],
+    unchanged: list[FileTask],
+    reference: Reference,
+    sources: list[SourceConfig],
+    load: LoadInfo,
+    release_years: frozenset[int] = frozenset(),
+    refused: list[dict] | None = None,
+) -> RunSummary:
     """Everything goes into a staging copy; checks; one atomic publish. A failure leaves the published state as it
     was and removes the staging copy."""
     logger = get_run_logger()
@@ -186,10 +245,18 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
         for table, frame in _dimensions(reference, sources).items():
             staging.replace_dimension(table, frame)
         batches = staging.load_batches(batches, load, datetime.now(), on_reject=_rejected)
-        in_inbox = {b.file_key for b in batches if not _archived(b.path, settings)} | {u.file_key for u in unchanged if not _archived(u.path, settings)}
-        folderless = {s.agency for s in sources if not (settings.inbox / s.inbox_dir).is_dir()}  # never guess: a missing
-        withdrawn = staging.mark_withdrawn(in_inbox, {s.agency: s.withdrawn for s in sources}, datetime.now(),  # folder withdraws nothing
-                                           skip_agencies=folderless)
+        in_inbox = {b.file_key for b in batches if not _archived(b.path, settings)} | {
+            u.file_key for u in unchanged if not _archived(u.path, settings)
+        }
+        folderless = {
+            s.agency for s in sources if not (settings.inbox / s.inbox_dir).is_dir()
+        }  # never guess: a missing
+        withdrawn = staging.mark_withdrawn(
+            in_inbox,
+            {s.agency: s.withdrawn for s in sources},
+            datetime.now(),  # folder withdraws nothing
+            skip_agencies=folderless,
+        )
         for w in withdrawn:
             logger.warning("%s: %s", w["file"], w["message"])
         locked = staging.lock_closed_rates(load.started_at, load.load_id, release_years)
@@ -203,7 +270,10 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
             "files_unchanged": len(unchanged),
             "files_failed": sum(b.status == "failed" for b in batches),
             "files_withdrawn": len(withdrawn),
-            **{k: sum(b.counts[k] for b in batches) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")},
+            **{
+                k: sum(b.counts[k] for b in batches)
+                for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")
+            },
         }
         outcome = "nothing_new" if not batches else ("partial" if totals["files_failed"] else "success")
         staging.record_load(load, outcome, totals, datetime.now())
@@ -214,7 +284,11 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
     except BaseException as exc:
         if staging is not None:
             staging.discard()
-        if isinstance(exc, Exception) and not isinstance(exc, WarehouseError) and (plain := explain(exc, settings.warehouse)):
+        if (
+            isinstance(exc, Exception)
+            and not isinstance(exc, WarehouseError)
+            and (plain := explain(exc, settings.warehouse))
+        ):
             raise plain from exc
         raise
     files = [{"file": b.file_key, "status": b.status, **b.counts, "message": b.message} for b in batches]
@@ -223,10 +297,13 @@ def load_and_publish(settings: Settings, batches: list[FileBatch], unchanged: li
     files += [{"file": u.file_key, "status": "unchanged"} for u in unchanged]
     if len(open_failures):
         create_table_artifact(
-            key="open-failures", table=open_failures.astype(object).where(open_failures.notna(), None).to_dict(orient="records"),
+            key="open-failures",
+            table=open_failures.astype(object).where(open_failures.notna(), None).to_dict(orient="records"),
             description=f"Open validation failures after load {load.load_id} (first {len(open_failures)}; all: dcf failures)",
         )
-    reasons = pd.concat([b.failures["rule"] for b in batches if b.failures is not None and len(b.failures)] or [pd.Series(dtype=object)])
+    reasons = pd.concat(
+        [b.failures["rule"] for b in batches if b.failures is not None and len(b.failures)] or [pd.Series(dtype=object)]
+    )
     top = [(str(k), int(v)) for k, v in reasons.value_counts().head(10).items()]
     return RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals, top)
 
@@ -251,13 +328,23 @@ def notify_failure(flow, flow_run, state) -> None:
     import logging
     import urllib.request
 
-    payload = {"flow": flow.name, "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
-               "state": state.name, "message": state.message, "parameters": flow_run.parameters}
+    payload = {
+        "flow": flow.name,
+        "flow_run": flow_run.name,
+        "flow_run_id": str(flow_run.id),
+        "state": state.name,
+        "message": state.message,
+        "parameters": flow_run.parameters,
+    }
     logging.getLogger("dcf.notify").error("ingestion FAILED: %s", json.dumps(payload, default=str))
     url = os.environ.get("DCF_WEBHOOK_URL")
     if url:
-        request = urllib.request.Request(url, data=json.dumps(payload, default=str).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(payload, default=str).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         try:
             urllib.request.urlopen(request, timeout=10).close()
         except OSError as exc:
@@ -271,8 +358,10 @@ def _per_agency(files: list[dict]) -> list[str]:
     frame["agency"] = frame["file"].str.split("/").str[0]
     cols = ["rows_read", "rows_loaded", "rows_quarantined", "rows_skipped"]
     grouped = frame.groupby("agency").agg(files=("file", "count"), **{c: (c, "sum") for c in cols})
-    return [f"| {a} | {r.files} | {r.rows_read} | {r.rows_loaded} | {r.rows_quarantined} | {r.rows_skipped} |"
-            for a, r in grouped.iterrows()]
+    return [
+        f"| {a} | {r.files} | {r.rows_read} | {r.rows_loaded} | {r.rows_quarantined} | {r.rows_skipped} |"
+        for a, r in grouped.iterrows()
+    ]
 
 
 def _summary_markdown(summary: RunSummary) -> str:
@@ -292,8 +381,10 @@ def _summary_markdown(summary: RunSummary) -> str:
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for f in summary.files:
-        lines.append(f"| {f['file']} | {f['status']} | {f.get('rows_read', '')} | {f.get('rows_loaded', '')} | "
-                     f"{f.get('rows_quarantined', '')} | {f.get('rows_skipped', '')} | {f.get('message') or ''} |")
+        lines.append(
+            f"| {f['file']} | {f['status']} | {f.get('rows_read', '')} | {f.get('rows_loaded', '')} | "
+            f"{f.get('rows_quarantined', '')} | {f.get('rows_skipped', '')} | {f.get('message') or ''} |"
+        )
     if summary.top_reasons:
         lines += ["", "Top reasons rows were held back:", "", "| rule | rows |", "|---|---:|"]
         lines += [f"| {rule} | {n} |" for rule, n in summary.top_reasons]
@@ -302,11 +393,22 @@ def _summary_markdown(summary: RunSummary) -> str:
 
 # the ignore below: Prefect's flow() wants TaskRunner[PrefectFuture[Any]], which its own ThreadPoolTaskRunner (a
 # TaskRunner[PrefectConcurrentFuture[R]], invariant) does not match; Prefect casts the same way internally
-@flow(name="nightly-ingestion", task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)), log_prints=True,  # type: ignore[arg-type]
-      on_failure=[notify_failure], on_crashed=[notify_failure], timeout_seconds=4 * 3600)
-def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, sources: str | None = None,
-                      reference: str | None = None, force: bool = False,
-                      rerate_fiscal_years: list[int] | None = None) -> RunSummary:
+@flow(
+    name="nightly-ingestion",
+    task_runner=ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2)),  # type: ignore[arg-type]
+    log_prints=True,
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+    timeout_seconds=4 * 3600,
+)
+def nightly_ingestion(
+    inbox: str | None = None,
+    warehouse: str | None = None,
+    sources: str | None = None,
+    reference: str | None = None,
+    force: bool = False,
+    rerate_fiscal_years: list[int] | None = None,
+) -> RunSummary:
     """Ingest new or changed agency files from the inbox into the DuckDB warehouse.
 
     Paths default to the project's data/ folder (or DCF_INBOX, DCF_WAREHOUSE, DCF_SOURCES, DCF_REFERENCE).
@@ -343,8 +445,11 @@ def nightly_ingestion(inbox: str | None = None, warehouse: str | None = None, so
         )
         summary = load_and_publish(settings, batches, unchanged, ref, configs, load, release, refused)
     logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)
-    create_markdown_artifact(markdown=_summary_markdown(summary), key="nightly-ingestion-summary",
-                             description="Files and row counts of this ingestion run")
+    create_markdown_artifact(
+        markdown=_summary_markdown(summary),
+        key="nightly-ingestion-summary",
+        description="Files and row counts of this ingestion run",
+    )
     return summary
 
 
@@ -368,8 +473,14 @@ def dask_runner(address: str | None = None, n_workers: int | None = None):
 
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers or os.cpu_count() or 2, "threads_per_worker": 1,
-                                          "processes": True, "dashboard_address": None})
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": n_workers or os.cpu_count() or 2,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
 
 
 def configured_flow():

@@ -17,6 +17,7 @@ thread that started it ends, so not even ``kill -9`` of ``dcf`` leaves it behind
 Only the standard library is imported at module level (no pandas, no Prefect): Prefect is imported when a server is
 actually needed.
 """
+
 from __future__ import annotations
 
 import os
@@ -105,11 +106,21 @@ def _server_command(port: int) -> list[str]:
     import prefect
 
     return [
-        sys.executable, "-m", "uvicorn",
-        "--app-dir", str(prefect.__module_path__.parent),
-        "--factory", "prefect.server.api.server:create_app",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--log-level", "error", "--lifespan", "on",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
     ]
 
 
@@ -174,8 +185,12 @@ class LocalServer:
             self._log = tempfile.TemporaryFile(prefix="dcf-prefect-server-")  # noqa: SIM115 - closed by stop(); no name: nothing left if we are killed
         self.port = _free_port()
         self.proc = subprocess.Popen(
-            _server_command(self.port), env=_server_env(), stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, preexec_fn=_deathsig_preexec(),
+            _server_command(self.port),
+            env=_server_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_deathsig_preexec(),
             # its own session: Ctrl-C in a terminal reaches dcf only, which then stops the server after the flow
             # has recorded how it ended (the death signal still covers dcf being killed outright)
             start_new_session=True,
@@ -183,8 +198,14 @@ class LocalServer:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        self.notify("starting Prefect's local server" + (
-            " (the first start on a machine prepares its database; this can take a minute)" if self.first_start else ""))
+        self.notify(
+            "starting Prefect's local server"
+            + (
+                " (the first start on a machine prepares its database; this can take a minute)"
+                if self.first_start
+                else ""
+            )
+        )
         started = time.monotonic()
         next_note = started + PROGRESS_EVERY
         while True:
@@ -197,7 +218,8 @@ class LocalServer:
             if code is not None:
                 raise LocalPrefectError(
                     f"Prefect's local server stopped with exit code {code} before it was ready: its output is in "
-                    f"{self._save_log()} (or set PREFECT_API_URL to use a running Prefect server)")
+                    f"{self._save_log()} (or set PREFECT_API_URL to use a running Prefect server)"
+                )
             if _healthy(self.api_url):
                 return
             now = time.monotonic()
@@ -205,7 +227,8 @@ class LocalServer:
                 raise LocalPrefectError(
                     f"Prefect's local server did not answer within {timeout:g} s (the machine may be very busy): "
                     f"run again with DCF_PREFECT_START_TIMEOUT set higher, or set PREFECT_API_URL to a running "
-                    f"Prefect server (its output is in {self._save_log()})")
+                    f"Prefect server (its output is in {self._save_log()})"
+                )
             if now >= next_note:
                 self.notify(f"still starting Prefect's local server ({now - started:.0f} s)")
                 next_note = now + PROGRESS_EVERY
@@ -276,8 +299,9 @@ def _sigterm_raises_systemexit() -> Iterator[None]:
 
 
 @contextmanager
-def local_prefect(notify: Notify | None = None, timeout: float | None = None,
-                  handle_sigterm: bool = True) -> Iterator[str | None]:
+def local_prefect(
+    notify: Notify | None = None, timeout: float | None = None, handle_sigterm: bool = True
+) -> Iterator[str | None]:
     """Make sure Prefect has an API for the duration of the block; yield its URL (None when one was configured).
 
     - PREFECT_API_URL configured (environment or profile): nothing is started, nothing changes.
@@ -337,4 +361,3 @@ def _pointed_at(api_url: str) -> Iterator[None]:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
-

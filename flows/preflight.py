@@ -10,6 +10,7 @@ and column. Elements without a reference count as one step past the last one, so
 omit them. The workbook is read into memory once and the same bytes are checked and handed to calamine, so the file
 cannot change between the check and the read.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -81,7 +82,9 @@ def open_regular(path: Path) -> io.BufferedReader:
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegularFile(f"{shown(path)} is not a regular file (a folder, FIFO, device or socket); it is not read")
+            raise NotRegularFile(
+                f"{shown(path)} is not a regular file (a folder, FIFO, device or socket); it is not read"
+            )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -137,7 +140,7 @@ def count_records(path: Path, encoding: str, delimiter: str) -> int:
 
 def _single_byte_newlines(encoding: str) -> bool:
     try:
-        one, two = codecs.encode("\n\"", encoding), codecs.encode("\n\"\n\"", encoding)
+        one, two = codecs.encode('\n"', encoding), codecs.encode('\n"\n"', encoding)
     except LookupError:
         return False
     return len(two) - len(one) == 2 and one.endswith(b'\n"')
@@ -162,7 +165,9 @@ def _check_directory(infos: list[zipfile.ZipInfo], where: str, limits: Limits) -
     for info in infos:
         entry = f"{where} ({_entry_name(info)})"
         if info.file_size > limits.max_inflated_bytes:
-            raise limits.exceeded(entry, "the entry's uncompressed size in bytes,", info.file_size, "max_inflated_bytes")
+            raise limits.exceeded(
+                entry, "the entry's uncompressed size in bytes,", info.file_size, "max_inflated_bytes"
+            )
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > RATIO_FLOOR_BYTES and ratio > limits.max_inflate_ratio:
             raise limits.exceeded(entry, "the entry's compression ratio", ratio, "max_inflate_ratio")
@@ -190,8 +195,15 @@ def _worksheets(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[zipfi
             if kind and target and kind.group(1).rstrip(b"/").endswith(b"/worksheet"):
                 name = target.group(1).decode("utf-8", "replace").lstrip("/")
                 targets.add(posixpath.normpath(name if name.lower().startswith("xl/") else f"xl/{name}").lower())
-    return [i for i in infos if not i.is_dir() and (i.filename.lower() in targets or (
-        i.filename.lower().startswith("xl/worksheets/") and i.filename.lower().endswith(".xml")))]
+    return [
+        i
+        for i in infos
+        if not i.is_dir()
+        and (
+            i.filename.lower() in targets
+            or (i.filename.lower().startswith("xl/worksheets/") and i.filename.lower().endswith(".xml"))
+        )
+    ]
 
 
 def _check_extent(extent: Extent, where: str, limits: Limits) -> None:
@@ -200,8 +212,12 @@ def _check_extent(extent: Extent, where: str, limits: Limits) -> None:
     if extent.columns > limits.max_columns:
         raise limits.exceeded(where, "the sheet's last column", extent.columns, "max_columns")
     if extent.area > limits.max_cells:
-        raise limits.exceeded(where, f"the sheet's span ({extent.rows:,} rows x {extent.columns:,} columns) in cells,",
-                              extent.area, "max_cells")
+        raise limits.exceeded(
+            where,
+            f"the sheet's span ({extent.rows:,} rows x {extent.columns:,} columns) in cells,",
+            extent.area,
+            "max_cells",
+        )
 
 
 def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
@@ -223,7 +239,7 @@ def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
             row_tags, cell_tags = row_tags + tags[0], cell_tags + tags[1]
             if not block:
                 break
-            carry = buf[end - _HISTORY:]
+            carry = buf[end - _HISTORY :]
     rows = max_row + max(row_tags - row_refs, 0)  # a row or cell without r= is one past the one before
     columns = max_col + max(cell_tags - cell_refs, 0)
     return Extent(rows=rows, columns=columns, cells=cell_tags)
@@ -233,7 +249,7 @@ def _references(a: np.ndarray, start: int, end: int) -> tuple[int, int, int, int
     """(last row, last column, row references, cell references) of the ``r="..."`` attributes whose ``r`` lies in
     ``a[start:end]``; a reference too long for Excel (4+ letters, 8+ digits) counts as beyond any limit.
     Column-wise over the hits (one gather per character position), never a loop over cells."""
-    eq = np.flatnonzero(a[start + 1:end + 1] == 0x3D) + start + 1  # the "=" of r="
+    eq = np.flatnonzero(a[start + 1 : end + 1] == 0x3D) + start + 1  # the "=" of r="
     quote = a[eq + 1]
     eq = eq[(a[eq - 1] == 0x72) & ((quote == 0x22) | (quote == 0x27)) & _IS_SPACE[a[eq - 2]]]  # r=, not sqref=
     hit = eq + 2  # the reference's first character

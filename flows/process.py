@@ -2,6 +2,7 @@
 
 Plain functions (no Prefect) so tests call them directly and any task runner can run them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,9 @@ class FileTask:
     modified_at: datetime | None  # None: discovery could not stat it (read_error says why)
     source: SourceConfig
     spec: FileSpec | WideFileSpec | None
-    seen: tuple[int, float] | None = None  # (size, mtime) when discovery hashed it: a later change means "still copying"
+    seen: tuple[int, float] | None = (
+        None  # (size, mtime) when discovery hashed it: a later change means "still copying"
+    )
     read_error: str | None = None  # discovery could not read it even after retries
 
 
@@ -97,10 +100,18 @@ def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
 def _failed(task: FileTask, rule: str, message: str, started: float) -> FileBatch:
     message = one_line(message)
     return FileBatch(
-        file_key=shown(task.file_key), file_hash=task.file_hash, config_hash=task.config_hash,
-        agency_code=task.source.agency, kind=kind_name(task.spec), path=shown(str(task.path)),
-        size_bytes=task.size_bytes, modified_at=task.modified_at, status="failed", message=message,
-        failures=file_failure(rule, message), seconds=time.perf_counter() - started,
+        file_key=shown(task.file_key),
+        file_hash=task.file_hash,
+        config_hash=task.config_hash,
+        agency_code=task.source.agency,
+        kind=kind_name(task.spec),
+        path=shown(str(task.path)),
+        size_bytes=task.size_bytes,
+        modified_at=task.modified_at,
+        status="failed",
+        message=message,
+        failures=file_failure(rule, message),
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -109,8 +120,12 @@ def _unexpected(task: FileTask, exc: Exception, started: float) -> FileBatch:
     developers (debug log), the steward gets one line."""
     _log.debug("%s: unexpected error while processing", shown(task.file_key), exc_info=True)
     first = (str(exc).strip().splitlines() or [""])[0][:200]
-    return _failed(task, "file_unreadable", f"{shown(task.path)}: could not be processed ({type(exc).__name__}: {first}); "
-                   "the file was not loaded", started)
+    return _failed(
+        task,
+        "file_unreadable",
+        f"{shown(task.path)}: could not be processed ({type(exc).__name__}: {first}); the file was not loaded",
+        started,
+    )
 
 
 def process_file(task: FileTask, reference: Reference, log=_log.warning) -> FileBatch:
@@ -132,13 +147,20 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
     except FileStillChanging as exc:
         return _failed(task, "file_unreadable", str(exc), started)
     except FileNotFoundError:
-        return _failed(task, "file_unreadable", f"{shown(task.path)}: file disappeared before it could be read", started)
+        return _failed(
+            task, "file_unreadable", f"{shown(task.path)}: file disappeared before it could be read", started
+        )
     except OSError as exc:
         return _failed(task, "file_unreadable", unreadable_message(task.path, exc, policy), started)
     if task.spec is None:
         patterns = ", ".join(f"'{s.pattern}'" for s in task.source.files)
-        return _failed(task, "no_source_config", f"{shown(task.path)}: matches none of {task.source.agency}'s file patterns ({patterns}); "
-                       "rename it or add a pattern to its source YAML", started)
+        return _failed(
+            task,
+            "no_source_config",
+            f"{shown(task.path)}: matches none of {task.source.agency}'s file patterns ({patterns}); "
+            "rename it or add a pattern to its source YAML",
+            started,
+        )
     spec = task.spec
     if isinstance(spec, WideFileSpec):
         return process_wide_file(task, spec, reference, started)
@@ -147,14 +169,18 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
     except LimitExceeded as exc:
         return _failed(task, "file_too_large", str(exc), started)
     except FileReadError as exc:
-        rule = "header_not_found" if "no header found" in str(exc) or "header should be" in str(exc) else "file_unreadable"
+        rule = (
+            "header_not_found" if "no header found" in str(exc) or "header should be" in str(exc) else "file_unreadable"
+        )
         return _failed(task, rule, str(exc), started)
     ctx = FileContext(
         agency=task.source.agency,
         fiscal_year_start_month=task.source.fiscal_year_start_month,
         fiscal_year_label=task.source.fiscal_year_label,
         number_locale=task.source.number_locale,
-        unit_factor=spec.unit_factor if spec.unit_factor is not None else unit_from_header(extracted.source_columns.get("amount")),
+        unit_factor=spec.unit_factor
+        if spec.unit_factor is not None
+        else unit_from_header(extracted.source_columns.get("amount")),
         fiscal_calendar=task.source.fiscal_calendar,
         default_currency=spec.default_currency,
         default_stage=spec.default_stage,
@@ -172,12 +198,25 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
     except ContractError as exc:
         return _failed(task, "canonical_contract", f"{shown(task.path)}: {exc}", started)
     return FileBatch(
-        file_key=shown(task.file_key), file_hash=task.file_hash, config_hash=task.config_hash,
-        agency_code=task.source.agency, kind=spec.kind.value, path=shown(str(task.path)), size_bytes=task.size_bytes,
-        modified_at=task.modified_at, status="loaded", sheet=extracted.sheet, header_row=extracted.header_row,
-        rows=result.rows, failures=result.failures, quarantined=result.quarantined, skipped=result.skipped,
-        column_letters=extracted.column_letters, source_columns=extracted.source_columns,
-        rows_read=result.rows_read, seconds=time.perf_counter() - started,
+        file_key=shown(task.file_key),
+        file_hash=task.file_hash,
+        config_hash=task.config_hash,
+        agency_code=task.source.agency,
+        kind=spec.kind.value,
+        path=shown(str(task.path)),
+        size_bytes=task.size_bytes,
+        modified_at=task.modified_at,
+        status="loaded",
+        sheet=extracted.sheet,
+        header_row=extracted.header_row,
+        rows=result.rows,
+        failures=result.failures,
+        quarantined=result.quarantined,
+        skipped=result.skipped,
+        column_letters=extracted.column_letters,
+        source_columns=extracted.source_columns,
+        rows_read=result.rows_read,
+        seconds=time.perf_counter() - started,
         context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
     )
 
@@ -195,8 +234,13 @@ def _process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference,
     name = shown(task.path)
     edition = edition_of(name, spec)
     if edition is None:
-        return _failed(task, "edition_unknown", f"{name}: the name does not tell the edition (expected to match "
-                       f"'{spec.edition.file_name}'); keep the publisher's file name", started)
+        return _failed(
+            task,
+            "edition_unknown",
+            f"{name}: the name does not tell the edition (expected to match "
+            f"'{spec.edition.file_name}'); keep the publisher's file name",
+            started,
+        )
     try:
         grids = read_workbook_grids(task.path, Limits.from_env())
         result = standardise_workbook(grids, spec, reference.country_lookup)
@@ -205,29 +249,57 @@ def _process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference,
     except FileReadError as exc:
         return _failed(task, "file_unreadable", str(exc), started)
     except SheetLayoutError as exc:
-        return _failed(task, "sheet_missing" if str(exc).startswith("no ") else "header_not_found", f"{name}: {exc}", started)
+        return _failed(
+            task, "sheet_missing" if str(exc).startswith("no ") else "header_not_found", f"{name}: {exc}", started
+        )
     tag = {"dataset": spec.dataset, "edition": edition["edition"]}
     values = result.values.assign(**tag)
     footnotes = result.footnotes.rename(columns={"key": "mark"}).assign(**tag)
     ignored = [g.name for g in grids if g.name not in result.sheets]
     bases = sorted({int(v["price_base_year"]) for v in result.captured.values() if v.get("price_base_year")})
     as_int = lambda v: int(v) if v is not None and str(v).isdigit() else None  # noqa: E731
-    edition_row = pd.DataFrame([{
-        **tag, "file_key": shown(task.file_key), "published_year": published_year(grids, spec.edition.published),
-        "first_year": as_int(edition.get("first_year")), "last_year": as_int(edition.get("last_year")),
-        "price_base_year": bases[-1] if bases else None, "sheets": result.sheets, "sheets_ignored": ignored,
-    }])
-    context = {"dataset": spec.dataset, **edition, "header_rows": result.header_rows, "captured": result.captured,
-               "sheets_ignored": ignored}
+    edition_row = pd.DataFrame(
+        [
+            {
+                **tag,
+                "file_key": shown(task.file_key),
+                "published_year": published_year(grids, spec.edition.published),
+                "first_year": as_int(edition.get("first_year")),
+                "last_year": as_int(edition.get("last_year")),
+                "price_base_year": bases[-1] if bases else None,
+                "sheets": result.sheets,
+                "sheets_ignored": ignored,
+            }
+        ]
+    )
+    context = {
+        "dataset": spec.dataset,
+        **edition,
+        "header_rows": result.header_rows,
+        "captured": result.captured,
+        "sheets_ignored": ignored,
+    }
     return FileBatch(
-        file_key=shown(task.file_key), file_hash=task.file_hash, config_hash=task.config_hash,
-        agency_code=task.source.agency, kind=spec.kind, path=shown(str(task.path)), size_bytes=task.size_bytes,
-        modified_at=task.modified_at, status="loaded", sheet="", failures=result.failures,
+        file_key=shown(task.file_key),
+        file_hash=task.file_hash,
+        config_hash=task.config_hash,
+        agency_code=task.source.agency,
+        kind=spec.kind,
+        path=shown(str(task.path)),
+        size_bytes=task.size_bytes,
+        modified_at=task.modified_at,
+        status="loaded",
+        sheet="",
+        failures=result.failures,
         quarantined=result.quarantined if len(result.quarantined) else None,
-        skipped=result.skipped, rows_read=result.rows_read,
+        skipped=result.skipped,
+        rows_read=result.rows_read,
         tables={"ref_series_value": values, "ref_series_footnote": footnotes, "ref_series_edition": edition_row},
-        message=(one_line(f"sheets not described by the source config, not loaded: {listed(ignored)}") if ignored else None),
-        seconds=time.perf_counter() - started, context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
+        message=(
+            one_line(f"sheets not described by the source config, not loaded: {listed(ignored)}") if ignored else None
+        ),
+        seconds=time.perf_counter() - started,
+        context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
     )
 
 

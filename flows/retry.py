@@ -5,6 +5,7 @@ not a workbook) are not retried; what still fails after the last try is recorded
 Configuration: DCF_READ_ATTEMPTS (tries in all, default 4) and DCF_READ_BACKOFF (first wait in seconds, default
 0.5; doubled each time, at most 8 s), so by default a file gets 0.5 + 1 + 2 = 3.5 s to come right.
 """
+
 from __future__ import annotations
 
 import errno
@@ -19,11 +20,25 @@ T = TypeVar("T")
 
 #: errors a share or a lock produces and that may pass: permission denied while another program holds the file
 #: (SMB sharing violations arrive as EACCES), busy, try again, timed out, stale NFS handle, I/O error, network down
-TRANSIENT_ERRNOS = frozenset({
-    errno.EACCES, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE, errno.EIO, errno.ENETDOWN,
-    errno.ENETUNREACH, errno.ENETRESET, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTDOWN, errno.EHOSTUNREACH,
-    errno.ENOLCK, errno.EDEADLK,
-})
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EAGAIN,
+        errno.EBUSY,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+        errno.EIO,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.ENETRESET,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTDOWN,
+        errno.EHOSTUNREACH,
+        errno.ENOLCK,
+        errno.EDEADLK,
+    }
+)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -49,15 +64,20 @@ class RetryPolicy:
 
     def delays(self) -> list[float]:
         """The waits between tries: base, 2 x base, 4 x base ... capped at max_delay."""
-        return [min(self.base_delay * 2 ** i, self.max_delay) for i in range(self.attempts - 1)]
+        return [min(self.base_delay * 2**i, self.max_delay) for i in range(self.attempts - 1)]
 
     @property
     def total_wait(self) -> float:
         return sum(self.delays())
 
 
-def retry_io(fn: Callable[[], T], what: str, policy: RetryPolicy, log: Callable[[str], None] = lambda _: None,
-             sleep: Callable[[float], None] = time.sleep) -> T:
+def retry_io(
+    fn: Callable[[], T],
+    what: str,
+    policy: RetryPolicy,
+    log: Callable[[str], None] = lambda _: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """``fn()``, tried again after each delay of ``policy`` while it raises a transient OSError; the last error,
     or any other error, propagates."""
     delays = policy.delays()
@@ -67,7 +87,9 @@ def retry_io(fn: Callable[[], T], what: str, policy: RetryPolicy, log: Callable[
         except OSError as exc:
             if attempt == len(delays) or not is_transient(exc):
                 raise
-            log(f"{what}: {describe_error(exc)}; retrying in {delays[attempt]:.1f} s (try {attempt + 2} of {policy.attempts})")
+            log(
+                f"{what}: {describe_error(exc)}; retrying in {delays[attempt]:.1f} s (try {attempt + 2} of {policy.attempts})"
+            )
             sleep(delays[attempt])
     raise AssertionError("unreachable")
 
@@ -81,16 +103,23 @@ def describe_error(exc: BaseException) -> str:
 
 def unreadable_message(path: Path, exc: BaseException, policy: RetryPolicy) -> str:
     """The steward's sentence for a file that could not be read even after every retry."""
-    return (f"{path.name}: cannot be read ({describe_error(exc)}), {policy.attempts} tries over "
-            f"{policy.total_wait:.1f} s; it will be tried again on the next run")
+    return (
+        f"{path.name}: cannot be read ({describe_error(exc)}), {policy.attempts} tries over "
+        f"{policy.total_wait:.1f} s; it will be tried again on the next run"
+    )
 
 
 class FileStillChanging(Exception):
     """The file kept changing (size or time) through every wait: it is still being written."""
 
 
-def wait_until_settled(path: Path, seen: tuple[int, float], policy: RetryPolicy, log: Callable[[str], None] = lambda _: None,
-                       sleep: Callable[[float], None] = time.sleep) -> tuple[bool, tuple[int, float]]:
+def wait_until_settled(
+    path: Path,
+    seen: tuple[int, float],
+    policy: RetryPolicy,
+    log: Callable[[str], None] = lambda _: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, tuple[int, float]]:
     """Compare the file's (size, mtime) with what discovery ``seen``. Unchanged: (False, seen). Changed: wait
     until two looks in a row agree and return (True, settled); :class:`FileStillChanging` if it never settles."""
     now = _look(path, policy, log, sleep)
@@ -103,8 +132,10 @@ def wait_until_settled(path: Path, seen: tuple[int, float], policy: RetryPolicy,
         if again == now:
             return True, now
         now = again
-    raise FileStillChanging(f"{path.name}: still changing after {policy.total_wait:.1f} s of waiting; it will be read on "
-                            "the next run, once it is complete")
+    raise FileStillChanging(
+        f"{path.name}: still changing after {policy.total_wait:.1f} s of waiting; it will be read on "
+        "the next run, once it is complete"
+    )
 
 
 def _look(path: Path, policy: RetryPolicy, log, sleep) -> tuple[int, float]:

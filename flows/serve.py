@@ -1,6 +1,7 @@
 """One machine, scheduled for real: a local Prefect server (started here unless PREFECT_API_URL points at one)
 plus ``flow.serve`` for the nightly schedule. Prefect's temporary server runs no scheduler, so this is what makes
 the 02:00 run happen without any other infrastructure."""
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,10 @@ def local_server(port: int | None = None, timeout: float = 60.0, env: dict | Non
     api_url = f"http://127.0.0.1:{port}/api"
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
     )
     try:
         wait_healthy(api_url, timeout)
@@ -74,5 +78,10 @@ def serve_nightly(cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE, pa
 
     from flows.nightly import nightly_ingestion
 
-    nightly_ingestion.serve(name="nightly", schedules=[Cron(cron, timezone=timezone)], parameters=parameters or {},
-                            tags=["ingestion", "nightly"], pause_on_shutdown=False)
+    nightly_ingestion.serve(
+        name="nightly",
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters=parameters or {},
+        tags=["ingestion", "nightly"],
+        pause_on_shutdown=False,
+    )

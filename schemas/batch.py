@@ -1,4 +1,5 @@
 """What one processed file hands to the warehouse: plain data, no behaviour."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,5 +47,8 @@ class FileBatch:
     def _source_rows_in_tables(self) -> int:
         """Source rows behind the reference tables: one row of a sheet may become many values (one per year), so
         count distinct (sheet, Excel row) in every frame that carries them."""
-        return sum(len(df[["sheet", "excel_row"]].drop_duplicates()) for df in self.tables.values()
-                   if {"sheet", "excel_row"} <= set(df.columns))
+        return sum(
+            len(df[["sheet", "excel_row"]].drop_duplicates())
+            for df in self.tables.values()
+            if {"sheet", "excel_row"} <= set(df.columns)
+        )

@@ -3,6 +3,7 @@
 Raw contracts check what a mapped file must hold before normalisation (no coercion: cells are text);
 canonical contracts are strict and ordered: exactly what the warehouse accepts.
 """
+
 from __future__ import annotations
 
 from typing import TypeAlias
@@ -94,7 +95,9 @@ class FundingLine(pa.DataFrameModel):
     @pa.dataframe_check(name="usd_matches_rate", description="amount_usd == amount_original / fx_rate")
     @classmethod
     def _usd(cls, df: pd.DataFrame) -> pd.Series:
-        return (df["amount_usd"] * df["fx_rate"] - df["amount_original"]).abs() <= 1e-6 * df["amount_original"].abs().clip(lower=1)
+        return (df["amount_usd"] * df["fx_rate"] - df["amount_original"]).abs() <= 1e-6 * df[
+            "amount_original"
+        ].abs().clip(lower=1)
 
 
 class Program(pa.DataFrameModel):

@@ -1,4 +1,5 @@
 """The catalogue of named rules. Every failure a steward sees carries one of these ids."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ class Rule:
 
 RULES: dict[str, Rule] = {
     "file_unreadable": Rule("block", "The file cannot be read"),
-    "file_too_large": Rule("block", "The file exceeds a size limit (bytes, inflated size, rows, columns, cells or cell length)"),
+    "file_too_large": Rule(
+        "block", "The file exceeds a size limit (bytes, inflated size, rows, columns, cells or cell length)"
+    ),
     "header_not_found": Rule("block", "The header row or a required column is missing"),
     "no_source_config": Rule("block", "No source config matches the file name"),
     "required_missing": Rule("block", "A required cell is empty"),

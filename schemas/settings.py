@@ -1,4 +1,5 @@
 """Where things live. Defaults under the project's data/ folder; each path overridable by flag or environment."""
+
 from __future__ import annotations
 
 import os
@@ -38,6 +39,9 @@ class Settings:
             chosen = overrides.get(key) or os.environ.get(ENV[key]) or default
             values[key] = Path(chosen).expanduser().resolve()
         archive = overrides.get("archive") or os.environ.get(ENV["archive"])
-        values["archive"] = (Path(archive).expanduser().resolve() if archive
-                             else values["warehouse"].with_name(values["warehouse"].name + ".archive"))
+        values["archive"] = (
+            Path(archive).expanduser().resolve()
+            if archive
+            else values["warehouse"].with_name(values["warehouse"].name + ".archive")
+        )
         return cls(**values)

@@ -3,6 +3,7 @@
 Adding an agency is a new YAML file (and maybe reference rows), never new Python. A YAML that does not fit this
 model is rejected with :class:`SourceConfigError`, whose message names the file and the key.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -76,7 +77,10 @@ class FxSpec(_Strict):
     """Which rate converts a line: the transaction-date rate (bounded look-back) or the fiscal-period average."""
 
     policy: Literal["transaction_date", "fiscal_period_average"] = "fiscal_period_average"
-    by_stage: dict[Literal["allocated", "committed", "obligated", "disbursed"], Literal["transaction_date", "fiscal_period_average"]] = Field(default_factory=dict)
+    by_stage: dict[
+        Literal["allocated", "committed", "obligated", "disbursed"],
+        Literal["transaction_date", "fiscal_period_average"],
+    ] = Field(default_factory=dict)
     lookback_days: int = Field(default=7, ge=0, le=31)
 
 
@@ -168,8 +172,11 @@ class ValueColumns(_Strict):
     measure: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     unit: str | None = None
     scale: float | None = Field(default=None, gt=0)
-    sheet_groups: bool = Field(default=True, description="record the sheet's captured groups (e.g. price_base_year) "
-                                                         "with these values; false for e.g. a current-prices column")
+    sheet_groups: bool = Field(
+        default=True,
+        description="record the sheet's captured groups (e.g. price_base_year) "
+        "with these values; false for e.g. a current-prices column",
+    )
 
     @field_validator("header")
     @classmethod
@@ -180,8 +187,10 @@ class ValueColumns(_Strict):
 class WideSheetSpec(_Strict):
     """One sheet of a years-across-columns workbook: one entity per row, one year per column."""
 
-    sheet: str = Field(description="regex matched (whole, case-insensitive) against sheet names; named groups such as "
-                                   "price_base_year are recorded with every value of the sheet")
+    sheet: str = Field(
+        description="regex matched (whole, case-insensitive) against sheet names; named groups such as "
+        "price_base_year are recorded with every value of the sheet"
+    )
     entity: Literal["country", "region"] = "country"
     header_label: str = Field(description="text of the header cell above the entity names, e.g. 'Country'")
     max_scan_rows: int = Field(default=40, ge=1, le=500)
@@ -190,9 +199,14 @@ class WideSheetSpec(_Strict):
     scale: float = Field(default=1.0, gt=0, description="multiplier from the stated unit to the base unit")
     base_unit: Literal["USD", "fraction", "local_currency", "count"]
     values: list[ValueColumns] = Field(default_factory=lambda: [ValueColumns()], min_length=1)
-    attributes: dict[Literal["notes", "currency", "fiscal_year_basis", "reporting_year", "omitted_countries"], list[str]] = Field(default_factory=dict)
-    preamble: str | None = Field(default=None, description="regex searched in the text above the header; named "
-                                                          "groups (e.g. price_base_year) are recorded like the sheet's")
+    attributes: dict[
+        Literal["notes", "currency", "fiscal_year_basis", "reporting_year", "omitted_countries"], list[str]
+    ] = Field(default_factory=dict)
+    preamble: str | None = Field(
+        default=None,
+        description="regex searched in the text above the header; named "
+        "groups (e.g. price_base_year) are recorded like the sheet's",
+    )
     required: bool = True
 
     @field_validator("sheet", "preamble")
@@ -206,8 +220,11 @@ class EditionSpec(_Strict):
 
     file_name: str
     label: str = Field(description="format string over the regex's named groups, e.g. '{first_year}-{last_year}'")
-    published: str | None = Field(default=None, description="regex with a group 'year', searched in the first sheet's "
-                                                            "preamble, e.g. '© SIPRI (?P<year>\\d{4})'")
+    published: str | None = Field(
+        default=None,
+        description="regex with a group 'year', searched in the first sheet's "
+        "preamble, e.g. '© SIPRI (?P<year>\\d{4})'",
+    )
 
     @field_validator("file_name")
     @classmethod
@@ -238,12 +255,18 @@ class WideFileSpec(_Strict):
     pattern: str = Field(description="glob, relative to the source's inbox folder")
     dataset: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     edition: EditionSpec
-    missing: list[str] = Field(default_factory=lambda: ["...", ". ."], description="cells meaning 'no data' (NULL, never 0)")
+    missing: list[str] = Field(
+        default_factory=lambda: ["...", ". ."], description="cells meaning 'no data' (NULL, never 0)"
+    )
     not_existing: list[str] = Field(default_factory=lambda: ["xxx"], description="cells meaning 'did not exist'")
-    regions: list[str] = Field(default_factory=list, description="heading/entity names that are top-level regions; "
-                                                                 "other headings are sub-regions")
-    other_entities: list[str] = Field(default_factory=list, description="entity names that are neither countries nor "
-                                                                        "regions (e.g. 'European Union'); loaded as 'other'")
+    regions: list[str] = Field(
+        default_factory=list,
+        description="heading/entity names that are top-level regions; other headings are sub-regions",
+    )
+    other_entities: list[str] = Field(
+        default_factory=list,
+        description="entity names that are neither countries nor regions (e.g. 'European Union'); loaded as 'other'",
+    )
     footnotes: FootnoteSheetSpec | None = None
     severity: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
     sheets: list[WideSheetSpec] = Field(min_length=1)
@@ -310,7 +333,8 @@ def load_source(path: Path) -> SourceConfig:
     except ValidationError as exc:
         tags = {"table", "years_across_columns"}  # the union's branch names: not keys a steward wrote
         problems = "; ".join(
-            f"key '{'.'.join(str(p) for p in err['loc'] if p not in tags) or '(top)'}': {err['msg']}" for err in exc.errors()
+            f"key '{'.'.join(str(p) for p in err['loc'] if p not in tags) or '(top)'}': {err['msg']}"
+            for err in exc.errors()
         )
         raise SourceConfigError(f"{path}: {problems}") from None
 

@@ -1,4 +1,5 @@
 """Shared fixtures. The sample inbox is generated once per session (it is synthetic and deterministic)."""
+
 from __future__ import annotations
 
 import json

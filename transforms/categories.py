@@ -1,4 +1,5 @@
 """Agency category labels -> canonical taxonomy codes, agency-specific mappings first, then shared ones."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Partner-country names and codes -> ISO 3166-1 alpha-3, through pycountry plus the steward alias table."""
+
 from __future__ import annotations
 
 import pandas as pd

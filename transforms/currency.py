@@ -1,4 +1,5 @@
 """Currency cells -> ISO 4217 codes (conversion itself is transforms.fx)."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -5,6 +5,7 @@ Parsing works at microsecond resolution (years 1-9999); the warehouse's datetime
 2262-04-11 only, so a readable date outside that range (an Excel serial of 150000, year 0001, an end date in 2300)
 is reported as out of range, never cast (the cast would raise ``OutOfBoundsDatetime`` for the whole file).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

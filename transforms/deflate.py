@@ -1,4 +1,5 @@
 """Nominal US$ -> constant US$ of a base year, with US CPI-U annual averages (docs/adr/0005-constant-dollars.md)."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Build failure records (schemas.frames.Failure) from masks, vectorised; turn Pandera failure cases into them."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -33,7 +34,11 @@ def failures_where(
     if not mask.any():
         return empty_failures()
     rows = frame[mask]
-    values = rows[column].astype(_STR) if column is not None and column in rows else pd.Series(pd.NA, index=rows.index, dtype=_STR)
+    values = (
+        rows[column].astype(_STR)
+        if column is not None and column in rows
+        else pd.Series(pd.NA, index=rows.index, dtype=_STR)
+    )
     text = message(rows, values) if callable(message) else message
     if not isinstance(text, pd.Series):  # a message function may return one sentence for every row
         text = pd.Series(text, index=rows.index)
@@ -45,7 +50,9 @@ def failures_where(
             "rule": pd.Series(rule, index=rows.index, dtype=_STR),
             "severity": pd.Series(severity(rule), index=rows.index, dtype=_STR),
             "message": text.astype(_STR),
-            "suggestion": (suggestion[mask] if suggestion is not None else pd.Series(pd.NA, index=rows.index)).astype(_STR),
+            "suggestion": (suggestion[mask] if suggestion is not None else pd.Series(pd.NA, index=rows.index)).astype(
+                _STR
+            ),
         }
     )
     return out.reset_index(drop=True)
@@ -87,12 +94,18 @@ def from_pandera(failure_cases: pd.DataFrame, frame: pd.DataFrame, headers: dict
     col = cases["column"].astype(object)
     rule = cases["check"].astype(str).map(_PANDERA_RULES).fillna("canonical_contract")
     header = col.map(lambda c: headers.get(c, c) if isinstance(c, str) else "row")
-    message = ("The '" + header + "' cell is empty.").where(rule == "required_missing", "Check '" + cases["check"].astype(str) + "' failed on '" + header + "'.")
+    message = ("The '" + header + "' cell is empty.").where(
+        rule == "required_missing", "Check '" + cases["check"].astype(str) + "' failed on '" + header + "'."
+    )
     out = pd.DataFrame(
         {
             "excel_row": frame.loc[idx, "excel_row"].astype("Int64").to_numpy(),
             "column": col.to_numpy(),
-            "value": cases["failure_case"].astype(object).where(cases["failure_case"].notna(), None).astype(_STR).to_numpy(),
+            "value": cases["failure_case"]
+            .astype(object)
+            .where(cases["failure_case"].notna(), None)
+            .astype(_STR)
+            .to_numpy(),
             "rule": rule.to_numpy(),
             "severity": rule.map(severity).to_numpy(),
             "message": message.to_numpy(),
@@ -106,4 +119,8 @@ def concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
         return empty_failures()
-    return pd.concat(parts, ignore_index=True).sort_values(["excel_row", "column"], kind="stable", na_position="first").reset_index(drop=True)
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values(["excel_row", "column"], kind="stable", na_position="first")
+        .reset_index(drop=True)
+    )

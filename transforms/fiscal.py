@@ -6,6 +6,7 @@ names the start or the end year as the agency's ``fiscal_year_label`` rule says.
 Hijri fiscal years ("1445", "1445H", "١٤٤٥هـ") run from 1 Muharram to the end of Dhu al-Hijjah (Umm al-Qura
 calendar, via ``hijridate``); a label with an H / هـ suffix is Hijri whatever the agency's calendar.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -75,8 +76,9 @@ def hijri_year_period(hijri_year: int) -> tuple[pd.Timestamp, pd.Timestamp] | No
     return pd.Timestamp(start.isoformat()), pd.Timestamp(end.isoformat())
 
 
-def resolve_fiscal_years(labels: pd.Series, start_month: int, label_year: str = "end",
-                         calendar: str = "gregorian") -> pd.DataFrame:
+def resolve_fiscal_years(
+    labels: pd.Series, start_month: int, label_year: str = "end", calendar: str = "gregorian"
+) -> pd.DataFrame:
     """Labels -> fiscal_year (Int64), period_start, period_end (datetime64); NA/NaT where unreadable.
 
     Works per distinct label; Hijri labels go through the Umm al-Qura tables."""
@@ -95,7 +97,11 @@ def resolve_fiscal_years(labels: pd.Series, start_month: int, label_year: str = 
         fy, start, end = fy.mask(gregorian_only), start.mask(gregorian_only), end.mask(gregorian_only)
     out = pd.DataFrame({"fiscal_year": fy.astype("Int64"), "period_start": start, "period_end": end})
     if out.empty:
-        out = pd.DataFrame({"fiscal_year": pd.array([pd.NA], dtype="Int64"), "period_start": [pd.NaT], "period_end": [pd.NaT]})
+        out = pd.DataFrame(
+            {"fiscal_year": pd.array([pd.NA], dtype="Int64"), "period_start": [pd.NaT], "period_end": [pd.NaT]}
+        )
     taken = out.take(np.where(codes >= 0, codes, 0)).reset_index(drop=True)
     taken.loc[codes < 0] = [pd.NA, pd.NaT, pd.NaT]
-    return taken.set_axis(labels.index).astype({"fiscal_year": "Int64", "period_start": "datetime64[ns]", "period_end": "datetime64[ns]"})
+    return taken.set_axis(labels.index).astype(
+        {"fiscal_year": "Int64", "period_start": "datetime64[ns]", "period_end": "datetime64[ns]"}
+    )

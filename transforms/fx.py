@@ -18,6 +18,7 @@ Policies:
 Every converted row records the rate (units per US$), the rate date (the date used, or the last day the average
 covers), the provider and the policy. No rate: no conversion - the caller quarantines the row.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -131,8 +132,11 @@ _OUT = ["fx_rate", "fx_rate_date", "fx_provider", "fx_policy"]
 
 def _locked(p: LockedProvider, keys: pd.DataFrame, policy: str, start: str, end: str) -> pd.DataFrame:
     table = p.table[p.table["policy"] == policy].drop_duplicates(["currency", "key_start", "key_end", "fiscal_year"])
-    m = keys.reset_index().merge(table, left_on=["currency", start, end, "fiscal_year"],
-                                 right_on=["currency", "key_start", "key_end", "fiscal_year"])
+    m = keys.reset_index().merge(
+        table,
+        left_on=["currency", start, end, "fiscal_year"],
+        right_on=["currency", "key_start", "key_end", "fiscal_year"],
+    )
     return m.set_index("index")[["units_per_usd", "rate_date", "provider"]].reindex(keys.index)
 
 
@@ -143,7 +147,11 @@ def _on_dates(p: Provider, keys: pd.DataFrame, lookback_days: int) -> pd.DataFra
     if isinstance(p, RangeProvider):
         m = keys.reset_index().merge(p.table, on="currency", how="inner")
         m = m[(m["valid_from"] <= m["date"]) & (m["date"] <= m["valid_to"])].drop_duplicates("index")
-        return m.set_index("index").assign(rate_date=lambda d: d["date"])[["units_per_usd", "rate_date"]].reindex(keys.index)
+        return (
+            m.set_index("index")
+            .assign(rate_date=lambda d: d["date"])[["units_per_usd", "rate_date"]]
+            .reindex(keys.index)
+        )
     if isinstance(p, AnnualProvider):
         k = keys.assign(year=keys["date"].dt.year).reset_index()
         m = k.merge(p.table, on=["currency", "year"], how="inner").set_index("index")
@@ -151,8 +159,15 @@ def _on_dates(p: Provider, keys: pd.DataFrame, lookback_days: int) -> pd.DataFra
         return m[["units_per_usd", "rate_date"]].reindex(keys.index)
     k = keys.reset_index().sort_values("date", kind="stable")
     daily = p.table.rename(columns={"date": "rate_date"})
-    m = pd.merge_asof(k, daily, left_on="date", right_on="rate_date", by="currency", direction="backward",
-                      tolerance=pd.Timedelta(days=lookback_days))
+    m = pd.merge_asof(
+        k,
+        daily,
+        left_on="date",
+        right_on="rate_date",
+        by="currency",
+        direction="backward",
+        tolerance=pd.Timedelta(days=lookback_days),
+    )
     return m.set_index("index")[["units_per_usd", "rate_date"]].reindex(keys.index)
 
 
@@ -164,7 +179,11 @@ def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
     if isinstance(p, RangeProvider):
         m = keys.reset_index().merge(p.table, on="currency", how="inner")
         m = m[(m["valid_from"] <= m["start"]) & (m["end"] <= m["valid_to"])].drop_duplicates("index")
-        return m.set_index("index").assign(rate_date=lambda d: d["end"])[["units_per_usd", "rate_date"]].reindex(keys.index)
+        return (
+            m.set_index("index")
+            .assign(rate_date=lambda d: d["end"])[["units_per_usd", "rate_date"]]
+            .reindex(keys.index)
+        )
     if isinstance(p, AnnualProvider):
         mid = keys["start"] + (keys["end"] - keys["start"]) / 2
         k = keys.assign(year=mid.dt.year).reset_index()
@@ -172,7 +191,9 @@ def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
         m["rate_date"] = pd.to_datetime({"year": m["year"], "month": 12, "day": 31})
         return m[["units_per_usd", "rate_date"]].reindex(keys.index)
     rows = []
-    for idx, cur, start, end in keys[["currency", "start", "end"]].itertuples():  # one per distinct period, not per line
+    for idx, cur, start, end in keys[
+        ["currency", "start", "end"]
+    ].itertuples():  # one per distinct period, not per line
         series = p.table[(p.table["currency"] == cur) & (p.table["date"] >= start) & (p.table["date"] <= end)]
         if len(series):
             rows.append((idx, series["units_per_usd"].mean(), series["date"].max()))
@@ -182,9 +203,17 @@ def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def convert(amount: pd.Series, currency: pd.Series, transaction_date: pd.Series, period_start: pd.Series,
-            period_end: pd.Series, policy: pd.Series, chain: FxChain, lookback_days: int = 7,
-            fiscal_year: pd.Series | None = None) -> pd.DataFrame:
+def convert(
+    amount: pd.Series,
+    currency: pd.Series,
+    transaction_date: pd.Series,
+    period_start: pd.Series,
+    period_end: pd.Series,
+    policy: pd.Series,
+    chain: FxChain,
+    lookback_days: int = 7,
+    fiscal_year: pd.Series | None = None,
+) -> pd.DataFrame:
     """Vectorised over lines, looping only over providers and distinct (currency, date | period, fiscal year) keys.
 
     ``policy`` per line is ``transaction_date`` or ``fiscal_period_average``; ``fiscal_year`` only matters to the
@@ -200,10 +229,17 @@ def convert(amount: pd.Series, currency: pd.Series, transaction_date: pd.Series,
     result["fx_rate_date"] = result["fx_rate_date"].astype("datetime64[ns]")
     result["fx_provider"] = result["fx_provider"].astype(object)
 
-    lines_d = pd.DataFrame({"currency": currency[by_date].astype(object), "date": transaction_date[by_date],
-                            "fiscal_year": fy[by_date]})
-    lines_p = pd.DataFrame({"currency": currency[~by_date].astype(object), "start": period_start[~by_date],
-                            "end": period_end[~by_date], "fiscal_year": fy[~by_date]})
+    lines_d = pd.DataFrame(
+        {"currency": currency[by_date].astype(object), "date": transaction_date[by_date], "fiscal_year": fy[by_date]}
+    )
+    lines_p = pd.DataFrame(
+        {
+            "currency": currency[~by_date].astype(object),
+            "start": period_start[~by_date],
+            "end": period_end[~by_date],
+            "fiscal_year": fy[~by_date],
+        }
+    )
     date_keys = lines_d.drop_duplicates()
     per_keys = lines_p.dropna().drop_duplicates()
     date_keys = date_keys.dropna().reset_index(drop=True)
@@ -211,8 +247,12 @@ def convert(amount: pd.Series, currency: pd.Series, transaction_date: pd.Series,
     date_rates = _chain(chain, date_keys, lambda p, k: _on_dates(p, k, lookback_days))
     per_rates = _chain(chain, per_keys, _over_periods)
 
-    got_d = lines_d.merge(date_keys.join(date_rates), on=["currency", "date", "fiscal_year"], how="left").set_axis(lines_d.index)
-    got_p = lines_p.merge(per_keys.join(per_rates), on=["currency", "start", "end", "fiscal_year"], how="left").set_axis(lines_p.index)
+    got_d = lines_d.merge(date_keys.join(date_rates), on=["currency", "date", "fiscal_year"], how="left").set_axis(
+        lines_d.index
+    )
+    got_p = lines_p.merge(
+        per_keys.join(per_rates), on=["currency", "start", "end", "fiscal_year"], how="left"
+    ).set_axis(lines_p.index)
     for got in (got_d, got_p):
         result.loc[got.index, "fx_rate"] = got["units_per_usd"].astype("float64")
         result.loc[got.index, "fx_rate_date"] = pd.to_datetime(got["rate_date"]).astype("datetime64[ns]")

@@ -1,4 +1,5 @@
 """Amount cells -> floats, with an explicit error policy: what cannot be read stays NA and is reported."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -25,9 +26,15 @@ def parse_amounts(cells: pd.Series, locale: str = "en") -> tuple[pd.Series, pd.S
     """
     text = as_text(cells)
     is_blank = text.isna().to_numpy()
-    arrow = pa.chunked_array(text.array._pa_array) if hasattr(text.array, "_pa_array") else pa.chunked_array([pa.array(text.astype(object))])
+    arrow = (
+        pa.chunked_array(text.array._pa_array)
+        if hasattr(text.array, "_pa_array")
+        else pa.chunked_array([pa.array(text.astype(object))])
+    )
     plain = pc.fill_null(pc.match_substring_regex(arrow, _PLAIN[locale]), False)
-    values = pc.cast(pc.if_else(plain, arrow, pa.scalar(None, pa.string())), pa.float64()).to_numpy(zero_copy_only=False)
+    values = pc.cast(pc.if_else(plain, arrow, pa.scalar(None, pa.string())), pa.float64()).to_numpy(
+        zero_copy_only=False
+    )
     rest = ~plain.to_numpy(zero_copy_only=False) & ~is_blank
     if rest.any():
         values = values.copy()

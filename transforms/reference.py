@@ -1,4 +1,5 @@
 """Reference tables, passed into the normalisers as plain frames (the flow reads them from reference/)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class Reference:
     iso_currencies: frozenset[str]
 
 
-def build_reference(tables: dict[str, pd.DataFrame], fx_chain: FxChain, cpi_annual: pd.DataFrame,
-                    constant_base_year: int) -> Reference:
+def build_reference(
+    tables: dict[str, pd.DataFrame], fx_chain: FxChain, cpi_annual: pd.DataFrame, constant_base_year: int
+) -> Reference:
     return Reference(
         categories=tables["categories"],
         category_mappings=tables["category_mappings"],
@@ -42,19 +44,32 @@ def country_dimension(reference: Reference) -> pd.DataFrame:
     """Every ISO 3166 country and the former states of the steward table, with region, OIC membership and the
     Arabic name (steward table first, pycountry's Arabic translation otherwise)."""
     current = pd.DataFrame(
-        [(c.alpha_3, c.alpha_2, c.name, False) for c in pycountry.countries], columns=["iso3", "iso2", "name_en", "is_former"]
+        [(c.alpha_3, c.alpha_2, c.name, False) for c in pycountry.countries],
+        columns=["iso3", "iso2", "name_en", "is_former"],
     )
-    former_codes = set(reference.countries.loc[reference.countries["is_former"].astype(str).str.lower() == "true", "iso3"])
+    former_codes = set(
+        reference.countries.loc[reference.countries["is_former"].astype(str).str.lower() == "true", "iso3"]
+    )
     former = pd.DataFrame(
         [(c.alpha_3, c.alpha_2, c.name, True) for c in pycountry.historic_countries if c.alpha_3 in former_codes],
         columns=["iso3", "iso2", "name_en", "is_former"],
     )
     steward = reference.countries[["iso3", "name_ar", "region", "subregion", "oic_member"]]
     known = set(current["iso3"]) | set(former["iso3"])
-    names = reference.countries["name_en"] if "name_en" in reference.countries else pd.Series(pd.NA, index=reference.countries.index)
+    names = (
+        reference.countries["name_en"]
+        if "name_en" in reference.countries
+        else pd.Series(pd.NA, index=reference.countries.index)
+    )
     own = reference.countries[~reference.countries["iso3"].isin(known) & names.notna()]  # codes ISO lacks (XKX, YAR)
-    extra = pd.DataFrame({"iso3": own["iso3"], "iso2": None, "name_en": own["name_en"],
-                          "is_former": own["is_former"].astype(str).str.lower() == "true"})
+    extra = pd.DataFrame(
+        {
+            "iso3": own["iso3"],
+            "iso2": None,
+            "name_en": own["name_en"],
+            "is_former": own["is_former"].astype(str).str.lower() == "true",
+        }
+    )
     out = pd.concat([current, former, extra], ignore_index=True).merge(steward, on="iso3", how="left")
     out["oic_member"] = out["oic_member"].astype(str).str.lower().map({"true": True, "false": False}).astype("boolean")
     out["name_ar"] = out["name_ar"].where(out["name_ar"].notna(), out["name_en"].map(_arabic_names()))

@@ -1,4 +1,5 @@
 """Which rows below the header are data, totals or blank."""
+
 from __future__ import annotations
 
 import warnings
@@ -10,7 +11,9 @@ from transforms.text import per_unique
 DATA, TOTAL, BLANK = "data", "total", "blank"
 
 
-def classify_rows(frame: pd.DataFrame, value_columns: list[str], label_columns: list[str], totals_label: str | None) -> pd.Series:
+def classify_rows(
+    frame: pd.DataFrame, value_columns: list[str], label_columns: list[str], totals_label: str | None
+) -> pd.Series:
     """Cells are as the reader gives them (empty and whitespace-only cells are null).
 
     ``blank`` when every mapped cell is empty; ``total`` when the first non-empty label cell matches

@@ -3,6 +3,7 @@
 Nothing is dropped silently: every row below the header comes back exactly once, as a canonical row, a
 quarantined row (with at least one blocking failure) or a skipped row (blank, totals).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -90,13 +91,22 @@ def _raw_contract(model: type[pa.DataFrameModel], data: pd.DataFrame, ctx: FileC
     return empty_failures()
 
 
-def _finish(canonical: pd.DataFrame, model: type[pa.DataFrameModel], data: pd.DataFrame, failures: pd.DataFrame,
-            skipped: pd.DataFrame, rows_read: int, ctx: FileContext) -> Standardised:
+def _finish(
+    canonical: pd.DataFrame,
+    model: type[pa.DataFrameModel],
+    data: pd.DataFrame,
+    failures: pd.DataFrame,
+    skipped: pd.DataFrame,
+    rows_read: int,
+    ctx: FileContext,
+) -> Standardised:
     """Apply the source's severities; quarantine blocked rows; flag warned ones; validate the rest against the
     strict canonical contract."""
     if ctx.severity and len(failures):
         override = failures["rule"].astype(object).map(ctx.severity)
-        failures = failures.assign(severity=override.where(override.notna(), failures["severity"].astype(object)).astype(_STR))
+        failures = failures.assign(
+            severity=override.where(override.notna(), failures["severity"].astype(object)).astype(_STR)
+        )
     blocked = set(failures.loc[failures["severity"] == "block", "excel_row"].dropna().astype(int))
     warned = failures[(failures["severity"] == "warn") & failures["excel_row"].notna()]
     flags = warned.groupby(warned["excel_row"].astype(int))["rule"].agg(lambda s: ",".join(sorted(set(s))))
@@ -107,7 +117,9 @@ def _finish(canonical: pd.DataFrame, model: type[pa.DataFrameModel], data: pd.Da
     try:
         rows = model.validate(rows, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        extra = from_pandera(exc.failure_cases, rows, ctx.source_columns).assign(rule="canonical_contract", severity="block")
+        extra = from_pandera(exc.failure_cases, rows, ctx.source_columns).assign(
+            rule="canonical_contract", severity="block"
+        )
         failures = concat_failures([failures, extra])
         bad = set(extra["excel_row"].dropna().astype(int))
         blocked |= bad
@@ -127,17 +139,26 @@ def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext
     summed = float(amount.sum())
     if abs(summed - stated) <= ctx.totals_tolerance * max(abs(stated), 1.0):
         return empty_failures()
-    message = (f"The totals row states {stated:,.2f} but the lines above it add up to {summed:,.2f} "
-               f"(difference {summed - stated:,.2f}).")
+    message = (
+        f"The totals row states {stated:,.2f} but the lines above it add up to {summed:,.2f} "
+        f"(difference {summed - stated:,.2f})."
+    )
     frame = last.assign(amount=last.get("stated_text", f"{stated:,.2f}"))
     return failures_where(frame, pd.Series(True, index=frame.index), "amount", "totals_mismatch", message)
 
 
 def _out_of_range(data: pd.DataFrame, outside: pd.Series, column: str, ctx: FileContext) -> pd.DataFrame:
     """A readable date the warehouse cannot store (an Excel serial of 150000, year 0001, 2300-01-01): a row failure."""
-    return failures_where(data, outside, column, "date_out_of_range",
-                          lambda r, v: f"{ctx.header(column)} '" + v + f"' is a date outside {dates.STORABLE_TEXT}, "
-                          "the range the warehouse can store; correct the date.")
+    return failures_where(
+        data,
+        outside,
+        column,
+        "date_out_of_range",
+        lambda r, v: (
+            f"{ctx.header(column)} '" + v + f"' is a date outside {dates.STORABLE_TEXT}, "
+            "the range the warehouse can store; correct the date."
+        ),
+    )
 
 
 def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
@@ -152,21 +173,45 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
 
     amount, amount_blank = numbers.parse_amounts(data["amount"], ctx.number_locale)
     amount = amount * ctx.unit_factor
-    fails.append(failures_where(data, amount.isna() & ~amount_blank, "amount", "amount_not_number",
-                                lambda r, v: f"{h('amount')} '" + v + "' is not a number."))
+    fails.append(
+        failures_where(
+            data,
+            amount.isna() & ~amount_blank,
+            "amount",
+            "amount_not_number",
+            lambda r, v: f"{h('amount')} '" + v + "' is not a number.",
+        )
+    )
 
-    years = fiscal.resolve_fiscal_years(data["fiscal_year"], ctx.fiscal_year_start_month, ctx.fiscal_year_label,
-                                        ctx.fiscal_calendar)
+    years = fiscal.resolve_fiscal_years(
+        data["fiscal_year"], ctx.fiscal_year_start_month, ctx.fiscal_year_label, ctx.fiscal_calendar
+    )
     fy, period_start, period_end = years["fiscal_year"], years["period_start"], years["period_end"]
     fy_given = as_text(data["fiscal_year"]).notna()
-    calendar = "Hijri years" if ctx.fiscal_calendar == "hijri" else f"years starting in month {ctx.fiscal_year_start_month}"
-    fails.append(failures_where(data, fy.isna() & fy_given, "fiscal_year", "fiscal_year_unreadable",
-                                lambda r, v: f"{h('fiscal_year')} '" + v + f"' is not a fiscal year this agency uses ({calendar})."))
+    calendar = (
+        "Hijri years" if ctx.fiscal_calendar == "hijri" else f"years starting in month {ctx.fiscal_year_start_month}"
+    )
+    fails.append(
+        failures_where(
+            data,
+            fy.isna() & fy_given,
+            "fiscal_year",
+            "fiscal_year_unreadable",
+            lambda r, v: f"{h('fiscal_year')} '" + v + f"' is not a fiscal year this agency uses ({calendar}).",
+        )
+    )
 
     cur = currency.normalize_currency(data["currency"], ctx.default_currency)
     not_iso = cur.notna() & ~cur.isin(ref.iso_currencies)
-    fails.append(failures_where(data.assign(currency=cur), not_iso, "currency", "currency_unknown",
-                                lambda r, v: "Currency '" + v + "' is not an ISO 4217 currency code."))
+    fails.append(
+        failures_where(
+            data.assign(currency=cur),
+            not_iso,
+            "currency",
+            "currency_unknown",
+            lambda r, v: "Currency '" + v + "' is not an ISO 4217 currency code.",
+        )
+    )
 
     stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
     tdate, tdate_blank, tdate_outside = dates.read_dates(data["transaction_date"])
@@ -176,47 +221,148 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     conv = fx.convert(amount, rated, tdate, period_start, period_end, policy, ref.fx_chain, ctx.fx_lookback_days, fy)
     no_rate = conv["fx_rate"].isna() & ~not_iso & cur.notna() & fy.notna()
     when = pd.Series(
-        "on " + tdate.dt.strftime("%Y-%m-%d").astype(object) + " (or the " + str(ctx.fx_lookback_days) + " days before)",
-        index=data.index, dtype=object,
-    ).where((policy == fx.TRANSACTION_DATE) & tdate.notna(),
-            "for the fiscal period " + period_start.dt.strftime("%Y-%m-%d").astype(object) + " to "
-            + period_end.dt.strftime("%Y-%m-%d").astype(object))
-    fails.append(failures_where(data.assign(currency=cur, _when=when.astype(_STR)), no_rate, "currency", "fx_rate_missing",
-                                lambda r, v: "No exchange rate for " + v + " " + r["_when"] + " from any provider ("
-                                + ", ".join(ref.fx_chain.names) + "); add one to reference/fx_rates.csv and re-run."))
+        "on "
+        + tdate.dt.strftime("%Y-%m-%d").astype(object)
+        + " (or the "
+        + str(ctx.fx_lookback_days)
+        + " days before)",
+        index=data.index,
+        dtype=object,
+    ).where(
+        (policy == fx.TRANSACTION_DATE) & tdate.notna(),
+        "for the fiscal period "
+        + period_start.dt.strftime("%Y-%m-%d").astype(object)
+        + " to "
+        + period_end.dt.strftime("%Y-%m-%d").astype(object),
+    )
+    fails.append(
+        failures_where(
+            data.assign(currency=cur, _when=when.astype(_STR)),
+            no_rate,
+            "currency",
+            "fx_rate_missing",
+            lambda r, v: (
+                "No exchange rate for "
+                + v
+                + " "
+                + r["_when"]
+                + " from any provider ("
+                + ", ".join(ref.fx_chain.names)
+                + "); add one to reference/fx_rates.csv and re-run."
+            ),
+        )
+    )
     price_year = deflate.price_year(period_start, period_end)
     constant = deflate.deflate(conv["amount_usd"], price_year, ref.cpi_annual, ref.constant_base_year)
 
     iso3 = countries.map_countries(data["partner_country"], ref.country_lookup)
     unknown_country = iso3.isna() & as_text(data["partner_country"]).notna()
-    hint = countries.suggest(data["partner_country"].where(unknown_country), ref.country_lookup["key"], ref.country_lookup["alias"]) if unknown_country.any() else None
-    fails.append(failures_where(data, unknown_country, "partner_country", "country_unknown",
-                                lambda r, v: f"{h('partner_country')} '" + v + "' is not a known country name or code; "
-                                "add it to reference/country_aliases.csv.", hint))
+    hint = (
+        countries.suggest(
+            data["partner_country"].where(unknown_country), ref.country_lookup["key"], ref.country_lookup["alias"]
+        )
+        if unknown_country.any()
+        else None
+    )
+    fails.append(
+        failures_where(
+            data,
+            unknown_country,
+            "partner_country",
+            "country_unknown",
+            lambda r, v: (
+                f"{h('partner_country')} '" + v + "' is not a known country name or code; "
+                "add it to reference/country_aliases.csv."
+            ),
+            hint,
+        )
+    )
 
     cat = categories.map_labels(data["category"], ctx.agency, ref.category_mappings, "category_code")
     unmapped = cat.isna() & as_text(data["category"]).notna()
-    cat_hint = countries.suggest(data["category"].where(unmapped), ref.category_mappings["label"].str.casefold(), ref.category_mappings["label"]) if unmapped.any() else None
-    fails.append(failures_where(data, unmapped, "category", "category_unmapped",
-                                lambda r, v: f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
-                                "add it to reference/category_mappings.csv.", cat_hint))
+    cat_hint = (
+        countries.suggest(
+            data["category"].where(unmapped),
+            ref.category_mappings["label"].str.casefold(),
+            ref.category_mappings["label"],
+        )
+        if unmapped.any()
+        else None
+    )
+    fails.append(
+        failures_where(
+            data,
+            unmapped,
+            "category",
+            "category_unmapped",
+            lambda r, v: (
+                f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
+                "add it to reference/category_mappings.csv."
+            ),
+            cat_hint,
+        )
+    )
 
-    fails.append(failures_where(data, stage.isna() & as_text(data["stage"]).isna(), "stage", "required_missing",
-                                lambda r, v: f"The '{h('stage')}' cell is empty and this source has no default stage."))
-    fails.append(failures_where(data, stage.isna() & as_text(data["stage"]).notna(), "stage", "stage_unknown",
-                                lambda r, v: f"{h('stage')} '" + v + "' is not one of " + ", ".join(STAGES) + "."))
-    fails.append(failures_where(data, (stage == "allocated") & (amount < 0), "amount", "allocation_negative",
-                                lambda r, v: f"{h('amount')} '" + v + "' is negative; an allocation cannot be below zero."))
+    fails.append(
+        failures_where(
+            data,
+            stage.isna() & as_text(data["stage"]).isna(),
+            "stage",
+            "required_missing",
+            lambda r, v: f"The '{h('stage')}' cell is empty and this source has no default stage.",
+        )
+    )
+    fails.append(
+        failures_where(
+            data,
+            stage.isna() & as_text(data["stage"]).notna(),
+            "stage",
+            "stage_unknown",
+            lambda r, v: f"{h('stage')} '" + v + "' is not one of " + ", ".join(STAGES) + ".",
+        )
+    )
+    fails.append(
+        failures_where(
+            data,
+            (stage == "allocated") & (amount < 0),
+            "amount",
+            "allocation_negative",
+            lambda r, v: f"{h('amount')} '" + v + "' is negative; an allocation cannot be below zero.",
+        )
+    )
 
-    fails.append(failures_where(data, tdate.isna() & ~tdate_blank & ~tdate_outside, "transaction_date", "date_unreadable",
-                                lambda r, v: f"{h('transaction_date')} '" + v + "' is not a date."))
+    fails.append(
+        failures_where(
+            data,
+            tdate.isna() & ~tdate_blank & ~tdate_outside,
+            "transaction_date",
+            "date_unreadable",
+            lambda r, v: f"{h('transaction_date')} '" + v + "' is not a date.",
+        )
+    )
     fails.append(_out_of_range(data, tdate_outside, "transaction_date", ctx))
     outside = tdate.notna() & fy.notna() & ((tdate < period_start) | (tdate > period_end))
-    fails.append(failures_where(
-        data.assign(_s=period_start.dt.strftime("%Y-%m-%d"), _e=period_end.dt.strftime("%Y-%m-%d"), _d=tdate.dt.strftime("%Y-%m-%d")),
-        outside, "transaction_date", "date_outside_period",
-        lambda r, v: f"{h('transaction_date')} " + r["_d"].astype(_STR) + " lies outside fiscal period "
-        + r["_s"].astype(_STR) + " to " + r["_e"].astype(_STR) + "."))
+    fails.append(
+        failures_where(
+            data.assign(
+                _s=period_start.dt.strftime("%Y-%m-%d"),
+                _e=period_end.dt.strftime("%Y-%m-%d"),
+                _d=tdate.dt.strftime("%Y-%m-%d"),
+            ),
+            outside,
+            "transaction_date",
+            "date_outside_period",
+            lambda r, v: (
+                f"{h('transaction_date')} "
+                + r["_d"].astype(_STR)
+                + " lies outside fiscal period "
+                + r["_s"].astype(_STR)
+                + " to "
+                + r["_e"].astype(_STR)
+                + "."
+            ),
+        )
+    )
 
     fails.append(_reconcile_totals(amount, skipped, ctx))
 
@@ -259,35 +405,74 @@ def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) ->
     code = as_text(data["program_code"])
     first_row = data["excel_row"].groupby(code).transform("min")
     dup = code.notna() & (data["excel_row"] != first_row)
-    fails.append(failures_where(data.assign(_first=first_row.astype("string")), dup, "program_code", "program_code_duplicate",
-                                lambda r, v: f"{h('program_code')} '" + v + "' already appears on row " + r["_first"].astype(_STR) + "."))
+    fails.append(
+        failures_where(
+            data.assign(_first=first_row.astype("string")),
+            dup,
+            "program_code",
+            "program_code_duplicate",
+            lambda r, v: f"{h('program_code')} '" + v + "' already appears on row " + r["_first"].astype(_STR) + ".",
+        )
+    )
 
     parts = as_text(data["partner_countries"]).str.split(r"\s*[;؛|]\s*", regex=True).explode()
     parts = parts[as_text(parts).notna()] if len(parts) else parts
     mapped = countries.map_countries(parts, ref.country_lookup) if len(parts) else parts
     bad_parts = parts[mapped.isna()] if len(parts) else parts
     bad_rows = data.index.isin(bad_parts.index)
-    bad_text = bad_parts.groupby(level=0).agg(lambda s: ", ".join(map(str, s))) if len(bad_parts) else pd.Series(dtype=object)
-    fails.append(failures_where(data.assign(_bad=bad_text.reindex(data.index).astype(_STR)), pd.Series(bad_rows, index=data.index),
-                                "partner_countries", "country_unknown",
-                                lambda r, v: f"{h('partner_countries')}: '" + r["_bad"] + "' is not a known country; "
-                                "add it to reference/country_aliases.csv."))
-    partner_lists = mapped.dropna().groupby(level=0).agg(lambda s: sorted(set(s))) if len(parts) else pd.Series(dtype=object)
+    bad_text = (
+        bad_parts.groupby(level=0).agg(lambda s: ", ".join(map(str, s))) if len(bad_parts) else pd.Series(dtype=object)
+    )
+    fails.append(
+        failures_where(
+            data.assign(_bad=bad_text.reindex(data.index).astype(_STR)),
+            pd.Series(bad_rows, index=data.index),
+            "partner_countries",
+            "country_unknown",
+            lambda r, v: (
+                f"{h('partner_countries')}: '" + r["_bad"] + "' is not a known country; "
+                "add it to reference/country_aliases.csv."
+            ),
+        )
+    )
+    partner_lists = (
+        mapped.dropna().groupby(level=0).agg(lambda s: sorted(set(s))) if len(parts) else pd.Series(dtype=object)
+    )
 
     cat = categories.map_labels(data["category"], ctx.agency, ref.category_mappings, "category_code")
-    fails.append(failures_where(data, cat.isna() & as_text(data["category"]).notna(), "category", "category_unmapped",
-                                lambda r, v: f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
-                                "add it to reference/category_mappings.csv."))
+    fails.append(
+        failures_where(
+            data,
+            cat.isna() & as_text(data["category"]).notna(),
+            "category",
+            "category_unmapped",
+            lambda r, v: (
+                f"{h('category')} '" + v + f"' has no category mapping for {ctx.agency}; "
+                "add it to reference/category_mappings.csv."
+            ),
+        )
+    )
     start, start_blank, start_outside = dates.read_dates(data["start_date"])
     end, end_blank, end_outside = dates.read_dates(data["end_date"])
-    for col, parsed, blank, outside in (("start_date", start, start_blank, start_outside), ("end_date", end, end_blank, end_outside)):
+    for col, parsed, blank, outside in (
+        ("start_date", start, start_blank, start_outside),
+        ("end_date", end, end_blank, end_outside),
+    ):
+
         def unreadable(r: pd.DataFrame, v: pd.Series, col: str = col) -> pd.Series:
             return f"{h(col)} '" + v + "' is not a date."
 
         fails.append(failures_where(data, parsed.isna() & ~blank & ~outside, col, "date_unreadable", unreadable))
         fails.append(_out_of_range(data, outside, col, ctx))
-    fails.append(failures_where(data, start.notna() & end.notna() & (end < start), "end_date", "date_outside_period",
-                                lambda r, v: f"{h('end_date')} '" + v + f"' is before {h('start_date')}."))
+    fails.append(
+        failures_where(
+            data,
+            start.notna() & end.notna() & (end < start),
+            "end_date",
+            "date_outside_period",
+            lambda r, v: f"{h('end_date')} '" + v + f"' is before {h('start_date')}.",
+        )
+    )
 
     canonical = pd.DataFrame(
         {

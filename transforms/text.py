@@ -4,6 +4,7 @@ Label-like columns (countries, categories, stages, currencies, fiscal-year label
 in thousands of rows, so the normalisers work on the distinct values (:func:`per_unique`) and map back by position:
 the Python-level string work is proportional to the number of distinct values, not rows.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,7 +24,11 @@ def per_unique(series: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Se
     NA stays NA. ``fn`` receives and returns a Series of the same length (any dtype)."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     mapped = fn(pd.Series(uniques, dtype=series.dtype if len(uniques) else object))
-    values = mapped.array.take(codes, allow_fill=True) if len(mapped) else pd.array([pd.NA] * len(series), dtype=mapped.dtype)
+    values = (
+        mapped.array.take(codes, allow_fill=True)
+        if len(mapped)
+        else pd.array([pd.NA] * len(series), dtype=mapped.dtype)
+    )
     return pd.Series(values, index=series.index, name=series.name)
 
 

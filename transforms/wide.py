@@ -7,6 +7,7 @@ sub-region heading rows from entity rows, and melt entity x year into one row pe
 cell) or ``invalid`` (anything else; a warning for the steward). Every row below the header is accounted for:
 an entity row (loaded), a heading, a blank row (skipped) or a row with values and no name (quarantined).
 """
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,9 @@ def locate_header(grid: Grid, spec: WideSheetSpec) -> tuple[int, int]:
         for col, cell in zip(head.columns, row):
             if isinstance(cell, str) and _norm(cell) == want:
                 return pos, int(col)
-    raise SheetLayoutError(f"[{grid.name}]: no '{spec.header_label}' header cell in the first {spec.max_scan_rows} rows")
+    raise SheetLayoutError(
+        f"[{grid.name}]: no '{spec.header_label}' header cell in the first {spec.max_scan_rows} rows"
+    )
 
 
 def _preamble_text(grid: Grid, header_pos: int) -> str:
@@ -94,8 +97,17 @@ def _value_columns(header: pd.Series, spec: WideSheetSpec, captured: dict[str, s
         for vc in spec.values:
             m = re.fullmatch(vc.header, text.strip())
             if m:
-                rows.append((int(col), int(m.group("year")), vc.measure or spec.measure, vc.unit or spec.unit,
-                             vc.scale or spec.scale, captured.get("price_base_year") if vc.sheet_groups else None, text.strip()))
+                rows.append(
+                    (
+                        int(col),
+                        int(m.group("year")),
+                        vc.measure or spec.measure,
+                        vc.unit or spec.unit,
+                        vc.scale or spec.scale,
+                        captured.get("price_base_year") if vc.sheet_groups else None,
+                        text.strip(),
+                    )
+                )
                 break
     return pd.DataFrame(rows, columns=["col", "year", "measure", "unit", "scale", "price_base_year", "header"])
 
@@ -115,18 +127,37 @@ def split_footnote_marks(notes: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = as_text(notes)
     symbols = text.str.replace(r"[\d\s,;]+", "", regex=True)
     symbols = symbols.mask(symbols == "")
-    numbers = text.map(lambda s: [int(n) for n in FOOTNOTE_NUMBERS.findall(s)] if isinstance(s, str) else None, na_action="ignore")
+    numbers = text.map(
+        lambda s: [int(n) for n in FOOTNOTE_NUMBERS.findall(s)] if isinstance(s, str) else None, na_action="ignore"
+    )
     return symbols, numbers
 
 
-def _failure_frame(sheet: str, rows: np.ndarray, cells, column, value, rule: str, severity: Mapping[str, str], message,
-                   suggestion=pd.NA) -> pd.DataFrame:
+def _failure_frame(
+    sheet: str,
+    rows: np.ndarray,
+    cells,
+    column,
+    value,
+    rule: str,
+    severity: Mapping[str, str],
+    message,
+    suggestion=pd.NA,
+) -> pd.DataFrame:
     """Failure records of one rule for the given Excel rows (columns as transforms.failures, plus sheet and cell)."""
-    return pd.DataFrame({
-        "sheet": sheet, "excel_row": np.asarray(rows).astype("int64"), "cell": np.asarray(cells, dtype=object),
-        "column": column, "value": value, "rule": rule, "severity": severity.get(rule, rule_severity(rule)),
-        "message": message, "suggestion": suggestion,
-    })
+    return pd.DataFrame(
+        {
+            "sheet": sheet,
+            "excel_row": np.asarray(rows).astype("int64"),
+            "cell": np.asarray(cells, dtype=object),
+            "column": column,
+            "value": value,
+            "rule": rule,
+            "severity": severity.get(rule, rule_severity(rule)),
+            "message": message,
+            "suggestion": suggestion,
+        }
+    )
 
 
 def _entity_cells(entity_col: int, rows: np.ndarray) -> np.ndarray:
@@ -138,8 +169,14 @@ def _text_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda c: as_text(c.astype(STR)))
 
 
-def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, captured: dict[str, str],
-                      country_lookup: pd.DataFrame, severity: Mapping[str, str]) -> WideResult:
+def standardise_sheet(
+    grid: Grid,
+    spec: WideSheetSpec,
+    file_spec: WideFileSpec,
+    captured: dict[str, str],
+    country_lookup: pd.DataFrame,
+    severity: Mapping[str, str],
+) -> WideResult:
     header_pos, entity_col = locate_header(grid, spec)
     pre = _preamble_text(grid, header_pos)
     captured = dict(captured)
@@ -152,12 +189,20 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
     if vcols.empty:
         raise SheetLayoutError(f"[{grid.name}]: the header on row {header_pos + 1} has no year columns")
     attrs = _attribute_columns(header, spec)
-    body = _text_cells(grid.cells.iloc[header_pos + 1:])
+    body = _text_cells(grid.cells.iloc[header_pos + 1 :])
     excel_row = np.arange(header_pos + 2, header_pos + 2 + len(body), dtype="int32")
-    entity = body[entity_col].reset_index(drop=True) if entity_col in body else pd.Series(pd.NA, index=range(len(body)), dtype=STR)
+    entity = (
+        body[entity_col].reset_index(drop=True)
+        if entity_col in body
+        else pd.Series(pd.NA, index=range(len(body)), dtype=STR)
+    )
     values = body[vcols["col"].tolist()].reset_index(drop=True)
     has_value = values.notna().any(axis=1)
-    has_attr = body[list(attrs.values())].notna().any(axis=1).reset_index(drop=True) if attrs else pd.Series(False, index=entity.index)
+    has_attr = (
+        body[list(attrs.values())].notna().any(axis=1).reset_index(drop=True)
+        if attrs
+        else pd.Series(False, index=entity.index)
+    )
     is_blank = entity.isna() & ~has_value & ~has_attr
     is_heading = entity.notna() & ~has_value
     is_orphan = entity.isna() & (has_value | has_attr)
@@ -171,22 +216,39 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
     sub = entity.where(marker & ~named_region)
     sub = sub.mask(marker & named_region, "\x00").ffill().replace("\x00", pd.NA)
 
-    skipped = pd.DataFrame({
-        "sheet": grid.name,
-        "excel_row": excel_row[(is_blank | is_heading).to_numpy()],
-        "reason": np.where(is_blank[is_blank | is_heading], "blank", np.where(named_region[is_blank | is_heading], "region_heading", "subregion_heading")),
-        "label": entity[is_blank | is_heading].astype(object).to_numpy(),
-    })
+    skipped = pd.DataFrame(
+        {
+            "sheet": grid.name,
+            "excel_row": excel_row[(is_blank | is_heading).to_numpy()],
+            "reason": np.where(
+                is_blank[is_blank | is_heading],
+                "blank",
+                np.where(named_region[is_blank | is_heading], "region_heading", "subregion_heading"),
+            ),
+            "label": entity[is_blank | is_heading].astype(object).to_numpy(),
+        }
+    )
 
     failures = []
     quarantined = pd.DataFrame(columns=["sheet", "excel_row"])
     if is_orphan.any():
         orphan = body.reset_index(drop=True)[is_orphan]
-        quarantined = orphan.rename(columns=lambda c: f"col_{c}").assign(sheet=grid.name, excel_row=excel_row[is_orphan.to_numpy()])
+        quarantined = orphan.rename(columns=lambda c: f"col_{c}").assign(
+            sheet=grid.name, excel_row=excel_row[is_orphan.to_numpy()]
+        )
         rows = excel_row[is_orphan.to_numpy()]
-        failures.append(_failure_frame(
-            grid.name, rows, _entity_cells(entity_col, rows), spec.header_label, pd.NA, "entity_missing", severity,
-            f"The '{spec.header_label}' cell is empty but the row has values; name the {spec.entity} or delete the row."))
+        failures.append(
+            _failure_frame(
+                grid.name,
+                rows,
+                _entity_cells(entity_col, rows),
+                spec.header_label,
+                pd.NA,
+                "entity_missing",
+                severity,
+                f"The '{spec.header_label}' cell is empty but the row has values; name the {spec.entity} or delete the row.",
+            )
+        )
 
     # melt entity rows x value columns (Arrow-backed strings, no Python loop over cells)
     ent_idx = np.flatnonzero(is_entity.to_numpy())
@@ -199,33 +261,41 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
     missing_marks = {m.strip() for m in file_spec.missing}
     gone_marks = {m.strip() for m in file_spec.not_existing}
     status = np.select(
-        [cell_text.isna().to_numpy(), cell_text.isin(missing_marks).fillna(False).to_numpy(),
-         cell_text.isin(gone_marks).fillna(False).to_numpy(), number.notna().to_numpy()],
-        ["empty", "missing", "not_existing", "value"], default="invalid")
+        [
+            cell_text.isna().to_numpy(),
+            cell_text.isin(missing_marks).fillna(False).to_numpy(),
+            cell_text.isin(gone_marks).fillna(False).to_numpy(),
+            number.notna().to_numpy(),
+        ],
+        ["empty", "missing", "not_existing", "value"],
+        default="invalid",
+    )
     scale = til(vcols["scale"].to_numpy(dtype="float64"))
     value = number.to_numpy(dtype="float64", na_value=np.nan)
     value = np.where(status == "value", value, np.nan)
     rows_excel = rep(excel_row[ent_idx])
     cols = til(vcols["col"].to_numpy())
     names = entity.iloc[ent_idx].to_numpy(dtype=object)
-    out = pd.DataFrame({
-        "sheet": grid.name,
-        "measure": til(vcols["measure"].to_numpy(dtype=object)),
-        "unit": til(vcols["unit"].to_numpy(dtype=object)),
-        "base_unit": spec.base_unit,
-        "entity_type": spec.entity,
-        "entity_name": rep(names),
-        "region": rep(region.iloc[ent_idx].to_numpy(dtype=object)),
-        "subregion": rep(sub.iloc[ent_idx].to_numpy(dtype=object)),
-        "year": til(vcols["year"].to_numpy(dtype="int32")),
-        "value": value,
-        "value_base": value * scale,
-        "status": status,
-        "raw_value": cell_text.to_numpy(dtype=object, na_value=None),
-        "price_base_year": til(pd.array(vcols["price_base_year"], dtype="Int32")),
-        "excel_row": rows_excel,
-        "cell": column_letters(cols).astype(object) + rows_excel.astype(str).astype(object),
-    })
+    out = pd.DataFrame(
+        {
+            "sheet": grid.name,
+            "measure": til(vcols["measure"].to_numpy(dtype=object)),
+            "unit": til(vcols["unit"].to_numpy(dtype=object)),
+            "base_unit": spec.base_unit,
+            "entity_type": spec.entity,
+            "entity_name": rep(names),
+            "region": rep(region.iloc[ent_idx].to_numpy(dtype=object)),
+            "subregion": rep(sub.iloc[ent_idx].to_numpy(dtype=object)),
+            "year": til(vcols["year"].to_numpy(dtype="int32")),
+            "value": value,
+            "value_base": value * scale,
+            "status": status,
+            "raw_value": cell_text.to_numpy(dtype=object, na_value=None),
+            "price_base_year": til(pd.array(vcols["price_base_year"], dtype="Int32")),
+            "excel_row": rows_excel,
+            "cell": column_letters(cols).astype(object) + rows_excel.astype(str).astype(object),
+        }
+    )
     per_entity = {attr: body[col].reset_index(drop=True).iloc[ent_idx] for attr, col in attrs.items()}
     for attr in WIDE_ATTRIBUTES:
         out[attr] = rep(per_entity[attr].to_numpy(dtype=object)) if attr in per_entity else None
@@ -238,12 +308,28 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
     bad = out["status"] == "invalid"
     if bad.any():
         b = out[bad]
-        failures.append(_failure_frame(
-            grid.name, b["excel_row"], b["cell"], b["year"].astype(str), b["raw_value"], "value_not_number", severity,
-            "'" + b["raw_value"].astype(str) + "' for " + b["entity_name"].astype(str) + " in " + b["year"].astype(str)
-            + " is not a number; write the number, '" + (file_spec.missing[0] if file_spec.missing else "...")
-            + "' for no data or '" + (file_spec.not_existing[0] if file_spec.not_existing else "xxx")
-            + "' for did not exist."))
+        failures.append(
+            _failure_frame(
+                grid.name,
+                b["excel_row"],
+                b["cell"],
+                b["year"].astype(str),
+                b["raw_value"],
+                "value_not_number",
+                severity,
+                "'"
+                + b["raw_value"].astype(str)
+                + "' for "
+                + b["entity_name"].astype(str)
+                + " in "
+                + b["year"].astype(str)
+                + " is not a number; write the number, '"
+                + (file_spec.missing[0] if file_spec.missing else "...")
+                + "' for no data or '"
+                + (file_spec.not_existing[0] if file_spec.not_existing else "xxx")
+                + "' for did not exist.",
+            )
+        )
 
     if spec.entity == "country" and n_e:
         others = {_norm(o) for o in file_spec.other_entities}
@@ -256,24 +342,43 @@ def standardise_sheet(grid: Grid, spec: WideSheetSpec, file_spec: WideFileSpec, 
             unknown_names = pd.Series(names[unknown], dtype=STR)
             hint = suggest(unknown_names, fold_key(as_text(country_lookup["alias"])), country_lookup["alias"])
             rows = excel_row[ent_idx][unknown]
-            failures.append(_failure_frame(
-                grid.name, rows, _entity_cells(entity_col, rows), spec.header_label, unknown_names.to_numpy(dtype=object),
-                "country_unknown", severity,
-                ("'" + unknown_names.astype(str) + "' is not a known country; add it to reference/country_aliases.csv.").to_numpy(),
-                hint.to_numpy(dtype=object, na_value=None)))
+            failures.append(
+                _failure_frame(
+                    grid.name,
+                    rows,
+                    _entity_cells(entity_col, rows),
+                    spec.header_label,
+                    unknown_names.to_numpy(dtype=object),
+                    "country_unknown",
+                    severity,
+                    (
+                        "'"
+                        + unknown_names.astype(str)
+                        + "' is not a known country; add it to reference/country_aliases.csv."
+                    ).to_numpy(),
+                    hint.to_numpy(dtype=object, na_value=None),
+                )
+            )
     else:
         out["country_iso3"] = None
 
     return WideResult(
-        values=out, skipped=skipped, quarantined=quarantined,
+        values=out,
+        skipped=skipped,
+        quarantined=quarantined,
         failures=pd.concat(failures, ignore_index=True) if failures else _no_failures(),
         footnotes=pd.DataFrame(columns=["key", "text", "sheet", "excel_row"]),
-        rows_read=len(body), header_rows={grid.name: header_pos + 1}, captured={grid.name: captured}, sheets=[grid.name],
+        rows_read=len(body),
+        header_rows={grid.name: header_pos + 1},
+        captured={grid.name: captured},
+        sheets=[grid.name],
     )
 
 
 def _no_failures() -> pd.DataFrame:
-    return pd.DataFrame(columns=["sheet", "excel_row", "cell", "column", "value", "rule", "severity", "message", "suggestion"])
+    return pd.DataFrame(
+        columns=["sheet", "excel_row", "cell", "column", "value", "rule", "severity", "message", "suggestion"]
+    )
 
 
 def standardise_footnotes(grid: Grid) -> WideResult:
@@ -282,9 +387,15 @@ def standardise_footnotes(grid: Grid) -> WideResult:
     cells = _text_cells(grid.cells)
     excel_row = np.arange(1, len(cells) + 1, dtype="int32")
     if cells.shape[1] == 0:
-        return WideResult(_empty_values(), pd.DataFrame(columns=["sheet", "excel_row", "reason", "label"]),
-                          pd.DataFrame(columns=["sheet", "excel_row"]), _no_failures(),
-                          pd.DataFrame(columns=["key", "text", "sheet", "excel_row"]), rows_read=0, sheets=[grid.name])
+        return WideResult(
+            _empty_values(),
+            pd.DataFrame(columns=["sheet", "excel_row", "reason", "label"]),
+            pd.DataFrame(columns=["sheet", "excel_row"]),
+            _no_failures(),
+            pd.DataFrame(columns=["key", "text", "sheet", "excel_row"]),
+            rows_read=0,
+            sheets=[grid.name],
+        )
     key = cells.iloc[:, 0].reset_index(drop=True)
     rest = cells.iloc[:, 1:].reset_index(drop=True)
     text = rest.bfill(axis=1).iloc[:, 0] if rest.shape[1] else pd.Series(pd.NA, index=key.index, dtype=STR)
@@ -293,14 +404,32 @@ def standardise_footnotes(grid: Grid) -> WideResult:
     loose = key.isna() & text.notna()  # a note without a mark: keep it, keyed by its row
     key = key.where(~loose, "row " + pd.Series(excel_row).astype(str))
     keep = is_note | loose
-    notes = pd.DataFrame({"key": key[keep].astype(object).to_numpy(), "text": text[keep].astype(object).to_numpy(),
-                          "sheet": grid.name, "excel_row": excel_row[keep.to_numpy()]})
+    notes = pd.DataFrame(
+        {
+            "key": key[keep].astype(object).to_numpy(),
+            "text": text[keep].astype(object).to_numpy(),
+            "sheet": grid.name,
+            "excel_row": excel_row[keep.to_numpy()],
+        }
+    )
     skip = ~keep
-    skipped = pd.DataFrame({"sheet": grid.name, "excel_row": excel_row[skip.to_numpy()],
-                            "reason": np.where(is_blank[skip], "blank", "heading"),
-                            "label": key[skip].astype(object).to_numpy()})
-    return WideResult(_empty_values(), skipped, pd.DataFrame(columns=["sheet", "excel_row"]), _no_failures(), notes,
-                      rows_read=len(cells), sheets=[grid.name])
+    skipped = pd.DataFrame(
+        {
+            "sheet": grid.name,
+            "excel_row": excel_row[skip.to_numpy()],
+            "reason": np.where(is_blank[skip], "blank", "heading"),
+            "label": key[skip].astype(object).to_numpy(),
+        }
+    )
+    return WideResult(
+        _empty_values(),
+        skipped,
+        pd.DataFrame(columns=["sheet", "excel_row"]),
+        _no_failures(),
+        notes,
+        rows_read=len(cells),
+        sheets=[grid.name],
+    )
 
 
 def _empty_values() -> pd.DataFrame:
@@ -318,8 +447,9 @@ def standardise_workbook(grids: list[Grid], spec: WideFileSpec, country_lookup: 
         hit = find_sheet(names, sheet_spec.sheet)
         if hit is None:
             if sheet_spec.required:
-                raise SheetLayoutError(f"no sheet matches '{sheet_spec.sheet}' (for {sheet_spec.measure}); "
-                                       f"sheets are: {', '.join(names)}")
+                raise SheetLayoutError(
+                    f"no sheet matches '{sheet_spec.sheet}' (for {sheet_spec.measure}); sheets are: {', '.join(names)}"
+                )
             continue
         name, groups = hit
         parts.append(standardise_sheet(by_name[name], sheet_spec, spec, groups, country_lookup, severity))
@@ -328,11 +458,22 @@ def standardise_workbook(grids: list[Grid], spec: WideFileSpec, country_lookup: 
         if hit is not None:
             parts.append(standardise_footnotes(by_name[hit[0]]))
         elif spec.footnotes.required:
-            raise SheetLayoutError(f"no footnotes sheet matches '{spec.footnotes.sheet}'; sheets are: {', '.join(names)}")
-    cat = lambda attr: pd.concat([getattr(p, attr) for p in parts if len(getattr(p, attr))] or [getattr(parts[0], attr)], ignore_index=True)  # noqa: E731
+            raise SheetLayoutError(
+                f"no footnotes sheet matches '{spec.footnotes.sheet}'; sheets are: {', '.join(names)}"
+            )
+
+    def cat(attr):
+        return pd.concat(
+            [getattr(p, attr) for p in parts if len(getattr(p, attr))] or [getattr(parts[0], attr)], ignore_index=True
+        )
+
     return WideResult(
-        values=cat("values"), skipped=cat("skipped"), quarantined=cat("quarantined"), failures=cat("failures"),
-        footnotes=cat("footnotes"), rows_read=sum(p.rows_read for p in parts),
+        values=cat("values"),
+        skipped=cat("skipped"),
+        quarantined=cat("quarantined"),
+        failures=cat("failures"),
+        footnotes=cat("footnotes"),
+        rows_read=sum(p.rows_read for p in parts),
         header_rows={k: v for p in parts for k, v in p.header_rows.items()},
         captured={k: v for p in parts for k, v in p.captured.items()},
         sheets=[name for p in parts for name in p.sheets],

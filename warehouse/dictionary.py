@@ -7,6 +7,7 @@ written, so the output depends on the DDL only and ``docs/warehouse.md`` can be 
 
     python -m warehouse.dictionary data/warehouse.duckdb --out docs/warehouse.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,8 +109,14 @@ def data_dictionary(con: duckdb.DuckDBPyConnection) -> str:
         for name, k, comment in objects:
             if k != kind:
                 continue
-            lines += [f"### {name}", "", _cell(comment) or "_(no comment)_", "",
-                      "| column | type | nullable | description |", "|---|---|---|---|"]
+            lines += [
+                f"### {name}",
+                "",
+                _cell(comment) or "_(no comment)_",
+                "",
+                "| column | type | nullable | description |",
+                "|---|---|---|---|",
+            ]
             for column, data_type, nullable, col_comment in columns.get(name, []):
                 null_text = "" if kind == "view" else ("yes" if nullable else "no")
                 lines.append(f"| `{column}` | {_cell(data_type)} | {null_text} | {_cell(col_comment)} |")

@@ -1,5 +1,6 @@
 """The warehouse's own errors: each says in one sentence what happened and what to do next. Imports nothing heavy,
 so the CLI can catch them without loading DuckDB."""
+
 from __future__ import annotations
 
 
@@ -12,4 +13,8 @@ class WarehouseBusy(WarehouseError):
 
 
 class WarehouseUnreadable(WarehouseError):
-    """The published file does not open as a DuckDB warehouse."""
+    """The published file does not open as a DuckDB warehouse; ``cause`` is what DuckDB raised."""
+
+    def __init__(self, message: str, cause: BaseException | None = None):
+        super().__init__(message)
+        self.cause = cause

@@ -13,6 +13,7 @@ No cell is ever a live formula: text starting with ``=``, ``+``, ``-`` or ``@`` 
 as a plain string cell (with Excel's quote-prefix style), whether it comes from the warehouse or from the source
 sheet, and every written workbook is checked for ``<f>`` elements before it is moved into place.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,8 +43,20 @@ from warehouse.store import read_only
 
 __all__ = ["ISSUE_COLUMNS", "export_failures", "workbook_name"]
 
-ISSUE_COLUMNS = ["Record key", "Period", "Message", "Field", "Value", "Suggestion", "Row", "Cell", "Rule",
-                 "Severity", "Status", "First seen"]
+ISSUE_COLUMNS = [
+    "Record key",
+    "Period",
+    "Message",
+    "Field",
+    "Value",
+    "Suggestion",
+    "Row",
+    "Cell",
+    "Rule",
+    "Severity",
+    "Status",
+    "First seen",
+]
 
 #: characters that make a spreadsheet treat text as a formula (CSV/formula injection)
 FORMULA_TRIGGERS = frozenset("=+-@")
@@ -91,8 +104,16 @@ class _Failure:
     period: str | None = None
 
     def sort_key(self) -> tuple:
-        return (self.excel_row is not None, self.record_key or "", self.period or "", self.message or "",
-                self.source_column or self.column_name or "", self.value or "", self.excel_row or 0, self.cell or "")
+        return (
+            self.excel_row is not None,
+            self.record_key or "",
+            self.period or "",
+            self.message or "",
+            self.source_column or self.column_name or "",
+            self.value or "",
+            self.excel_row or 0,
+            self.cell or "",
+        )
 
 
 @dataclass
@@ -137,10 +158,13 @@ def _text(value: object) -> str | None:
     return s or None
 
 
-def _load(warehouse: Path, agency: str | None, file_contains: str | None, status: str
-          ) -> tuple[dict[str, list[_Failure]], dict[str, _SourceFile]]:
+def _load(
+    warehouse: Path, agency: str | None, file_contains: str | None, status: str
+) -> tuple[dict[str, list[_Failure]], dict[str, _SourceFile]]:
     with read_only(warehouse) as con:
-        cur = con.execute(_FAILURES_SQL, {"status": status, "agency": agency or None, "contains": file_contains or None})
+        cur = con.execute(
+            _FAILURES_SQL, {"status": status, "agency": agency or None, "contains": file_contains or None}
+        )
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r)) for r in cur.fetchall()]
         keys = sorted({r["file_key"] for r in rows})
@@ -153,7 +177,9 @@ def _load(warehouse: Path, agency: str | None, file_contains: str | None, status
                 # the Data sheet copies the bytes that were loaded, from the raw archive: never whatever the inbox path
                 # (or a link planted there) holds now
                 "SELECT file_key, file_hash, archive_path, kind, sheet, header_row, status, context_json FROM audit_source_file "
-                "WHERE is_current AND list_contains($keys, file_key)", {"keys": keys}).fetchall():
+                "WHERE is_current AND list_contains($keys, file_key)",
+                {"keys": keys},
+            ).fetchall():
                 per_sheet = _json(context).get("header_rows") or {}
                 if not sheet and per_sheet:  # a multi-sheet reference workbook: the sheet of its first failure
                     sheet = first_sheet.get(file_key) or None
@@ -162,20 +188,33 @@ def _load(warehouse: Path, agency: str | None, file_contains: str | None, status
             for file_key, excel_row, raw in con.execute(
                 "SELECT q.file_key, q.excel_row, q.raw_json FROM quarantine_row q JOIN audit_source_file a "
                 "ON a.is_current AND a.file_key = q.file_key AND a.file_hash = q.file_hash "
-                "WHERE list_contains($keys, q.file_key) ORDER BY q.file_key, q.excel_row", {"keys": keys}).fetchall():
+                "WHERE list_contains($keys, q.file_key) ORDER BY q.file_key, q.excel_row",
+                {"keys": keys},
+            ).fetchall():
                 files[file_key].quarantined[int(excel_row)] = _json(raw)
     by_file: dict[str, list[_Failure]] = defaultdict(list)
     for r in rows:
         raw = _json(r["raw_json"])
-        by_file[r["file_key"]].append(_Failure(
-            file_key=r["file_key"], agency_code=r["agency_code"], sheet=r["sheet"] or "",
-            excel_row=None if r["excel_row"] is None else int(r["excel_row"]), cell=_text(r["cell"]),
-            column_name=r["column_name"], source_column=r["source_column"], value=r["value"], rule=r["rule"],
-            severity=r["severity"], message=r["message"], suggestion=_text(r["suggestion"]), status=r["status"],
-            first_seen_at=r["first_seen_at"],
-            record_key=_text(raw.get("program_code")) or _text(r["loaded_key"]),
-            period=_text(raw.get("fiscal_year")) or _text(r["loaded_period"]),
-        ))
+        by_file[r["file_key"]].append(
+            _Failure(
+                file_key=r["file_key"],
+                agency_code=r["agency_code"],
+                sheet=r["sheet"] or "",
+                excel_row=None if r["excel_row"] is None else int(r["excel_row"]),
+                cell=_text(r["cell"]),
+                column_name=r["column_name"],
+                source_column=r["source_column"],
+                value=r["value"],
+                rule=r["rule"],
+                severity=r["severity"],
+                message=r["message"],
+                suggestion=_text(r["suggestion"]),
+                status=r["status"],
+                first_seen_at=r["first_seen_at"],
+                record_key=_text(raw.get("program_code")) or _text(r["loaded_key"]),
+                period=_text(raw.get("fiscal_year")) or _text(r["loaded_period"]),
+            )
+        )
     for failures in by_file.values():
         failures.sort(key=_Failure.sort_key)
     return dict(by_file), files
@@ -447,8 +486,10 @@ def _build_data(ws, src: _SourceFile, failures: list[_Failure], notes: list[str]
     rows, header_row = _quarantine_rows(src, failures)
     _write_rows(ws, rows, header_row)
     held = len(src.quarantined)
-    notes.append(f"{problem}: the Data sheet shows only the {held} held-back row(s) stored in the warehouse, at "
-                 f"their original rows, with the warehouse's column names as the header.")
+    notes.append(
+        f"{problem}: the Data sheet shows only the {held} held-back row(s) stored in the warehouse, at "
+        f"their original rows, with the warehouse's column names as the header."
+    )
     return ws, header_row
 
 
@@ -471,8 +512,11 @@ def _mark_failures(ws, failures: list[_Failure]) -> None:
         _annotate(cell, group, FILLS)
         marked.add((cell.row, cell.column))
     for excel_row, group in by_row.items():
-        used = [c for c in next(ws.iter_rows(min_row=excel_row, max_row=excel_row, max_col=max(ws.max_column, 1)))
-                if c.value is not None]
+        used = [
+            c
+            for c in next(ws.iter_rows(min_row=excel_row, max_row=excel_row, max_col=max(ws.max_column, 1)))
+            if c.value is not None
+        ]
         worst = _worst(group)
         for cell in used:
             if (cell.row, cell.column) not in marked:
@@ -508,8 +552,20 @@ def _build_issues(ws, failures: list[_Failure], notes: list[str]) -> None:
         cell.font = _BOLD
     widths = [len(h) for h in ISSUE_COLUMNS]
     for r, f in enumerate(failures, start=2):
-        values = [f.record_key, f.period, f.message, f.source_column or f.column_name, f.value, f.suggestion,
-                  f.excel_row, f.cell, f.rule, f.severity, f.status, f.first_seen_at]
+        values = [
+            f.record_key,
+            f.period,
+            f.message,
+            f.source_column or f.column_name,
+            f.value,
+            f.suggestion,
+            f.excel_row,
+            f.cell,
+            f.rule,
+            f.severity,
+            f.status,
+            f.first_seen_at,
+        ]
         for c, v in enumerate(values, start=1):
             if v is None:
                 continue
@@ -605,12 +661,22 @@ def _write_workbook(target: Path, src: _SourceFile, failures: list[_Failure]) ->
         notes.append("The last load could not read this file: see the file-level failures at the top of the table.")
     data, header_row = _build_data(data, src, failures, notes)
     unread = any("could not be read" in n for n in notes)
-    if src.path and src.file_hash and Path(src.path).is_file() and not unread and _sha256(Path(src.path)) != src.file_hash:
-        notes.append(f"The file at {src.path} changed after the warehouse last loaded it: cell addresses refer to "
-                     "the version that was loaded, the Data sheet shows the current one.")
+    if (
+        src.path
+        and src.file_hash
+        and Path(src.path).is_file()
+        and not unread
+        and _sha256(Path(src.path)) != src.file_hash
+    ):
+        notes.append(
+            f"The file at {src.path} changed after the warehouse last loaded it: cell addresses refer to "
+            "the version that was loaded, the Data sheet shows the current one."
+        )
     if any(f.status == "resolved" for f in failures):
-        notes.append("Resolved failures refer to the version of the file in which they were last seen; their cells "
-                     "may have moved since.")
+        notes.append(
+            "Resolved failures refer to the version of the file in which they were last seen; their cells "
+            "may have moved since."
+        )
     if header_row:
         for cell in data[header_row]:
             if cell.value is not None:
@@ -641,8 +707,9 @@ def _write_workbook(target: Path, src: _SourceFile, failures: list[_Failure]) ->
         raise
 
 
-def export_failures(warehouse: Path, out_dir: Path, *, agency: str | None = None, file_contains: str | None = None,
-                    status: str = "open") -> list[Path]:
+def export_failures(
+    warehouse: Path, out_dir: Path, *, agency: str | None = None, file_contains: str | None = None, status: str = "open"
+) -> list[Path]:
     """One steward workbook per source file that has failures (matching the filters); returns the paths written.
 
     ``agency``: an agency code (any case); ``file_contains``: text the file key contains (any case);

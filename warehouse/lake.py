@@ -2,6 +2,7 @@
 one snapshot per publish. Locally the catalog is a DuckDB file and the data a folder; in production the catalog is
 PostgreSQL and the data object storage (docs/scaling.md). The extension comes from the PyPI package
 ``duckdb-extension-ducklake`` for this duckdb version, loaded by path: nothing is downloaded at run time."""
+
 from __future__ import annotations
 
 import pathlib
@@ -10,14 +11,23 @@ from pathlib import Path
 import duckdb
 
 #: what analysts query; audit and staging tables stay in the warehouse file
-LAKE_TABLES = ("dim_agency", "dim_country", "dim_category", "dim_fiscal_period", "dim_program", "program_history",
-               "fact_funding_line")
+LAKE_TABLES = (
+    "dim_agency",
+    "dim_country",
+    "dim_category",
+    "dim_fiscal_period",
+    "dim_program",
+    "program_history",
+    "fact_funding_line",
+)
 
 
 def ducklake_extension() -> Path:
     import duckdb_extension_ducklake
 
-    found = sorted(pathlib.Path(duckdb_extension_ducklake.__file__).parent.rglob(f"v{duckdb.__version__}/*.duckdb_extension"))
+    found = sorted(
+        pathlib.Path(duckdb_extension_ducklake.__file__).parent.rglob(f"v{duckdb.__version__}/*.duckdb_extension")
+    )
     if not found:
         raise RuntimeError(f"no DuckLake extension for duckdb {duckdb.__version__} in duckdb-extension-ducklake")
     return found[0]

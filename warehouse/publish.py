@@ -15,6 +15,7 @@ Layout beside the published file ``warehouse.duckdb``:
 Every run starts with :func:`recover`: leftovers of a run that died (staging and publish copies, partial versions,
 versions newer than what was published) are removed and logged.
 """
+
 from __future__ import annotations
 
 import errno
@@ -61,11 +62,18 @@ def explain(exc: BaseException, published: Path) -> WarehouseError | None:
         return WarehouseError(
             f"not enough free space in {folder} ({_free_mb(folder):.0f} MB free; a run needs about "
             f"{max(3 * size, 50):.0f} MB for the {size:.0f} MB warehouse, its staging copy and a new version): free space "
-            "and run again; the published warehouse was not changed")
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "Permission denied" in text or "Read-only file system" in text:
+            "and run again; the published warehouse was not changed"
+        )
+    if (
+        code in (errno.EACCES, errno.EPERM, errno.EROFS)
+        or "Permission denied" in text
+        or "Read-only file system" in text
+    ):
         why = "is on a read-only file system" if code == errno.EROFS or "Read-only" in text else "is not writable"
-        return WarehouseError(f"the warehouse folder {folder} {why} for this user ({os.strerror(code or errno.EACCES)}): "
-                              "fix its permissions (or choose another --warehouse) and run again")
+        return WarehouseError(
+            f"the warehouse folder {folder} {why} for this user ({os.strerror(code or errno.EACCES)}): "
+            "fix its permissions (or choose another --warehouse) and run again"
+        )
     return None
 
 
@@ -94,7 +102,9 @@ def exclusive_lock(warehouse: Path) -> Iterator[None]:
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         fh = path.open("a+")
     except OSError as exc:
-        raise (explain(exc, warehouse) or WarehouseError(f"cannot create the lock file {path}: {exc.strerror}")) from None
+        raise (
+            explain(exc, warehouse) or WarehouseError(f"cannot create the lock file {path}: {exc.strerror}")
+        ) from None
     with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -120,13 +130,13 @@ def exclusive_lock(warehouse: Path) -> Iterator[None]:
 SNAPSHOT_PREFIX = "dcf-snapshot-"
 
 
-def unreadable_error(path: Path, exc: Exception, way_out: str | None = None) -> WarehouseUnreadable:
+def unreadable_error(path: Path, exc: BaseException, way_out: str | None = None) -> WarehouseUnreadable:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    way_out = way_out or ("'dcf rollback' publishes the last good version again (see 'dcf rollback --list'), and the "
-                          "next 'dcf run' repairs it")
-    error = WarehouseUnreadable(f"the warehouse {path} cannot be opened ({first}); {way_out}")
-    error.cause = exc  # type: ignore[attr-defined]
-    return error
+    way_out = way_out or (
+        "'dcf rollback' publishes the last good version again (see 'dcf rollback --list'), and the "
+        "next 'dcf run' repairs it"
+    )
+    return WarehouseUnreadable(f"the warehouse {path} cannot be opened ({first}); {way_out}", exc)
 
 
 @contextmanager
@@ -207,9 +217,12 @@ def _inspect(path: Path, schema: str) -> tuple[str | None, tuple | None]:
         with duckdb.connect(str(path), read_only=True) as con:
             found = meta(con).get("schema_version")
             if found != schema:
-                return (f"layout {found or 'unknown'}, not {schema}" if found else "not a warehouse of this project"), None
-            return None, con.execute("SELECT load_id, finished_at FROM audit_load ORDER BY load_seq DESC NULLS LAST, "
-                                     "started_at DESC LIMIT 1").fetchone()
+                return (
+                    f"layout {found or 'unknown'}, not {schema}" if found else "not a warehouse of this project"
+                ), None
+            return None, con.execute(
+                "SELECT load_id, finished_at FROM audit_load ORDER BY load_seq DESC NULLS LAST, started_at DESC LIMIT 1"
+            ).fetchone()
     except duckdb.Error as exc:
         return f"does not open as a DuckDB warehouse ({str(exc).splitlines()[0][:160]})", None
 
@@ -246,8 +259,11 @@ def prune(published: Path) -> None:
 # -- recovery ----------------------------------------------------------------------------------------------------
 def _leftovers(published: Path) -> list[Path]:
     folder, name = published.parent, published.name
-    found = [p for pattern in (f".{name}.staging-*", f".{name}.publish-*", f".{name}.rollback-*")
-             for p in folder.glob(pattern)]
+    found = [
+        p
+        for pattern in (f".{name}.staging-*", f".{name}.publish-*", f".{name}.rollback-*")
+        for p in folder.glob(pattern)
+    ]
     vdir = versions_dir(published)
     if vdir.is_dir():
         found += [p for p in vdir.iterdir() if p.name.endswith((".tmp", ".wal"))]
@@ -278,7 +294,7 @@ def recover(published: Path, log: Log) -> list[str]:
                 version_path(published, seq).unlink()
                 done.append(f"removed version {seq:06d}, kept by a run that died before publishing it")
     for snap in Path(tempfile.gettempdir()).glob(f"{SNAPSHOT_PREFIX}*"):
-        pid = snap.name[len(SNAPSHOT_PREFIX):].split("-", 1)[0]
+        pid = snap.name[len(SNAPSHOT_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and _dead(int(pid)):
             shutil.rmtree(snap, ignore_errors=True)
             done.append(f"removed the reader's snapshot {snap} left by process {pid}")
@@ -303,8 +319,10 @@ def guard_wal(published: Path, log: Log) -> None:
     if wal.exists() or wal.is_symlink():
         aside = wal.with_name(f"{wal.name}.foreign-{datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}")
         os.replace(wal, aside)
-        log(f"moved a write-ahead log left by another program's read-write session aside to {aside.name}; "
-            "it is never applied to the published warehouse")
+        log(
+            f"moved a write-ahead log left by another program's read-write session aside to {aside.name}; "
+            "it is never applied to the published warehouse"
+        )
     os.symlink(WAL_GUARD_TARGET, wal)
 
 
@@ -353,7 +371,11 @@ def stamp(path: Path, seq: int, **extra: str) -> None:
     """Write the version number (and other facts) into a closed private copy before it is published."""
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE IF NOT EXISTS warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
-        for key, value in {"publish_seq": str(seq), "published_at": datetime.now().isoformat(timespec="seconds"), **extra}.items():
+        for key, value in {
+            "publish_seq": str(seq),
+            "published_at": datetime.now().isoformat(timespec="seconds"),
+            **extra,
+        }.items():
             con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES (?, ?)", [key, value])
         con.execute("CHECKPOINT")
 
@@ -366,7 +388,9 @@ def rollback(published: Path, seq: int, schema: str, log: Log) -> int:
         raise WarehouseError(f"no kept version {seq:06d}; see 'dcf rollback --list'")
     problem = check_warehouse_file(source, schema)
     if problem:
-        raise WarehouseError(f"version {seq:06d} cannot be published: it {problem}; choose another ('dcf rollback --list')")
+        raise WarehouseError(
+            f"version {seq:06d} cannot be published: it {problem}; choose another ('dcf rollback --list')"
+        )
     with exclusive_lock(published):
         recover(published, log)
         new = next_seq(published)

@@ -10,6 +10,7 @@ the report, nor the report the load. SQL over the marts does the aggregation; Py
 Stages (allocated, committed, obligated, disbursed) are steps of the same money: a chart shows one stage, or the
 stages side by side, never a sum of stages.
 """
+
 from __future__ import annotations
 
 import html
@@ -32,8 +33,15 @@ STAGE_PREFERENCE = ("disbursed", "committed", "obligated", "allocated")
 TOP_PARTNERS, TOP_CATEGORIES, LAST_YEARS, TOP_RULES = 10, 12, 5, 10
 STAGE_COLORS = {"allocated": "#9db9d9", "committed": "#0b5fa5", "obligated": "#56b4e9", "disbursed": "#009e73"}
 YEAR_COLORS = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")  # oldest lightest
-REQUIRED_VIEWS = ("mart_funding_by_partner_year", "mart_funding_by_category", "mart_funding_by_agency",
-                  "mart_budget_execution", "mart_data_quality", "open_failures", "audit_load")
+REQUIRED_VIEWS = (
+    "mart_funding_by_partner_year",
+    "mart_funding_by_category",
+    "mart_funding_by_agency",
+    "mart_budget_execution",
+    "mart_data_quality",
+    "open_failures",
+    "audit_load",
+)
 
 
 class ReportError(RuntimeError):
@@ -182,8 +190,12 @@ def _choose_stage(stages: pd.DataFrame, wanted: str | None) -> str:
 
 def gather(con: duckdb.DuckDBPyConnection, stage: str | None = None) -> dict:
     """Everything the report shows, as DataFrames and values (raises ReportError for an empty or foreign file)."""
-    present = {r[0] for r in con.execute(
-        "SELECT view_name FROM duckdb_views() UNION ALL SELECT table_name FROM duckdb_tables()").fetchall()}
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() UNION ALL SELECT table_name FROM duckdb_tables()"
+        ).fetchall()
+    }
     missing = [v for v in REQUIRED_VIEWS if v not in present]
     if missing:
         raise ReportError(f"not a dcf warehouse (no {missing[0]}); point --warehouse at the published file")
@@ -192,16 +204,36 @@ def gather(con: duckdb.DuckDBPyConnection, stage: str | None = None) -> dict:
         raise ReportError("the warehouse is empty (no load recorded); run 'dcf run' first")
     stages = _frame(con, SQL_STAGES)
     if stages.empty:
-        raise ReportError(f"the warehouse has no funding lines yet (last load {load['load_id'].iloc[0]}: "
-                          f"{load['outcome'].iloc[0]}); see 'dcf failures'")
+        raise ReportError(
+            f"the warehouse has no funding lines yet (last load {load['load_id'].iloc[0]}: "
+            f"{load['outcome'].iloc[0]}); see 'dcf failures'"
+        )
     chosen = _choose_stage(stages, stage)
     top = dict(stage=chosen)
-    partners = _frame(con, SQL_TOP_BY_YEAR.format(
-        key="partner_iso3", name="partner_name", name_ar="partner_name_ar", mart="mart_funding_by_partner_year", **top),
-        years=LAST_YEARS, top=TOP_PARTNERS)
-    categories = _frame(con, SQL_TOP_BY_YEAR.format(
-        key="category_code", name="category_name", name_ar="category_name_ar", mart="mart_funding_by_category", **top),
-        years=LAST_YEARS, top=TOP_CATEGORIES)
+    partners = _frame(
+        con,
+        SQL_TOP_BY_YEAR.format(
+            key="partner_iso3",
+            name="partner_name",
+            name_ar="partner_name_ar",
+            mart="mart_funding_by_partner_year",
+            **top,
+        ),
+        years=LAST_YEARS,
+        top=TOP_PARTNERS,
+    )
+    categories = _frame(
+        con,
+        SQL_TOP_BY_YEAR.format(
+            key="category_code",
+            name="category_name",
+            name_ar="category_name_ar",
+            mart="mart_funding_by_category",
+            **top,
+        ),
+        years=LAST_YEARS,
+        top=TOP_CATEGORIES,
+    )
     from schemas.rules import RULES  # the plain-words title of each rule
 
     rules = _frame(con, SQL_RULES, top=TOP_RULES)
@@ -264,36 +296,52 @@ _FORMATS = {
 def _table(frame: pd.DataFrame, columns: list[tuple[str, str, str]], caption: str, blank: str = "\u2014") -> str:
     """An HTML table; ``columns`` are (frame column, header, kind) with kind usd_m, int, pct, year, text or ar
     (Arabic: right to left). Missing values show ``blank``; every cell is escaped."""
-    head = "".join(f'<th scope="col" class="{"num" if kind in ("usd_m", "int", "pct") else kind}">{_esc(h)}</th>'
-                   for _, h, kind in columns)
+    head = "".join(
+        f'<th scope="col" class="{"num" if kind in ("usd_m", "int", "pct") else kind}">{_esc(h)}</th>'
+        for _, h, kind in columns
+    )
     cells: list[pd.Series] = []
     for col, _, kind in columns:
         s = frame[col]
         shown = _FORMATS[kind](s).where(s.notna(), blank).map(_esc)
-        attrs = {"usd_m": ' class="num"', "int": ' class="num"', "pct": ' class="num"',
-                 "ar": ' lang="ar" dir="rtl"'}.get(kind, "")
-        tag = "th scope=\"row\"" if not cells else "td"
+        attrs = {
+            "usd_m": ' class="num"',
+            "int": ' class="num"',
+            "pct": ' class="num"',
+            "ar": ' lang="ar" dir="rtl"',
+        }.get(kind, "")
+        tag = 'th scope="row"' if not cells else "td"
         end = "th" if not cells else "td"
         cells.append(("<" + tag + attrs + ">") + shown + f"</{end}>")
-    body = "".join("<tr>" + "".join(row) + "</tr>\n" for row in zip(*cells)) if len(frame) else (
-        f'<tr><td colspan="{len(columns)}">no rows</td></tr>')
-    return (f'<div class="table-wrap"><table><caption>{_esc(caption)}</caption><thead><tr>{head}</tr></thead>\n'
-            f"<tbody>\n{body}</tbody></table></div>")
+    body = (
+        "".join("<tr>" + "".join(row) + "</tr>\n" for row in zip(*cells))
+        if len(frame)
+        else (f'<tr><td colspan="{len(columns)}">no rows</td></tr>')
+    )
+    return (
+        f'<div class="table-wrap"><table><caption>{_esc(caption)}</caption><thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}</tbody></table></div>"
+    )
 
 
 def _year_table(frame: pd.DataFrame, first: str, base_year) -> str:
     """The partner (or category) grid as a wide table: one row per partner, one column per fiscal year."""
     if frame.empty:
         return _table(frame, [("name", first, "text")], "No data for this stage.")
-    wide = frame.pivot_table(index=["rank", "name"], columns="fiscal_year", values="usd_constant", aggfunc="sum",
-                             sort=True).reset_index()
+    wide = frame.pivot_table(
+        index=["rank", "name"], columns="fiscal_year", values="usd_constant", aggfunc="sum", sort=True
+    ).reset_index()
     years = [c for c in wide.columns if c not in ("rank", "name")]
     wide.columns = ["rank", "name", *[f"fy{y}" for y in years]]
     totals = frame.drop_duplicates("rank")[["rank", "name_ar", "total_usd_constant", "total_usd"]]
     wide = wide.merge(totals, on="rank").sort_values("rank")
-    cols = [("name", first, "text"), ("name_ar", "Arabic name", "ar"),
-            *[(f"fy{y}", f"FY{y}", "usd_m") for y in years],
-            ("total_usd_constant", "Total, constant", "usd_m"), ("total_usd", "Total, nominal", "usd_m")]
+    cols = [
+        ("name", first, "text"),
+        ("name_ar", "Arabic name", "ar"),
+        *[(f"fy{y}", f"FY{y}", "usd_m") for y in years],
+        ("total_usd_constant", "Total, constant", "usd_m"),
+        ("total_usd", "Total, nominal", "usd_m"),
+    ]
     return _table(wide, cols, f"Million US$ (fiscal years and total: constant {base_year} US$; last column nominal).")
 
 
@@ -523,113 +571,220 @@ def render(data: dict, warehouse: Path, generated_at: datetime | None = None) ->
     base_year = int(base_year) if pd.notna(base_year) else None
     agencies_of_stage = by_stage.loc[stage, "agency_codes"]
     no_constant = int(data["partner_count"]["lines_without_constant"])
-    constant_note = (f" {no_constant} line(s) have no constant-dollar amount yet (price year without CPI) and are left "
-                     f"out of the constant figures." if no_constant else "")
+    constant_note = (
+        f" {no_constant} line(s) have no constant-dollar amount yet (price year without CPI) and are left "
+        f"out of the constant figures."
+        if no_constant
+        else ""
+    )
 
     kpis = []
     for s, r in by_stage.iterrows():
-        kpis.append(f'<div class="kpi"><dt>{_esc(s)}</dt><dd>{_esc(_usd(r["amount_usd"]))}'
-                    f'<small>{_esc(_usd(r["amount_usd_constant"], base_year))}; FY{int(r["first_year"])}'
-                    f'\u2013{int(r["last_year"])}; {_esc(r["agency_codes"])}</small></dd></div>')
-    kpis.append(f'<div class="kpi"><dt>partner countries</dt><dd>{int(data["partner_count"]["partners"])}'
-                f'<small>with at least one funding line</small></dd></div>')
-    kpis.append(f'<div class="kpi"><dt>rows read</dt><dd>{int(rows["rows_read"]):,}<small>{int(rows["rows_loaded"]):,} loaded, '
-                f'{int(rows["rows_quarantined"]):,} quarantined, {int(rows["rows_skipped"]):,} skipped; '
-                f'{int(rows["files"])} current file(s)</small></dd></div>')
-    kpis.append(f'<div class="kpi"><dt>open failures</dt><dd>{int(rows["open_blocking"] + rows["open_warnings"]):,}'
-                f'<small>{int(rows["open_blocking"]):,} blocking, {int(rows["open_warnings"]):,} warnings; '
-                f'{int(rows["labels_waiting"]):,} label(s) waiting for a mapping</small></dd></div>')
+        kpis.append(
+            f'<div class="kpi"><dt>{_esc(s)}</dt><dd>{_esc(_usd(r["amount_usd"]))}'
+            f"<small>{_esc(_usd(r['amount_usd_constant'], base_year))}; FY{int(r['first_year'])}"
+            f"\u2013{int(r['last_year'])}; {_esc(r['agency_codes'])}</small></dd></div>"
+        )
+    kpis.append(
+        f'<div class="kpi"><dt>partner countries</dt><dd>{int(data["partner_count"]["partners"])}'
+        f"<small>with at least one funding line</small></dd></div>"
+    )
+    kpis.append(
+        f'<div class="kpi"><dt>rows read</dt><dd>{int(rows["rows_read"]):,}<small>{int(rows["rows_loaded"]):,} loaded, '
+        f"{int(rows['rows_quarantined']):,} quarantined, {int(rows['rows_skipped']):,} skipped; "
+        f"{int(rows['files'])} current file(s)</small></dd></div>"
+    )
+    kpis.append(
+        f'<div class="kpi"><dt>open failures</dt><dd>{int(rows["open_blocking"] + rows["open_warnings"]):,}'
+        f"<small>{int(rows['open_blocking']):,} blocking, {int(rows['open_warnings']):,} warnings; "
+        f"{int(rows['labels_waiting']):,} label(s) waiting for a mapping</small></dd></div>"
+    )
 
     stage_word = stage.capitalize()
     years = sorted(data["partners"]["fiscal_year"].unique()) if len(data["partners"]) else []
     span = f"FY{years[0]}\u2013FY{years[-1]}" if len(years) > 1 else (f"FY{years[0]}" if years else "no year")
     axis_const = f"{stage_word}, constant {base_year} US$" if base_year else f"{stage_word}, constant US$"
-    common = {"key": "key", "label": "name", "title": "name_ar", "series_by": "fiscal_year", "series_prefix": "FY",
-              "value": "usd_constant", "mode": "grouped", "format": "usd", "axis": axis_const,
-              "colors": list(YEAR_COLORS)}
+    common = {
+        "key": "key",
+        "label": "name",
+        "title": "name_ar",
+        "series_by": "fiscal_year",
+        "series_prefix": "FY",
+        "value": "usd_constant",
+        "mode": "grouped",
+        "format": "usd",
+        "axis": axis_const,
+        "colors": list(YEAR_COLORS),
+    }
 
     sections = []
     partners = data["partners"]
-    sections.append(_chart(
-        "partners", f"Funding by partner country and fiscal year ({stage})",
-        f"{stage_word} funding of the top {TOP_PARTNERS} partner countries, {span}, in constant {base_year} US$ "
-        f"(US CPI-U). Only agencies that report this stage count here: {agencies_of_stage}. Stages are steps of the "
-        f"same money and are never added together; the header shows each stage's total.{constant_note}",
-        {"stage": stage, "constant_base_year": base_year, "chart": {**common, "empty": "No partner has funding at this stage."},
-         "rows": _records(partners)},
-        _year_table(partners, "Partner", base_year),
-        f"Bar chart of {stage} funding for the top partner countries by fiscal year; the table below has the numbers."))
+    sections.append(
+        _chart(
+            "partners",
+            f"Funding by partner country and fiscal year ({stage})",
+            f"{stage_word} funding of the top {TOP_PARTNERS} partner countries, {span}, in constant {base_year} US$ "
+            f"(US CPI-U). Only agencies that report this stage count here: {agencies_of_stage}. Stages are steps of the "
+            f"same money and are never added together; the header shows each stage's total.{constant_note}",
+            {
+                "stage": stage,
+                "constant_base_year": base_year,
+                "chart": {**common, "empty": "No partner has funding at this stage."},
+                "rows": _records(partners),
+            },
+            _year_table(partners, "Partner", base_year),
+            f"Bar chart of {stage} funding for the top partner countries by fiscal year; the table below has the numbers.",
+        )
+    )
 
     categories = data["categories"]
-    sections.append(_chart(
-        "categories", f"Funding by category and fiscal year ({stage})",
-        f"{stage_word} funding per canonical category, {span}, constant {base_year} US$; agencies: {agencies_of_stage}.",
-        {"stage": stage, "constant_base_year": base_year, "chart": {**common, "clip": 36, "empty": "No category has funding at this stage."},
-         "rows": _records(categories)},
-        _year_table(categories, "Category", base_year),
-        f"Bar chart of {stage} funding per category and fiscal year; the table below has the numbers."))
+    sections.append(
+        _chart(
+            "categories",
+            f"Funding by category and fiscal year ({stage})",
+            f"{stage_word} funding per canonical category, {span}, constant {base_year} US$; agencies: {agencies_of_stage}.",
+            {
+                "stage": stage,
+                "constant_base_year": base_year,
+                "chart": {**common, "clip": 36, "empty": "No category has funding at this stage."},
+                "rows": _records(categories),
+            },
+            _year_table(categories, "Category", base_year),
+            f"Bar chart of {stage} funding per category and fiscal year; the table below has the numbers.",
+        )
+    )
 
     execution = data["execution"]
     reported = [s for s in STAGES if execution[f"{s}_usd"].notna().any()]
     notes = {"committed": "commitment_rate", "obligated": "obligation_rate", "disbursed": "disbursement_rate"}
     not_shown = execution.loc[~execution["in_chart"].astype(bool), "label"].tolist()
-    sections.append(_chart(
-        "execution", "Budget execution by agency and fiscal year",
-        "Allocated, then committed, obligated and disbursed, nominal US$, side by side (not added); the percentage "
-        "after a bar is that stage as a share of the allocation (execution rate). A missing bar means the agency "
-        "does not report that stage that year (unknown, not zero)."
-        + (f" Not drawn (no allocation or no later stage reported): {', '.join(not_shown)}." if not_shown else ""),
-        {"chart": {"key": "label", "label": "label", "title": "agency_name", "filter": "in_chart", "mode": "grouped",
-                   "format": "usd", "axis": "Nominal US$", "right": 80,
-                   "columns": [{"key": f"{s}_usd", "name": s, "color": STAGE_COLORS[s], "note": notes.get(s)}
-                               for s in reported],
-                   "empty": "No agency reports an allocation and a later stage for the same fiscal year."},
-         "rows": _records(execution)},
-        _table(execution, [("agency_code", "Agency", "text"), ("fiscal_year", "Fiscal year", "year"),
-                           *[(f"{s}_usd", f"{s.capitalize()} (US$ m)", "usd_m") for s in reported],
-                           *[(notes[s], f"{s.capitalize()} / allocated", "pct") for s in reported if s in notes],
-                           ("programs", "Programs", "int")],
-               "Nominal million US$ per agency and fiscal year. \u2014 = stage not reported that year, or no allocation "
-               "to compare with."),
-        "Grouped bar chart of allocated, committed and disbursed funding per agency and fiscal year, with execution "
-        "rates; the table below has the numbers."))
+    sections.append(
+        _chart(
+            "execution",
+            "Budget execution by agency and fiscal year",
+            "Allocated, then committed, obligated and disbursed, nominal US$, side by side (not added); the percentage "
+            "after a bar is that stage as a share of the allocation (execution rate). A missing bar means the agency "
+            "does not report that stage that year (unknown, not zero)."
+            + (f" Not drawn (no allocation or no later stage reported): {', '.join(not_shown)}." if not_shown else ""),
+            {
+                "chart": {
+                    "key": "label",
+                    "label": "label",
+                    "title": "agency_name",
+                    "filter": "in_chart",
+                    "mode": "grouped",
+                    "format": "usd",
+                    "axis": "Nominal US$",
+                    "right": 80,
+                    "columns": [
+                        {"key": f"{s}_usd", "name": s, "color": STAGE_COLORS[s], "note": notes.get(s)} for s in reported
+                    ],
+                    "empty": "No agency reports an allocation and a later stage for the same fiscal year.",
+                },
+                "rows": _records(execution),
+            },
+            _table(
+                execution,
+                [
+                    ("agency_code", "Agency", "text"),
+                    ("fiscal_year", "Fiscal year", "year"),
+                    *[(f"{s}_usd", f"{s.capitalize()} (US$ m)", "usd_m") for s in reported],
+                    *[(notes[s], f"{s.capitalize()} / allocated", "pct") for s in reported if s in notes],
+                    ("programs", "Programs", "int"),
+                ],
+                "Nominal million US$ per agency and fiscal year. \u2014 = stage not reported that year, or no allocation "
+                "to compare with.",
+            ),
+            "Grouped bar chart of allocated, committed and disbursed funding per agency and fiscal year, with execution "
+            "rates; the table below has the numbers.",
+        )
+    )
 
     quality = data["quality"]
-    sections.append(_chart(
-        "quality", "Data quality per agency",
-        "Every row read from an agency's current files is loaded, quarantined with a reason, or skipped (blank or "
-        "totals row); the bar shows the shares, the text after it the quarantined share. The table lists the most "
-        "frequent open failure rules per agency (dcf failures --agency CODE shows each one).",
-        {"chart": {"key": "agency_code", "label": "agency_code", "title": "agency_name", "mode": "stacked100",
-                   "format": "pct", "axis": "Share of rows read", "left": 90, "right": 130,
-                   "columns": [{"key": "rows_loaded", "name": "loaded", "color": "#009e73"},
-                               {"key": "rows_quarantined", "name": "quarantined", "color": "#d55e00"},
-                               {"key": "rows_skipped", "name": "skipped", "color": "#b0b7c0"}],
-                   "note": {"key": "quarantined_share", "format": "pct", "suffix": " quarantined"},
-                   "empty": "No rows read yet."},
-         "rows": _records(quality)},
-        _table(quality, [("agency", "Agency", "text"), ("files_current", "Files", "int"), ("rows_read", "Read", "int"),
-                         ("rows_loaded", "Loaded", "int"), ("rows_quarantined", "Quarantined", "int"),
-                         ("rows_skipped", "Skipped", "int"), ("quarantined_share", "Quarantined share", "pct"),
-                         ("open_failures", "Open failures", "int"), ("labels_waiting", "Labels waiting", "int"),
-                         ("top_rules", "Top open failure rules", "text")],
-               "Rows of the current file versions per agency; open failures (blocking and warnings), labels waiting "
-               "for a mapping, and the most frequent open failure rules (count)."),
-        "Stacked bar chart of loaded, quarantined and skipped rows per agency; the table below has the numbers."))
+    sections.append(
+        _chart(
+            "quality",
+            "Data quality per agency",
+            "Every row read from an agency's current files is loaded, quarantined with a reason, or skipped (blank or "
+            "totals row); the bar shows the shares, the text after it the quarantined share. The table lists the most "
+            "frequent open failure rules per agency (dcf failures --agency CODE shows each one).",
+            {
+                "chart": {
+                    "key": "agency_code",
+                    "label": "agency_code",
+                    "title": "agency_name",
+                    "mode": "stacked100",
+                    "format": "pct",
+                    "axis": "Share of rows read",
+                    "left": 90,
+                    "right": 130,
+                    "columns": [
+                        {"key": "rows_loaded", "name": "loaded", "color": "#009e73"},
+                        {"key": "rows_quarantined", "name": "quarantined", "color": "#d55e00"},
+                        {"key": "rows_skipped", "name": "skipped", "color": "#b0b7c0"},
+                    ],
+                    "note": {"key": "quarantined_share", "format": "pct", "suffix": " quarantined"},
+                    "empty": "No rows read yet.",
+                },
+                "rows": _records(quality),
+            },
+            _table(
+                quality,
+                [
+                    ("agency", "Agency", "text"),
+                    ("files_current", "Files", "int"),
+                    ("rows_read", "Read", "int"),
+                    ("rows_loaded", "Loaded", "int"),
+                    ("rows_quarantined", "Quarantined", "int"),
+                    ("rows_skipped", "Skipped", "int"),
+                    ("quarantined_share", "Quarantined share", "pct"),
+                    ("open_failures", "Open failures", "int"),
+                    ("labels_waiting", "Labels waiting", "int"),
+                    ("top_rules", "Top open failure rules", "text"),
+                ],
+                "Rows of the current file versions per agency; open failures (blocking and warnings), labels waiting "
+                "for a mapping, and the most frequent open failure rules (count).",
+            ),
+            "Stacked bar chart of loaded, quarantined and skipped rows per agency; the table below has the numbers.",
+        )
+    )
 
     rules = data["rules"]
-    sections.append(_chart(
-        "rules", "Top open failure rules",
-        f"The {TOP_RULES} most frequent open validation failures over all agencies (one row can fail several rules).",
-        {"chart": {"key": "rule", "label": "rule", "title": "title", "mode": "grouped", "format": "count",
-                   "axis": "Open failures", "value_labels": True, "left": 200,
-                   "columns": [{"key": "failures", "name": "open failures", "color": "#d55e00"}],
-                   "empty": "No open failures."},
-         "rows": _records(rules)},
-        _table(rules, [("rule", "Rule", "text"), ("title", "What it means", "text"), ("severity", "Severity", "text"),
-                       ("failures", "Failures", "int"), ("rows_affected", "Rows", "int"), ("agencies", "Agencies", "text")],
-               "Open failures per rule."),
-        "Bar chart of open failures per rule; the table below has the numbers."))
+    sections.append(
+        _chart(
+            "rules",
+            "Top open failure rules",
+            f"The {TOP_RULES} most frequent open validation failures over all agencies (one row can fail several rules).",
+            {
+                "chart": {
+                    "key": "rule",
+                    "label": "rule",
+                    "title": "title",
+                    "mode": "grouped",
+                    "format": "count",
+                    "axis": "Open failures",
+                    "value_labels": True,
+                    "left": 200,
+                    "columns": [{"key": "failures", "name": "open failures", "color": "#d55e00"}],
+                    "empty": "No open failures.",
+                },
+                "rows": _records(rules),
+            },
+            _table(
+                rules,
+                [
+                    ("rule", "Rule", "text"),
+                    ("title", "What it means", "text"),
+                    ("severity", "Severity", "text"),
+                    ("failures", "Failures", "int"),
+                    ("rows_affected", "Rows", "int"),
+                    ("agencies", "Agencies", "text"),
+                ],
+                "Open failures per rule.",
+            ),
+            "Bar chart of open failures per rule; the table below has the numbers.",
+        )
+    )
 
     finished = load["finished_at"] if pd.notna(load["finished_at"]) else load["started_at"]
     title = f"Defense-cooperation funding report, load {load['load_id']}"
@@ -646,19 +801,19 @@ def render(data: dict, warehouse: Path, generated_at: datetime | None = None) ->
 <body>
 <header>
 <h1>Defense-cooperation funding</h1>
-<p class="meta">Load <code>{_esc(load['load_id'])}</code> ({_esc(load['outcome'])}), finished {_esc(finished)}; report
+<p class="meta">Load <code>{_esc(load["load_id"])}</code> ({_esc(load["outcome"])}), finished {_esc(finished)}; report
 generated {generated_at:%Y-%m-%d %H:%M} from <code>{_esc(Path(warehouse).name)}</code>.</p>
 <dl class="kpis">
 {chr(10).join(kpis)}
 </dl>
 <p class="note">Stages are steps of the same money (allocated, committed, obligated, disbursed; agencies report
 different ones), so each is totalled on its own and never added to another. Fiscal years are the calendar year in
-which the agency's fiscal period ends. Nominal US$ at the recorded exchange rates; constant US$ of {base_year or 'n/a'}
+which the agency's fiscal period ends. Nominal US$ at the recorded exchange rates; constant US$ of {base_year or "n/a"}
 through US CPI-U.</p>
 <noscript><p class="note">The charts need JavaScript; the table under each chart has all its numbers.</p></noscript>
 </header>
 <main>
-{''.join(sections)}</main>
+{"".join(sections)}</main>
 <footer>Written by <code>dcf report</code> from the warehouse's marts (mart_funding_by_partner_year,
 mart_funding_by_category, mart_budget_execution, mart_data_quality, open_failures). Self-contained: it loads nothing
 from the network.</footer>
@@ -697,7 +852,9 @@ def write_report(warehouse: Path, out: Path, stage: str | None = None) -> Report
         with read_only(warehouse) as con:
             data = gather(con, stage)
     except duckdb.Error as exc:  # not a DuckDB file, or one this DuckDB cannot read; name the file the user gave
-        detail = re.sub(r"[^\s\"]*dcf-snapshot-[^\s\"]*?/" + re.escape(warehouse.name), str(warehouse), str(exc).splitlines()[0])
+        detail = re.sub(
+            r"[^\s\"]*dcf-snapshot-[^\s\"]*?/" + re.escape(warehouse.name), str(warehouse), str(exc).splitlines()[0]
+        )
         raise ReportError(f"cannot read {warehouse}: {detail}") from None
     try:
         size = _write_atomically(out, render(data, warehouse))

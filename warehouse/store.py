@@ -3,6 +3,7 @@
 The staging copy starts from the newest private version (warehouse/publish.py), never from the published file an
 analyst may hold read-write; a failed run leaves everything as it was; one ingestion at a time (exclusive lock).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ class PublishCheckFailed(RuntimeError):
 
 
 def ddl_statements() -> list[str]:
-    files = sorted((p for p in resources.files("warehouse").joinpath("sql").iterdir() if p.name.endswith(".sql")),
-                   key=lambda p: p.name)
+    files = sorted(
+        (p for p in resources.files("warehouse").joinpath("sql").iterdir() if p.name.endswith(".sql")),
+        key=lambda p: p.name,
+    )
     return [p.read_text(encoding="utf-8") for p in files]
 
 
@@ -80,12 +83,19 @@ def known_versions(warehouse: Path) -> set[tuple[str, str, str]]:
     with read_only(source) as con:
         if schema_version(con) != SCHEMA_VERSION:
             return set()  # an older layout: everything is re-processed into a fresh database
-        return {tuple(r) for r in con.execute("SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current").fetchall()}
+        return {
+            tuple(r)
+            for r in con.execute(
+                "SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current"
+            ).fetchall()
+        }
 
 
 def locked_rates(warehouse: Path, release_years: frozenset[int] = frozenset()) -> pd.DataFrame:
     """The frozen rates of closed fiscal years in the last published state, less the years being re-rated."""
-    empty = pd.DataFrame(columns=["currency", "policy", "key_start", "key_end", "fiscal_year", "units_per_usd", "rate_date", "provider"])
+    empty = pd.DataFrame(
+        columns=["currency", "policy", "key_start", "key_end", "fiscal_year", "units_per_usd", "rate_date", "provider"]
+    )
     source = trusted(warehouse)
     if source is None:
         return empty
@@ -96,8 +106,14 @@ def locked_rates(warehouse: Path, release_years: frozenset[int] = frozenset()) -
             "SELECT currency, policy, key_start, key_end, fiscal_year, units_per_usd, rate_date, provider FROM fx_rate_lock"
         ).df()
     frame = frame[~frame["fiscal_year"].isin(release_years)]
-    return frame.astype({"key_start": "datetime64[ns]", "key_end": "datetime64[ns]", "rate_date": "datetime64[ns]",
-                         "fiscal_year": "int64"})
+    return frame.astype(
+        {
+            "key_start": "datetime64[ns]",
+            "key_end": "datetime64[ns]",
+            "rate_date": "datetime64[ns]",
+            "fiscal_year": "int64",
+        }
+    )
 
 
 def archived_current_files(warehouse: Path) -> list[tuple[str, str, str]]:
@@ -108,9 +124,13 @@ def archived_current_files(warehouse: Path) -> list[tuple[str, str, str]]:
         return []
     with read_only(source) as con:
         try:
-            return [tuple(r) for r in con.execute(
-                "SELECT file_key, file_hash, archive_path FROM audit_source_file WHERE is_current AND archive_path IS NOT NULL "
-                "ORDER BY file_key").fetchall()]
+            return [
+                tuple(r)
+                for r in con.execute(
+                    "SELECT file_key, file_hash, archive_path FROM audit_source_file WHERE is_current AND archive_path IS NOT NULL "
+                    "ORDER BY file_key"
+                ).fetchall()
+            ]
         except (duckdb.CatalogException, duckdb.BinderException):
             return []
 
@@ -168,8 +188,15 @@ class LoadInfo:
 
 
 #: tables whose rows belong to one source file (replaced whole when the file changes)
-FILE_TABLES = ("fact_funding_line", "dim_program", "quarantine_row", "skipped_row",
-               "ref_series_value", "ref_series_footnote", "ref_series_edition")
+FILE_TABLES = (
+    "fact_funding_line",
+    "dim_program",
+    "quarantine_row",
+    "skipped_row",
+    "ref_series_value",
+    "ref_series_footnote",
+    "ref_series_edition",
+)
 
 
 class Staging:
@@ -215,8 +242,12 @@ class Staging:
                 return schema_version(con)
         except WarehouseUnreadable as exc:
             if base == self.published:  # no kept version to start from
-                raise unreadable_error(base, exc.cause, "no earlier version is kept: move it aside (or delete it) "  # type: ignore[attr-defined]
-                                       "and run again to rebuild it from the inbox and the raw archive") from None
+                raise unreadable_error(
+                    base,
+                    exc.cause or exc,
+                    "no earlier version is kept: move it aside (or delete it) "
+                    "and run again to rebuild it from the inbox and the raw archive",
+                ) from None
             raise
 
     # -- loading ---------------------------------------------------------------------------------------------
@@ -224,8 +255,13 @@ class Staging:
         """Replace everything one logical file contributed with this version, in one transaction."""
         self.load_batches([batch], load, now, on_reject=None)
 
-    def load_batches(self, batches: list[FileBatch], load: LoadInfo, now: datetime,
-                     on_reject: Callable[[FileBatch, Exception], FileBatch] | None) -> list[FileBatch]:
+    def load_batches(
+        self,
+        batches: list[FileBatch],
+        load: LoadInfo,
+        now: datetime,
+        on_reject: Callable[[FileBatch, Exception], FileBatch] | None,
+    ) -> list[FileBatch]:
         """Replace every file's rows in ONE transaction (a commit per file costs ~40 ms). If the database rejects
         a batch, everything is rolled back, ``on_reject`` turns that batch into a failed one, and the load is
         retried, so one file the database refuses never stops the others. Returns the batches as stored."""
@@ -243,8 +279,12 @@ class Staging:
                 self._rollback()
                 if plain := explain(exc, self.published):  # disk full, permissions: no file's fault
                     raise plain from exc
-                if (on_reject is None or current is None or current.status == "failed"
-                        or isinstance(exc, (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException))):
+                if (
+                    on_reject is None
+                    or current is None
+                    or current.status == "failed"
+                    or isinstance(exc, (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException))
+                ):
                     raise
                 pending[pending.index(current)] = on_reject(current, exc)
 
@@ -259,7 +299,12 @@ class Staging:
         con = self.con
         for table in FILE_TABLES:
             con.execute(f"DELETE FROM {table} WHERE file_key = ?", [batch.file_key])
-        lineage = {"file_key": batch.file_key, "sheet": batch.sheet, "file_hash": batch.file_hash, "load_id": load.load_id}
+        lineage = {
+            "file_key": batch.file_key,
+            "sheet": batch.sheet,
+            "file_hash": batch.file_hash,
+            "load_id": load.load_id,
+        }
         own = lambda df: df.assign(**{k: v for k, v in lineage.items() if k not in df.columns})  # noqa: E731  (multi-sheet files carry their sheet)
         if batch.rows is not None and len(batch.rows):
             table = "fact_funding_line" if batch.kind == "budget" else "dim_program"
@@ -279,16 +324,25 @@ class Staging:
     def _claim_edition(self, batch: FileBatch) -> None:
         """One file per edition: a second file claiming an edition another file already loaded is refused."""
         row = batch.tables["ref_series_edition"].iloc[0]
-        other = self.con.execute("SELECT file_key FROM ref_series_edition WHERE dataset = ? AND edition = ? AND file_key <> ?",
-                                 [row["dataset"], row["edition"], batch.file_key]).fetchone()
+        other = self.con.execute(
+            "SELECT file_key FROM ref_series_edition WHERE dataset = ? AND edition = ? AND file_key <> ?",
+            [row["dataset"], row["edition"], batch.file_key],
+        ).fetchone()
         if other:
-            raise duckdb.ConstraintException(f"edition {row['edition']} of {row['dataset']} is already loaded from "
-                                             f"{other[0]}; keep one file per edition (remove one of them)")
+            raise duckdb.ConstraintException(
+                f"edition {row['edition']} of {row['dataset']} is already loaded from "
+                f"{other[0]}; keep one file per edition (remove one of them)"
+            )
 
     def _columns(self, table: str) -> list[str]:
         if table not in self._table_columns:
-            self._table_columns[table] = [r[0] for r in self.con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+            self._table_columns[table] = [
+                r[0]
+                for r in self.con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+                    [table],
+                ).fetchall()
+            ]
         return self._table_columns[table]
 
     def _insert(self, table: str, df: pd.DataFrame) -> None:
@@ -325,10 +379,16 @@ class Staging:
             out["sheet"] = q["sheet"].to_numpy()
         return out
 
-    def _record_failures(self, batch: FileBatch, load: LoadInfo, now: datetime, scope_rows: list[int] | None = None) -> None:
+    def _record_failures(
+        self, batch: FileBatch, load: LoadInfo, now: datetime, scope_rows: list[int] | None = None
+    ) -> None:
         """Upsert the batch's failures; open failures of the file that no longer occur are resolved (only among
         ``scope_rows`` when given: a replay re-checks some rows, not the file)."""
-        f = batch.failures if batch.failures is not None else pd.DataFrame(columns=["excel_row", "column", "value", "rule", "severity", "message", "suggestion"])
+        f = (
+            batch.failures
+            if batch.failures is not None
+            else pd.DataFrame(columns=["excel_row", "column", "value", "rule", "severity", "message", "suggestion"])
+        )
         letters = pd.Series(batch.column_letters, dtype=object)
         headers = pd.Series(batch.source_columns, dtype=object)
         incoming = pd.DataFrame(
@@ -336,8 +396,12 @@ class Staging:
                 "excel_row": f["excel_row"].astype("Int64"),
                 "column_name": f["column"].astype(object),
                 "source_column": f["column"].astype(object).map(headers),
-                "cell": f["cell"].astype(object) if "cell" in f else _cells(f["column"].astype(object).map(letters), f["excel_row"]),
-                "sheet": (f["sheet"] if "sheet" in f else pd.Series(None, index=f.index, dtype=object)).astype(pd.StringDtype("pyarrow")),
+                "cell": f["cell"].astype(object)
+                if "cell" in f
+                else _cells(f["column"].astype(object).map(letters), f["excel_row"]),
+                "sheet": (f["sheet"] if "sheet" in f else pd.Series(None, index=f.index, dtype=object)).astype(
+                    pd.StringDtype("pyarrow")
+                ),
                 "value": f["value"].astype(object),
                 "rule": f["rule"].astype(object),
                 "severity": f["severity"].astype(object),
@@ -347,8 +411,15 @@ class Staging:
         )
         self.con.register("_failures", _arrow(incoming))
         try:
-            params = {"file_key": batch.file_key, "file_hash": batch.file_hash, "agency": batch.agency_code,
-                      "sheet": batch.sheet, "load": load.load_id, "now": now, "scope": scope_rows or []}
+            params = {
+                "file_key": batch.file_key,
+                "file_hash": batch.file_hash,
+                "agency": batch.agency_code,
+                "sheet": batch.sheet,
+                "load": load.load_id,
+                "now": now,
+                "scope": scope_rows or [],
+            }
             run = lambda sql: self.con.execute(sql, _params(sql, params))  # noqa: E731
             run(
                 """
@@ -363,7 +434,8 @@ class Staging:
                 UPDATE audit_validation_failure SET status = 'resolved', resolved_at = $now
                 WHERE file_key = $file_key AND status = 'open'
                   AND failure_id NOT IN (SELECT failure_id FROM _new_failures)
-                """ + ("AND list_contains($scope, excel_row)" if scope_rows is not None else "")
+                """
+                + ("AND list_contains($scope, excel_row)" if scope_rows is not None else "")
             )
             run(
                 """
@@ -398,12 +470,26 @@ class Staging:
                 message = excluded.message, context_json = excluded.context_json
             """,
             {
-                "file_key": batch.file_key, "file_hash": batch.file_hash, "config_hash": batch.config_hash,
-                "agency": batch.agency_code, "kind": batch.kind, "path": batch.path, "size": batch.size_bytes,
-                "mtime": batch.modified_at, "now": now, "load": load.load_id, "status": batch.status,
-                "sheet": batch.sheet, "header_row": batch.header_row, "read": c["rows_read"], "loaded": c["rows_loaded"],
-                "quarantined": c["rows_quarantined"], "skipped": c["rows_skipped"], "message": batch.message,
-                "context": batch.context_json, "archive": batch.archive_path,
+                "file_key": batch.file_key,
+                "file_hash": batch.file_hash,
+                "config_hash": batch.config_hash,
+                "agency": batch.agency_code,
+                "kind": batch.kind,
+                "path": batch.path,
+                "size": batch.size_bytes,
+                "mtime": batch.modified_at,
+                "now": now,
+                "load": load.load_id,
+                "status": batch.status,
+                "sheet": batch.sheet,
+                "header_row": batch.header_row,
+                "read": c["rows_read"],
+                "loaded": c["rows_loaded"],
+                "quarantined": c["rows_quarantined"],
+                "skipped": c["rows_skipped"],
+                "message": batch.message,
+                "context": batch.context_json,
+                "archive": batch.archive_path,
             },
         )
 
@@ -411,10 +497,18 @@ class Staging:
         """Quarantined rows of one file re-normalised: rows that now pass are loaded, the rest stay quarantined
         with their new reasons, failures of the replayed rows are resolved or refreshed, the file's counts move."""
         con = self.con
-        lineage = {"file_key": batch.file_key, "sheet": batch.sheet, "file_hash": batch.file_hash, "load_id": load.load_id}
+        lineage = {
+            "file_key": batch.file_key,
+            "sheet": batch.sheet,
+            "file_hash": batch.file_hash,
+            "load_id": load.load_id,
+        }
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute("DELETE FROM quarantine_row WHERE file_key = ? AND list_contains(?, excel_row)", [batch.file_key, replayed])
+            con.execute(
+                "DELETE FROM quarantine_row WHERE file_key = ? AND list_contains(?, excel_row)",
+                [batch.file_key, replayed],
+            )
             rows = batch.rows
             passed = 0 if rows is None else len(rows)
             if rows is not None and passed:
@@ -424,7 +518,9 @@ class Staging:
             self._record_failures(batch, load, now, scope_rows=replayed)
             con.execute(
                 "UPDATE audit_source_file SET rows_loaded = rows_loaded + ?, rows_quarantined = rows_quarantined - ? "
-                "WHERE file_key = ? AND is_current", [passed, passed, batch.file_key])
+                "WHERE file_key = ? AND is_current",
+                [passed, passed, batch.file_key],
+            )
             con.execute("COMMIT")
         except Exception as exc:
             self._rollback()
@@ -432,19 +528,23 @@ class Staging:
                 raise plain from exc
             raise
 
-    def mark_withdrawn(self, present: set[str], policy: dict[str, str], now: datetime,
-                       skip_agencies: AbstractSet[str] = frozenset()) -> list[dict]:
+    def mark_withdrawn(
+        self, present: set[str], policy: dict[str, str], now: datetime, skip_agencies: AbstractSet[str] = frozenset()
+    ) -> list[dict]:
         """Current files missing from the inbox: recorded as withdrawn (when first missed); their rows kept, or
         retracted where the agency's source declares ``withdrawn: retract``. A file back in the inbox is present
         again. Returns one entry per withdrawn file for the run summary."""
         con = self.con
         con.register("_present", pa.table({"file_key": pa.array(sorted(present), pa.string())}))
         try:
-            con.execute("UPDATE audit_source_file SET withdrawn_at = NULL WHERE is_current AND withdrawn_at IS NOT NULL "
-                        "AND file_key IN (SELECT file_key FROM _present)")
+            con.execute(
+                "UPDATE audit_source_file SET withdrawn_at = NULL WHERE is_current AND withdrawn_at IS NOT NULL "
+                "AND file_key IN (SELECT file_key FROM _present)"
+            )
             missing = con.execute(
                 "SELECT file_key, agency_code FROM audit_source_file WHERE is_current "
-                "AND file_key NOT IN (SELECT file_key FROM _present) ORDER BY file_key").fetchall()
+                "AND file_key NOT IN (SELECT file_key FROM _present) ORDER BY file_key"
+            ).fetchall()
         finally:
             con.unregister("_present")
         out = []
@@ -454,16 +554,31 @@ class Staging:
             con.execute(
                 """UPDATE audit_source_file f SET withdrawn_at = coalesce(withdrawn_at,
                        (SELECT max(o.withdrawn_at) FROM audit_source_file o WHERE o.file_key = f.file_key), $now)
-                   WHERE file_key = $key AND is_current""", {"key": file_key, "now": now})
+                   WHERE file_key = $key AND is_current""",
+                {"key": file_key, "now": now},
+            )
             if policy.get(agency) == "retract":
                 for table in FILE_TABLES:
                     con.execute(f"DELETE FROM {table} WHERE file_key = ?", [file_key])
-                con.execute("UPDATE audit_validation_failure SET status = 'resolved', resolved_at = ? "
-                            "WHERE file_key = ? AND status = 'open'", [now, file_key])
-                con.execute("UPDATE audit_source_file SET is_current = false WHERE file_key = ? AND is_current", [file_key])
-                out.append({"file": file_key, "status": "retracted", "message": "withdrawn from the inbox; its rows were removed"})
+                con.execute(
+                    "UPDATE audit_validation_failure SET status = 'resolved', resolved_at = ? "
+                    "WHERE file_key = ? AND status = 'open'",
+                    [now, file_key],
+                )
+                con.execute(
+                    "UPDATE audit_source_file SET is_current = false WHERE file_key = ? AND is_current", [file_key]
+                )
+                out.append(
+                    {
+                        "file": file_key,
+                        "status": "retracted",
+                        "message": "withdrawn from the inbox; its rows were removed",
+                    }
+                )
             else:
-                out.append({"file": file_key, "status": "withdrawn", "message": "withdrawn from the inbox; its rows are kept"})
+                out.append(
+                    {"file": file_key, "status": "withdrawn", "message": "withdrawn from the inbox; its rows are kept"}
+                )
         return out
 
     def lock_closed_rates(self, as_of: datetime, load_id: str, release_years: frozenset[int] = frozenset()) -> int:
@@ -564,16 +679,30 @@ class Staging:
     def open_failures(self, limit: int = 200) -> pd.DataFrame:
         return self.con.execute(
             "SELECT file_key, excel_row, cell, source_column, value, message, suggestion, rule FROM open_failures LIMIT ?",
-            [limit]).df()
+            [limit],
+        ).df()
 
     def record_load(self, load: LoadInfo, outcome: str, totals: dict[str, int], finished_at: datetime) -> None:
         self.con.execute(
             "INSERT INTO audit_load VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                load.load_id, load.started_at, finished_at, load.flow_run_id, load.run_by, load.inbox, outcome,
-                totals["files_seen"], totals["files_processed"], totals["files_unchanged"], totals["files_failed"],
-                totals["rows_read"], totals["rows_loaded"], totals["rows_quarantined"], totals["rows_skipped"],
-                self.seq, totals.get("files_withdrawn", 0),
+                load.load_id,
+                load.started_at,
+                finished_at,
+                load.flow_run_id,
+                load.run_by,
+                load.inbox,
+                outcome,
+                totals["files_seen"],
+                totals["files_processed"],
+                totals["files_unchanged"],
+                totals["files_failed"],
+                totals["rows_read"],
+                totals["rows_loaded"],
+                totals["rows_quarantined"],
+                totals["rows_skipped"],
+                self.seq,
+                totals.get("files_withdrawn", 0),
             ],
         )
 
@@ -584,7 +713,8 @@ class Staging:
         faultpoint("checks")
         for table in self.LINEAGE_KEYED:
             dup = self.con.execute(
-                f"SELECT file_key, sheet, excel_row FROM {table} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
+                f"SELECT file_key, sheet, excel_row FROM {table} GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+            ).fetchone()
             if dup:
                 raise PublishCheckFailed(f"{table}: row {dup} is stored twice")
         bad = self.con.execute("SELECT file_key FROM file_reconciliation WHERE NOT reconciles").fetchall()
@@ -600,8 +730,10 @@ class Staging:
 
     def publish(self) -> None:
         """Stamp the version number, checkpoint, close, and publish (warehouse/publish.py publish_file)."""
-        self.con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('publish_seq', ?), ('published_at', ?)",
-                         [str(self.seq), datetime.now().isoformat(timespec="seconds")])
+        self.con.execute(
+            "INSERT OR REPLACE INTO warehouse_meta VALUES ('publish_seq', ?), ('published_at', ?)",
+            [str(self.seq), datetime.now().isoformat(timespec="seconds")],
+        )
         self.con.execute("CHECKPOINT")
         self.con.close()
         self._con = None

@@ -4,6 +4,7 @@ complete one, a rerun converges, nothing is stored twice, nothing is left behind
 
 ``dcf run`` runs as a real process against one Prefect server started for this module (a run then costs seconds,
 not Prefect's per-process start-up)."""
+
 from __future__ import annotations
 
 import http.server
@@ -34,8 +35,14 @@ def prefect_api(tmp_path_factory):
 
 
 def dcf(*args: str, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dcf.cli", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200", **env}, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "dcf.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **env},
+        cwd=ROOT,
+    )
 
 
 def change(inbox: Path) -> None:
@@ -70,8 +77,7 @@ def copy_world(template: Path, dest: Path) -> dict:
     shutil.copytree(template / "inbox", dest / "inbox")
     shutil.copytree(template / "wh", dest / "wh", symlinks=True)
     wh = dest / "wh" / "warehouse.duckdb"
-    return {"inbox": dest / "inbox", "wh": wh,
-            "env": {"DCF_INBOX": str(dest / "inbox"), "DCF_WAREHOUSE": str(wh)}}
+    return {"inbox": dest / "inbox", "wh": wh, "env": {"DCF_INBOX": str(dest / "inbox"), "DCF_WAREHOUSE": str(wh)}}
 
 
 def leftovers(wh: Path) -> list[str]:
@@ -98,13 +104,17 @@ def test_kill_at_each_stage_then_rerun(stage, template, prefect_api, tmp_path):
     assert state(world["wh"]) == after, f"{stage}: the rerun did not converge"
     assert leftovers(world["wh"]) == [], f"{stage}: left behind"
     assert max(publish.version_seqs(world["wh"])) == publish.published_seq(world["wh"])
-    assert all(publish.check_warehouse_file(publish.version_path(world["wh"], s), "10") is None
-               for s in publish.version_seqs(world["wh"]))
+    assert all(
+        publish.check_warehouse_file(publish.version_path(world["wh"], s), "10") is None
+        for s in publish.version_seqs(world["wh"])
+    )
 
 
 def _mount_tmpfs(where: Path, size_bytes: int) -> None:
     where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(where)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(where)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small file system here (needs root): {done.stderr.decode().strip()}")
 
@@ -181,11 +191,25 @@ def test_simultaneous_starts_one_writes_the_others_exit_3_without_a_flow(templat
     change(world["inbox"])
     server = http.server.HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {**os.environ, "COLUMNS": "200", **world["env"], **prefect_api,
-           "DCF_WEBHOOK_URL": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        **world["env"],
+        **prefect_api,
+        "DCF_WEBHOOK_URL": f"http://127.0.0.1:{server.server_address[1]}/hook",
+    }
     try:
-        procs = [subprocess.Popen([sys.executable, "-m", "dcf.cli", "run"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) for _ in range(4)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "dcf.cli", "run"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            )
+            for _ in range(4)
+        ]
         results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     finally:
         server.shutdown()

@@ -3,6 +3,7 @@ and what must happen to it: ``loaded`` (with a rule its quarantined rows must ca
 rule of the file failure, if certain), ``refused`` by discovery (links, FIFOs), ``accepted`` (read at all) or ``any``
 (the only promise: no exception escapes and a failure reads as one short line). Helpers shared by the generators.
 """
+
 from __future__ import annotations
 
 import random
@@ -48,9 +49,14 @@ class Ctx:
         return folder / f"{stem}_h{self.n:04d}{tag}{dot}{ext}"
 
 
-XLSX_BASES = [("mod", "MOD", "MOD_budget_FY2024.xlsx"), ("mof", "MOF", "MOF_budget_FY2024.xlsx"),
-              ("gip", "GIP", "GIP_budget_2023-24.xlsx"), ("moi", "MOI", "MOI_budget_1445.xlsx"),
-              ("sang", "SANG", "SANG_budget_2024.xlsx"), ("gip", "GIP", "GIP_programs.xlsx")]
+XLSX_BASES = [
+    ("mod", "MOD", "MOD_budget_FY2024.xlsx"),
+    ("mof", "MOF", "MOF_budget_FY2024.xlsx"),
+    ("gip", "GIP", "GIP_budget_2023-24.xlsx"),
+    ("moi", "MOI", "MOI_budget_1445.xlsx"),
+    ("sang", "SANG", "SANG_budget_2024.xlsx"),
+    ("gip", "GIP", "GIP_programs.xlsx"),
+]
 GAMI = ("gami", "GAMI", "GAMI_budget_2024.csv")
 
 
@@ -58,7 +64,9 @@ def pick_xlsx(ctx: Ctx) -> tuple[str, str, str]:
     return ctx.rng.choice(XLSX_BASES)
 
 
-def case(ctx: Ctx, category: str, kind: str, path: Path, agency: str, expect: str = "any", rule: str | None = None) -> Case:
+def case(
+    ctx: Ctx, category: str, kind: str, path: Path, agency: str, expect: str = "any", rule: str | None = None
+) -> Case:
     return Case(category, kind, str(path), agency, expect, rule)
 
 
@@ -73,4 +81,9 @@ def edit_sheets(src: Path, out: Path, edit: Callable[[bytes], bytes]) -> None:
 
 
 def data_rows(xml: bytes, first: int, edit: Callable[[bytes], bytes]) -> bytes:
-    return re.sub(rb'<row r="(\d+)"[^>]*>.*?</row>', lambda m: edit(m.group(0)) if int(m.group(1)) >= first else m.group(0), xml, flags=re.S)
+    return re.sub(
+        rb'<row r="(\d+)"[^>]*>.*?</row>',
+        lambda m: edit(m.group(0)) if int(m.group(1)) >= first else m.group(0),
+        xml,
+        flags=re.S,
+    )

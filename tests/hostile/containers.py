@@ -1,5 +1,6 @@
 """Hostile containers: corrupt zips, decompression bombs (kilobytes on disk), sheets that would make calamine
 allocate billions of cells, a wall of 3,000 sheets, an 8 GiB sparse CSV."""
+
 from __future__ import annotations
 
 import re
@@ -30,9 +31,14 @@ def random_bytes_xlsx(ctx: Ctx) -> Case:
 def garbage_zip(ctx: Ctx) -> Case:
     d, agency, name = pick_xlsx(ctx)
     out = ctx.dest(d, name, "_garbage_zip")
-    entries = [deflated(f"junk/{i}.bin", ctx.rng.randbytes(ctx.rng.randrange(0, 4096))) for i in range(ctx.rng.randrange(1, 8))]
+    entries = [
+        deflated(f"junk/{i}.bin", ctx.rng.randbytes(ctx.rng.randrange(0, 4096))) for i in range(ctx.rng.randrange(1, 8))
+    ]
     if ctx.rng.random() < 0.5:  # a plausible skeleton whose parts are garbage
-        entries += [deflated("[Content_Types].xml", ctx.rng.randbytes(200)), deflated("xl/workbook.xml", b"<workbook><sheets>")]
+        entries += [
+            deflated("[Content_Types].xml", ctx.rng.randbytes(200)),
+            deflated("xl/workbook.xml", b"<workbook><sheets>"),
+        ]
     write_zip(out, entries)
     return case(ctx, "container", "garbage_zip", out, agency, "failed")
 
@@ -69,42 +75,65 @@ def _with_entry(ctx: Ctx, tag: str, entry: Entry, d: str = "mod", name: str = "M
 
 def _data_sheet(xlsx: Path) -> str:
     with zipfile.ZipFile(xlsx) as zf:
-        return max((i for i in zf.infolist() if i.filename.startswith("xl/worksheets/")), key=lambda i: i.file_size).filename
+        return max(
+            (i for i in zf.infolist() if i.filename.startswith("xl/worksheets/")), key=lambda i: i.file_size
+        ).filename
 
 
 def shared_strings_bomb(ctx: Ctx) -> Case:
     """One 2 GiB shared string (about 2 MB on disk)."""
-    entry = repeated("xl/sharedStrings.xml", f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>'.encode(),
-                     b"A" * MIB, 2048, b"</t></si></sst>")
-    return case(ctx, "bomb", "shared_strings_2gib", _with_entry(ctx, "_sst_bomb", entry), "MOD", "failed", "file_too_large")
+    entry = repeated(
+        "xl/sharedStrings.xml",
+        f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>'.encode(),
+        b"A" * MIB,
+        2048,
+        b"</t></si></sst>",
+    )
+    return case(
+        ctx, "bomb", "shared_strings_2gib", _with_entry(ctx, "_sst_bomb", entry), "MOD", "failed", "file_too_large"
+    )
 
 
 def whitespace_sheet_bomb(ctx: Ctx) -> Case:
     """4 GiB of whitespace inside the data sheet (about 4 MB on disk; zip64 sizes)."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
-    entry = repeated(sheet, f'<worksheet xmlns="{MAIN_NS}"><sheetData>'.encode(), b" " * MIB, 4096, b"</sheetData></worksheet>")
-    return case(ctx, "bomb", "whitespace_sheet_4gib", _with_entry(ctx, "_ws_bomb", entry), "MOD", "failed", "file_too_large")
+    entry = repeated(
+        sheet, f'<worksheet xmlns="{MAIN_NS}"><sheetData>'.encode(), b" " * MIB, 4096, b"</sheetData></worksheet>"
+    )
+    return case(
+        ctx, "bomb", "whitespace_sheet_4gib", _with_entry(ctx, "_ws_bomb", entry), "MOD", "failed", "file_too_large"
+    )
 
 
 def empty_cells_bomb(ctx: Ctx) -> Case:
     """150M empty cells without references, in rows without references: 600 MB of XML, about 1 MB on disk."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
     row = b"<row>" + b"<c/>" * 100 + b"</row>"
-    entry = repeated(sheet, f'<worksheet xmlns="{MAIN_NS}"><sheetData>'.encode(), row * 1000, 1500, b"</sheetData></worksheet>")
-    return case(ctx, "bomb", "empty_cells_150m", _with_entry(ctx, "_cells_bomb", entry), "MOD", "failed", "file_too_large")
+    entry = repeated(
+        sheet, f'<worksheet xmlns="{MAIN_NS}"><sheetData>'.encode(), row * 1000, 1500, b"</sheetData></worksheet>"
+    )
+    return case(
+        ctx, "bomb", "empty_cells_150m", _with_entry(ctx, "_cells_bomb", entry), "MOD", "failed", "file_too_large"
+    )
 
 
 def far_cells_bomb(ctx: Ctx) -> Case:
     """Two cells at A1 and XFD1048576 (a few hundred bytes): calamine would allocate 17 billion cells."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
     col, row = ctx.rng.choice([("XFD", 1048576), ("ZZ", 1048576), ("XFD", 5000), ("AAA", 900000)])
-    xml = (f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t>'
-           f'</is></c></row><row r="{row}"><c r="{col}{row}"><v>1</v></c></row></sheetData></worksheet>').encode()
-    return case(ctx, "bomb", "far_cells", _with_entry(ctx, "_far", deflated(sheet, xml)), "MOD", "failed", "file_too_large")
+    xml = (
+        f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t>'
+        f'</is></c></row><row r="{row}"><c r="{col}{row}"><v>1</v></c></row></sheetData></worksheet>'
+    ).encode()
+    return case(
+        ctx, "bomb", "far_cells", _with_entry(ctx, "_far", deflated(sheet, xml)), "MOD", "failed", "file_too_large"
+    )
 
 
 def many_entries(ctx: Ctx) -> Case:
-    entries = entries_of(ctx.base("mod", "MOD_budget_FY2024.xlsx")) + [deflated(f"customXml/item{i}.xml", b"<a/>") for i in range(10_001)]
+    entries = entries_of(ctx.base("mod", "MOD_budget_FY2024.xlsx")) + [
+        deflated(f"customXml/item{i}.xml", b"<a/>") for i in range(10_001)
+    ]
     out = ctx.dest("mod", "MOD_budget_FY2024.xlsx", "_entries")
     write_zip(out, entries)
     return case(ctx, "bomb", "many_entries", out, "MOD", "failed", "file_too_large")
@@ -114,16 +143,34 @@ def wall_of_sheets(ctx: Ctx) -> Case:
     """3,000 sheets, none of them the one MOD's config asks for: a failure whose message stays one short line."""
     n = 3000
     sheets = "".join(f'<sheet name="Sheet {i} {"x" * 30}" sheetId="{i}" r:id="rId{i}"/>' for i in range(1, n + 1))
-    rels = "".join(f'<Relationship Id="rId{i}" Type="{REL_NS}/worksheet" Target="worksheets/s{i}.xml"/>' for i in range(1, n + 1))
+    rels = "".join(
+        f'<Relationship Id="rId{i}" Type="{REL_NS}/worksheet" Target="worksheets/s{i}.xml"/>' for i in range(1, n + 1)
+    )
     small = f'<worksheet xmlns="{MAIN_NS}"><sheetData/></worksheet>'.encode()
     entries = [
-        deflated("[Content_Types].xml", (b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                 b'<Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
-                 b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>')),
-        deflated("_rels/.rels", (f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship '
-                 f'Id="rId1" Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>').encode()),
-        deflated("xl/workbook.xml", f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheets>{sheets}</sheets></workbook>'.encode()),
-        deflated("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>'.encode()),
+        deflated(
+            "[Content_Types].xml",
+            (
+                b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                b'<Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
+                b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>'
+            ),
+        ),
+        deflated(
+            "_rels/.rels",
+            (
+                f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship '
+                f'Id="rId1" Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+            ).encode(),
+        ),
+        deflated(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheets>{sheets}</sheets></workbook>'.encode(),
+        ),
+        deflated(
+            "xl/_rels/workbook.xml.rels",
+            f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>'.encode(),
+        ),
         *[deflated(f"xl/worksheets/s{i}.xml", small) for i in range(1, n + 1)],
     ]
     out = ctx.dest("mod", "MOD_budget_FY2024.xlsx", "_3000_sheets")
@@ -135,7 +182,11 @@ def lying_dimension(ctx: Ctx) -> Case:
     """A dimension claiming the whole sheet over ordinary cells: harmless (calamine sizes by the cells)."""
     d, agency, name = pick_xlsx(ctx)
     out = ctx.dest(d, name, "_dimension")
-    edit_sheets(ctx.base(d, name), out, lambda xml: re.sub(rb"<sheetData", b'<dimension ref="A1:XFD1048576"/><sheetData', xml, count=1))
+    edit_sheets(
+        ctx.base(d, name),
+        out,
+        lambda xml: re.sub(rb"<sheetData", b'<dimension ref="A1:XFD1048576"/><sheetData', xml, count=1),
+    )
     return case(ctx, "bomb", "lying_dimension", out, agency, "loaded")
 
 

@@ -1,5 +1,6 @@
 """Hostile contents and names: Excel oddities (extreme dates, blank cells, NUL, formulas without values, error
 cells, a hidden first sheet), CSV oddities, file-name tricks, links and special files."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,9 @@ def extreme_dates(ctx: Ctx) -> Case:
     ws = wb.active
     for _ in range(ctx.rng.randrange(1, 4)):
         cell = ws.cell(row=ctx.rng.randrange(3, ws.max_row + 1), column=ctx.rng.choice([5, 6]))
-        cell.value = ctx.rng.choice([150000, 2958465, 140000, "0001-01-02", "2300-01-01"])  # all after 2262 or before 1677
+        cell.value = ctx.rng.choice(
+            [150000, 2958465, 140000, "0001-01-02", "2300-01-01"]
+        )  # all after 2262 or before 1677
         cell.number_format = "yyyy-mm-dd"
     out = ctx.dest("gip", "GIP_programs.xlsx", "_dates")
     wb.save(out)
@@ -41,7 +44,9 @@ def blank_stage(ctx: Ctx) -> Case:
 
 def nul_cells(ctx: Ctx) -> Case:
     """Every data cell's text made of, or ending in, NUL characters (Excel's _x0000_ escape)."""
-    d, agency, name = ctx.rng.choice([("mof", "MOF", "MOF_budget_FY2024.xlsx"), ("mod", "MOD", "MOD_budget_FY2024.xlsx")])
+    d, agency, name = ctx.rng.choice(
+        [("mof", "MOF", "MOF_budget_FY2024.xlsx"), ("mod", "MOD", "MOD_budget_FY2024.xlsx")]
+    )
     whole = ctx.rng.random() < 0.5
     text = (lambda m: b"<t>_x0000_</t>") if whole else (lambda m: m.group(0)[:-4] + b"_x0000_</t>")
     out = ctx.dest(d, name, "_nul")
@@ -53,8 +58,19 @@ def formulas_without_values(ctx: Ctx) -> Case:
     d, agency, name = pick_xlsx(ctx)
     out = ctx.dest(d, name, "_formulas")
     formula = ctx.rng.choice([b"SUM(A1:A3)", b"1/0", b"NOW()", b"VLOOKUP(A1,Z:Z,2,FALSE)"])
-    edit_sheets(ctx.base(d, name), out, lambda xml: data_rows(xml, 6, lambda row: re.sub(
-        rb'<c r="([A-Z]+\d+)"([^>]*?)(?: t="n")?><v>[^<]*</v></c>', lambda m: b'<c r="' + m.group(1) + b'"><f>' + formula + b"</f></c>", row)))
+    edit_sheets(
+        ctx.base(d, name),
+        out,
+        lambda xml: data_rows(
+            xml,
+            6,
+            lambda row: re.sub(
+                rb'<c r="([A-Z]+\d+)"([^>]*?)(?: t="n")?><v>[^<]*</v></c>',
+                lambda m: b'<c r="' + m.group(1) + b'"><f>' + formula + b"</f></c>",
+                row,
+            ),
+        ),
+    )
     return case(ctx, "excel", "formulas_without_values", out, agency, "any")
 
 
@@ -64,16 +80,31 @@ def error_cells(ctx: Ctx) -> Case:
     rng = ctx.rng
 
     def spoil(row: bytes) -> bytes:
-        return re.sub(rb'<c r="([A-Z]+\d+)"[^>]*?(?:/>|>.*?</c>)', lambda m: (
-            b'<c r="' + m.group(1) + b'" t="e"><v>' + rng.choice([b"#DIV/0!", b"#SPILL!", b"#CALC!", b"#N/A", b"#REF!", b"#VALUE!"])
-            + b"</v></c>") if rng.random() < 0.2 else m.group(0), row, flags=re.S)
+        return re.sub(
+            rb'<c r="([A-Z]+\d+)"[^>]*?(?:/>|>.*?</c>)',
+            lambda m: (
+                (
+                    b'<c r="'
+                    + m.group(1)
+                    + b'" t="e"><v>'
+                    + rng.choice([b"#DIV/0!", b"#SPILL!", b"#CALC!", b"#N/A", b"#REF!", b"#VALUE!"])
+                    + b"</v></c>"
+                )
+                if rng.random() < 0.2
+                else m.group(0)
+            ),
+            row,
+            flags=re.S,
+        )
 
     edit_sheets(ctx.base(d, name), out, lambda xml: data_rows(xml, 4, spoil))
     return case(ctx, "excel", "error_cells", out, agency, "any")
 
 
 def hidden_first_sheet(ctx: Ctx) -> Case:
-    d, agency, name = ctx.rng.choice([("gip", "GIP", "GIP_budget_2023-24.xlsx"), ("mod", "MOD", "MOD_budget_FY2024.xlsx")])
+    d, agency, name = ctx.rng.choice(
+        [("gip", "GIP", "GIP_budget_2023-24.xlsx"), ("mod", "MOD", "MOD_budget_FY2024.xlsx")]
+    )
     wb = openpyxl.load_workbook(ctx.base(d, name))
     hidden = wb.create_sheet("Hidden", 0)
     hidden.sheet_state = "hidden"
@@ -98,19 +129,26 @@ def nul_before_newline(ctx: Ctx) -> Case:
     """The trial's silent loss: one NUL before the first line end made pyarrow drop a record."""
     lines = _gami_lines(ctx)
     lines[0] = lines[0] + b"\0"
-    return case(ctx, "csv", "nul_before_newline", _write_lines(ctx, "_nul_header", lines), "GAMI", "failed", "file_unreadable")
+    return case(
+        ctx, "csv", "nul_before_newline", _write_lines(ctx, "_nul_header", lines), "GAMI", "failed", "file_unreadable"
+    )
 
 
 def nul_in_cells(ctx: Ctx) -> Case:
     lines = _gami_lines(ctx)
-    body = [b";".join(c + b"\0" if ctx.rng.random() < 0.5 else c for c in line.split(b";")) if line else line for line in lines[1:]]
+    body = [
+        b";".join(c + b"\0" if ctx.rng.random() < 0.5 else c for c in line.split(b";")) if line else line
+        for line in lines[1:]
+    ]
     return case(ctx, "csv", "nul_in_cells", _write_lines(ctx, "_nul_cells", [lines[0], *body]), "GAMI", "any")
 
 
 def huge_header_field(ctx: Ctx) -> Case:
     lines = _gami_lines(ctx)
     lines[0] = lines[0] + b";" + b"H" * ctx.rng.randrange(131_073, 400_000)
-    return case(ctx, "csv", "huge_header_field", _write_lines(ctx, "_huge_header", lines), "GAMI", "failed", "file_too_large")
+    return case(
+        ctx, "csv", "huge_header_field", _write_lines(ctx, "_huge_header", lines), "GAMI", "failed", "file_too_large"
+    )
 
 
 def huge_cell(ctx: Ctx) -> Case:
@@ -138,7 +176,12 @@ def stray_cr(ctx: Ctx) -> Case:
 
 
 def wrong_encoding(ctx: Ctx) -> Case:
-    text = ctx.base(*GAMI[::2]).read_text(encoding="utf-8").replace("Turkey", "Türkiye").replace("Saudi Arabia", "Saudi Arabia ä")
+    text = (
+        ctx.base(*GAMI[::2])
+        .read_text(encoding="utf-8")
+        .replace("Turkey", "Türkiye")
+        .replace("Saudi Arabia", "Saudi Arabia ä")
+    )
     encoding = ctx.rng.choice(["latin-1", "cp1252", "utf-16"])
     out = ctx.dest(GAMI[0], GAMI[2], f"_{encoding}")
     out.write_bytes(text.encode(encoding))
@@ -178,7 +221,14 @@ def non_utf8_name(ctx: Ctx) -> Case:
     d, agency, base = ctx.rng.choice([GAMI, ("mod", "MOD", "MOD_budget_FY2024.xlsx")])
     ext = base.rsplit(".", 1)[1].encode()
     prefix = base.split("_")[0].encode() + b"_budget_"
-    return _named(ctx, d, agency, base, prefix + b"h%04d_\xff\xfe%c." % (ctx.n, ctx.rng.randrange(0x80, 0xFF)) + ext, "non_utf8_name")
+    return _named(
+        ctx,
+        d,
+        agency,
+        base,
+        prefix + b"h%04d_\xff\xfe%c." % (ctx.n, ctx.rng.randrange(0x80, 0xFF)) + ext,
+        "non_utf8_name",
+    )
 
 
 def long_name(ctx: Ctx) -> Case:

@@ -8,6 +8,7 @@ ods), password-protected ones, empty ones, tables, rich text, shared formulas an
 
     python -m tests.hostile.peers            # fetch (if needed) and list the workbooks with their origin
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,20 +33,29 @@ class PeerArchive:
 PEERS = [
     # calamine (the reader we use) through its Python binding: xls/xlsb/ods/xlsx twins, password-protected files,
     # empty files, tables
-    PeerArchive("python-calamine-0.9.1",
-                f"{_PYPI}/68/ec/923684e9d817b4b317942c9dd36a66cd213a3c0abcb3c58d2cb22e3a4355/python_calamine-0.9.1.tar.gz",
-                "458094c3dd41bd330c0a43d20e23489964ba28b3301687f1c5acc03c81d06a9f"),
+    PeerArchive(
+        "python-calamine-0.9.1",
+        f"{_PYPI}/68/ec/923684e9d817b4b317942c9dd36a66cd213a3c0abcb3c58d2cb22e3a4355/python_calamine-0.9.1.tar.gz",
+        "458094c3dd41bd330c0a43d20e23489964ba28b3301687f1c5acc03c81d06a9f",
+    ),
     # xlsx2csv: workbooks from many writers (weird input, junk, no cell ids, odd namespaces, inline strings, xlsm)
-    PeerArchive("xlsx2csv-0.8.6",
-                f"{_PYPI}/62/36/9d53c4a72dcdc08fcf46f3d02f71f22bc693bb66e87bd935e0c9668500ad/xlsx2csv-0.8.6.tar.gz",
-                "618fc502612860de8ab8e3d6195e99ef332fffc68337f6b89e59690aad0d20b5"),
+    PeerArchive(
+        "xlsx2csv-0.8.6",
+        f"{_PYPI}/62/36/9d53c4a72dcdc08fcf46f3d02f71f22bc693bb66e87bd935e0c9668500ad/xlsx2csv-0.8.6.tar.gz",
+        "618fc502612860de8ab8e3d6195e99ef332fffc68337f6b89e59690aad0d20b5",
+    ),
     # pyexcel-xlsx: merged cells, hidden sheets, an empty sheet, date fields, an .xls
-    PeerArchive("pyexcel-xlsx-0.6.1",
-                f"{_PYPI}/b0/a2/f54dd1f3c57c8a7fc7ac40bf96688f5725fd33becf104f1468ef284ffb4c/pyexcel_xlsx-0.6.1.tar.gz",
-                "80b7985d394b73abf5c52212027bbbc0c7f6090192bcbc76403f8672d74c7960"),
+    PeerArchive(
+        "pyexcel-xlsx-0.6.1",
+        f"{_PYPI}/b0/a2/f54dd1f3c57c8a7fc7ac40bf96688f5725fd33becf104f1468ef284ffb4c/pyexcel_xlsx-0.6.1.tar.gz",
+        "80b7985d394b73abf5c52212027bbbc0c7f6090192bcbc76403f8672d74c7960",
+    ),
     # xlsx-populate (JavaScript): its examples, an encrypted workbook among them
-    PeerArchive("xlsx-populate-1.21.0", "https://registry.npmjs.org/xlsx-populate/-/xlsx-populate-1.21.0.tgz",
-                "7e7431c2b706062c8ea5460a574eeede2e65f8264d7be604af10d9f4e46d3eb4"),
+    PeerArchive(
+        "xlsx-populate-1.21.0",
+        "https://registry.npmjs.org/xlsx-populate/-/xlsx-populate-1.21.0.tgz",
+        "7e7431c2b706062c8ea5460a574eeede2e65f8264d7be604af10d9f4e46d3eb4",
+    ),
 ]
 
 

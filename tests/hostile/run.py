@@ -5,6 +5,7 @@
 
 Exit status 1 when anything escaped (a crash) or an outcome broke a promise (see :func:`judge`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,17 @@ def _task(path: Path, inbox: Path, src):
     try:
         digest, size, mtime, seen = describe_seen(path)
     except OSError as exc:
-        return FileTask(path, key, "unreadable", "hostile", 0, None, src, src.spec_for(rel),
-                        read_error=unreadable_message(path, exc, RetryPolicy()))
+        return FileTask(
+            path,
+            key,
+            "unreadable",
+            "hostile",
+            0,
+            None,
+            src,
+            src.spec_for(rel),
+            read_error=unreadable_message(path, exc, RetryPolicy()),
+        )
     return FileTask(path, key, digest, "hostile", size, mtime, src, src.spec_for(rel), seen=seen)
 
 
@@ -70,7 +80,11 @@ def run_corpus(root: Path) -> list[Outcome]:
             batch = process_file(_task(path, inbox, src), reference)
             out.status, out.message, out.counts = batch.status, batch.message, batch.counts
             failures = batch.failures if batch.failures is not None else None
-            out.rule = str(failures["rule"].iloc[0]) if batch.status == "failed" and failures is not None and len(failures) else None
+            out.rule = (
+                str(failures["rule"].iloc[0])
+                if batch.status == "failed" and failures is not None and len(failures)
+                else None
+            )
             out.problems += _batch_problems(batch)
             if batch.status == "loaded" and failures is not None and len(failures):
                 out.counts = {**out.counts, "rules": sorted(set(failures["rule"].astype(str)))}
@@ -142,7 +156,8 @@ def summary(outcomes: list[Outcome]) -> str:
         f"files: {len(outcomes)}  crashes: {crashes}  refused: {status['refused']}  "
         f"failed with message: {with_message}/{status['failed']}  loaded: {status['loaded']}  "
         f"broken promises: {len(problems)}",
-        "by category: " + ", ".join(f"{k or 'other'} {v}" for k, v in sorted(Counter(o.category for o in outcomes).items())),
+        "by category: "
+        + ", ".join(f"{k or 'other'} {v}" for k, v in sorted(Counter(o.category for o in outcomes).items())),
     ]
     if slowest is not None:
         lines.append(f"slowest: {slowest.seconds:.2f} s ({slowest.kind or 'other'}: {Path(slowest.path).name[:60]!r})")
@@ -179,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             generate_inbox(root / "samples", seed=42)
             started = time.perf_counter()
             cases = build(root / "samples", root, seed=args.seed, count=args.count, kinds=args.kinds)
-            print(f"built {len(cases)} hostile files in {time.perf_counter() - started:.1f} s under {root}", file=sys.stderr)
+            print(
+                f"built {len(cases)} hostile files in {time.perf_counter() - started:.1f} s under {root}",
+                file=sys.stderr,
+            )
         import flows.process  # noqa: F401 - import everything before the memory cap
 
         if args.memory_gib:

@@ -3,6 +3,7 @@ every file gets an outcome a steward can read, the bombs are refused fast and wi
 whose address space is capped), and the good sample files beside them load exactly as they do alone.
 
 The whole corpus (about 2,000 files) runs with ``make fuzz`` (tests/hostile/test_hostile_fuzz.py)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,16 @@ import pytest
 from tests.hostile.corpus import KINDS, build
 from tests.hostile.run import ROOT, run_corpus
 
-BOMBS = ["shared_strings_bomb", "whitespace_sheet_bomb", "empty_cells_bomb", "far_cells_bomb", "many_entries",
-         "wall_of_sheets", "lying_dimension", "sparse_csv_8gib"]
+BOMBS = [
+    "shared_strings_bomb",
+    "whitespace_sheet_bomb",
+    "empty_cells_bomb",
+    "far_cells_bomb",
+    "many_entries",
+    "wall_of_sheets",
+    "lying_dimension",
+    "sparse_csv_8gib",
+]
 OTHERS = [k for k in KINDS if k not in BOMBS]
 
 
@@ -50,7 +59,10 @@ def test_no_exception_escapes_and_every_promise_holds(outcomes, kind):
         assert o.status != "crashed", o.message
         assert not o.problems, (o.path, o.problems, o.message)
         if o.status == "failed":
-            assert Path(o.path).name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:20] in o.message
+            assert (
+                Path(o.path).name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:20]
+                in o.message
+            )
 
 
 def test_files_nobody_planted_are_judged_too(outcomes):
@@ -62,8 +74,13 @@ def test_bombs_are_refused_fast_without_expanding(sample_inbox, tmp_path):
     """In a child process whose address space is capped at its size after imports plus 1 GiB: a bomb that got
     past the checks would be expanded and kill the child (calamine aborts on a failed allocation)."""
     build(sample_inbox[0], tmp_path, seed=11, kinds=BOMBS)
-    run = subprocess.run([sys.executable, "-m", "tests.hostile.run", "--root", str(tmp_path), "--reuse", "--json",
-                          "--memory-gib", "1"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.hostile.run", "--root", str(tmp_path), "--reuse", "--json", "--memory-gib", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-2000:]
     results = {o["kind"]: o for o in map(json.loads, run.stdout.splitlines())}
     assert set(results) == set(BOMBS)
@@ -118,5 +135,8 @@ def test_refused_entries_are_reported_with_a_reason(corpus):
     refused = refused_entries(corpus / "inbox", load_sources(ROOT / "sources"))
     lines = [describe_refused(r, corpus / "inbox") for r in refused]
     assert len(lines) >= 7 and all(line.startswith("GAMI/") and ": " in line for line in lines)
-    assert any(line.endswith("symbolic link that leads outside the agency's inbox folder; not read (copy the file in instead)")
-               and "link_passwd" in line for line in lines)
+    assert any(
+        line.endswith("symbolic link that leads outside the agency's inbox folder; not read (copy the file in instead)")
+        and "link_passwd" in line
+        for line in lines
+    )

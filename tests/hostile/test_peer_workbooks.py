@@ -5,6 +5,7 @@ finds the header itself (GIP's budget, so the peer's content is read through), o
 exception escapes ``process_file``, every file gets an outcome a steward can read (one line naming the file and a
 catalogued rule, or counts that reconcile), the encrypted ones fail, and the good sample files beside them load
 exactly as they do alone. Skipped (with the reason) only when the archives are neither cached nor downloadable."""
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,9 @@ def test_every_peer_workbook_gets_an_outcome_and_nothing_escapes(run):
     cases, outcomes, _, _ = run
     by_path = {o.path: o for o in outcomes}
     assert {c.path for c in cases} <= set(by_path)
-    problems = [(o.kind, o.status, o.problems, (o.message or "")[:200]) for o in outcomes if o.problems or o.status == "crashed"]
+    problems = [
+        (o.kind, o.status, o.problems, (o.message or "")[:200]) for o in outcomes if o.problems or o.status == "crashed"
+    ]
     assert not problems, problems
     for c in cases:
         o = by_path[c.path]
@@ -85,16 +88,18 @@ def test_encrypted_workbooks_fail_with_a_plain_reason(run):
     assert all(o.status == "failed" and o.rule == "file_unreadable" for o in encrypted), encrypted
     # what the steward can act on, not calamine's "Cannot detect file format" (xls hides its FILEPASS record deeper)
     plain = [o for o in encrypted if "password-protected" in (o.message or "")]
-    assert len(plain) == len(encrypted) and all("without a password" in o.message for o in plain), \
-        [(o.kind, o.message) for o in encrypted]
-    empty = [o for c, o in ((c, by_path[c.path]) for c in cases) if c.kind.endswith(("/empty_file.xlsx", "/empty_file.ods"))]
+    assert len(plain) == len(encrypted) and all("without a password" in o.message for o in plain), [
+        (o.kind, o.message) for o in encrypted
+    ]
+    empty = [
+        o for c, o in ((c, by_path[c.path]) for c in cases) if c.kind.endswith(("/empty_file.xlsx", "/empty_file.ods"))
+    ]
     assert len(empty) == 4 and all("the file is empty (0 bytes)" in o.message for o in empty), empty
 
 
 def test_good_files_beside_peer_workbooks_load_as_they_do_alone(run):
     _, outcomes, alone, inbox = run
-    beside = {Path(o.path).relative_to(inbox): o for o in outcomes
-              if not re.search(r"_p\d{3}_", Path(o.path).name)}
+    beside = {Path(o.path).relative_to(inbox): o for o in outcomes if not re.search(r"_p\d{3}_", Path(o.path).name)}
     assert len(alone) >= 17 and set(alone) == set(beside)
     for rel, o in alone.items():
         assert o.status == beside[rel].status == "loaded", rel

@@ -4,6 +4,7 @@ A deflate stream that repeats one block N times is the block compressed once aft
 compressor, so every repetition compresses to the same bytes) repeated N times; its CRC-32 is combined from the
 block's CRC without inflating anything (zlib's crc32_combine, here in Python). Entries over 4 GiB get zip64 sizes.
 """
+
 from __future__ import annotations
 
 import struct
@@ -51,12 +52,38 @@ def write_zip(path: Path, entries: list[Entry]) -> None:
             big = e.size >= 0xFFFFFFFF or comp >= 0xFFFFFFFF
             extra = struct.pack("<HHQQ", 1, 16, e.size, comp) if big else b""
             sizes = (0xFFFFFFFF, 0xFFFFFFFF) if big else (comp, e.size)
-            fh.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 45 if big else 20, 0, 8, 0, 0x21, e.crc, *sizes,
-                                 len(name), len(extra)) + name + extra)
+            fh.write(
+                struct.pack(
+                    "<IHHHHHIIIHH", 0x04034B50, 45 if big else 20, 0, 8, 0, 0x21, e.crc, *sizes, len(name), len(extra)
+                )
+                + name
+                + extra
+            )
             for part in e.parts:
                 fh.write(part)
-            central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45 if big else 20, 0, 8, 0, 0x21, e.crc,
-                                       *sizes, len(name), len(extra), 0, 0, 0, 0, offset) + name + extra)
+            central.append(
+                struct.pack(
+                    "<IHHHHHHIIIHHHHHII",
+                    0x02014B50,
+                    45,
+                    45 if big else 20,
+                    0,
+                    8,
+                    0,
+                    0x21,
+                    e.crc,
+                    *sizes,
+                    len(name),
+                    len(extra),
+                    0,
+                    0,
+                    0,
+                    0,
+                    offset,
+                )
+                + name
+                + extra
+            )
         start = fh.tell()
         fh.write(b"".join(central))
         fh.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), fh.tell() - start, start, 0))

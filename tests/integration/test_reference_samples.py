@@ -1,5 +1,6 @@
 """The synthetic SIPRI-layout workbook through the real reader and sources/sipri.yaml, against the generator's
 manifest; its invalid twins (renamed, a sheet missing, a header renamed, truncated) fail with a message."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,14 +15,18 @@ from flows.process import FileTask, describe, process_file
 
 def _entry(sample_inbox):
     inbox, manifest = sample_inbox
-    entry = next(f for f in manifest["files"] if f["kind"] == "years_across_columns" and f["bad_rows"])  # the newest edition
+    entry = next(
+        f for f in manifest["files"] if f["kind"] == "years_across_columns" and f["bad_rows"]
+    )  # the newest edition
     return inbox / entry["path"], entry
 
 
 def _process(path: Path, sources, reference, key: str | None = None):
     src = next(s for s in sources if s.agency == "SIPRI")
     digest, size, mtime = describe(path)
-    return process_file(FileTask(path, key or f"SIPRI/{path.name}", digest, "t", size, mtime, src, src.spec_for(path.name)), reference)
+    return process_file(
+        FileTask(path, key or f"SIPRI/{path.name}", digest, "t", size, mtime, src, src.spec_for(path.name)), reference
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,12 @@ def test_counts_match_the_manifest(batch, sample_inbox):
     assert c["rows_loaded"] == entry["lines"] and c["rows_quarantined"] == 0
     assert len(batch.tables["ref_series_footnote"]) == entry["footnote_rows"]
     edition = batch.tables["ref_series_edition"].iloc[0]
-    assert (edition["edition"], edition["first_year"], edition["last_year"], edition["price_base_year"]) == ("2008-2025", 2008, 2025, 2024)
+    assert (edition["edition"], edition["first_year"], edition["last_year"], edition["price_base_year"]) == (
+        "2008-2025",
+        2008,
+        2025,
+        2024,
+    )
     assert edition["sheets_ignored"] == ["Front page"] and "Front page" in batch.message
 
 
@@ -48,9 +58,17 @@ def test_only_the_planted_cell_is_reported_and_it_loads_with_a_warning(batch, sa
     planted = entry["bad_rows"][0]
     assert len(f) == 1
     row = f.iloc[0]
-    assert (row["sheet"], int(row["excel_row"]), row["rule"], row["severity"], row["value"]) == (planted["sheet"], planted["excel_row"], "value_not_number", "warn", "n/a")
+    assert (row["sheet"], int(row["excel_row"]), row["rule"], row["severity"], row["value"]) == (
+        planted["sheet"],
+        planted["excel_row"],
+        "value_not_number",
+        "warn",
+        "n/a",
+    )
     v = batch.tables["ref_series_value"]
-    cell = v[(v["sheet"] == planted["sheet"]) & (v["excel_row"] == planted["excel_row"]) & (v["year"] == planted["year"])].iloc[0]
+    cell = v[
+        (v["sheet"] == planted["sheet"]) & (v["excel_row"] == planted["excel_row"]) & (v["year"] == planted["year"])
+    ].iloc[0]
     assert cell["status"] == "invalid" and np.isnan(cell["value"]) and cell["cell"] == row["cell"]
 
 
@@ -91,11 +109,14 @@ def _twin(path: Path, dest: Path, how: str) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("how, rule, text", [
-    ("truncated", "file_unreadable", "not a readable Excel workbook"),
-    ("sheet_missing", "sheet_missing", "no sheet matches 'Current US\\$'"),
-    ("header_renamed", "header_not_found", "[Share of GDP]: no 'Country' header cell"),
-])
+@pytest.mark.parametrize(
+    "how, rule, text",
+    [
+        ("truncated", "file_unreadable", "not a readable Excel workbook"),
+        ("sheet_missing", "sheet_missing", "no sheet matches 'Current US\\$'"),
+        ("header_renamed", "header_not_found", "[Share of GDP]: no 'Country' header cell"),
+    ],
+)
 def test_invalid_twins_fail_with_a_message(sample_inbox, sources, reference, tmp_path, how, rule, text):
     path, _ = _entry(sample_inbox)
     batch = _process(_twin(path, tmp_path / path.name, how), sources, reference)

@@ -1,5 +1,6 @@
 """Each agency's sample files through the real reader and standardiser, against the generator's manifest;
 invalid twins and mis-routed files fail loudly with a message, never a traceback."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -130,8 +131,11 @@ def test_invalid_twins_fail_with_a_message(sample_inbox, sources, reference, tmp
         if breakage == "truncated" and path.suffix == ".csv":
             continue
         dest = tmp_path / path.name
-        {"truncated": lambda: _twin_truncated(path, dest), "header_renamed": lambda: _twin_header_renamed(path, dest, entry),
-         "wrong_encoding": lambda: _twin_wrong_encoding(path, dest)}[breakage]()
+        {
+            "truncated": lambda: _twin_truncated(path, dest),
+            "header_renamed": lambda: _twin_header_renamed(path, dest, entry),
+            "wrong_encoding": lambda: _twin_wrong_encoding(path, dest),
+        }[breakage]()
         batch = process_file(make_task(dest, source_of(sources, entry["agency"])), reference)
         assert batch.status == "failed", (breakage, path.name)
         assert batch.message.startswith(path.name)
@@ -143,8 +147,11 @@ def test_invalid_twins_fail_with_a_message(sample_inbox, sources, reference, tmp
 
 def test_empty_and_non_excel_files_fail_cleanly(sources, reference, tmp_path):
     mod = source_of(sources, "MOD")
-    for name, content in (("MOD_budget_empty.xlsx", b""), ("MOD_budget_text.xlsx", b"this is not a workbook"),
-                          ("MOD_programs_empty.csv", b"")):
+    for name, content in (
+        ("MOD_budget_empty.xlsx", b""),
+        ("MOD_budget_text.xlsx", b"this is not a workbook"),
+        ("MOD_programs_empty.csv", b""),
+    ):
         path = tmp_path / name
         path.write_bytes(content)
         batch = process_file(make_task(path, mod), reference)

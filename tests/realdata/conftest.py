@@ -1,4 +1,5 @@
 """Real public data lives in ../shared/realdata (never copied into this repository); skip when it is absent."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The category taxonomy's crosswalk points at real, active OECD DAC purpose codes in 152xx (IATI copy)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,5 +19,7 @@ def test_crosswalk_codes_are_active_152xx_codes(realdata):
     for row in mapped.itertuples():
         assert row.dac_code in sectors.index, row
         assert row.dac_code.startswith("152") and sectors.at[row.dac_code, "status"] == "active"
-    assert sectors.at[categories.set_index("category_code").at["PEACEKEEPING", "dac_code"], "name"] == \
-        "Participation in international peacekeeping operations"
+    assert (
+        sectors.at[categories.set_index("category_code").at["PEACEKEEPING", "dac_code"], "name"]
+        == "Participation in international peacekeeping operations"
+    )

@@ -5,6 +5,7 @@ Database, 2023 release: local currency, current US$ m., constant 2021 US$ m.).
   Indonesia (ECB rates crossed through EUR), Pakistan (World Bank annual averages) and the USA, 2015-2022;
 - US current -> constant 2021 US$ with our CPI-U deflation within 1 % of SIPRI's Constant (2021) US$.
 """
+
 from __future__ import annotations
 
 import fastexcel
@@ -17,7 +18,13 @@ from transforms import deflate, fx
 pytestmark = pytest.mark.realdata
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 YEARS = [str(y) for y in range(2015, 2023)]
-COUNTRIES = {"Saudi Arabia": "SAR", "Türkiye": "TRY", "Indonesia": "IDR", "Pakistan": "PKR", "United States of America": "USD"}
+COUNTRIES = {
+    "Saudi Arabia": "SAR",
+    "Türkiye": "TRY",
+    "Indonesia": "IDR",
+    "Pakistan": "PKR",
+    "United States of America": "USD",
+}
 TOLERANCE_FX, TOLERANCE_CPI = 0.02, 0.01
 
 
@@ -51,8 +58,15 @@ def comparisons(sipri, chain) -> pd.DataFrame:
     year = local["year"].astype(int)
     start = pd.to_datetime(year.astype(str) + "-01-01")
     end = pd.to_datetime(year.astype(str) + "-12-31")
-    conv = fx.convert(local["local"], local["currency"], pd.Series(pd.NaT, index=local.index, dtype="datetime64[ns]"),
-                      start, end, pd.Series(fx.PERIOD_AVERAGE, index=local.index), chain)
+    conv = fx.convert(
+        local["local"],
+        local["currency"],
+        pd.Series(pd.NaT, index=local.index, dtype="datetime64[ns]"),
+        start,
+        end,
+        pd.Series(fx.PERIOD_AVERAGE, index=local.index),
+        chain,
+    )
     local["ours_usd_m"] = conv["amount_usd"] / 1e6
     local["provider"] = conv["fx_provider"]
     local["sipri_usd_m"] = [sipri["current"].at[c, y] for c, y in zip(local["Country"], local["year"])]

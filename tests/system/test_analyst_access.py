@@ -1,4 +1,5 @@
 """Analysts open the published warehouse with the tools they use: the duckdb CLI from PyPI and Python."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,13 +32,25 @@ def duckdb_cli() -> str:
 
 
 def test_duckdb_cli_opens_the_published_file(published):
-    result = subprocess.run([duckdb_cli(), "-readonly", "-csv", str(published), "-c",
-                             "SELECT count(*) AS n FROM funding_lines; SELECT count(*) AS n FROM open_failures;"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            duckdb_cli(),
+            "-readonly",
+            "-csv",
+            str(published),
+            "-c",
+            "SELECT count(*) AS n FROM funding_lines; SELECT count(*) AS n FROM open_failures;",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     with duckdb.connect(str(published), read_only=True) as con:
-        expected = [con.execute("SELECT count(*) FROM funding_lines").fetchone()[0],
-                    con.execute("SELECT count(*) FROM open_failures").fetchone()[0]]
+        expected = [
+            con.execute("SELECT count(*) FROM funding_lines").fetchone()[0],
+            con.execute("SELECT count(*) FROM open_failures").fetchone()[0],
+        ]
     assert [int(line) for line in result.stdout.split() if line.isdigit()] == expected
     assert expected[0] > 1000
 
@@ -122,8 +135,13 @@ def test_rollback_publishes_an_earlier_version_and_can_be_undone(published, samp
 
 def test_dcf_sql_prints_table_csv_and_json(published):
     def dcf(*args):
-        return subprocess.run([sys.executable, "-m", "dcf.cli", *args, "--warehouse", str(published)],
-                              capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "COLUMNS": "200"})
+        return subprocess.run(
+            [sys.executable, "-m", "dcf.cli", *args, "--warehouse", str(published)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**__import__("os").environ, "COLUMNS": "200"},
+        )
 
     q = "SELECT agency_code, count(*) AS n FROM fact_funding_line GROUP BY 1 ORDER BY 1"
     with duckdb.connect(str(published), read_only=True) as con:

@@ -1,4 +1,5 @@
 """The dcf command as a user runs it: a real process, exit codes, readable output, no tracebacks."""
+
 from __future__ import annotations
 
 import fcntl
@@ -56,10 +57,16 @@ def test_run_status_failures_round_trip(inbox_copy, tmp_path):
 def test_bad_source_yaml_is_a_usage_error_without_traceback(tmp_path):
     sources = tmp_path / "sources"
     shutil.copytree(ROOT / "sources", sources)
-    text = (sources / "mod.yaml").read_text(encoding="utf-8").replace("fiscal_year_start_month: 1", "fiscal_year_start_month: 14")
+    text = (
+        (sources / "mod.yaml")
+        .read_text(encoding="utf-8")
+        .replace("fiscal_year_start_month: 1", "fiscal_year_start_month: 14")
+    )
     (sources / "mod.yaml").write_text(text, encoding="utf-8")
     (tmp_path / "inbox").mkdir()
-    result = dcf("run", "--inbox", str(tmp_path / "inbox"), "--sources", str(sources), "--warehouse", str(tmp_path / "w.duckdb"))
+    result = dcf(
+        "run", "--inbox", str(tmp_path / "inbox"), "--sources", str(sources), "--warehouse", str(tmp_path / "w.duckdb")
+    )
     assert result.returncode == 2
     assert "mod.yaml" in result.stderr and "fiscal_year_start_month" in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """Per-file extraction and validation on Dask (prefect-dask, a LocalCluster of worker processes) loads exactly
 what the default thread-pool runner loads."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,14 +23,19 @@ COMPARED = {
 
 def content(path) -> dict[str, str]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return {t: hashlib.sha256(repr(con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall()).encode()).hexdigest()
-                for t, cols in COMPARED.items()}
+        return {
+            t: hashlib.sha256(repr(con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall()).encode()).hexdigest()
+            for t, cols in COMPARED.items()
+        }
 
 
 def test_dask_run_loads_exactly_what_the_default_runner_loads(sample_inbox, tmp_path):
     inbox, manifest = sample_inbox
     default = run_locally(nightly_ingestion, inbox=str(inbox), warehouse=str(tmp_path / "threads.duckdb"))
-    on_dask = run_locally(nightly_ingestion.with_options(task_runner=dask_runner(n_workers=2)),
-                          inbox=str(inbox), warehouse=str(tmp_path / "dask.duckdb"))
+    on_dask = run_locally(
+        nightly_ingestion.with_options(task_runner=dask_runner(n_workers=2)),
+        inbox=str(inbox),
+        warehouse=str(tmp_path / "dask.duckdb"),
+    )
     assert on_dask.totals == default.totals and default.totals["files_processed"] == len(manifest["files"])
     assert content(tmp_path / "dask.duckdb") == content(tmp_path / "threads.duckdb")

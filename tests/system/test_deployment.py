@@ -1,6 +1,7 @@
 """The deployment as production runs it: a Prefect server on a free loopback port, the process work pool,
 `prefect deploy --all` from prefect.yaml, a worker, a triggered nightly run that completes and fills the warehouse.
 Everything is torn down with bounded waits (the worker needs SIGINT; SIGKILL is the fallback)."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ PREFECT = [sys.executable, "-m", "prefect"]
 
 
 def api(url: str, path: str, body: dict | None = None, method: str = "POST"):
-    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body or {}).encode(), method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}{path}",
+        data=json.dumps(body or {}).encode(),
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=15) as response:
         return json.loads(response.read() or b"null")
 
@@ -32,11 +37,22 @@ def api(url: str, path: str, body: dict | None = None, method: str = "POST"):
 def test_prefect_deploy_and_worker_run_the_nightly_deployment(sample_inbox, tmp_path):
     inbox, manifest = sample_inbox
     warehouse = tmp_path / "warehouse.duckdb"
-    home = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    home = {
+        **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
     with local_server(free_port(), timeout=90, env=home) as api_url:  # a fresh server database for this test
-        env = {**home, "PREFECT_API_URL": api_url,
-               "DCF_PROJECT_DIR": str(ROOT), "DCF_INBOX": str(inbox), "DCF_WAREHOUSE": str(warehouse)}
-        run = lambda *args: subprocess.run([*PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)  # noqa: E731
+        env = {
+            **home,
+            "PREFECT_API_URL": api_url,
+            "DCF_PROJECT_DIR": str(ROOT),
+            "DCF_INBOX": str(inbox),
+            "DCF_WAREHOUSE": str(warehouse),
+        }
+
+        def run(*args):
+            return subprocess.run([*PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+
         created = run("work-pool", "create", "dcf-process", "--type", "process")
         assert created.returncode == 0, created.stdout + created.stderr
         deployed = run("--no-prompt", "deploy", "--all")
@@ -48,8 +64,15 @@ def test_prefect_deploy_and_worker_run_the_nightly_deployment(sample_inbox, tmp_
         report = deployments["report"]["schedules"][0]["schedule"]  # the HTML report, after the nightly run
         assert (report["cron"], report["timezone"]) == ("30 2 * * *", "Asia/Riyadh")
         flow_run = api(api_url, f"/deployments/{deployments['nightly']['id']}/create_flow_run", {})
-        worker = subprocess.Popen([*PREFECT, "worker", "start", "--pool", "dcf-process", "--run-once"], cwd=ROOT, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        worker = subprocess.Popen(
+            [*PREFECT, "worker", "start", "--pool", "dcf-process", "--run-once"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         try:
             deadline, state = time.time() + 240, None
             while time.time() < deadline:

@@ -1,5 +1,6 @@
 """DuckLake, tried here: the published warehouse copied into a lake (DuckDB-file catalog, Parquet data folder) reads
 back identically, and each publish is its own snapshot (time travel to the previous one)."""
+
 from __future__ import annotations
 
 import duckdb
@@ -23,7 +24,16 @@ def test_publish_to_ducklake_round_trips_with_snapshots(sample_inbox, tmp_path):
     con = duckdb.connect()
     attach_lake(con, catalog, data)
     with duckdb.connect(str(wh), read_only=True) as src:
-        expected = src.execute("SELECT count(*), sum(amount_usd), count(DISTINCT country_iso3) FROM fact_funding_line").fetchone()
-    assert con.execute("SELECT count(*), sum(amount_usd), count(DISTINCT country_iso3) FROM lake.fact_funding_line").fetchone() == expected
-    assert con.execute(f"SELECT count(*) FROM lake.fact_funding_line AT (VERSION => {first})").fetchone()[0] == expected[0]
+        expected = src.execute(
+            "SELECT count(*), sum(amount_usd), count(DISTINCT country_iso3) FROM fact_funding_line"
+        ).fetchone()
+    assert (
+        con.execute(
+            "SELECT count(*), sum(amount_usd), count(DISTINCT country_iso3) FROM lake.fact_funding_line"
+        ).fetchone()
+        == expected
+    )
+    assert (
+        con.execute(f"SELECT count(*) FROM lake.fact_funding_line AT (VERSION => {first})").fetchone()[0] == expected[0]
+    )
     con.close()

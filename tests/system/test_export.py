@@ -1,4 +1,5 @@
 """Steward workbooks (warehouse/export.py) from a real nightly run over the sample inbox."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -29,7 +30,8 @@ def failures_of(wh: Path, file_key: str | None = None, status: str = "open") -> 
     with duckdb.connect(str(wh), read_only=True) as con:
         cur = con.execute(
             "SELECT * FROM audit_validation_failure WHERE status = ? AND (? IS NULL OR file_key = ?) ORDER BY file_key",
-            [status, file_key, file_key])
+            [status, file_key, file_key],
+        )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur.fetchall()]
 
@@ -64,8 +66,11 @@ def issue_rows(path: Path) -> list[tuple]:
 
 def sheet_xml_has_formula(path: Path) -> bool:
     with zipfile.ZipFile(path) as zf:
-        return any(FORMULA_TAG.search(zf.read(n).decode("utf-8")) for n in zf.namelist()
-                   if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+        return any(
+            FORMULA_TAG.search(zf.read(n).decode("utf-8"))
+            for n in zf.namelist()
+            if n.startswith("xl/worksheets/") and n.endswith(".xml")
+        )
 
 
 @pytest.fixture(scope="module")
@@ -120,21 +125,37 @@ def test_failing_cells_are_filled_and_commented_and_issues_sheet_is_complete(exp
         assert issues.auto_filter.ref == f"A1:L{len(rows) + 1}"
         table = issue_rows(path)
         assert len(table) == len(rows)
-        assert sorted((r[COL["Rule"]], r[COL["Row"]], r[COL["Cell"]]) for r in table) == \
-            sorted((f["rule"], f["excel_row"], f["cell"]) for f in rows)
-        keys = [(r[COL["Row"]] is not None, r[COL["Record key"]] or "", str(r[COL["Period"]] or ""),
-                 r[COL["Message"]] or "", r[COL["Field"]] or "", str(r[COL["Value"]] or "")) for r in table]
+        assert sorted((r[COL["Rule"]], r[COL["Row"]], r[COL["Cell"]]) for r in table) == sorted(
+            (f["rule"], f["excel_row"], f["cell"]) for f in rows
+        )
+        keys = [
+            (
+                r[COL["Row"]] is not None,
+                r[COL["Record key"]] or "",
+                str(r[COL["Period"]] or ""),
+                r[COL["Message"]] or "",
+                r[COL["Field"]] or "",
+                str(r[COL["Value"]] or ""),
+            )
+            for r in table
+        ]
         assert keys == sorted(keys), f"{path.name}: rows not ordered by record key, period, message, field, value"
         for r in table:
             assert r[COL["Status"]] == "open" and r[COL["Severity"]] in ("block", "warn")
-        assert all(issues.column_dimensions[c].width and issues.column_dimensions[c].width <= 60 for c in "ABCDEFGHIJKL")
+        assert all(
+            issues.column_dimensions[c].width and issues.column_dimensions[c].width <= 60 for c in "ABCDEFGHIJKL"
+        )
 
 
 def test_record_key_and_period_come_from_the_held_back_row(exported):
     wh, paths = exported
     with duckdb.connect(str(wh), read_only=True) as con:
-        held = {(k, r): (p, y) for k, r, p, y in con.execute(
-            "SELECT file_key, excel_row, raw_json->>'program_code', raw_json->>'fiscal_year' FROM quarantine_row").fetchall()}
+        held = {
+            (k, r): (p, y)
+            for k, r, p, y in con.execute(
+                "SELECT file_key, excel_row, raw_json->>'program_code', raw_json->>'fiscal_year' FROM quarantine_row"
+            ).fetchall()
+        }
     by_name = {p.name: p for p in paths}
     checked = 0
     for f in failures_of(wh):
@@ -163,7 +184,10 @@ def test_data_sheet_keeps_cell_addresses(exported):
         assert export[f["cell"]].value == source[f["cell"]].value, (f["file_key"], f["cell"])
         for r in (1, header_row, f["excel_row"]):  # whole rows too, title rows above the header included
             width = range(1, source.max_column + 1)
-            assert [export.cell(r, c).value for c in width] == [source.cell(r, c).value for c in width], (f["file_key"], r)
+            assert [export.cell(r, c).value for c in width] == [source.cell(r, c).value for c in width], (
+                f["file_key"],
+                r,
+            )
         checked += 1
     assert checked
 
@@ -205,14 +229,21 @@ def test_filters(exported, tmp_path):
 
 def _column_letters(ws, header_row: int, spec) -> dict[str, str]:
     headers = {normalize_header(c.value): c.column_letter for c in ws[header_row] if c.value is not None}
-    return {canon: headers[normalize_header(a)] for canon, aliases in spec.columns.items() for a in aliases
-            if normalize_header(a) in headers}
+    return {
+        canon: headers[normalize_header(a)]
+        for canon, aliases in spec.columns.items()
+        for a in aliases
+        if normalize_header(a) in headers
+    }
 
 
 def test_no_live_formulas_even_from_hostile_cells(inbox_copy, sources, tmp_path):
     inbox, manifest = inbox_copy
-    entry = next(e for e in manifest["files"] if e["path"].endswith(".xlsx") and e["kind"] == "budget"
-                 and any(b["column"] == "amount" for b in e["bad_rows"]))
+    entry = next(
+        e
+        for e in manifest["files"]
+        if e["path"].endswith(".xlsx") and e["kind"] == "budget" and any(b["column"] == "amount" for b in e["bad_rows"])
+    )
     source = next(s for s in sources if s.agency == entry["agency"])
     spec = next(s for s in source.files if fnmatch.fnmatch(Path(entry["path"]).name, s.pattern))
     path = inbox / entry["path"]
@@ -221,8 +252,11 @@ def test_no_live_formulas_even_from_hostile_cells(inbox_copy, sources, tmp_path)
     letters = _column_letters(ws, entry["header_row"], spec)
     bad_amount_row = next(b["excel_row"] for b in entry["bad_rows"] if b["column"] == "amount")
     bad_rows = {b["excel_row"] for b in entry["bad_rows"]}
-    good = [r for r in range(entry["header_row"] + 1, entry["header_row"] + 40)
-            if r not in bad_rows and ws[f"{letters['program_code']}{r}"].value]
+    good = [
+        r
+        for r in range(entry["header_row"] + 1, entry["header_row"] + 40)
+        if r not in bad_rows and ws[f"{letters['program_code']}{r}"].value
+    ]
     hostile = {
         f"{letters['amount']}{bad_amount_row}": HYPERLINK,  # fails (amount not a number): in Issues too
         f"{letters['partner_country']}{good[0]}": "@SUM(A1)",  # an unknown country now: fails too
@@ -266,8 +300,12 @@ def test_no_live_formulas_even_from_hostile_cells(inbox_copy, sources, tmp_path)
         if cell.value in (HYPERLINK, "@SUM(A1)"):
             assert cell.data_type == "s" and cell.quotePrefix
     # numbers stay numbers, negative ones included
-    numbers = [c.value for row in data.iter_rows(min_row=entry["header_row"] + 1) for c in row
-               if c.column_letter == letters["amount"] and isinstance(c.value, (int, float))]
+    numbers = [
+        c.value
+        for row in data.iter_rows(min_row=entry["header_row"] + 1)
+        for c in row
+        if c.column_letter == letters["amount"] and isinstance(c.value, (int, float))
+    ]
     assert numbers
 
 
@@ -278,8 +316,11 @@ def test_missing_source_file_falls_back_to_held_back_rows(inbox_copy, tmp_path):
     entry = next(e for e in manifest["files"] if e["path"].endswith(".xlsx") and e["bad_rows"])
     file_key = f"{entry['agency']}/{Path(entry['path']).name}"
     with duckdb.connect(str(wh), read_only=True) as con:  # the raw archive lost its copy (deleted by hand)
-        archived = Path(con.execute("SELECT archive_path FROM audit_source_file WHERE file_key = ? AND is_current",
-                                    [file_key]).fetchone()[0])
+        archived = Path(
+            con.execute(
+                "SELECT archive_path FROM audit_source_file WHERE file_key = ? AND is_current", [file_key]
+            ).fetchone()[0]
+        )
     archived.unlink()
     paths = export_failures(wh, tmp_path / "out", file_contains=Path(entry["path"]).name)
     assert len(paths) == 1
@@ -288,8 +329,9 @@ def test_missing_source_file_falls_back_to_held_back_rows(inbox_copy, tmp_path):
     notes = [c.value for c in issues["A"] if isinstance(c.value, str) and c.value.startswith("Note:")]
     assert any("no longer exists" in n for n in notes)
     with duckdb.connect(str(wh), read_only=True) as con:
-        held = con.execute("SELECT excel_row, raw_json->>'program_code' FROM quarantine_row WHERE file_key = ?",
-                           [file_key]).fetchall()
+        held = con.execute(
+            "SELECT excel_row, raw_json->>'program_code' FROM quarantine_row WHERE file_key = ?", [file_key]
+        ).fetchall()
     assert held
     header = [c.value for c in data[current_file(wh, file_key)["header_row"]]]
     assert "program_code" in header
@@ -308,8 +350,21 @@ def test_libreoffice_opens_an_exported_workbook(exported, tmp_path):
         pytest.skip("LibreOffice is not installed: the PDF conversion check was skipped")
     _, paths = exported
     workbook = next((p for p in paths if "MOI" in p.name), paths[0])
-    subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--convert-to",
-                    "pdf", "--outdir", str(tmp_path), str(workbook)], check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            office,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(workbook),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     pdf = tmp_path / (workbook.stem + ".pdf")
     assert pdf.is_file() and pdf.stat().st_size > 0
 
@@ -320,7 +375,11 @@ def test_steward_fixes_a_cell_in_the_export_and_drops_it_back(inbox_copy, tmp_pa
     inbox, manifest = inbox_copy
     wh = tmp_path / "wh.duckdb"
     run_nightly(inbox=str(inbox), warehouse=str(wh))
-    entry = next(f for f in manifest["files"] if f["agency"] == "SANG" and any(b["defect"] == "unknown_country" for b in f["bad_rows"]))
+    entry = next(
+        f
+        for f in manifest["files"]
+        if f["agency"] == "SANG" and any(b["defect"] == "unknown_country" for b in f["bad_rows"])
+    )
     bad = next(b for b in entry["bad_rows"] if b["defect"] == "unknown_country")
     key = f"SANG/{Path(entry['path']).name}"
     [path] = export_failures(wh, tmp_path / "export", file_contains=Path(entry["path"]).name)
@@ -334,11 +393,14 @@ def test_steward_fixes_a_cell_in_the_export_and_drops_it_back(inbox_copy, tmp_pa
     summary = run_nightly(inbox=str(inbox), warehouse=str(wh))
     assert summary.totals["files_processed"] == 1
     with duckdb.connect(str(wh), read_only=True) as con:
-        status = con.execute("SELECT status FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?",
-                             [key, bad["excel_row"]]).fetchall()
-        loaded = con.execute("SELECT country_iso3 FROM fact_funding_line WHERE file_key = ? AND excel_row = ?",
-                             [key, bad["excel_row"]]).fetchall()
-        other_open = con.execute("SELECT count(*) FROM audit_validation_failure WHERE file_key = ? AND status = 'open'",
-                                 [key]).fetchone()[0]
+        status = con.execute(
+            "SELECT status FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]]
+        ).fetchall()
+        loaded = con.execute(
+            "SELECT country_iso3 FROM fact_funding_line WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]]
+        ).fetchall()
+        other_open = con.execute(
+            "SELECT count(*) FROM audit_validation_failure WHERE file_key = ? AND status = 'open'", [key]
+        ).fetchone()[0]
     assert status == [("resolved",)] and loaded == [("JOR",)]
     assert other_open == len(entry["bad_rows"]) - 1  # the other problems of that file still wait

@@ -1,4 +1,5 @@
 """The nightly flow end to end through Prefect, Pandera and a DuckDB file in a temporary folder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,16 @@ from warehouse.store import LoadInfo, Staging
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
-NON_AUDIT = ["dim_agency", "dim_country", "dim_category", "dim_fiscal_period", "dim_program",
-             "fact_funding_line", "quarantine_row", "skipped_row"]
+NON_AUDIT = [
+    "dim_agency",
+    "dim_country",
+    "dim_category",
+    "dim_fiscal_period",
+    "dim_program",
+    "fact_funding_line",
+    "quarantine_row",
+    "skipped_row",
+]
 
 
 def run(inbox: Path, wh: Path, **kw):
@@ -36,7 +45,9 @@ def snapshot(wh: Path, tables=NON_AUDIT, where: str = "") -> dict[str, str]:
     out = {}
     with duckdb.connect(str(wh), read_only=True) as con:
         for t in tables:
-            rows = con.execute(f"SELECT * FROM {t} {where if 'file_key' in [c[0] for c in con.execute(f'DESCRIBE {t}').fetchall()] else ''} ORDER BY ALL").fetchall()
+            rows = con.execute(
+                f"SELECT * FROM {t} {where if 'file_key' in [c[0] for c in con.execute(f'DESCRIBE {t}').fetchall()] else ''} ORDER BY ALL"
+            ).fetchall()
             out[t] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return out
 
@@ -59,8 +70,11 @@ def test_conservation_every_row_loaded_quarantined_or_skipped(inbox_copy, tmp_pa
         q = query(wh, "SELECT excel_row FROM quarantine_row WHERE file_key = ? ORDER BY 1", [key])["excel_row"].tolist()
         assert q == sorted(b["excel_row"] for b in held)
     # every quarantined row has at least one open blocking failure with a message, located to a cell
-    orphans = query(wh, """SELECT count(*) AS n FROM quarantine_row q ANTI JOIN audit_validation_failure f
-                           ON f.file_key = q.file_key AND f.excel_row = q.excel_row AND f.severity = 'block'""")
+    orphans = query(
+        wh,
+        """SELECT count(*) AS n FROM quarantine_row q ANTI JOIN audit_validation_failure f
+                           ON f.file_key = q.file_key AND f.excel_row = q.excel_row AND f.severity = 'block'""",
+    )
     assert orphans["n"].iloc[0] == 0
     cells = query(wh, "SELECT cell FROM audit_validation_failure WHERE excel_row IS NOT NULL")["cell"]
     assert cells.str.fullmatch(r"[A-Z]+\d+").all()
@@ -84,13 +98,22 @@ def test_changed_file_replaces_only_its_own_rows_and_resolves_fixed_failures(inb
     inbox, manifest = inbox_copy
     wh = tmp_path / "wh.duckdb"
     run(inbox, wh)
-    entry = next(f for f in manifest["files"] if f["kind"] == "budget" and f["path"].endswith(".xlsx")
-                 and any(b["defect"] == "text_amount" for b in f["bad_rows"]))
+    entry = next(
+        f
+        for f in manifest["files"]
+        if f["kind"] == "budget"
+        and f["path"].endswith(".xlsx")
+        and any(b["defect"] == "text_amount" for b in f["bad_rows"])
+    )
     key = f"{entry['agency']}/{Path(entry['path']).name}"
     bad = next(b for b in entry["bad_rows"] if b["defect"] == "text_amount")
-    others_before = snapshot(wh, ["fact_funding_line", "quarantine_row", "skipped_row", "dim_program"], f"WHERE file_key <> '{key}'")
+    others_before = snapshot(
+        wh, ["fact_funding_line", "quarantine_row", "skipped_row", "dim_program"], f"WHERE file_key <> '{key}'"
+    )
     # the steward finds the cell in the failure record, fixes it in the workbook and drops it back in the inbox
-    cell = query(wh, "SELECT cell FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]])["cell"].item()
+    cell = query(
+        wh, "SELECT cell FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]]
+    )["cell"].item()
     path = inbox / entry["path"]
     wb = openpyxl.load_workbook(path)
     wb[entry["sheet"]][cell].value = 42.5
@@ -99,12 +122,28 @@ def test_changed_file_replaces_only_its_own_rows_and_resolves_fixed_failures(inb
 
     summary = run(inbox, wh)
     assert summary.totals["files_processed"] == 1
-    assert snapshot(wh, ["fact_funding_line", "quarantine_row", "skipped_row", "dim_program"], f"WHERE file_key <> '{key}'") == others_before
-    fixed = query(wh, "SELECT amount_original FROM fact_funding_line WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]])
+    assert (
+        snapshot(
+            wh, ["fact_funding_line", "quarantine_row", "skipped_row", "dim_program"], f"WHERE file_key <> '{key}'"
+        )
+        == others_before
+    )
+    fixed = query(
+        wh,
+        "SELECT amount_original FROM fact_funding_line WHERE file_key = ? AND excel_row = ?",
+        [key, bad["excel_row"]],
+    )
     assert fixed["amount_original"].tolist() == [42.5 * unit]  # the agency's unit (thousands, millions) applied
-    status = query(wh, "SELECT status, resolved_at FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?", [key, bad["excel_row"]])
+    status = query(
+        wh,
+        "SELECT status, resolved_at FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?",
+        [key, bad["excel_row"]],
+    )
     assert status["status"].tolist() == ["resolved"] and status["resolved_at"].notna().all()
-    assert query(wh, "SELECT count(*) AS n FROM quarantine_row WHERE file_key = ?", [key])["n"].iloc[0] == len(entry["bad_rows"]) - 1
+    assert (
+        query(wh, "SELECT count(*) AS n FROM quarantine_row WHERE file_key = ?", [key])["n"].iloc[0]
+        == len(entry["bad_rows"]) - 1
+    )
     current = query(wh, "SELECT count(*) AS n FROM audit_source_file WHERE file_key = ? AND is_current", [key])
     assert current["n"].iloc[0] == 1
 
@@ -132,8 +171,19 @@ def test_failed_load_leaves_the_published_warehouse_untouched(inbox_copy, tmp_pa
     # a batch that breaks a warehouse constraint (stage must be one of four) fails inside the staging copy
     good = query(wh, "SELECT * EXCLUDE (file_key, sheet, file_hash, load_id) FROM fact_funding_line LIMIT 1")
     bad = good.assign(stage="bogus")
-    batch = FileBatch(file_key="MOD/x.xlsx", file_hash="h", config_hash="c", agency_code="MOD", kind="budget", path="x",
-                      size_bytes=1, modified_at=None, sheet="Budget", rows=bad, rows_read=1)
+    batch = FileBatch(
+        file_key="MOD/x.xlsx",
+        file_hash="h",
+        config_hash="c",
+        agency_code="MOD",
+        kind="budget",
+        path="x",
+        size_bytes=1,
+        modified_at=None,
+        sheet="Budget",
+        rows=bad,
+        rows_read=1,
+    )
     staging = Staging(wh)
     with pytest.raises(duckdb.ConstraintException):
         staging.replace_file(batch, LoadInfo("L", pd.Timestamp.now(), None, "t", "i"), pd.Timestamp.now())
@@ -150,7 +200,10 @@ def test_a_warehouse_of_an_older_layout_is_rebuilt_and_kept_aside(inbox_copy, tm
         con.execute("INSERT INTO fact_funding_line VALUES ('old', 1)")
     summary = run(inbox, wh)
     assert summary.totals["files_processed"] == len(manifest["files"])
-    assert query(wh, "SELECT value FROM warehouse_meta WHERE key = 'schema_version'")["value"].item() == store.SCHEMA_VERSION
+    assert (
+        query(wh, "SELECT value FROM warehouse_meta WHERE key = 'schema_version'")["value"].item()
+        == store.SCHEMA_VERSION
+    )
     kept = list(tmp_path.glob("wh.duckdb.schema-unknown.*"))
     assert len(kept) == 1
     assert query(kept[0], "SELECT * FROM fact_funding_line")["file_key"].tolist() == ["old"]
@@ -188,7 +241,10 @@ def test_replay_loads_quarantined_rows_once_a_mapping_exists(inbox_copy, tmp_pat
     inbox, _ = inbox_copy
     wh = tmp_path / "wh.duckdb"
     run(inbox, wh)
-    waiting = query(wh, "SELECT file_key, excel_row FROM audit_validation_failure WHERE status = 'open' AND rule = 'country_unknown' AND value = 'Atlantis'")
+    waiting = query(
+        wh,
+        "SELECT file_key, excel_row FROM audit_validation_failure WHERE status = 'open' AND rule = 'country_unknown' AND value = 'Atlantis'",
+    )
     assert len(waiting) >= 2
     files_before = query(wh, "SELECT file_key, file_hash FROM audit_source_file WHERE is_current ORDER BY ALL")
     reference = tmp_path / "reference"
@@ -199,11 +255,15 @@ def test_replay_loads_quarantined_rows_once_a_mapping_exists(inbox_copy, tmp_pat
     assert summary.outcome == "replay" and summary.totals["rows_loaded"] >= len(waiting)
     loaded = query(wh, "SELECT file_key, excel_row, country_iso3 FROM fact_funding_line WHERE country_iso3 = 'GRC'")
     assert set(zip(loaded["file_key"], loaded["excel_row"])) >= set(zip(waiting["file_key"], waiting["excel_row"]))
-    status = query(wh, "SELECT DISTINCT status FROM audit_validation_failure WHERE value = 'Atlantis'")["status"].tolist()
+    status = query(wh, "SELECT DISTINCT status FROM audit_validation_failure WHERE value = 'Atlantis'")[
+        "status"
+    ].tolist()
     assert status == ["resolved"]
     assert query(wh, "SELECT bool_and(reconciles) AS ok FROM file_reconciliation")["ok"].item()
     # no file was re-read: the same file versions are current, and the data problems still wait
-    assert query(wh, "SELECT file_key, file_hash FROM audit_source_file WHERE is_current ORDER BY ALL").equals(files_before)
+    assert query(wh, "SELECT file_key, file_hash FROM audit_source_file WHERE is_current ORDER BY ALL").equals(
+        files_before
+    )
     assert query(wh, "SELECT count(*) AS n FROM quarantine_row WHERE rules LIKE '%amount_not_number%'")["n"].item() > 0
 
 
@@ -228,7 +288,9 @@ def test_run_publishes_prefect_artifacts_and_keeps_validation_history(inbox_copy
     assert "Top reasons rows were held back" in markdown and "country_unknown" in markdown
     table = asyncio.run(latest("open-failures")).data
     assert "Atlantis" in str(table)
-    history = query(wh, "SELECT agency_code, rule, failures FROM audit_failure_count WHERE load_id = ?", [summary.load_id])
+    history = query(
+        wh, "SELECT agency_code, rule, failures FROM audit_failure_count WHERE load_id = ?", [summary.load_id]
+    )
     bad = sum(len(f["bad_rows"]) for f in manifest["files"])
     assert history["failures"].sum() >= bad and {"MOD", "GAMI"} <= set(history["agency_code"])
 
@@ -247,13 +309,19 @@ def test_totals_mismatch_is_caught_and_points_at_the_totals_row(inbox_copy, tmp_
     wh = tmp_path / "wh.duckdb"
     run(inbox, wh)
     key = f"SANG/{Path(entry['path']).name}"
-    found = query(wh, "SELECT excel_row, cell, rule, severity, message FROM audit_validation_failure "
-                      "WHERE file_key = ? AND rule = 'totals_mismatch'", [key])
+    found = query(
+        wh,
+        "SELECT excel_row, cell, rule, severity, message FROM audit_validation_failure "
+        "WHERE file_key = ? AND rule = 'totals_mismatch'",
+        [key],
+    )
     assert found["excel_row"].tolist() == [total_row] and found["severity"].tolist() == ["warn"]
     assert found["cell"].item().endswith(str(total_row))
     assert f"(difference -{1000 + round(stated / 100):,.2f})" in found["message"].item()
     # a warning holds nothing back: the file's lines load as before
-    counts = query(wh, "SELECT rows_loaded, rows_quarantined FROM audit_source_file WHERE file_key = ? AND is_current", [key])
+    counts = query(
+        wh, "SELECT rows_loaded, rows_quarantined FROM audit_source_file WHERE file_key = ? AND is_current", [key]
+    )
     assert counts["rows_quarantined"].item() == len(entry["bad_rows"])
 
 
@@ -269,8 +337,12 @@ def test_program_changes_are_kept_as_history(inbox_copy, tmp_path):
     lines[1] = lines[1].rsplit(",", 1)[0] + ",Suspended"  # the status column is the last one
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
     run(inbox, wh)
-    versions = query(wh, "SELECT status, valid_to FROM program_history WHERE agency_code = 'MOD' AND program_code = ? "
-                         "ORDER BY valid_from", [code])
+    versions = query(
+        wh,
+        "SELECT status, valid_to FROM program_history WHERE agency_code = 'MOD' AND program_code = ? "
+        "ORDER BY valid_from",
+        [code],
+    )
     assert versions["status"].tolist()[-1] == "suspended" and len(versions) == 2
     assert pd.notna(versions["valid_to"].iloc[0]) and pd.isna(versions["valid_to"].iloc[1])
     after = query(wh, "SELECT count(*) AS n, count(valid_to) AS closed FROM program_history")

@@ -1,4 +1,5 @@
 """A failing run says so loudly: a log line naming what failed, and a JSON POST to DCF_WEBHOOK_URL."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,9 @@ def test_failed_run_posts_a_notification(tmp_path, monkeypatch):
     assert not (tmp_path / "w.duckdb").exists()
 
 
-def test_an_unreachable_inbox_fails_the_run_after_retries_instead_of_loading_an_empty_night(tmp_path, monkeypatch, caplog):
+def test_an_unreachable_inbox_fails_the_run_after_retries_instead_of_loading_an_empty_night(
+    tmp_path, monkeypatch, caplog
+):
     """A share that is down looks like an empty inbox; a deployment run must not report 'nothing new' then."""
     import logging
 

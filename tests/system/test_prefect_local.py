@@ -3,6 +3,7 @@ succeeds, and however ``dcf`` ends (exit, SIGTERM, Ctrl-C, kill -9) no server is
 
 Every wait is a poll with a generous deadline: these tests must pass on a loaded machine, and they assert no timing.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,8 @@ def unreconciled(warehouse: Path) -> int:
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         total, bad = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE NOT reconciles) FROM file_reconciliation").fetchone()
+            "SELECT count(*), count(*) FILTER (WHERE NOT reconciles) FROM file_reconciliation"
+        ).fetchone()
     assert total > 0
     return bad
 
@@ -113,8 +115,9 @@ def warm_home(tmp_path_factory) -> tuple[Path, dict]:
         seen["pandas"] = "pandas" in sys.modules
         print(json.dumps(seen))
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                          env=_env(home), cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=RUN_TIMEOUT, env=_env(home), cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return home, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -141,9 +144,14 @@ def test_first_run_on_a_fresh_busy_machine_succeeds(inbox_copy, tmp_path, busy_c
     inbox, _ = inbox_copy
     home, wh = tmp_path / "fresh-prefect-home", tmp_path / "out" / "warehouse.duckdb"
     assert not home.exists()
-    result = subprocess.run([*DCF, "run", "--inbox", str(inbox), "--warehouse", str(wh)], capture_output=True,
-                            text=True, timeout=RUN_TIMEOUT, cwd=ROOT,
-                            env=_env(home, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1"))
+    result = subprocess.run(
+        [*DCF, "run", "--inbox", str(inbox), "--warehouse", str(wh)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        cwd=ROOT,
+        env=_env(home, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1"),
+    )
     assert result.returncode in (0, 4), result.stderr[-3000:]
     assert "first start on a machine prepares its database" in result.stderr
     assert "Starting temporary server" not in result.stdout + result.stderr  # Prefect never started its own
@@ -156,8 +164,14 @@ def test_first_run_on_a_fresh_busy_machine_succeeds(inbox_copy, tmp_path, busy_c
 def test_server_that_cannot_start_in_time_is_one_sentence_and_leaves_nothing(inbox_copy, tmp_path):
     inbox, _ = inbox_copy
     home, wh = tmp_path / "prefect-home", tmp_path / "warehouse.duckdb"
-    result = subprocess.run([*DCF, "run", "--inbox", str(inbox), "--warehouse", str(wh)], capture_output=True,
-                            text=True, timeout=RUN_TIMEOUT, cwd=ROOT, env=_env(home, DCF_PREFECT_START_TIMEOUT="0.1"))
+    result = subprocess.run(
+        [*DCF, "run", "--inbox", str(inbox), "--warehouse", str(wh)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        cwd=ROOT,
+        env=_env(home, DCF_PREFECT_START_TIMEOUT="0.1"),
+    )
     assert result.returncode == 1
     assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr and not wh.exists()
     error = " ".join(result.stderr.split("error:", 1)[1].split())  # one sentence (rich may wrap it over lines)
@@ -168,20 +182,31 @@ def test_server_that_cannot_start_in_time_is_one_sentence_and_leaves_nothing(inb
     kept.unlink()
 
 
-@pytest.mark.parametrize("sig, moment", [
-    (signal.SIGKILL, "server starting"),  # dcf killed while it waits for the server
-    (signal.SIGKILL, "flow running"),
-    (signal.SIGTERM, "flow running"),
-    (signal.SIGINT, "flow running"),  # Ctrl-C: sent to dcf's process group, as a terminal does
-], ids=["kill-9-while-server-starts", "kill-9-during-flow", "sigterm-during-flow", "ctrl-c-during-flow"])
+@pytest.mark.parametrize(
+    "sig, moment",
+    [
+        (signal.SIGKILL, "server starting"),  # dcf killed while it waits for the server
+        (signal.SIGKILL, "flow running"),
+        (signal.SIGTERM, "flow running"),
+        (signal.SIGINT, "flow running"),  # Ctrl-C: sent to dcf's process group, as a terminal does
+    ],
+    ids=["kill-9-while-server-starts", "kill-9-during-flow", "sigterm-during-flow", "ctrl-c-during-flow"],
+)
 def test_no_server_outlives_dcf(sig, moment, warm_home, sample_inbox, tmp_path):
     home, _ = warm_home
     inbox, _ = sample_inbox  # read only: the run is killed or fails before it could matter
     log = tmp_path / "dcf.log"
     with open(log, "w") as out:
-        dcf = subprocess.Popen([*DCF, "run", "--inbox", str(inbox), "--warehouse", str(tmp_path / "w.duckdb")],
-                               stdout=out, stderr=subprocess.STDOUT, env=_env(home), cwd=ROOT, start_new_session=True)
+        dcf = subprocess.Popen(
+            [*DCF, "run", "--inbox", str(inbox), "--warehouse", str(tmp_path / "w.duckdb")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_env(home),
+            cwd=ROOT,
+            start_new_session=True,
+        )
     try:
+
         def our_server():
             try:
                 return next((p for p in psutil.Process(dcf.pid).children(recursive=True) if _is_server(p)), None)
@@ -190,8 +215,11 @@ def test_no_server_outlives_dcf(sig, moment, warm_home, sample_inbox, tmp_path):
 
         server = wait_until(our_server, RUN_TIMEOUT, "dcf to start Prefect's server")
         if moment == "flow running":
-            wait_until(lambda: "Beginning flow run" in log.read_text() or dcf.poll() is not None, RUN_TIMEOUT,
-                       "the flow run to begin")
+            wait_until(
+                lambda: "Beginning flow run" in log.read_text() or dcf.poll() is not None,
+                RUN_TIMEOUT,
+                "the flow run to begin",
+            )
         if sig == signal.SIGINT:
             os.killpg(dcf.pid, sig)
         else:

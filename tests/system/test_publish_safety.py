@@ -1,5 +1,6 @@
 """Publishing is safe against what other programs and people do: an analyst's read-write session, a clock moved
 back, a garbage file published by hand, a dead run's leftovers, files withdrawn from the inbox (issue 11)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -70,8 +71,9 @@ class Analyst:
     """An analyst's read-write session in another process, kept open across loads."""
 
     def __init__(self, path: Path):
-        self.proc = subprocess.Popen([sys.executable, "-c", ANALYST, str(path)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", ANALYST, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def __call__(self, sql: str) -> dict:
         assert self.proc.stdin and self.proc.stdout
@@ -119,7 +121,10 @@ def test_an_analysts_read_write_session_never_reaches_a_published_file(inbox_cop
     # the session's deletions never reached any state a reader or a rollback could see
     for p in publish.versions_dir(wh).iterdir():
         with duckdb.connect(str(p), read_only=True) as con:
-            assert con.execute("SELECT count(*) FROM fact_funding_line WHERE agency_code IN ('MOD', 'SANG')").fetchone()[0] > 0
+            assert (
+                con.execute("SELECT count(*) FROM fact_funding_line WHERE agency_code IN ('MOD', 'SANG')").fetchone()[0]
+                > 0
+            )
 
 
 class _Clock(dt.datetime):
@@ -135,8 +140,10 @@ def test_a_clock_moved_back_loses_no_version_and_keeps_program_history(inbox_cop
     wh = tmp_path / "warehouse.duckdb"
     assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "success"
     programs = inbox / "mod" / "MOD_programs.csv"
-    programs.write_text(programs.read_text(encoding="utf-8-sig").replace("Pioneer Partnership", "Pioneer Partnership II"),
-                        encoding="utf-8-sig")
+    programs.write_text(
+        programs.read_text(encoding="utf-8-sig").replace("Pioneer Partnership", "Pioneer Partnership II"),
+        encoding="utf-8-sig",
+    )
     import flows.nightly
     import warehouse.publish
     import warehouse.store
@@ -149,7 +156,8 @@ def test_a_clock_moved_back_loses_no_version_and_keeps_program_history(inbox_cop
     with duckdb.connect(str(wh), read_only=True) as con:
         history = con.execute(
             "SELECT name_en, valid_from_seq, valid_to_seq FROM program_history WHERE program_code = 'MOD-P001' "
-            "ORDER BY valid_from_seq").fetchall()
+            "ORDER BY valid_from_seq"
+        ).fetchall()
         assert con.execute("SELECT list(load_seq ORDER BY load_seq) FROM audit_load").fetchone()[0] == [1, 2]
     assert history == [("Pioneer Partnership", 1, 2), ("Pioneer Partnership II", 2, None)]
     monkeypatch.undo()
@@ -161,8 +169,17 @@ def test_rollback_refuses_garbage_and_repairs_a_broken_published_file(inbox_copy
     inbox, _ = inbox_copy
     wh = tmp_path / "warehouse.duckdb"
     env = {**os.environ, "COLUMNS": "200", "DCF_WAREHOUSE": str(wh)}
-    dcf = lambda *a: subprocess.run([sys.executable, "-m", "dcf.cli", *a], capture_output=True, text=True,  # noqa: E731
-                                    timeout=120, env=env, cwd=ROOT)
+
+    def dcf(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "dcf.cli", *a],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=ROOT,
+        )
+
     assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "success"
     good = state(wh)
     publish.version_path(wh, 7).write_bytes(b"not a database" * 1000)  # garbage among the versions
@@ -179,8 +196,10 @@ def test_rollback_refuses_garbage_and_repairs_a_broken_published_file(inbox_copy
     repaired = dcf("rollback")
     assert repaired.returncode == 0, repaired.stderr
     assert state(wh) == good
-    assert all(publish.check_warehouse_file(publish.version_path(wh, s), SCHEMA_VERSION) is None
-               for s in publish.version_seqs(wh)), "the garbage was never kept as a version"
+    assert all(
+        publish.check_warehouse_file(publish.version_path(wh, s), SCHEMA_VERSION) is None
+        for s in publish.version_seqs(wh)
+    ), "the garbage was never kept as a version"
     assert dcf("status").returncode == 0
 
 
@@ -188,8 +207,12 @@ def test_a_dead_runs_leftovers_are_cleared_and_said(inbox_copy, tmp_path, caplog
     inbox, _ = inbox_copy
     wh = tmp_path / "warehouse.duckdb"
     assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "success"
-    leftovers = [wh.with_name(f".{wh.name}.staging-99999"), wh.with_name(f".{wh.name}.staging-99999.wal"),
-                 wh.with_name(f".{wh.name}.publish-99999"), publish.versions_dir(wh) / ".000002.duckdb.tmp"]
+    leftovers = [
+        wh.with_name(f".{wh.name}.staging-99999"),
+        wh.with_name(f".{wh.name}.staging-99999.wal"),
+        wh.with_name(f".{wh.name}.publish-99999"),
+        publish.versions_dir(wh) / ".000002.duckdb.tmp",
+    ]
     for p in leftovers:
         p.write_bytes(b"x" * 1000)
     shutil.copyfile(publish.version_path(wh, 1), publish.version_path(wh, 2))  # linked, never renamed in
@@ -223,8 +246,10 @@ def test_a_withdrawn_file_is_reported_and_its_rows_kept_or_retracted(inbox_copy,
     sources = tmp_path / "sources"
     shutil.copytree(ROOT / "sources", sources)
     mod = sources / "mod.yaml"
-    mod.write_text(mod.read_text(encoding="utf-8").replace("number_locale: en\n", f"number_locale: en\nwithdrawn: {policy}\n", 1),
-                   encoding="utf-8")
+    mod.write_text(
+        mod.read_text(encoding="utf-8").replace("number_locale: en\n", f"number_locale: en\nwithdrawn: {policy}\n", 1),
+        encoding="utf-8",
+    )
     wh = tmp_path / "warehouse.duckdb"
     run = lambda: run_nightly(inbox=str(inbox), warehouse=str(wh), sources=str(sources))  # noqa: E731
     assert run().outcome == "success"
@@ -232,8 +257,11 @@ def test_a_withdrawn_file_is_reported_and_its_rows_kept_or_retracted(inbox_copy,
     key = "MOD/MOD_budget_FY2025.xlsx"
     with duckdb.connect(str(wh), read_only=True) as con:
         rows_before = con.execute("SELECT count(*) FROM fact_funding_line WHERE file_key = ?", [key]).fetchone()[0]
-        archived = Path(con.execute("SELECT archive_path FROM audit_source_file WHERE file_key = ? AND is_current",
-                                    [key]).fetchone()[0])
+        archived = Path(
+            con.execute(
+                "SELECT archive_path FROM audit_source_file WHERE file_key = ? AND is_current", [key]
+            ).fetchone()[0]
+        )
     assert rows_before > 0 and archived.read_bytes() == gone.read_bytes()  # the raw archive holds what was received
     gone.unlink()
     summary = run()
@@ -242,19 +270,29 @@ def test_a_withdrawn_file_is_reported_and_its_rows_kept_or_retracted(inbox_copy,
     assert summary.totals["files_withdrawn"] == 1
     with duckdb.connect(str(wh), read_only=True) as con:
         rows_after = con.execute("SELECT count(*) FROM fact_funding_line WHERE file_key = ?", [key]).fetchone()[0]
-        current = con.execute("SELECT withdrawn_at IS NOT NULL FROM audit_source_file WHERE file_key = ? AND is_current",
-                              [key]).fetchall()
+        current = con.execute(
+            "SELECT withdrawn_at IS NOT NULL FROM audit_source_file WHERE file_key = ? AND is_current", [key]
+        ).fetchall()
         assert con.execute("SELECT count(*) FROM file_reconciliation WHERE NOT reconciles").fetchone()[0] == 0
     assert rows_after == (rows_before if policy == "keep" else 0)
     assert current == ([(True,)] if policy == "keep" else [])
-    status = subprocess.run([sys.executable, "-m", "dcf.cli", "status", "--warehouse", str(wh)], capture_output=True,
-                            text=True, timeout=120, env={**os.environ, "COLUMNS": "250"}, cwd=ROOT)
+    status = subprocess.run(
+        [sys.executable, "-m", "dcf.cli", "status", "--warehouse", str(wh)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "250"},
+        cwd=ROOT,
+    )
     assert ("withdrawn from the inbox: 1 file(s)" in status.stdout) == (policy == "keep"), status.stdout
     if policy == "keep":  # a layout change re-processes every file: the withdrawn one from the raw archive
         rerun = run_nightly(inbox=str(inbox), warehouse=str(wh), sources=str(sources), force=True)
         assert any(f["file"] == key and f["status"] == "loaded" for f in rerun.files)
         with duckdb.connect(str(wh), read_only=True) as con:
-            assert con.execute("SELECT count(*) FROM fact_funding_line WHERE file_key = ?", [key]).fetchone()[0] == rows_before
+            assert (
+                con.execute("SELECT count(*) FROM fact_funding_line WHERE file_key = ?", [key]).fetchone()[0]
+                == rows_before
+            )
     shutil.copyfile(archived, gone)  # the agency sends it again: present, nothing withdrawn
     again = run()
     assert again.totals["files_withdrawn"] == 0
@@ -270,6 +308,8 @@ def test_a_file_name_that_is_not_utf8_fails_or_loads_alone_and_is_shown_escaped(
     entry = next(f for f in summary.files if "\\xff" in f["file"])
     assert entry["file"] == "MOD/MOD_budget_\\xff.xlsx"
     with duckdb.connect(str(wh), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM audit_source_file WHERE file_key = ?", [entry["file"]]).fetchone()[0] == 1
+        assert (
+            con.execute("SELECT count(*) FROM audit_source_file WHERE file_key = ?", [entry["file"]]).fetchone()[0] == 1
+        )
         assert con.execute("SELECT count(*) FROM file_reconciliation WHERE NOT reconciles").fetchone()[0] == 0
     assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "nothing_new"  # not re-processed every night

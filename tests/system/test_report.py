@@ -1,6 +1,7 @@
 """The HTML report (`dcf report`, flows/report.py): self-contained, its numbers are the marts' numbers, it draws in
 a real browser (headless Chromium; skipped when none is installed), exit codes as a user sees them, and the Prefect
 flow that publishes it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,7 +52,10 @@ class Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         for name, value in attrs:
-            if name in ("src", "href", "xlink:href", "action", "formaction", "poster", "srcset", "background") and value:
+            if (
+                name in ("src", "href", "xlink:href", "action", "formaction", "poster", "srcset", "background")
+                and value
+            ):
                 self.urls.append((tag, name, value))
         if tag == "meta":
             self.meta.append(a)
@@ -131,20 +135,26 @@ def test_partner_chart_is_the_marts_numbers_for_one_stage(report, con):
     data = Page(report.read_text(encoding="utf-8")).data("partners")
     stage = data["stage"]
     # the stage most agencies report (ties: the one further along the money's way)
-    reported = dict(con.execute("SELECT stage, count(DISTINCT agency_code) FROM mart_funding_by_agency GROUP BY 1").fetchall())
+    reported = dict(
+        con.execute("SELECT stage, count(DISTINCT agency_code) FROM mart_funding_by_agency GROUP BY 1").fetchall()
+    )
     assert stage == min(reported, key=lambda s: (-reported[s], STAGE_PREFERENCE.index(s)))
     years = sorted({r["fiscal_year"] for r in data["rows"]})
     placeholders = ",".join("?" * len(years))
     iso3, name, name_ar, total, nominal = con.execute(
         f"SELECT partner_iso3, partner_name, partner_name_ar, sum({stage}_usd_constant) AS t, sum({stage}_usd) "
         f"FROM mart_funding_by_partner_year WHERE fiscal_year IN ({placeholders}) GROUP BY ALL ORDER BY t DESC LIMIT 1",
-        years).fetchone()
+        years,
+    ).fetchone()
     first = data["rows"][0]
     assert (first["key"], first["name"], first["name_ar"]) == (iso3, name, name_ar)
     assert first["total_usd_constant"] == pytest.approx(total, rel=1e-9)
     assert first["total_usd"] == pytest.approx(nominal, rel=1e-9)
-    per_year = dict(con.execute(f"SELECT fiscal_year, {stage}_usd_constant FROM mart_funding_by_partner_year "
-                                f"WHERE partner_iso3 = ?", [iso3]).fetchall())
+    per_year = dict(
+        con.execute(
+            f"SELECT fiscal_year, {stage}_usd_constant FROM mart_funding_by_partner_year WHERE partner_iso3 = ?", [iso3]
+        ).fetchall()
+    )
     for row in (r for r in data["rows"] if r["key"] == iso3):
         assert row["usd_constant"] == pytest.approx(per_year.get(row["fiscal_year"], 0), rel=1e-9, abs=1e-6)
     assert len({r["key"] for r in data["rows"]}) == 10
@@ -156,12 +166,15 @@ def test_category_execution_quality_and_rules_match_the_marts(report, con):
     stage, years = categories["stage"], sorted({r["fiscal_year"] for r in categories["rows"]})
     stage_total = con.execute(
         f"SELECT sum(amount_usd) FROM mart_funding_by_agency WHERE stage = ? AND fiscal_year IN ({','.join('?' * len(years))})",
-        [stage, *years]).fetchone()[0]
+        [stage, *years],
+    ).fetchone()[0]
     assert sum(r["usd"] for r in categories["rows"]) == pytest.approx(stage_total, rel=1e-9)  # every category shown
 
     execution = {(r["agency_code"], r["fiscal_year"]): r for r in page.data("execution")["rows"]}
-    mart = con.execute("SELECT agency_code, fiscal_year, sum(allocated_usd), sum(committed_usd), sum(disbursed_usd) "
-                       "FROM mart_budget_execution GROUP BY ALL").fetchall()
+    mart = con.execute(
+        "SELECT agency_code, fiscal_year, sum(allocated_usd), sum(committed_usd), sum(disbursed_usd) "
+        "FROM mart_budget_execution GROUP BY ALL"
+    ).fetchall()
     assert len(mart) == len(execution)
     for agency, year, allocated, committed, disbursed in mart:
         row = execution[(agency, year)]
@@ -194,8 +207,10 @@ def test_report_is_self_contained(report):
 
 
 def test_hostile_names_are_escaped_in_html_and_json(warehouse, con, tmp_path):
-    top = con.execute("SELECT partner_iso3 FROM mart_funding_by_partner_year GROUP BY 1 "
-                      "ORDER BY sum(committed_usd_constant) DESC LIMIT 1").fetchone()[0]
+    top = con.execute(
+        "SELECT partner_iso3 FROM mart_funding_by_partner_year GROUP BY 1 "
+        "ORDER BY sum(committed_usd_constant) DESC LIMIT 1"
+    ).fetchone()[0]
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(warehouse, copy)
     hostile = '</script><script>alert(1)</script><!-- & "x" \u0645\u0635\u0631'
@@ -234,14 +249,28 @@ def browser() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("no Chromium or Chrome on PATH (chromium, chromium-browser, google-chrome): the rendering check needs "
-                "one; on Debian: apt-get install chromium (.ci/run does it as root)")
+    pytest.skip(
+        "no Chromium or Chrome on PATH (chromium, chromium-browser, google-chrome): the rendering check needs "
+        "one; on Debian: apt-get install chromium (.ci/run does it as root)"
+    )
 
 
 def headless(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=5000", *args, page.as_uri()]
+    command = [
+        browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--virtual-time-budget=5000",
+        *args,
+        page.as_uri(),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -252,8 +281,8 @@ def png_rgb(data: bytes) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, [], None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -311,7 +340,7 @@ def test_screenshot_shows_the_charts(report, tmp_path):
     assert pixels.shape == (1000, 1100, 3)
     white = (pixels.min(axis=2) >= 250).mean()
     assert 0.3 < white < 0.97, f"{white:.0%} of the page is white"
-    colours = {tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in YEAR_COLORS[-2:]}  # the partner chart's years
+    colours = {tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in YEAR_COLORS[-2:]}  # the partner chart's years
     flat = pixels.reshape(-1, 3)
     for colour in colours:
         assert (flat == colour).all(axis=1).sum() > 2_000, f"too few bar pixels of colour {colour}"
@@ -320,8 +349,9 @@ def test_screenshot_shows_the_charts(report, tmp_path):
 # -- the command line and the flow --------------------------------------------------------------------------------------
 def dcf(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "dcf.cli", *args], capture_output=True, text=True, timeout=300,
-                          env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "dcf.cli", *args], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT
+    )
 
 
 def test_dcf_report_exit_codes(warehouse, tmp_path):
@@ -358,7 +388,9 @@ def test_publish_report_flow_writes_the_report_latest_and_an_artifact(warehouse)
 
     async def newest():
         async with get_client() as client:
-            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["warehouse-report"])))
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["warehouse-report"]))
+            )
             return sorted(found, key=lambda a: a.created)[-1]
 
     markdown = asyncio.run(newest()).data

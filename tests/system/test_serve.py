@@ -1,5 +1,6 @@
 """dcf serve on one machine: a local Prefect server starts, the nightly schedule is registered with its cron and
 timezone, scheduled runs exist, and Ctrl-C stops everything (bounded waits, SIGKILL fallback)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def api(url: str, path: str, body: dict) -> list | dict:
-    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -33,9 +35,29 @@ def test_dcf_serve_registers_the_schedule_and_stops_cleanly(tmp_path):
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     (tmp_path / "inbox").mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dcf.cli", "serve", "--port", str(port), "--cron", "0 2 * * *", "--timezone", "Asia/Riyadh",
-         "--inbox", str(tmp_path / "inbox"), "--warehouse", str(tmp_path / "w.duckdb")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "dcf.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--cron",
+            "0 2 * * *",
+            "--timezone",
+            "Asia/Riyadh",
+            "--inbox",
+            str(tmp_path / "inbox"),
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_healthy(api_url, timeout=90)
         deployments: list = []

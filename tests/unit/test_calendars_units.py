@@ -1,4 +1,5 @@
 """Hijri calendars, Arabic-Indic digits, locale formats and units stated in headers: case tables."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -27,7 +28,11 @@ def test_resolve_fiscal_years(label, start, rule, calendar, fy, first, last):
     if fy is None:
         assert pd.isna(got["fiscal_year"]) and pd.isna(got["period_start"]) and pd.isna(got["period_end"])
     else:
-        assert (got["fiscal_year"], got["period_start"], got["period_end"]) == (fy, pd.Timestamp(first), pd.Timestamp(last))
+        assert (got["fiscal_year"], got["period_start"], got["period_end"]) == (
+            fy,
+            pd.Timestamp(first),
+            pd.Timestamp(last),
+        )
 
 
 HIJRI_DATES = [
@@ -43,13 +48,20 @@ HIJRI_DATES = [
 @pytest.mark.parametrize("cell,expected", HIJRI_DATES)
 def test_hijri_dates(cell, expected):
     got = dates.parse_dates(pd.Series([cell]))[0].iloc[0]
-    assert (pd.isna(got) if expected is None else got == pd.Timestamp(expected))
+    assert pd.isna(got) if expected is None else got == pd.Timestamp(expected)
 
 
 UNITS = [
-    ("Amount (SAR '000)", 1_000.0), ("Value (EUR 000s)", 1_000.0), ("Amount in thousands", 1_000.0),
-    ("Amount (millions)", 1_000_000.0), ("USD mn", 1_000_000.0), ("المبلغ (بالألف)", 1_000.0),
-    ("المبلغ بالمليون ريال", 1_000_000.0), ("Amount", 1.0), (None, 1.0), ("Montant (k)", 1_000.0),
+    ("Amount (SAR '000)", 1_000.0),
+    ("Value (EUR 000s)", 1_000.0),
+    ("Amount in thousands", 1_000.0),
+    ("Amount (millions)", 1_000_000.0),
+    ("USD mn", 1_000_000.0),
+    ("المبلغ (بالألف)", 1_000.0),
+    ("المبلغ بالمليون ريال", 1_000_000.0),
+    ("Amount", 1.0),
+    (None, 1.0),
+    ("Montant (k)", 1_000.0),
 ]
 
 
@@ -60,8 +72,14 @@ def test_unit_from_header(header, factor):
 
 @pytest.mark.parametrize(
     "cell,locale,expected",
-    [("1.234.567,89", "eu", 1234567.89), ("-1.000,5", "eu", -1000.5), ("(2.500)", "eu", -2500.0),
-     ("١٬٢٣٤٬٥٦٧٫٨٩", "en", 1234567.89), ("٥٠٠", "en", 500.0), ("1 234 567,89", "eu", 1234567.89)],
+    [
+        ("1.234.567,89", "eu", 1234567.89),
+        ("-1.000,5", "eu", -1000.5),
+        ("(2.500)", "eu", -2500.0),
+        ("١٬٢٣٤٬٥٦٧٫٨٩", "en", 1234567.89),
+        ("٥٠٠", "en", 500.0),
+        ("1 234 567,89", "eu", 1234567.89),
+    ],
 )
 def test_locale_amounts(cell, locale, expected):
     assert numbers.parse_amounts(pd.Series([cell]), locale)[0].iloc[0] == pytest.approx(expected)

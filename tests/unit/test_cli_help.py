@@ -1,4 +1,5 @@
 """Every CLI command's --help carries an example (GUIDE practice 10)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The FX provider chain and its two policies, on tiny inline rate tables with exact expected values."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -7,13 +8,29 @@ import pytest
 from transforms import fx
 
 ECB_WIDE = pd.DataFrame(
-    {"Date": ["2024-01-05", "2024-01-04", "2024-01-03"], "USD": [1.10, 1.00, 1.20], "GBP": [0.88, 0.80, 0.90],
-     "Unnamed: 3": [None, None, None]}
+    {
+        "Date": ["2024-01-05", "2024-01-04", "2024-01-03"],
+        "USD": [1.10, 1.00, 1.20],
+        "GBP": [0.88, 0.80, 0.90],
+        "Unnamed: 3": [None, None, None],
+    }
 )
-PEGS = pd.DataFrame({"currency": ["SAR", "AED"], "valid_from": ["1986-06-01", "1997-11-01"], "valid_to": [None, None],
-                     "units_per_usd": [3.75, 3.6725]})
-OVERRIDES = pd.DataFrame({"currency": ["GBP", "XOF"], "valid_from": ["2024-01-04", "2024-01-01"],
-                          "valid_to": ["2024-01-04", "2024-12-31"], "units_per_usd": [0.5, 600.0]})
+PEGS = pd.DataFrame(
+    {
+        "currency": ["SAR", "AED"],
+        "valid_from": ["1986-06-01", "1997-11-01"],
+        "valid_to": [None, None],
+        "units_per_usd": [3.75, 3.6725],
+    }
+)
+OVERRIDES = pd.DataFrame(
+    {
+        "currency": ["GBP", "XOF"],
+        "valid_from": ["2024-01-04", "2024-01-01"],
+        "valid_to": ["2024-01-04", "2024-12-31"],
+        "units_per_usd": [0.5, 600.0],
+    }
+)
 WB = pd.DataFrame({"currency": ["PKR", "PKR"], "year": [2023, 2024], "units_per_usd": [280.356, 278.0]})
 
 
@@ -31,9 +48,16 @@ def convert(rows: list[tuple], c: fx.FxChain, lookback: int = 7) -> pd.DataFrame
     """rows: (amount, currency, transaction date or None, policy); fiscal period = calendar 2024."""
     df = pd.DataFrame(rows, columns=["amount", "currency", "date", "policy"])
     n = len(df)
-    return fx.convert(df["amount"].astype(float), df["currency"], pd.to_datetime(df["date"]).astype("datetime64[ns]"),
-                      pd.Series([pd.Timestamp("2024-01-01")] * n), pd.Series([pd.Timestamp("2024-01-05")] * n),
-                      df["policy"], c, lookback)
+    return fx.convert(
+        df["amount"].astype(float),
+        df["currency"],
+        pd.to_datetime(df["date"]).astype("datetime64[ns]"),
+        pd.Series([pd.Timestamp("2024-01-01")] * n),
+        pd.Series([pd.Timestamp("2024-01-05")] * n),
+        df["policy"],
+        c,
+        lookback,
+    )
 
 
 def test_ecb_crossed_through_eur():
@@ -45,13 +69,24 @@ def test_ecb_crossed_through_eur():
 CASES = [
     # amount, currency, date, policy -> rate, rate date, provider, policy recorded
     ((100, "GBP", "2024-01-05", fx.TRANSACTION_DATE), (0.8, "2024-01-05", "ecb", "transaction_date")),
-    ((100, "GBP", "2024-01-07", fx.TRANSACTION_DATE), (0.8, "2024-01-05", "ecb", "transaction_date")),  # Sunday: look back
-    ((100, "GBP", "2024-01-04", fx.TRANSACTION_DATE), (0.5, "2024-01-04", "override", "transaction_date")),  # steward first
+    (
+        (100, "GBP", "2024-01-07", fx.TRANSACTION_DATE),
+        (0.8, "2024-01-05", "ecb", "transaction_date"),
+    ),  # Sunday: look back
+    (
+        (100, "GBP", "2024-01-04", fx.TRANSACTION_DATE),
+        (0.5, "2024-01-04", "override", "transaction_date"),
+    ),  # steward first
     ((375, "SAR", "2024-01-07", fx.TRANSACTION_DATE), (3.75, "2024-01-07", "peg", "transaction_date")),
     ((100, "USD", "2024-01-07", fx.TRANSACTION_DATE), (1.0, "2024-01-07", "identity", "transaction_date")),
-    ((100, "EUR", None, fx.TRANSACTION_DATE), ((1 / 1.1 + 1 / 1.0 + 1 / 1.2) / 3, "2024-01-05", "ecb",
-                                                "fiscal_period_average (no transaction date)")),
-    ((100, "GBP", None, fx.PERIOD_AVERAGE), ((0.88 / 1.1 + 0.8 / 1.0 + 0.9 / 1.2) / 3, "2024-01-05", "ecb", "fiscal_period_average")),
+    (
+        (100, "EUR", None, fx.TRANSACTION_DATE),
+        ((1 / 1.1 + 1 / 1.0 + 1 / 1.2) / 3, "2024-01-05", "ecb", "fiscal_period_average (no transaction date)"),
+    ),
+    (
+        (100, "GBP", None, fx.PERIOD_AVERAGE),
+        ((0.88 / 1.1 + 0.8 / 1.0 + 0.9 / 1.2) / 3, "2024-01-05", "ecb", "fiscal_period_average"),
+    ),
     ((100, "PKR", "2024-03-01", fx.TRANSACTION_DATE), (278.0, "2024-12-31", "worldbank", "transaction_date")),
     ((100, "XOF", None, fx.PERIOD_AVERAGE), (600.0, "2024-01-05", "override", "fiscal_period_average")),
 ]
@@ -68,8 +103,13 @@ def test_chain_and_policies(row, expected):
 
 
 def test_no_rate_means_no_conversion():
-    got = convert([(100, "GBP", "2024-01-20", fx.TRANSACTION_DATE),  # beyond the 7-day look-back
-                   (100, "YER", "2024-01-05", fx.TRANSACTION_DATE)], chain("peg", "ecb"))
+    got = convert(
+        [
+            (100, "GBP", "2024-01-20", fx.TRANSACTION_DATE),  # beyond the 7-day look-back
+            (100, "YER", "2024-01-05", fx.TRANSACTION_DATE),
+        ],
+        chain("peg", "ecb"),
+    )
     assert got["fx_rate"].isna().all() and got["amount_usd"].isna().all() and got["fx_provider"].isna().all()
 
 
@@ -86,21 +126,44 @@ def test_order_of_the_chain_decides():
 
 
 def test_worldbank_from_wdi_maps_currency_through_country():
-    wdi = pd.DataFrame({"Country Name": ["Pakistan", "Euro area"], "Country Code": ["PAK", "EMU"],
-                        "2023": ["280.356", "0.924"], "2024": ["", "0.9239"], "Unnamed: 69": [None, None]})
+    wdi = pd.DataFrame(
+        {
+            "Country Name": ["Pakistan", "Euro area"],
+            "Country Code": ["PAK", "EMU"],
+            "2023": ["280.356", "0.924"],
+            "2024": ["", "0.9239"],
+            "Unnamed: 69": [None, None],
+        }
+    )
     p = fx.worldbank_from_wdi(wdi, pd.DataFrame({"currency": ["PKR", "EUR"], "iso3": ["PAK", "EMU"]}))
-    assert sorted(map(tuple, p.table.to_numpy().tolist())) == [("EUR", 2023, 0.924), ("EUR", 2024, 0.9239), ("PKR", 2023, 280.356)]
+    assert sorted(map(tuple, p.table.to_numpy().tolist())) == [
+        ("EUR", 2023, 0.924),
+        ("EUR", 2024, 0.9239),
+        ("PKR", 2023, 280.356),
+    ]
 
 
 def test_locked_rates_win_and_keep_their_provider():
-    lock = pd.DataFrame({"currency": ["GBP", "GBP"], "policy": [fx.TRANSACTION_DATE, fx.PERIOD_AVERAGE],
-                         "key_start": pd.to_datetime(["2024-01-05", "2024-01-01"]),
-                         "key_end": pd.to_datetime(["2024-01-05", "2024-01-05"]),
-                         "fiscal_year": [0, 0],
-                         "units_per_usd": [0.7, 0.75], "rate_date": pd.to_datetime(["2024-01-05", "2024-01-05"]),
-                         "provider": ["ecb", "ecb"]})
+    lock = pd.DataFrame(
+        {
+            "currency": ["GBP", "GBP"],
+            "policy": [fx.TRANSACTION_DATE, fx.PERIOD_AVERAGE],
+            "key_start": pd.to_datetime(["2024-01-05", "2024-01-01"]),
+            "key_end": pd.to_datetime(["2024-01-05", "2024-01-05"]),
+            "fiscal_year": [0, 0],
+            "units_per_usd": [0.7, 0.75],
+            "rate_date": pd.to_datetime(["2024-01-05", "2024-01-05"]),
+            "provider": ["ecb", "ecb"],
+        }
+    )
     c = fx.FxChain((fx.LockedProvider("locked", lock), *chain("ecb").providers))
-    got = convert([(100, "GBP", "2024-01-05", fx.TRANSACTION_DATE), (100, "GBP", None, fx.PERIOD_AVERAGE),
-                   (100, "GBP", "2024-01-04", fx.TRANSACTION_DATE)], c)
+    got = convert(
+        [
+            (100, "GBP", "2024-01-05", fx.TRANSACTION_DATE),
+            (100, "GBP", None, fx.PERIOD_AVERAGE),
+            (100, "GBP", "2024-01-04", fx.TRANSACTION_DATE),
+        ],
+        c,
+    )
     assert got["fx_rate"].tolist() == pytest.approx([0.7, 0.75, 0.8])  # the third date is not locked: live ECB
     assert got["fx_provider"].tolist() == ["ecb", "ecb", "ecb"]

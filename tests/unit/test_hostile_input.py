@@ -1,6 +1,7 @@
 """One file can never stop the night: each escape the hostile-file trial found, pinned by a test that fails without
 its fix (dates out of range, a blank stage cell, the catch-all, the CSV field limit, rows lost by the CSV reader,
 names that are not UTF-8, limits before expansion, links and FIFOs)."""
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,17 @@ MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 def task_for(path: Path, source, key: str | None = None) -> FileTask:
     digest, size, mtime, seen = describe_seen(path)
-    return FileTask(path, key or f"{source.agency}/{path.name}", digest, "t", size, mtime, source,
-                    source.spec_for(path.name), seen=seen)
+    return FileTask(
+        path,
+        key or f"{source.agency}/{path.name}",
+        digest,
+        "t",
+        size,
+        mtime,
+        source,
+        source.spec_for(path.name),
+        seen=seen,
+    )
 
 
 def source(sources, agency: str):
@@ -36,7 +46,9 @@ def source(sources, agency: str):
 
 # ------------------------------------------------------------------------------------------------------ dates
 def test_dates_outside_the_nanosecond_range_are_flagged_not_raised():
-    cells = pd.Series(["150000", "0001-01-02 00:00:00", "2300-01-01", "2958465", "2024-01-05", "45000", "x", None], dtype=S)
+    cells = pd.Series(
+        ["150000", "0001-01-02 00:00:00", "2300-01-01", "2958465", "2024-01-05", "45000", "x", None], dtype=S
+    )
     parsed = dates.read_dates(cells)
     assert parsed.out_of_range.tolist() == [True, True, True, True, False, False, False, False]
     assert parsed.dates.dtype == "datetime64[ns]" and parsed.dates.iloc[:4].isna().all()
@@ -45,22 +57,35 @@ def test_dates_outside_the_nanosecond_range_are_flagged_not_raised():
 
 
 def test_a_date_out_of_range_is_a_row_failure(reference):
-    raw = pd.DataFrame([
-        {"program_code": "P1", "name_en": "One", "start_date": "150000", "end_date": "2024-01-01"},
-        {"program_code": "P2", "name_en": "Two", "start_date": "2020-01-01", "end_date": "2300-01-01"},
-        {"program_code": "P3", "name_en": "Three", "start_date": "2020-01-01", "end_date": "2024-01-01"},
-    ]).astype(S).assign(excel_row=pd.Series([2, 3, 4], dtype="int32"))
-    result = standardise_programs(raw, FileContext(agency="GIP", source_columns={"start_date": "Start", "end_date": "End"}), reference)
+    raw = (
+        pd.DataFrame(
+            [
+                {"program_code": "P1", "name_en": "One", "start_date": "150000", "end_date": "2024-01-01"},
+                {"program_code": "P2", "name_en": "Two", "start_date": "2020-01-01", "end_date": "2300-01-01"},
+                {"program_code": "P3", "name_en": "Three", "start_date": "2020-01-01", "end_date": "2024-01-01"},
+            ]
+        )
+        .astype(S)
+        .assign(excel_row=pd.Series([2, 3, 4], dtype="int32"))
+    )
+    result = standardise_programs(
+        raw, FileContext(agency="GIP", source_columns={"start_date": "Start", "end_date": "End"}), reference
+    )
     assert list(result.rows["program_code"]) == ["P3"] and list(result.quarantined["excel_row"]) == [2, 3]
     fails = result.failures.set_index("excel_row")
     assert fails.loc[2, "rule"] == "date_out_of_range" and "outside 1677-2262" in fails.loc[2, "message"]
-    assert fails.loc[3, "message"] == "End '2300-01-01' is a date outside 1677-2262, the range the warehouse can store; correct the date."
+    assert (
+        fails.loc[3, "message"]
+        == "End '2300-01-01' is a date outside 1677-2262, the range the warehouse can store; correct the date."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- failure messages
 def test_a_message_function_may_return_one_sentence_for_every_row():
     frame = pd.DataFrame({"stage": pd.array([None, "x"], dtype=S), "excel_row": [5, 6]})
-    out = failures_where(frame, pd.Series([True, False]), "stage", "required_missing", lambda r, v: "The 'Stage' cell is empty.")
+    out = failures_where(
+        frame, pd.Series([True, False]), "stage", "required_missing", lambda r, v: "The 'Stage' cell is empty."
+    )
     assert out["message"].tolist() == ["The 'Stage' cell is empty."] and out["excel_row"].tolist() == [5]
 
 
@@ -90,7 +115,9 @@ def test_any_error_inside_one_file_becomes_its_failed_batch(sample_inbox, source
     with caplog.at_level(logging.DEBUG, logger="dcf.read"):
         batch = process_file(task_for(inbox / "mod" / "MOD_budget_FY2024.xlsx", source(sources, "MOD")), reference)
     assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_unreadable"]
-    assert batch.message == "MOD_budget_FY2024.xlsx: could not be processed (RuntimeError: boom); the file was not loaded"
+    assert (
+        batch.message == "MOD_budget_FY2024.xlsx: could not be processed (RuntimeError: boom); the file was not loaded"
+    )
     assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records)  # the traceback, for developers
 
 
@@ -136,13 +163,25 @@ def test_nul_bytes_inside_cells_keep_every_row(sample_inbox, sources, reference,
     path.write_bytes(b"\n".join([lines[0], *[line.replace(b";", b"\0;", 2) for line in lines[1:]]]))
     batch = process_file(task_for(path, source(sources, "GAMI")), reference)
     c = batch.counts
-    assert batch.status == "loaded" and c["rows_read"] == 160 == c["rows_loaded"] + c["rows_quarantined"] + c["rows_skipped"]
+    assert (
+        batch.status == "loaded"
+        and c["rows_read"] == 160 == c["rows_loaded"] + c["rows_quarantined"] + c["rows_skipped"]
+    )
 
 
-@pytest.mark.parametrize("data,records", [
-    (b"h\na\nb\n", 3), (b"h\na\nb", 3), (b"h\r\na\r\nb\r\n", 3), (b"h\ra\rb", 3), (b"h\n\n\nb\n", 4),
-    (b'h\n"a\nstill a"\nb\n', 3), (b'h\r\n"x\r\ny";z\r\n', 2), (b"", 0),
-])
+@pytest.mark.parametrize(
+    "data,records",
+    [
+        (b"h\na\nb\n", 3),
+        (b"h\na\nb", 3),
+        (b"h\r\na\r\nb\r\n", 3),
+        (b"h\ra\rb", 3),
+        (b"h\n\n\nb\n", 4),
+        (b'h\n"a\nstill a"\nb\n', 3),
+        (b'h\r\n"x\r\ny";z\r\n', 2),
+        (b"", 0),
+    ],
+)
 def test_records_are_counted_apart_from_the_parser(tmp_path, data, records):
     path = tmp_path / "f.csv"
     path.write_bytes(data)
@@ -181,15 +220,21 @@ def sheet_zip(path: Path, sheet_xml: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("cells,expected", [
-    ('<row r="1"><c r="A1"/></row><row r="1048576"><c r="XFD1048576"/></row>', (1048576, 16384)),
-    ('<row r="3"><c r="B3"/><c r="AB3"/></row>', (3, 28)),
-    ("<row><c/><c/></row><row><c/></row>", (2, 3)),  # no references: each element is one step on (an upper bound)
-    ("<x:row r='7'><x:c r='c7'/></x:row>", (7, 3)),  # prefixed elements, single quotes, lower case
-    ('<row r="2"><c r="AAAA2"/></row>', (preflight.BEYOND, preflight.BEYOND)),  # no Excel column has 4 letters
-])
+@pytest.mark.parametrize(
+    "cells,expected",
+    [
+        ('<row r="1"><c r="A1"/></row><row r="1048576"><c r="XFD1048576"/></row>', (1048576, 16384)),
+        ('<row r="3"><c r="B3"/><c r="AB3"/></row>', (3, 28)),
+        ("<row><c/><c/></row><row><c/></row>", (2, 3)),  # no references: each element is one step on (an upper bound)
+        ("<x:row r='7'><x:c r='c7'/></x:row>", (7, 3)),  # prefixed elements, single quotes, lower case
+        ('<row r="2"><c r="AAAA2"/></row>', (preflight.BEYOND, preflight.BEYOND)),  # no Excel column has 4 letters
+    ],
+)
 def test_a_sheets_extent_is_read_from_its_cell_references(tmp_path, cells, expected):
-    path = sheet_zip(tmp_path / "s.xlsx", f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData>{cells}</sheetData></worksheet>')
+    path = sheet_zip(
+        tmp_path / "s.xlsx",
+        f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData>{cells}</sheetData></worksheet>',
+    )
     with zipfile.ZipFile(path) as zf:
         extent = preflight.sheet_extent(zf, zf.infolist()[0])
     assert (extent.rows, extent.columns) == expected
@@ -215,14 +260,18 @@ def test_far_apart_cells_are_refused_and_a_lying_dimension_is_not(sample_inbox, 
     entries = entries_of(base)
     sheet = max(entries, key=lambda e: e.size)
     far = f'<worksheet xmlns="{MAIN_NS}"><sheetData><row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>'
-    write_zip(tmp_path / "MOD_budget_far.xlsx", [e for e in entries if e is not sheet] + [deflated(sheet.name, far.encode())])
+    write_zip(
+        tmp_path / "MOD_budget_far.xlsx", [e for e in entries if e is not sheet] + [deflated(sheet.name, far.encode())]
+    )
     batch = process_file(task_for(tmp_path / "MOD_budget_far.xlsx", source(sources, "MOD")), reference)
     assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_too_large"]
     assert "DCF_MAX_CELLS" in batch.message
     with zipfile.ZipFile(base) as zf:
         xml = zf.read(sheet.name).replace(b"<sheetData", b'<dimension ref="A1:XFD1048576"/><sheetData', 1)
     write_zip(tmp_path / "MOD_budget_dim.xlsx", [e for e in entries if e is not sheet] + [deflated(sheet.name, xml)])
-    assert process_file(task_for(tmp_path / "MOD_budget_dim.xlsx", source(sources, "MOD")), reference).status == "loaded"
+    assert (
+        process_file(task_for(tmp_path / "MOD_budget_dim.xlsx", source(sources, "MOD")), reference).status == "loaded"
+    )
 
 
 def test_a_file_over_the_size_limit_is_neither_hashed_nor_read(sample_inbox, sources, reference, tmp_path, monkeypatch):
@@ -278,8 +327,16 @@ def test_discovery_reads_only_regular_files_inside_the_agency_folder(sources, tm
     found = [p.relative_to(gami).as_posix() for p, _ in find_files(inbox, gami_src)]
     assert found == ["GAMI_budget_alias.csv", "GAMI_budget_ok.csv", "sub/GAMI_budget_deep.csv"]
     reasons = {p.name: r for p, _, r in refused_entries(inbox, gami_src)}
-    assert set(reasons) == {"GAMI_budget_out.csv", "GAMI_budget_passwd.csv", "GAMI_budget_dangling.csv", "GAMI_budget_loop1.csv",
-                            "GAMI_budget_loop2.csv", "linked_dir", "inner_dir", "GAMI_budget_fifo.csv"}
+    assert set(reasons) == {
+        "GAMI_budget_out.csv",
+        "GAMI_budget_passwd.csv",
+        "GAMI_budget_dangling.csv",
+        "GAMI_budget_loop1.csv",
+        "GAMI_budget_loop2.csv",
+        "linked_dir",
+        "inner_dir",
+        "GAMI_budget_fifo.csv",
+    }
     assert "outside" in reasons["GAMI_budget_passwd.csv"] and "dangling" in reasons["GAMI_budget_dangling.csv"]
     assert "loop" in reasons["GAMI_budget_loop1.csv"] and "FIFO" in reasons["GAMI_budget_fifo.csv"]
     assert "folder" in reasons["inner_dir"] and "outside" in reasons["linked_dir"]
@@ -298,7 +355,9 @@ def test_a_folder_that_cannot_be_listed_is_reported(sources, tmp_path, monkeypat
 
     monkeypatch.setattr(discover.os, "scandir", scandir)
     refused = refused_entries(tmp_path, [s for s in sources if s.agency == "GAMI"])
-    assert [(p.name, r) for p, _, r in refused] == [("locked", "folder cannot be listed (PermissionError: Permission denied); its files are not read")]
+    assert [(p.name, r) for p, _, r in refused] == [
+        ("locked", "folder cannot be listed (PermissionError: Permission denied); its files are not read")
+    ]
 
 
 def test_a_fifo_swapped_in_after_discovery_is_refused_without_blocking(sample_inbox, sources, reference, tmp_path):
@@ -317,18 +376,28 @@ def test_a_fifo_swapped_in_after_discovery_is_refused_without_blocking(sample_in
     assert batch.status == "failed" and "not a regular file" in batch.message
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b"", "the file is empty (0 bytes): ask the agency to send it again"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64 + "EncryptionInfo".encode("utf-16-le"),
-     "the workbook is password-protected (encrypted): ask the agency for a copy saved without a password"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64, "an old-format Office file (OLE2, e.g. .xls) that cannot be read; "
-     "if it is password-protected, ask the agency for a copy saved without a password, otherwise ask for it saved as .xlsx"),
-    ("opendocument-encrypted", "the spreadsheet (OpenDocument) is password-protected: ask the agency for a copy saved "
-     "without a password"),
-    ("opendocument-plain", None),
-    (b"PK\x03\x04 not a zip at all", None),
-    (b"some text", None),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"", "the file is empty (0 bytes): ask the agency to send it again"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64 + "EncryptionInfo".encode("utf-16-le"),
+            "the workbook is password-protected (encrypted): ask the agency for a copy saved without a password",
+        ),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64,
+            "an old-format Office file (OLE2, e.g. .xls) that cannot be read; "
+            "if it is password-protected, ask the agency for a copy saved without a password, otherwise ask for it saved as .xlsx",
+        ),
+        (
+            "opendocument-encrypted",
+            "the spreadsheet (OpenDocument) is password-protected: ask the agency for a copy saved without a password",
+        ),
+        ("opendocument-plain", None),
+        (b"PK\x03\x04 not a zip at all", None),
+        (b"some text", None),
+    ],
+)
 def test_an_unreadable_workbook_says_why_when_its_bytes_tell(data, expected):
     import io
     import zipfile
@@ -339,7 +408,12 @@ def test_an_unreadable_workbook_says_why_when_its_bytes_tell(data, expected):
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
-            entry = '<manifest:encryption-data manifest:checksum-type="SHA1/1K"/>' if data.endswith("-encrypted") else ""
-            zf.writestr("META-INF/manifest.xml", f"<manifest:manifest><manifest:file-entry>{entry}</manifest:file-entry></manifest:manifest>")
+            entry = (
+                '<manifest:encryption-data manifest:checksum-type="SHA1/1K"/>' if data.endswith("-encrypted") else ""
+            )
+            zf.writestr(
+                "META-INF/manifest.xml",
+                f"<manifest:manifest><manifest:file-entry>{entry}</manifest:file-entry></manifest:manifest>",
+            )
         data = buf.getvalue()
     assert _why_unreadable(data) == expected

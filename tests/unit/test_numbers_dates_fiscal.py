@@ -1,4 +1,5 @@
 """Case tables for the per-value normalisers: amounts, dates, fiscal years."""
+
 from __future__ import annotations
 
 import math
@@ -61,13 +62,17 @@ FISCAL = [
 @pytest.mark.parametrize("label,start,rule,expected", FISCAL)
 def test_parse_fiscal_year(label, start, rule, expected):
     fy = fiscal.parse_fiscal_year(pd.Series([label], dtype=object), start, rule)
-    assert (pd.isna(fy.iloc[0]) if expected is None else fy.iloc[0] == expected)
+    assert pd.isna(fy.iloc[0]) if expected is None else fy.iloc[0] == expected
 
 
 @pytest.mark.parametrize(
     "fy,start,first,last",
-    [(2024, 1, "2024-01-01", "2024-12-31"), (2024, 10, "2023-10-01", "2024-09-30"),
-     (2024, 7, "2023-07-01", "2024-06-30"), (2025, 4, "2024-04-01", "2025-03-31")],
+    [
+        (2024, 1, "2024-01-01", "2024-12-31"),
+        (2024, 10, "2023-10-01", "2024-09-30"),
+        (2024, 7, "2023-07-01", "2024-06-30"),
+        (2025, 4, "2024-04-01", "2025-03-31"),
+    ],
 )
 def test_fiscal_period(fy, start, first, last):
     s, e = fiscal.fiscal_period(pd.Series([fy], dtype="Int64"), start)
@@ -87,5 +92,5 @@ DATES = [
 @pytest.mark.parametrize("cell,expected,blank", DATES)
 def test_parse_dates(cell, expected, blank):
     parsed, is_blank = dates.parse_dates(pd.Series([cell], dtype=object))
-    assert (pd.isna(parsed.iloc[0]) if expected is None else parsed.iloc[0] == pd.Timestamp(expected))
+    assert pd.isna(parsed.iloc[0]) if expected is None else parsed.iloc[0] == pd.Timestamp(expected)
     assert bool(is_blank.iloc[0]) is blank

@@ -1,5 +1,6 @@
 """flows/prefect_local.py without a Prefect server: settings, the death signal, the configured-API path.
 (The server itself is exercised in tests/system/test_prefect_local.py.)"""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """warehouse/publish.py pieces on tiny files: the lock, the WAL guard, errors in words, recovery, versions."""
+
 from __future__ import annotations
 
 import errno
@@ -18,7 +19,9 @@ def tiny(path: Path, seq: int | None = None) -> Path:
         con.execute("CREATE TABLE t AS SELECT range AS i FROM range(10)")
         con.execute("CREATE TABLE warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
         con.execute("INSERT INTO warehouse_meta VALUES ('schema_version', 'x')")
-        con.execute("CREATE TABLE audit_load (load_id VARCHAR, finished_at TIMESTAMP, load_seq BIGINT, started_at TIMESTAMP)")
+        con.execute(
+            "CREATE TABLE audit_load (load_id VARCHAR, finished_at TIMESTAMP, load_seq BIGINT, started_at TIMESTAMP)"
+        )
         if seq is not None:
             con.execute("INSERT INTO warehouse_meta VALUES ('publish_seq', ?)", [str(seq)])
     return path

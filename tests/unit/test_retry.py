@@ -1,4 +1,5 @@
 """Retries with backoff for transient file trouble: which errors are retried, the waits, and when it gives up."""
+
 from __future__ import annotations
 
 import errno
@@ -37,15 +38,18 @@ def test_policy_from_environment(monkeypatch):
     assert RetryPolicy.from_env() == RetryPolicy()
 
 
-@pytest.mark.parametrize("exc, transient", [
-    (PermissionError(errno.EACCES, "Permission denied"), True),  # a share's sharing violation / Excel's lock
-    (OSError(errno.EBUSY, "Device or resource busy"), True),
-    (OSError(errno.ESTALE, "Stale file handle"), True),
-    (TimeoutError("timed out"), True),
-    (ConnectionResetError(errno.ECONNRESET, "reset"), True),
-    (FileNotFoundError(errno.ENOENT, "No such file"), False),
-    (IsADirectoryError(errno.EISDIR, "Is a directory"), False),
-])
+@pytest.mark.parametrize(
+    "exc, transient",
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), True),  # a share's sharing violation / Excel's lock
+        (OSError(errno.EBUSY, "Device or resource busy"), True),
+        (OSError(errno.ESTALE, "Stale file handle"), True),
+        (TimeoutError("timed out"), True),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), True),
+        (FileNotFoundError(errno.ENOENT, "No such file"), False),
+        (IsADirectoryError(errno.EISDIR, "Is a directory"), False),
+    ],
+)
 def test_which_errors_are_transient(exc, transient):
     assert is_transient(exc) is transient
 

@@ -37,13 +37,15 @@ def _ref(name: str) -> list[dict[str, str]]:
 
 CONFIGS = {  # the agencies that send budgets (sources/sipri.yaml is reference data, tested in test_wide.py)
     cfg["agency"]: cfg
-    for cfg in (yaml.safe_load(p.read_text(encoding="utf-8"))
-                for p in sorted((ROOT / "sources").glob("*.yaml")))
+    for cfg in (yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "sources").glob("*.yaml")))
     if any(f["kind"] == "budget" for f in cfg["files"])
 }
 STAGES = {r["label"].lower(): r["stage"] for r in _ref("stage_labels.csv")}
-COUNTRIES = ({r["alias"] for r in _ref("country_aliases.csv")}
-             | {r["iso3"] for r in _ref("countries.csv")} | set(samples.ISO2.values()))
+COUNTRIES = (
+    {r["alias"] for r in _ref("country_aliases.csv")}
+    | {r["iso3"] for r in _ref("countries.csv")}
+    | set(samples.ISO2.values())
+)
 FORMER_STATES = {r["alias"] for r in _ref("country_aliases.csv") if r["note"] == "former state"}
 ISO_CURRENCIES = {c.alpha_3 for c in pycountry.currencies}
 
@@ -118,8 +120,10 @@ def _number(value, locale: str = "en") -> float | None:
         return None
     text = value.translate(ASCII)
     thousands, decimal = (".", ",") if locale == "eu" else (",", ".")
-    pattern = (rf"-?(?:[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}})+|[0-9]+)"
-               rf"(?:{re.escape(decimal)}[0-9]+)?")
+    pattern = (
+        rf"-?(?:[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}})+|[0-9]+)"
+        rf"(?:{re.escape(decimal)}[0-9]+)?"
+    )
     if not re.fullmatch(pattern, text):
         return None
     return float(text.replace(thousands, "").replace(decimal, "."))
@@ -212,7 +216,7 @@ def _check_header(entry: dict, file_cfg: dict, rows: list[list]) -> list[str]:
 
 def _check_budget(path: Path, entry: dict, file_cfg: dict, rows: list[list]) -> None:
     fields = _check_header(entry, file_cfg, rows)
-    body = rows[entry["header_row"]:]
+    body = rows[entry["header_row"] :]
     assert len(body) == entry["data_rows"]
     totals = body[-1]
     label = next(c for c in totals if isinstance(c, str) and c.strip())
@@ -222,8 +226,7 @@ def _check_budget(path: Path, entry: dict, file_cfg: dict, rows: list[list]) -> 
     assert _number(totals[amount_col], locale) == pytest.approx(entry["total_amount"], abs=1e-6)
     blank = [i for i, r in enumerate(body[:-1]) if _is_blank(r)]
     assert len(blank) == entry["blank_rows"] and entry["totals_rows"] == 1
-    lines = {entry["header_row"] + 1 + i: dict(zip(fields, r))
-             for i, r in enumerate(body[:-1]) if not _is_blank(r)}
+    lines = {entry["header_row"] + 1 + i: dict(zip(fields, r)) for i, r in enumerate(body[:-1]) if not _is_blank(r)}
     assert len(lines) == entry["lines"] == entry["data_rows"] - entry["blank_rows"] - 1
     numeric = sum(_number(line["amount"], locale) or 0 for line in lines.values())
     assert numeric == pytest.approx(entry["total_amount"], rel=0, abs=1e-6)
@@ -235,7 +238,7 @@ def _check_budget(path: Path, entry: dict, file_cfg: dict, rows: list[list]) -> 
 
 def _check_programs(path: Path, entry: dict, file_cfg: dict, rows: list[list]) -> None:
     fields = _check_header(entry, file_cfg, rows)
-    body = rows[entry["header_row"]:]
+    body = rows[entry["header_row"] :]
     assert len(body) == entry["data_rows"] == entry["lines"]
     if file_cfg.get("encoding") == "utf-8-sig":
         assert path.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -245,8 +248,9 @@ def _check_programs(path: Path, entry: dict, file_cfg: dict, rows: list[list]) -
     for i, row in enumerate(body):
         code = row[code_col]
         if code in seen:
-            dups.append({"excel_row": entry["header_row"] + 1 + i,
-                         "defect": "duplicate_program_code", "column": "program_code"})
+            dups.append(
+                {"excel_row": entry["header_row"] + 1 + i, "defect": "duplicate_program_code", "column": "program_code"}
+            )
         seen.setdefault(code, i)
     assert dups == entry["bad_rows"]
     assert 30 <= len(seen) <= 60
@@ -301,8 +305,7 @@ def test_every_defect_kind_and_rate(inbox):
     kinds = Counter(b["defect"] for f in files if f["agency"] in CONFIGS for b in f["bad_rows"])
     assert set(kinds) == set(samples.DEFECT_KINDS)
     assert kinds["no_fx_rate"] >= 2
-    assert all(any(b["defect"] == "no_fx_rate" for b in f["bad_rows"])
-               for f in files if f["agency"] == "GAMI")
+    assert all(any(b["defect"] == "no_fx_rate" for b in f["bad_rows"]) for f in files if f["agency"] == "GAMI")
     rate = sum(kinds.values()) / sum(f["lines"] for f in files)
     assert 0.01 <= rate <= 0.04
     bad_rows = [(f["path"], b["excel_row"]) for f in files for b in f["bad_rows"]]
@@ -312,7 +315,9 @@ def test_every_defect_kind_and_rate(inbox):
 def test_files_match_manifest_and_configs(inbox):
     root, manifest = inbox
     for entry in manifest["files"]:
-        if entry["agency"] in CONFIGS:  # the reference workbook is checked in tests/integration/test_reference_samples.py
+        if (
+            entry["agency"] in CONFIGS
+        ):  # the reference workbook is checked in tests/integration/test_reference_samples.py
             _check_file(root, entry)
 
 
@@ -321,9 +326,8 @@ def _budget_lines(root: Path, entry: dict) -> dict[int, dict]:
     file_cfg = _file_cfg(entry["agency"], "budget")
     rows = _read_rows(root / entry["path"], entry, file_cfg)
     fields = list(file_cfg["columns"])
-    body = rows[entry["header_row"]:-1]
-    return {entry["header_row"] + 1 + i: dict(zip(fields, r))
-            for i, r in enumerate(body) if not _is_blank(r)}
+    body = rows[entry["header_row"] : -1]
+    return {entry["header_row"] + 1 + i: dict(zip(fields, r)) for i, r in enumerate(body) if not _is_blank(r)}
 
 
 def _budgets(manifest: dict, agency: str) -> list[dict]:
@@ -333,8 +337,7 @@ def _budgets(manifest: dict, agency: str) -> list[dict]:
 def test_moi_hijri_years_dates_and_arabic_amounts(inbox):
     root, manifest = inbox
     entries = _budgets(manifest, "MOI")
-    assert sorted(Path(e["path"]).name for e in entries) == ["MOI_budget_1445.xlsx",
-                                                             "MOI_budget_1446.xlsx"]
+    assert sorted(Path(e["path"]).name for e in entries) == ["MOI_budget_1445.xlsx", "MOI_budget_1446.xlsx"]
     for entry in entries:
         year = int(re.search(r"_(\d{4})\.xlsx$", entry["path"]).group(1))
         bad = {b["excel_row"]: b["defect"] for b in entry["bad_rows"]}
@@ -343,8 +346,7 @@ def test_moi_hijri_years_dates_and_arabic_amounts(inbox):
         for excel_row, line in lines.items():
             fy = line["fiscal_year"]
             assert _hijri_year(fy) == year, (excel_row, fy)  # never a Gregorian year
-            fy_forms["int" if isinstance(fy, int) else
-                     "arabic" if ARABIC_INDIC.search(fy) else "ascii"] += 1
+            fy_forms["int" if isinstance(fy, int) else "arabic" if ARABIC_INDIC.search(fy) else "ascii"] += 1
             cell = line["transaction_date"]
             if cell is None:
                 date_forms["blank"] += 1
@@ -370,13 +372,16 @@ def test_gami_semicolon_csv_in_european_format(inbox):
     root, manifest = inbox
     cfg = _file_cfg("GAMI", "budget")
     entries = _budgets(manifest, "GAMI")
-    assert sorted(Path(e["path"]).name for e in entries) == ["GAMI_budget_2024.csv",
-                                                             "GAMI_budget_2025.csv"]
+    assert sorted(Path(e["path"]).name for e in entries) == ["GAMI_budget_2024.csv", "GAMI_budget_2025.csv"]
     arabic = re.compile(r"[\u0600-\u06ff]")
-    labels = {r["label"] for r in _ref("category_mappings.csv")
-              if r["agency"] in ("*", "GAMI") and not arabic.search(r["label"])}
-    english = {r["alias"] for r in _ref("country_aliases.csv")
-               if r["note"] != "former state" and not arabic.search(r["alias"])}
+    labels = {
+        r["label"]
+        for r in _ref("category_mappings.csv")
+        if r["agency"] in ("*", "GAMI") and not arabic.search(r["label"])
+    }
+    english = {
+        r["alias"] for r in _ref("country_aliases.csv") if r["note"] != "former state" and not arabic.search(r["alias"])
+    }
     for entry in entries:
         path = root / entry["path"]
         year = int(re.search(r"_(\d{4})\.csv$", entry["path"]).group(1))
@@ -454,7 +459,6 @@ def test_corpus_is_workbooks_only(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    assert samples.main(["--inbox", str(tmp_path), "--corpus-lines", "50",
-                         "--corpus-files", "5"]) == 0
+    assert samples.main(["--inbox", str(tmp_path), "--corpus-lines", "50", "--corpus-files", "5"]) == 0
     assert "SYNTHETIC" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "MANIFEST.json").read_text())["files"]) == 5

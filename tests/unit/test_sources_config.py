@@ -1,4 +1,5 @@
 """Every shipped source YAML validates; a bad one is rejected naming the file and the key."""
+
 from __future__ import annotations
 
 from pathlib import Path

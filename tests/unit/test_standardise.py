@@ -1,4 +1,5 @@
 """The budget and programs standardisers on tiny inline frames, with exact expected values."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -15,18 +16,73 @@ def frame(rows: list[dict], first_row: int = 5) -> pd.DataFrame:
     return df
 
 
-CTX = FileContext(agency="MOD", fiscal_year_start_month=7, unit_factor=1000.0, default_currency="SAR",
-                  default_stage="allocated", totals_label="^total",
-                  source_columns={"amount": "Amount (SAR '000)", "partner_country": "Partner"})
+CTX = FileContext(
+    agency="MOD",
+    fiscal_year_start_month=7,
+    unit_factor=1000.0,
+    default_currency="SAR",
+    default_stage="allocated",
+    totals_label="^total",
+    source_columns={"amount": "Amount (SAR '000)", "partner_country": "Partner"},
+)
 
 BUDGET = [
-    {"program_code": "P1", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "1,500", "currency": None},
-    {"program_code": "P2", "partner_country": "Türkiye", "category": "Equipment", "fiscal_year": "2023/24", "amount": "75", "currency": "usd"},
-    {"program_code": None, "partner_country": None, "category": None, "fiscal_year": None, "amount": None, "currency": None},
-    {"program_code": "P3", "partner_country": "Atlantis", "category": "Training", "fiscal_year": "2023/24", "amount": "10", "currency": None},
-    {"program_code": "P4", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "TBD", "currency": None},
-    {"program_code": "P5", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "-3", "currency": None},
-    {"program_code": "Total", "partner_country": None, "category": None, "fiscal_year": None, "amount": "1,582", "currency": None},
+    {
+        "program_code": "P1",
+        "partner_country": "KSA",
+        "category": "Training",
+        "fiscal_year": "2023/24",
+        "amount": "1,500",
+        "currency": None,
+    },
+    {
+        "program_code": "P2",
+        "partner_country": "Türkiye",
+        "category": "Equipment",
+        "fiscal_year": "2023/24",
+        "amount": "75",
+        "currency": "usd",
+    },
+    {
+        "program_code": None,
+        "partner_country": None,
+        "category": None,
+        "fiscal_year": None,
+        "amount": None,
+        "currency": None,
+    },
+    {
+        "program_code": "P3",
+        "partner_country": "Atlantis",
+        "category": "Training",
+        "fiscal_year": "2023/24",
+        "amount": "10",
+        "currency": None,
+    },
+    {
+        "program_code": "P4",
+        "partner_country": "KSA",
+        "category": "Training",
+        "fiscal_year": "2023/24",
+        "amount": "TBD",
+        "currency": None,
+    },
+    {
+        "program_code": "P5",
+        "partner_country": "KSA",
+        "category": "Training",
+        "fiscal_year": "2023/24",
+        "amount": "-3",
+        "currency": None,
+    },
+    {
+        "program_code": "Total",
+        "partner_country": None,
+        "category": None,
+        "fiscal_year": None,
+        "amount": "1,582",
+        "currency": None,
+    },
 ]
 
 
@@ -39,7 +95,9 @@ def test_budget_lines_normalised_exactly(reference):
     assert p1["amount_usd"] == pytest.approx(400_000.0) and p1["fx_rate"] == 3.75 and p1["fx_provider"] == "peg"
     assert p1["fx_policy"] == "fiscal_period_average" and p1["fx_rate_date"] == pd.Timestamp("2024-06-30")
     assert p1["constant_base_year"] == reference.constant_base_year
-    cpi = reference.cpi_annual.set_index("year")["value"]  # prices of 2023: the period Jul 2023-Jun 2024 is centred on 30 Dec 2023
+    cpi = reference.cpi_annual.set_index("year")[
+        "value"
+    ]  # prices of 2023: the period Jul 2023-Jun 2024 is centred on 30 Dec 2023
     assert p1["amount_usd_constant"] == pytest.approx(400_000.0 * cpi[reference.constant_base_year] / cpi[2023])
     assert p1["country_iso3"] == "SAU" and p1["category_code"] == "TRAINING" and p1["stage"] == "allocated"
     assert p1["fiscal_year"] == 2024 and p1["period_start"] == pd.Timestamp("2023-07-01")
@@ -60,18 +118,55 @@ def test_every_row_accounted_for_with_reasons(reference):
 
 
 def test_missing_rate_quarantines_with_currency_and_year(reference):
-    rows = [{"program_code": "P1", "partner_country": "KSA", "category": "Training", "fiscal_year": "2023/24", "amount": "1", "currency": "PKR"}]
+    rows = [
+        {
+            "program_code": "P1",
+            "partner_country": "KSA",
+            "category": "Training",
+            "fiscal_year": "2023/24",
+            "amount": "1",
+            "currency": "PKR",
+        }
+    ]
     result = standardise_budget(frame(rows), CTX, reference)
     assert result.failures["rule"].tolist() == ["fx_rate_missing"]
-    assert result.failures["message"].iloc[0].startswith("No exchange rate for PKR for the fiscal period 2023-07-01 to 2024-06-30")
+    assert (
+        result.failures["message"]
+        .iloc[0]
+        .startswith("No exchange rate for PKR for the fiscal period 2023-07-01 to 2024-06-30")
+    )
 
 
 def test_programs_duplicates_and_country_lists(reference):
     rows = [
-        {"program_code": "A-1", "name_en": "Alpha", "partner_countries": "KSA; Turkey", "start_date": "2024-01-01", "end_date": "2025-12-31"},
-        {"program_code": "A-2", "name_en": "Beta", "partner_countries": "Korea, South", "start_date": None, "end_date": None},
-        {"program_code": "A-1", "name_en": "Alpha again", "partner_countries": "KSA", "start_date": None, "end_date": None},
-        {"program_code": "A-3", "name_en": "Gamma", "partner_countries": "KSA; Narnia", "start_date": None, "end_date": None},
+        {
+            "program_code": "A-1",
+            "name_en": "Alpha",
+            "partner_countries": "KSA; Turkey",
+            "start_date": "2024-01-01",
+            "end_date": "2025-12-31",
+        },
+        {
+            "program_code": "A-2",
+            "name_en": "Beta",
+            "partner_countries": "Korea, South",
+            "start_date": None,
+            "end_date": None,
+        },
+        {
+            "program_code": "A-1",
+            "name_en": "Alpha again",
+            "partner_countries": "KSA",
+            "start_date": None,
+            "end_date": None,
+        },
+        {
+            "program_code": "A-3",
+            "name_en": "Gamma",
+            "partner_countries": "KSA; Narnia",
+            "start_date": None,
+            "end_date": None,
+        },
     ]
     ctx = FileContext(agency="MOD", source_columns={"program_code": "Program Code"})
     result = standardise_programs(frame(rows, first_row=2), ctx, reference)
@@ -90,8 +185,9 @@ def test_totals_row_mismatch_is_a_failure_on_the_totals_row(reference):
     mismatch = result.failures[result.failures["rule"] == "totals_mismatch"]
     assert mismatch["excel_row"].tolist() == [11] and mismatch["severity"].tolist() == ["warn"]
     assert mismatch["value"].tolist() == ["1,600"]  # what the cell says
-    assert mismatch["message"].iloc[0] == ("The totals row states 1,600,000.00 but the lines above it add up to "
-                                           "1,582,000.00 (difference -18,000.00).")
+    assert mismatch["message"].iloc[0] == (
+        "The totals row states 1,600,000.00 but the lines above it add up to 1,582,000.00 (difference -18,000.00)."
+    )
     assert result.counts["rows_loaded"] == 2  # a warning blocks nothing
 
 

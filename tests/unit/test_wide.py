@@ -1,4 +1,5 @@
 """Years-across-columns reference sheets (SIPRI layout): tiny inline grids, exact expected rows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,14 +30,27 @@ def grid(name: str, rows: list[list[object]]) -> Grid:
 
 def spec(**over) -> WideFileSpec:
     base = {
-        "kind": "years_across_columns", "pattern": "M-*.xlsx", "dataset": "milex",
-        "edition": {"file_name": r"M-(?P<first_year>\d{4})-(?P<last_year>\d{4})", "label": "{first_year}-{last_year}",
-                    "published": r"© X (?P<year>\d{4})"},
+        "kind": "years_across_columns",
+        "pattern": "M-*.xlsx",
+        "dataset": "milex",
+        "edition": {
+            "file_name": r"M-(?P<first_year>\d{4})-(?P<last_year>\d{4})",
+            "label": "{first_year}-{last_year}",
+            "published": r"© X (?P<year>\d{4})",
+        },
         "regions": ["Middle East", "Asia"],
         "other_entities": ["European Union"],
-        "sheets": [{"sheet": r"Constant \((?P<price_base_year>\d{4})\) US\$", "measure": "milex_constant_usd",
-                    "unit": "US$ m.", "scale": 1e6, "base_unit": "USD", "header_label": "Country",
-                    "attributes": {"notes": ["Notes"]}}],
+        "sheets": [
+            {
+                "sheet": r"Constant \((?P<price_base_year>\d{4})\) US\$",
+                "measure": "milex_constant_usd",
+                "unit": "US$ m.",
+                "scale": 1e6,
+                "base_unit": "USD",
+                "header_label": "Country",
+                "attributes": {"notes": ["Notes"]},
+            }
+        ],
     }
     base.update(over)
     return WideFileSpec.model_validate(base)
@@ -62,11 +76,27 @@ SHEET = [
 def test_sheet_melts_entities_by_year_with_statuses_units_and_regions():
     out = standardise_workbook([grid("Constant (2021) US$", SHEET)], spec(), LOOKUP)
     v = out.values.sort_values(["excel_row", "year"]).reset_index(drop=True)
-    assert v["entity_name"].tolist() == ["Saudi Arabia"] * 2 + ["Yemen"] * 2 + ["Korea, South"] * 2 + ["Atlantis"] * 2 + ["European Union"] * 2
+    assert (
+        v["entity_name"].tolist()
+        == ["Saudi Arabia"] * 2 + ["Yemen"] * 2 + ["Korea, South"] * 2 + ["Atlantis"] * 2 + ["European Union"] * 2
+    )
     assert v["year"].tolist() == [2020, 2021] * 5
-    assert v["status"].tolist() == ["value", "missing", "not_existing", "value", "value", "invalid", "value", "value", "value", "value"]
+    assert v["status"].tolist() == [
+        "value",
+        "missing",
+        "not_existing",
+        "value",
+        "value",
+        "invalid",
+        "value",
+        "value",
+        "value",
+        "value",
+    ]
     np.testing.assert_array_equal(v["value"].to_numpy(), [1.5, np.nan, np.nan, 2.0, 10.0, np.nan, 1.0, 1.0, 3.0, 3.0])
-    np.testing.assert_array_equal(v["value_base"].to_numpy(), [1.5e6, np.nan, np.nan, 2e6, 1e7, np.nan, 1e6, 1e6, 3e6, 3e6])
+    np.testing.assert_array_equal(
+        v["value_base"].to_numpy(), [1.5e6, np.nan, np.nan, 2e6, 1e7, np.nan, 1e6, 1e6, 3e6, 3e6]
+    )
     assert v["country_iso3"].tolist()[:6] == ["SAU", "SAU", "YEM", "YEM", "KOR", "KOR"]
     assert v["country_iso3"].iloc[6:].isna().all()  # Atlantis unknown, the EU is not a country
     assert v["entity_type"].tolist() == ["country"] * 8 + ["other"] * 2
@@ -75,7 +105,11 @@ def test_sheet_melts_entities_by_year_with_statuses_units_and_regions():
     assert v["subregion"].iloc[4:].tolist() == ["East Asia"] * 6
     assert v["price_base_year"].tolist() == [2021] * 10
     assert v["cell"].tolist()[:4] == ["C6", "D6", "C7", "D7"]
-    assert v.loc[0, "notes"] == "§‖3" and v.loc[0, "footnote_symbols"] == "§‖" and list(v.loc[0, "footnote_numbers"]) == [3]
+    assert (
+        v.loc[0, "notes"] == "§‖3"
+        and v.loc[0, "footnote_symbols"] == "§‖"
+        and list(v.loc[0, "footnote_numbers"]) == [3]
+    )
     # every row below the header: 5 entity rows, 1 orphan (values, no name), 3 headings, 1 blank
     assert out.rows_read == 10
     assert sorted(out.skipped["reason"]) == ["blank", "region_heading", "region_heading", "subregion_heading"]
@@ -94,18 +128,43 @@ def test_severity_override_and_conservation_per_sheet():
 
 
 def test_region_sheet_with_extra_value_column_and_preamble_capture():
-    s = spec(sheets=[{"sheet": "Regional totals", "entity": "region", "measure": "milex_constant_usd", "unit": "US$ bn",
-                      "scale": 1e9, "base_unit": "USD", "header_label": "Region",
-                      "preamble": r"constant (?P<price_base_year>\d{4}) prices",
-                      "values": [{"header": r"^(?P<year>\d{4})(\.0+)?$"},
-                                 {"header": r"^(?P<year>\d{4}) \(current prices\)$", "measure": "milex_current_usd",
-                                  "sheet_groups": False}],
-                      "attributes": {"omitted_countries": ["Omitted countries"]}}])
-    g = grid("Regional totals", [["In US$ b. at constant 2021 prices"], [],
-                                 ["Region", "2021", "2022 (current prices)", "Omitted countries"],
-                                 ["Middle East", "180", "190", "Syria"], ["Gulf", "100", "...", None]])
+    s = spec(
+        sheets=[
+            {
+                "sheet": "Regional totals",
+                "entity": "region",
+                "measure": "milex_constant_usd",
+                "unit": "US$ bn",
+                "scale": 1e9,
+                "base_unit": "USD",
+                "header_label": "Region",
+                "preamble": r"constant (?P<price_base_year>\d{4}) prices",
+                "values": [
+                    {"header": r"^(?P<year>\d{4})(\.0+)?$"},
+                    {
+                        "header": r"^(?P<year>\d{4}) \(current prices\)$",
+                        "measure": "milex_current_usd",
+                        "sheet_groups": False,
+                    },
+                ],
+                "attributes": {"omitted_countries": ["Omitted countries"]},
+            }
+        ]
+    )
+    g = grid(
+        "Regional totals",
+        [
+            ["In US$ b. at constant 2021 prices"],
+            [],
+            ["Region", "2021", "2022 (current prices)", "Omitted countries"],
+            ["Middle East", "180", "190", "Syria"],
+            ["Gulf", "100", "...", None],
+        ],
+    )
     v = standardise_workbook([g], s, LOOKUP).values
-    assert v[["entity_name", "region", "subregion", "measure", "year", "value_base", "price_base_year"]].astype(object).where(v.notna(), None).values.tolist() == [
+    assert v[["entity_name", "region", "subregion", "measure", "year", "value_base", "price_base_year"]].astype(
+        object
+    ).where(v.notna(), None).values.tolist() == [
         ["Middle East", "Middle East", None, "milex_constant_usd", 2021, 1.8e11, 2021],
         ["Middle East", "Middle East", None, "milex_current_usd", 2022, 1.9e11, None],
         ["Gulf", "Middle East", "Gulf", "milex_constant_usd", 2021, 1e11, 2021],
@@ -116,8 +175,17 @@ def test_region_sheet_with_extra_value_column_and_preamble_capture():
 
 
 def test_fractions_keep_their_value_as_base():
-    s = spec(sheets=[{"sheet": "Share of GDP", "measure": "share", "unit": "fraction", "base_unit": "fraction",
-                      "header_label": "Country"}])
+    s = spec(
+        sheets=[
+            {
+                "sheet": "Share of GDP",
+                "measure": "share",
+                "unit": "fraction",
+                "base_unit": "fraction",
+                "header_label": "Country",
+            }
+        ]
+    )
     v = standardise_workbook([grid("Share of GDP", [["Country", "2020"], ["Jordan", "0.043"]])], s, LOOKUP).values
     assert v["value"].tolist() == [0.043] and v["value_base"].tolist() == [0.043]
 
@@ -132,14 +200,22 @@ def test_missing_required_sheet_and_missing_header_are_layout_errors():
 
 
 def test_footnotes_sheet_keys_marks_and_skips_titles():
-    out = standardise_footnotes(grid("Footnotes", [["Footnotes"], [], ["§", "Estimate"], ["12", None, "Libya: note"], [None, "loose note"]]))
-    assert out.footnotes[["key", "text", "excel_row"]].values.tolist() == [["§", "Estimate", 3], ["12", "Libya: note", 4], ["row 5", "loose note", 5]]
+    out = standardise_footnotes(
+        grid("Footnotes", [["Footnotes"], [], ["§", "Estimate"], ["12", None, "Libya: note"], [None, "loose note"]])
+    )
+    assert out.footnotes[["key", "text", "excel_row"]].values.tolist() == [
+        ["§", "Estimate", 3],
+        ["12", "Libya: note", 4],
+        ["row 5", "loose note", 5],
+    ]
     assert out.skipped[["excel_row", "reason"]].values.tolist() == [[1, "heading"], [2, "blank"]]
     assert out.rows_read == 5
 
 
 def test_footnote_marks_split_into_symbols_and_numbers():
-    symbols, numbers = split_footnote_marks(pd.Series(["‡§¶16", "§98", "‖", None, "1, 4"], dtype=pd.StringDtype("pyarrow")))
+    symbols, numbers = split_footnote_marks(
+        pd.Series(["‡§¶16", "§98", "‖", None, "1, 4"], dtype=pd.StringDtype("pyarrow"))
+    )
     assert symbols.tolist()[:3] == ["‡§¶", "§", "‖"] and pd.isna(symbols.iloc[3]) and pd.isna(symbols.iloc[4])
     assert [list(n) if isinstance(n, list) else None for n in numbers] == [[16], [98], [], None, [1, 4]]
 
@@ -152,13 +228,29 @@ def test_edition_from_file_name_and_published_year_from_title():
     assert published_year([grid("x", [["no mark"]])], s.edition.published) is None
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"edition": {"file_name": "M-(?P<y>\\d{4})", "label": "{first_year}"}}, "label uses"),
-    ({"edition": {"file_name": "M-(", "label": "x"}}, "not a valid regular expression"),
-    ({"sheets": [{"sheet": "S", "measure": "m", "unit": "u", "base_unit": "USD", "header_label": "Country",
-                  "values": [{"header": "^\\d{4}$"}]}]}, "named group"),
-    ({"severity": {"no_such_rule": "warn"}}, "unknown rule"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"edition": {"file_name": "M-(?P<y>\\d{4})", "label": "{first_year}"}}, "label uses"),
+        ({"edition": {"file_name": "M-(", "label": "x"}}, "not a valid regular expression"),
+        (
+            {
+                "sheets": [
+                    {
+                        "sheet": "S",
+                        "measure": "m",
+                        "unit": "u",
+                        "base_unit": "USD",
+                        "header_label": "Country",
+                        "values": [{"header": "^\\d{4}$"}],
+                    }
+                ]
+            },
+            "named group",
+        ),
+        ({"severity": {"no_such_rule": "warn"}}, "unknown rule"),
+    ],
+)
 def test_config_errors_name_the_problem(bad, message):
     with pytest.raises(ValidationError, match=message):
         spec(**bad)

@@ -1,4 +1,5 @@
 """Smoke tests of the wiring: every prefect.yaml entrypoint imports, schedules are valid, DDL applies."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,5 +35,16 @@ def test_ddl_applies_twice_to_an_empty_database():
     con = duckdb.connect()
     apply_ddl(con)
     apply_ddl(con)
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()}
-    assert {"fact_funding_line", "audit_source_file", "audit_validation_failure", "quarantine_row", "skipped_row"} <= tables
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        ).fetchall()
+    }
+    assert {
+        "fact_funding_line",
+        "audit_source_file",
+        "audit_validation_failure",
+        "quarantine_row",
+        "skipped_row",
+    } <= tables
