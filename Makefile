@@ -8,11 +8,13 @@ LINES   ?= 100000
 FILES   ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help install demo run test test-fast bench lock serve clean fuzz
+.PHONY: help install demo run test test-fast lint format bench lock serve clean fuzz
 
 help:
 	@echo "make demo   - create .venv if missing, write the synthetic sample inbox, run the nightly flow, print a summary"
-	@echo "make test   - run the whole test suite (unit, integration, system)"
+	@echo "make test   - lint (ruff check, ruff format --check, mypy), then the whole test suite"
+	@echo "make lint   - only the lint and type checks; make format fixes what ruff can"
+	@echo "make fuzz   - the whole hostile-file corpus (about 2,000 files)"
 	@echo "make bench  - benchmarks (LINES=$(LINES) FILES=$(FILES)); writes BENCHMARKS.md"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml (then commit it)"
 
@@ -33,8 +35,18 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dcf run
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (lint + format check) and mypy: part of make test, so CI refuses unformatted or mistyped code
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
