@@ -178,6 +178,7 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
         fiscal_year_start_month=task.source.fiscal_year_start_month,
         fiscal_year_label=task.source.fiscal_year_label,
         number_locale=task.source.number_locale,
+        date_order=spec.date_order or task.source.date_order,
         unit_factor=spec.unit_factor
         if spec.unit_factor is not None
         else unit_from_header(extracted.source_columns.get("amount")),

@@ -13,6 +13,7 @@ class Rule:
 
 RULES: dict[str, Rule] = {
     "file_unreadable": Rule("block", "The file cannot be read"),
+    "record_malformed": Rule("block", "A CSV record has too few or too many fields, or an unbalanced quote"),
     "file_too_large": Rule(
         "block", "The file exceeds a size limit (bytes, inflated size, rows, columns, cells or cell length)"
     ),
@@ -21,13 +22,15 @@ RULES: dict[str, Rule] = {
     "required_missing": Rule("block", "A required cell is empty"),
     "amount_not_number": Rule("block", "The amount is not a number"),
     "fiscal_year_unreadable": Rule("block", "The fiscal year label cannot be read"),
-    "currency_unknown": Rule("block", "The currency is not an ISO 4217 code"),
+    "currency_unknown": Rule("block", "The currency is not an ISO 4217 code (current, or historic for its date)"),
+    "currency_withdrawn": Rule("block", "The currency had been withdrawn by the row's date"),
     "fx_rate_missing": Rule("block", "No exchange rate for the currency and year"),
     "country_unknown": Rule("block", "The partner country is not recognised"),
     "category_unmapped": Rule("block", "The category label has no mapping"),
     "stage_unknown": Rule("block", "The funding stage is not recognised"),
     "allocation_negative": Rule("block", "An allocation is negative"),
     "date_unreadable": Rule("block", "The date cannot be read"),
+    "date_ambiguous": Rule("block", "The date reads both day-first and month-first and the source declares no order"),
     "date_outside_period": Rule("block", "The date lies outside its fiscal period"),
     "date_out_of_range": Rule("block", "The date lies outside 1677-2262, the range the warehouse can store"),
     "program_code_duplicate": Rule("block", "The program code appears twice in the file"),

@@ -98,6 +98,9 @@ class FileSpec(_Strict):
     fx: FxSpec = FxSpec()
     totals_tolerance: float = Field(default=0.0001, ge=0, le=0.1, description="relative; totals row vs sum of lines")
     severity: dict[str, Literal["block", "warn"]] = Field(default_factory=dict, description="rule id -> block | warn")
+    date_order: Literal["day_first", "month_first"] | None = Field(
+        default=None, description="overrides the agency's date_order for these files"
+    )
     columns: dict[str, list[str]]
 
     @field_validator("columns")
@@ -305,6 +308,8 @@ class SourceConfig(_Strict):
     fiscal_year_label: Literal["start", "end"] = "end"
     fiscal_calendar: Literal["gregorian", "hijri"] = "gregorian"
     number_locale: Literal["en", "eu"] = "en"
+    #: how d/m/yyyy-style dates are written; None: only dates that read one way are read, the others fail
+    date_order: Literal["day_first", "month_first"] | None = None
     #: what happens to the rows of a file that leaves the inbox: keep them (default; the file is reported as
     #: withdrawn) or retract them (removed from the warehouse at the next run; the raw archive still holds the file)
     withdrawn: Literal["keep", "retract"] = "keep"

@@ -31,6 +31,7 @@ class FileContext:
     fiscal_year_label: str = "end"
     fiscal_calendar: str = "gregorian"
     number_locale: str = "en"
+    date_order: str | None = None  # day_first | month_first | None (dates that read both ways fail)
     unit_factor: float = 1.0
     default_currency: str | None = None
     default_stage: str | None = None
@@ -147,6 +148,35 @@ def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext
     return failures_where(frame, pd.Series(True, index=frame.index), "amount", "totals_mismatch", message)
 
 
+def _order(ctx: FileContext) -> dates.DateOrder | None:
+    return "day_first" if ctx.date_order == "day_first" else "month_first" if ctx.date_order == "month_first" else None
+
+
+def _unreadable_dates(data: pd.DataFrame, unreadable: pd.Series, column: str, ctx: FileContext) -> pd.DataFrame:
+    declared = f" (this source writes dates {dates.ORDER_TEXT[ctx.date_order]})" if ctx.date_order else ""
+    return failures_where(
+        data,
+        unreadable,
+        column,
+        "date_unreadable",
+        lambda r, v: f"{ctx.header(column)} '" + v + f"' is not a date{declared}.",
+    )
+
+
+def _ambiguous_dates(data: pd.DataFrame, ambiguous: pd.Series, column: str, ctx: FileContext) -> pd.DataFrame:
+    """A date that reads as two different days and no declared order: the steward declares it, we never guess."""
+    return failures_where(
+        data.assign(_both=dates.both_readings(data[column]).astype(_STR)),
+        ambiguous,
+        column,
+        "date_ambiguous",
+        lambda r, v: (
+            f"{ctx.header(column)} '" + v + "' reads as " + r["_both"] + f"; declare date_order: day_first or "
+            f"month_first in {ctx.agency}'s source YAML (agency-wide or per file) and re-run."
+        ),
+    )
+
+
 def _out_of_range(data: pd.DataFrame, outside: pd.Series, column: str, ctx: FileContext) -> pd.DataFrame:
     """A readable date the warehouse cannot store (an Excel serial of 150000, year 0001, 2300-01-01): a row failure."""
     return failures_where(
@@ -214,7 +244,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     )
 
     stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
-    tdate, tdate_blank, tdate_outside = dates.read_dates(data["transaction_date"])
+    tdate, tdate_blank, tdate_outside, tdate_ambiguous = dates.read_dates(data["transaction_date"], _order(ctx))
     by_stage = stage.astype(object).map(ctx.fx_policy_by_stage).astype(object)
     policy = by_stage.where(by_stage.notna(), ctx.fx_policy)
     rated = currency.normalize_for_fx(cur, not_iso)
@@ -332,14 +362,11 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     )
 
     fails.append(
-        failures_where(
-            data,
-            tdate.isna() & ~tdate_blank & ~tdate_outside,
-            "transaction_date",
-            "date_unreadable",
-            lambda r, v: f"{h('transaction_date')} '" + v + "' is not a date.",
+        _unreadable_dates(
+            data, tdate.isna() & ~tdate_blank & ~tdate_outside & ~tdate_ambiguous, "transaction_date", ctx
         )
     )
+    fails.append(_ambiguous_dates(data, tdate_ambiguous, "transaction_date", ctx))
     fails.append(_out_of_range(data, tdate_outside, "transaction_date", ctx))
     outside = tdate.notna() & fy.notna() & ((tdate < period_start) | (tdate > period_end))
     fails.append(
@@ -452,17 +479,14 @@ def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) ->
             ),
         )
     )
-    start, start_blank, start_outside = dates.read_dates(data["start_date"])
-    end, end_blank, end_outside = dates.read_dates(data["end_date"])
-    for col, parsed, blank, outside in (
-        ("start_date", start, start_blank, start_outside),
-        ("end_date", end, end_blank, end_outside),
+    start, start_blank, start_outside, start_ambiguous = dates.read_dates(data["start_date"], _order(ctx))
+    end, end_blank, end_outside, end_ambiguous = dates.read_dates(data["end_date"], _order(ctx))
+    for col, parsed, blank, outside, ambiguous in (
+        ("start_date", start, start_blank, start_outside, start_ambiguous),
+        ("end_date", end, end_blank, end_outside, end_ambiguous),
     ):
-
-        def unreadable(r: pd.DataFrame, v: pd.Series, col: str = col) -> pd.Series:
-            return f"{h(col)} '" + v + "' is not a date."
-
-        fails.append(failures_where(data, parsed.isna() & ~blank & ~outside, col, "date_unreadable", unreadable))
+        fails.append(_unreadable_dates(data, parsed.isna() & ~blank & ~outside & ~ambiguous, col, ctx))
+        fails.append(_ambiguous_dates(data, ambiguous, col, ctx))
         fails.append(_out_of_range(data, outside, col, ctx))
     fails.append(
         failures_where(

@@ -94,3 +94,39 @@ def test_parse_dates(cell, expected, blank):
     parsed, is_blank = dates.parse_dates(pd.Series([cell], dtype=object))
     assert pd.isna(parsed.iloc[0]) if expected is None else parsed.iloc[0] == pd.Timestamp(expected)
     assert bool(is_blank.iloc[0]) is blank
+
+
+# cell -> (no order declared, day_first, month_first); "AMBIGUOUS" = NaT and flagged, never a guess
+ORDERED = [
+    ("15/03/2024", ("2024-03-15", "2024-03-15", None)),  # reads one way only: day 15
+    ("03/15/2024", ("2024-03-15", None, "2024-03-15")),  # reads one way only: month 3, day 15
+    ("03/04/2024", ("AMBIGUOUS", "2024-04-03", "2024-03-04")),  # two different days
+    ("3.4.2024", ("AMBIGUOUS", "2024-04-03", "2024-03-04")),  # dots and single digits too
+    ("12-11-2024", ("AMBIGUOUS", "2024-11-12", "2024-12-11")),
+    ("05/05/2024", ("2024-05-05", "2024-05-05", "2024-05-05")),  # the same day either way
+    ("2024-03-04", ("2024-03-04", "2024-03-04", "2024-03-04")),  # ISO is year-month-day whatever the order
+    ("45000", ("2023-03-15", "2023-03-15", "2023-03-15")),  # an Excel serial has no order
+    ("31/02/2024", (None, None, None)),  # no such day either way
+    ("15/03/1445", ("2023-09-30", "2023-09-30", None)),  # Hijri day-first, one way only
+    ("03/04/1445", ("AMBIGUOUS", "2023-10-18", "2023-09-19")),  # Hijri, two different days
+]
+
+
+@pytest.mark.parametrize("cell, expected", ORDERED)
+@pytest.mark.parametrize("i, order", [(0, None), (1, "day_first"), (2, "month_first")])
+def test_date_order_is_declared_or_the_date_fails(cell, expected, i, order):
+    parsed = dates.read_dates(pd.Series([cell], dtype=object), order)
+    want = expected[i]
+    assert bool(parsed.ambiguous.iloc[0]) is (want == "AMBIGUOUS")
+    if want in (None, "AMBIGUOUS"):
+        assert pd.isna(parsed.dates.iloc[0])
+    else:
+        assert parsed.dates.iloc[0] == pd.Timestamp(want)
+
+
+def test_an_ambiguous_date_names_both_readings():
+    both = dates.both_readings(pd.Series(["03/04/2024", "03/04/1445"]))
+    assert both.tolist() == [
+        "3 April 2024 (day first) or 4 March 2024 (month first)",
+        "day 3 of month 4 of 1445 AH (day first) or day 4 of month 3 of 1445 AH (month first)",
+    ]

@@ -79,3 +79,18 @@ def test_a_broken_reference_table_is_reported_by_name(tmp_path):
     with pytest.raises(ReferenceError_, match=r"fx_pegs.csv: missing column\(s\) valid_from, valid_to, units_per_usd"):
         check_reference(reference)
     check_reference(ROOT / "reference")  # the shipped tables pass
+
+
+def test_the_readme_example_source_is_a_valid_config():
+    """Every key the README's 'Adding an agency' example shows exists in the config model (extra keys are refused),
+    with the values it shows."""
+    import re
+
+    from schemas.sources import SourceConfig
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Adding an agency", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None
+    cfg = SourceConfig.model_validate(yaml.safe_load(block.group(1)))
+    assert cfg.agency == "NAVY" and cfg.date_order == "day_first" and cfg.files[0].kind == "budget"

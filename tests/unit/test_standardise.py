@@ -205,3 +205,46 @@ def test_a_rule_declared_warn_loads_the_row_with_a_flag(reference):
     assert flagged["warning_rules"] == "allocation_negative" and flagged["amount_original"] == -3000.0
     assert pd.isna(result.rows.set_index("program_code").loc["P1", "warning_rules"])
     assert sorted(result.quarantined["excel_row"]) == [8, 9]
+
+
+def _dated(*cells: str) -> pd.DataFrame:
+    rows = [
+        {
+            "program_code": f"D{i}",
+            "partner_country": "KSA",
+            "category": "Training",
+            "fiscal_year": "2023/24",
+            "amount": "10",
+            "currency": "SAR",
+            "transaction_date": c,
+        }
+        for i, c in enumerate(cells, 1)
+    ]
+    return frame(rows)
+
+
+def test_a_date_that_reads_both_ways_fails_until_the_order_is_declared(reference):
+    cells = ("03/04/2024", "15/03/2024", "05/05/2024")  # ambiguous, one way only, the same day either way
+    undeclared = standardise_budget(_dated(*cells), CTX, reference)
+    assert sorted(undeclared.rows["program_code"]) == ["D2", "D3"]
+    failed = undeclared.failures.set_index("excel_row")
+    assert list(failed["rule"]) == ["date_ambiguous"] and list(failed.index) == [5]
+    assert failed.loc[5, "message"] == (
+        "transaction_date '03/04/2024' reads as 3 April 2024 (day first) or 4 March 2024 (month first); declare "
+        "date_order: day_first or month_first in MOD's source YAML (agency-wide or per file) and re-run."
+    )
+    day_first = standardise_budget(
+        _dated(*cells), FileContext(**{**CTX.__dict__, "date_order": "day_first"}), reference
+    )
+    assert len(day_first.rows) == 3 and day_first.failures.empty
+    dates_read = day_first.rows.set_index("program_code")["transaction_date"]
+    assert dates_read["D1"] == pd.Timestamp("2024-04-03")
+
+
+def test_a_date_impossible_in_the_declared_order_says_which_order(reference):
+    ctx = FileContext(**{**CTX.__dict__, "date_order": "day_first"})
+    result = standardise_budget(_dated("03/15/2024"), ctx, reference)
+    assert result.rows.empty
+    assert result.failures["message"].tolist() == [
+        "transaction_date '03/15/2024' is not a date (this source writes dates day first (d/m/yyyy))."
+    ]
