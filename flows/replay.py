@@ -50,6 +50,7 @@ def replay_file(rows: pd.DataFrame, reference: Reference) -> tuple[FileBatch, li
         rows=result.rows,
         failures=result.failures,
         quarantined=result.quarantined,
+        warned=result.warned,
         column_letters=letters,
         source_columns=ctx.source_columns,
         rows_read=len(cells),
@@ -94,7 +95,7 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
             now = datetime.now()
             for file_key, rows in candidates.groupby("file_key", sort=True):
                 batch, replayed = replay_file(rows, ref)
-                staging.apply_replay(batch, replayed, load, now)
+                staging.apply_replay(batch, replayed, load, now, were_loaded=int((rows["held"] == "warned").sum()))
                 c = batch.counts
                 logger.info(
                     "%s: %d quarantined row(s) replayed, %d now load", file_key, len(replayed), c["rows_loaded"]

@@ -25,6 +25,7 @@ class FileBatch:
     rows: pd.DataFrame | None = None  # FundingLine or Program rows
     failures: pd.DataFrame | None = None  # schemas.frames.Failure
     quarantined: pd.DataFrame | None = None  # raw cells + excel_row
+    warned: pd.DataFrame | None = None  # raw cells + excel_row of loaded rows with a replayable mapping warning
     skipped: pd.DataFrame | None = None  # excel_row, reason, label, stated_amount
     column_letters: dict[str, str] = field(default_factory=dict)
     source_columns: dict[str, str] = field(default_factory=dict)

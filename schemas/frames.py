@@ -61,9 +61,10 @@ class FundingLine(pa.DataFrameModel):
     agency_code: Series[Text] = pa.Field(str_matches=r"^[A-Z][A-Z0-9_]+$")
     program_code: Series[Text] = pa.Field(str_length={"min_value": 1, "max_value": 64})
     program_name: Series[Text] = pa.Field(nullable=True)
-    country_iso3: Series[Text] = pa.Field(str_matches=ISO3)
-    category_code: Series[Text]
-    category_label: Series[Text]
+    # NULL only on a row loaded with a declared warning (country_unknown, category_unmapped) waiting for a mapping
+    country_iso3: Series[Text] = pa.Field(str_matches=ISO3, nullable=True)
+    category_code: Series[Text] = pa.Field(nullable=True)
+    category_label: Series[Text] = pa.Field(nullable=True)
     stage: Series[Text] = pa.Field(isin=list(STAGES))
     fiscal_year: Series[int] = pa.Field(ge=1900, le=2100)
     fiscal_year_label: Series[Text]

@@ -43,5 +43,36 @@ RULES: dict[str, Rule] = {
 }
 
 
+#: rules a source may declare ``warn`` for, per file kind: the row can load with the field NULL (or as read) and the
+#: warning recorded. The mapping ones among them wait in mapping_queue and ``dcf replay`` completes the row once
+#: mapped. Any other rule leaves no value to load (no amount, no year, no rate), so ``warn`` is refused.
+WARNABLE: dict[str, frozenset[str]] = {
+    "budget": frozenset(
+        {
+            "country_unknown",
+            "category_unmapped",
+            "allocation_negative",
+            "totals_mismatch",
+            "date_unreadable",
+            "date_ambiguous",
+            "date_outside_period",
+            "date_out_of_range",
+        }
+    ),
+    "programs": frozenset(
+        {
+            "country_unknown",
+            "category_unmapped",
+            "date_unreadable",
+            "date_ambiguous",
+            "date_outside_period",
+            "date_out_of_range",
+        }
+    ),
+}
+#: warned rules whose rows ``dcf replay`` re-normalises once a steward adds the mapping
+REPLAYABLE_WARNINGS = frozenset({"country_unknown", "category_unmapped"})
+
+
 def severity(rule: str) -> str:
     return RULES[rule].severity

@@ -122,6 +122,19 @@ class FileSpec(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _warn_only_where_a_row_can_load(self) -> FileSpec:
+        from schemas.rules import WARNABLE
+
+        allowed = WARNABLE[self.kind.value]
+        refused = sorted(rule for rule, level in self.severity.items() if level == "warn" and rule not in allowed)
+        if refused:
+            raise ValueError(
+                f"severity: {refused} cannot be 'warn' for {self.kind.value} files: a row failing it has no value "
+                f"to load; rules that may warn: {sorted(allowed)}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _columns_fit_kind(self) -> FileSpec:
         known = CANONICAL_COLUMNS[self.kind]
         unknown = sorted(set(self.columns) - set(known))

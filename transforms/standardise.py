@@ -12,6 +12,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from schemas.frames import FundingLine, Program, RawBudget, RawPrograms
+from schemas.rules import REPLAYABLE_WARNINGS
 from schemas.sources import STAGES
 from transforms import categories, countries, currency, dates, deflate, fiscal, fx, numbers
 from transforms.failures import concat_failures, empty_failures, failures_where, from_pandera
@@ -54,6 +55,8 @@ class Standardised:
     quarantined: pd.DataFrame  # the raw cells of rows with a blocking failure (+ excel_row)
     skipped: pd.DataFrame  # excel_row, reason (blank/total), label, stated_amount
     rows_read: int
+    #: the raw cells (+ excel_row) of loaded rows that carry a replayable mapping warning (REPLAYABLE_WARNINGS)
+    warned: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -126,7 +129,11 @@ def _finish(
         blocked |= bad
         rows = model.validate(rows[~rows["excel_row"].isin(bad)], lazy=False)
     quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
-    return Standardised(rows.reset_index(drop=True), failures, quarantined, skipped, rows_read)
+    replayable = warned[warned["rule"].isin(REPLAYABLE_WARNINGS)]["excel_row"].astype(int)
+    held = data[data["excel_row"].isin(set(replayable)) & data["excel_row"].isin(rows["excel_row"])]
+    return Standardised(
+        rows.reset_index(drop=True), failures, quarantined, skipped, rows_read, held.reset_index(drop=True)
+    )
 
 
 def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext) -> pd.DataFrame:
@@ -289,7 +296,11 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     unknown_country = iso3.isna() & as_text(data["partner_country"]).notna()
     hint = (
         countries.suggest(
-            data["partner_country"].where(unknown_country), ref.country_lookup["key"], ref.country_lookup["alias"]
+            data["partner_country"].where(unknown_country),
+            ref.country_lookup["key"],
+            ref.country_lookup["alias"],
+            entities=ref.country_lookup["iso3"],
+            kind="country",
         )
         if unknown_country.any()
         else None
@@ -315,6 +326,8 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             data["category"].where(unmapped),
             ref.category_mappings["label"].str.casefold(),
             ref.category_mappings["label"],
+            entities=ref.category_mappings["category_code"],
+            kind="label",
         )
         if unmapped.any()
         else None

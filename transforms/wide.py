@@ -340,7 +340,13 @@ def standardise_sheet(
         unknown = iso.isna().to_numpy() & ~other
         if unknown.any():
             unknown_names = pd.Series(names[unknown], dtype=STR)
-            hint = suggest(unknown_names, fold_key(as_text(country_lookup["alias"])), country_lookup["alias"])
+            hint = suggest(
+                unknown_names,
+                fold_key(as_text(country_lookup["alias"])),
+                country_lookup["alias"],
+                entities=country_lookup["iso3"],
+                kind="country",
+            )
             rows = excel_row[ent_idx][unknown]
             failures.append(
                 _failure_frame(

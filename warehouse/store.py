@@ -38,7 +38,7 @@ from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the C
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "10"
+SCHEMA_VERSION = "11"
 
 
 class PublishCheckFailed(RuntimeError):
@@ -136,8 +136,9 @@ def archived_current_files(warehouse: Path) -> list[tuple[str, str, str]]:
 
 
 def replay_candidates(warehouse: Path, rules: tuple[str, ...]) -> pd.DataFrame:
-    """Quarantined rows of current files whose open failures are all among ``rules`` (mapping problems a
-    reference table can fix), with what is needed to re-normalise them."""
+    """Quarantined rows, and rows loaded with a mapping warning, of current files whose open failures are all among
+    ``rules`` (mapping problems a reference table can fix), with what is needed to re-normalise them; ``held`` says
+    which (quarantined | warned)."""
     source = trusted(warehouse)
     if source is None:
         raise FileNotFoundError(f"no warehouse at {warehouse}; run 'dcf run' first")
@@ -149,8 +150,9 @@ def replay_candidates(warehouse: Path, rules: tuple[str, ...]) -> pd.DataFrame:
                 FROM audit_validation_failure WHERE status = 'open' AND excel_row IS NOT NULL GROUP BY ALL
             )
             SELECT q.file_key, q.sheet, q.excel_row, q.raw_json, q.kind, q.agency_code, f.file_hash, f.config_hash,
-                   f.path, f.context_json
-            FROM quarantine_row q
+                   f.path, f.context_json, q.held
+            FROM (SELECT *, 'quarantined' AS held FROM quarantine_row
+                  UNION ALL SELECT *, 'warned' AS held FROM warned_row) q
             JOIN audit_source_file f ON f.file_key = q.file_key AND f.is_current
             JOIN open_rules o ON o.file_key = q.file_key AND o.sheet = q.sheet AND o.excel_row = q.excel_row
             WHERE f.context_json IS NOT NULL AND list_has_all(?, o.rules)
@@ -192,6 +194,7 @@ FILE_TABLES = (
     "fact_funding_line",
     "dim_program",
     "quarantine_row",
+    "warned_row",
     "skipped_row",
     "ref_series_value",
     "ref_series_footnote",
@@ -316,6 +319,8 @@ class Staging:
                 self._insert(table, own(frame).assign(loaded_at=now) if table == "ref_series_edition" else own(frame))
         if batch.quarantined is not None and len(batch.quarantined):
             self._insert("quarantine_row", own(self._quarantine_frame(batch)))
+        if batch.warned is not None and len(batch.warned):
+            self._insert("warned_row", own(self._held_frame(batch, batch.warned, "warn")))
         if batch.skipped is not None and len(batch.skipped):
             self._insert("skipped_row", own(batch.skipped))
         self._record_failures(batch, load, now)
@@ -357,12 +362,17 @@ class Staging:
 
     @staticmethod
     def _quarantine_frame(batch: FileBatch) -> pd.DataFrame:
-        q = batch.quarantined
-        assert q is not None and batch.failures is not None, "only called for a batch with quarantined rows"
+        assert batch.quarantined is not None, "only called for a batch with quarantined rows"
+        return Staging._held_frame(batch, batch.quarantined, "block")
+
+    @staticmethod
+    def _held_frame(batch: FileBatch, q: pd.DataFrame, severity: str) -> pd.DataFrame:
+        """Rows kept with their cells as read (quarantined: the blocking rules; warned: the warning rules)."""
+        assert batch.failures is not None, "only called for a batch with failures"
         keys = [c for c in ("sheet", "excel_row") if c in q.columns]  # multi-sheet files: a row is (sheet, row)
         cells = q.drop(columns=keys).astype(object).where(q.drop(columns=keys).notna(), None)
         raw_json = [json.dumps(rec, ensure_ascii=False) for rec in cells.to_dict(orient="records")]
-        blocking = batch.failures[batch.failures["severity"] == "block"]
+        blocking = batch.failures[batch.failures["severity"] == severity]
         fkeys = [c for c in keys if c in blocking.columns]
         rules = blocking.groupby(fkeys)["rule"].agg(lambda s: ",".join(sorted(set(s))))
         index = pd.MultiIndex.from_frame(q[fkeys]) if len(fkeys) > 1 else pd.Index(q["excel_row"])
@@ -493,9 +503,13 @@ class Staging:
             },
         )
 
-    def apply_replay(self, batch: FileBatch, replayed: list[int], load: LoadInfo, now: datetime) -> None:
-        """Quarantined rows of one file re-normalised: rows that now pass are loaded, the rest stay quarantined
-        with their new reasons, failures of the replayed rows are resolved or refreshed, the file's counts move."""
+    def apply_replay(
+        self, batch: FileBatch, replayed: list[int], load: LoadInfo, now: datetime, were_loaded: int = 0
+    ) -> None:
+        """Held rows of one file re-normalised (quarantined ones, and ``were_loaded`` rows loaded with a mapping
+        warning): rows that now pass are loaded (a warned row replaces its earlier version), the rest stay
+        quarantined with their new reasons, failures of the replayed rows are resolved or refreshed, the file's
+        counts move."""
         con = self.con
         lineage = {
             "file_key": batch.file_key,
@@ -505,21 +519,26 @@ class Staging:
         }
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(
-                "DELETE FROM quarantine_row WHERE file_key = ? AND list_contains(?, excel_row)",
-                [batch.file_key, replayed],
-            )
+            target = "fact_funding_line" if batch.kind == "budget" else "dim_program"
+            for table in ("quarantine_row", "warned_row", target):  # a replayed row is written again below
+                con.execute(
+                    f"DELETE FROM {table} WHERE file_key = ? AND list_contains(?, excel_row)",
+                    [batch.file_key, replayed],
+                )
             rows = batch.rows
             passed = 0 if rows is None else len(rows)
             if rows is not None and passed:
-                self._insert("fact_funding_line" if batch.kind == "budget" else "dim_program", rows.assign(**lineage))
+                self._insert(target, rows.assign(**lineage))
             if batch.quarantined is not None and len(batch.quarantined):
                 self._insert("quarantine_row", self._quarantine_frame(batch).assign(**lineage))
+            if batch.warned is not None and len(batch.warned):
+                self._insert("warned_row", self._held_frame(batch, batch.warned, "warn").assign(**lineage))
             self._record_failures(batch, load, now, scope_rows=replayed)
+            moved = passed - were_loaded  # rows that left quarantine (a warned row was already counted loaded)
             con.execute(
                 "UPDATE audit_source_file SET rows_loaded = rows_loaded + ?, rows_quarantined = rows_quarantined - ? "
                 "WHERE file_key = ? AND is_current",
-                [passed, passed, batch.file_key],
+                [moved, moved, batch.file_key],
             )
             con.execute("COMMIT")
         except Exception as exc:
@@ -707,7 +726,7 @@ class Staging:
         )
 
     # -- checks and publish -------------------------------------------------------------------------------------
-    LINEAGE_KEYED = ("fact_funding_line", "dim_program", "quarantine_row", "skipped_row")
+    LINEAGE_KEYED = ("fact_funding_line", "dim_program", "quarantine_row", "warned_row", "skipped_row")
 
     def check(self) -> None:
         faultpoint("checks")
@@ -721,7 +740,8 @@ class Staging:
         if bad:
             raise PublishCheckFailed("row counts do not reconcile for: " + ", ".join(r[0] for r in bad))
         counted = self.con.execute(
-            "SELECT count(*) FROM fact_funding_line f ANTI JOIN dim_country c ON c.iso3 = f.country_iso3"
+            "SELECT count(*) FROM fact_funding_line f ANTI JOIN dim_country c ON c.iso3 = f.country_iso3 "
+            "WHERE f.country_iso3 IS NOT NULL"
         ).fetchone()
         assert counted is not None  # an aggregate returns one row
         orphans = counted[0]

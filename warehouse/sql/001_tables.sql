@@ -47,9 +47,9 @@ CREATE TABLE IF NOT EXISTS fact_funding_line (
     agency_code        VARCHAR NOT NULL,
     program_code       VARCHAR NOT NULL,
     program_name       VARCHAR,
-    country_iso3       VARCHAR NOT NULL,
-    category_code      VARCHAR NOT NULL,
-    category_label     VARCHAR NOT NULL,
+    country_iso3       VARCHAR,            -- NULL: loaded with a declared warning, waiting in mapping_queue
+    category_code      VARCHAR,            -- (as above)
+    category_label     VARCHAR,
     stage              VARCHAR NOT NULL CHECK (stage IN ('allocated', 'committed', 'obligated', 'disbursed')),
     fiscal_year        SMALLINT NOT NULL,
     fiscal_year_label  VARCHAR NOT NULL,
@@ -90,6 +90,20 @@ CREATE TABLE IF NOT EXISTS dim_program (
 
 -- Rows held back by a blocking failure, with their cells as read (JSON), so they can be re-normalised.
 CREATE TABLE IF NOT EXISTS quarantine_row (
+    file_key    VARCHAR NOT NULL,
+    sheet       VARCHAR NOT NULL,
+    excel_row   INTEGER NOT NULL,
+    agency_code VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,
+    raw_json    VARCHAR NOT NULL,
+    rules       VARCHAR NOT NULL,
+    file_hash   VARCHAR NOT NULL,
+    load_id     VARCHAR NOT NULL
+);
+
+-- Rows loaded with a declared mapping warning (country or category NULL): their cells as read, so 'dcf replay'
+-- completes them once the steward adds the mapping.
+CREATE TABLE IF NOT EXISTS warned_row (
     file_key    VARCHAR NOT NULL,
     sheet       VARCHAR NOT NULL,
     excel_row   INTEGER NOT NULL,

@@ -53,8 +53,8 @@ COMMENT ON COLUMN fact_funding_line.excel_row IS 'Excel row number of the line a
 COMMENT ON COLUMN fact_funding_line.agency_code IS 'Reporting agency (dim_agency).';
 COMMENT ON COLUMN fact_funding_line.program_code IS 'Agency''s program code as in the file (e.g. MOD-P012); with agency_code joins dim_program.';
 COMMENT ON COLUMN fact_funding_line.program_name IS 'Program name as the file gives it, in the file''s language; NULL when the file has no name column.';
-COMMENT ON COLUMN fact_funding_line.country_iso3 IS 'Partner country, ISO 3166-1 alpha-3 (dim_country.iso3).';
-COMMENT ON COLUMN fact_funding_line.category_code IS 'Canonical category (dim_category).';
+COMMENT ON COLUMN fact_funding_line.country_iso3 IS 'Partner country, ISO 3166-1 alpha-3 (dim_country.iso3); NULL only when the source declares country_unknown: warn and the name waits in mapping_queue (warned_row, dcf replay).';
+COMMENT ON COLUMN fact_funding_line.category_code IS 'Canonical category (dim_category); NULL only when the source declares category_unmapped: warn and the label waits in mapping_queue.';
 COMMENT ON COLUMN fact_funding_line.category_label IS 'Category label exactly as the agency wrote it, before mapping.';
 COMMENT ON COLUMN fact_funding_line.stage IS 'Funding stage: allocated, committed, obligated or disbursed.';
 COMMENT ON COLUMN fact_funding_line.fiscal_year IS 'Canonical fiscal year: calendar year in which the agency''s fiscal period ends (ADR 0003).';
@@ -92,6 +92,18 @@ COMMENT ON COLUMN dim_program.status IS 'Status as the file states it, lower cas
 COMMENT ON COLUMN dim_program.warning_rules IS 'Comma-separated rules that warned (severity warn) on this record; NULL when none.';
 COMMENT ON COLUMN dim_program.file_hash IS 'sha256 (hex) of the source file version the record came from.';
 COMMENT ON COLUMN dim_program.load_id IS 'Load that stored the record (audit_load.load_id).';
+
+-- warned_row ---------------------------------------------------------------------------------------------------------
+COMMENT ON TABLE warned_row IS 'Source rows loaded with a declared mapping warning (the country or category NULL until mapped), with their cells as read, so ''dcf replay'' completes them once the mapping exists; the warnings are in audit_validation_failure.';
+COMMENT ON COLUMN warned_row.file_key IS 'Logical source file: <AGENCY>/<path under the agency''s inbox folder> (ADR 0002).';
+COMMENT ON COLUMN warned_row.sheet IS 'Worksheet the row was read from; empty string for a CSV file.';
+COMMENT ON COLUMN warned_row.excel_row IS 'Excel row number as the steward sees it (1-based).';
+COMMENT ON COLUMN warned_row.agency_code IS 'Agency that sent the file (dim_agency).';
+COMMENT ON COLUMN warned_row.kind IS 'File kind: budget or programs.';
+COMMENT ON COLUMN warned_row.raw_json IS 'The row''s cells as read (text, before normalisation), as a JSON object keyed by canonical column.';
+COMMENT ON COLUMN warned_row.rules IS 'Comma-separated mapping rules that warned on the row, sorted.';
+COMMENT ON COLUMN warned_row.file_hash IS 'sha256 (hex) of the source file version the row came from.';
+COMMENT ON COLUMN warned_row.load_id IS 'Load that stored the row (audit_load.load_id).';
 
 -- quarantine_row -----------------------------------------------------------------------------------------------------
 COMMENT ON TABLE quarantine_row IS 'Source rows held back by a blocking failure, with their cells as read, so ''dcf replay'' can re-normalise them; the reasons are in audit_validation_failure.';

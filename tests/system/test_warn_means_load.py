@@ -1,0 +1,116 @@
+"""A rule a source declares ``warn`` lets the row load: the unmapped field NULL, the warning recorded, the label in
+mapping_queue; once a steward maps it, ``dcf replay`` completes the very same rows (no duplicate, counts unchanged)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from tests.system.test_flow_end_to_end import ROOT, query, run
+
+pytestmark = pytest.mark.slow
+
+
+def _warn_sources(dest: Path, rules: dict[str, str]) -> Path:
+    """A copy of sources/ whose budget files declare ``rules``."""
+    shutil.copytree(ROOT / "sources", dest)
+    for path in dest.glob("*.yaml"):
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for spec in cfg["files"]:
+            if spec["kind"] == "budget":
+                spec["severity"] = {**spec.get("severity", {}), **rules}
+        path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def test_a_warned_country_loads_null_and_replay_completes_it(inbox_copy, tmp_path):
+    from flows.nightly import run_locally
+    from flows.replay import replay_quarantine
+
+    inbox, _ = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    sources = _warn_sources(tmp_path / "sources", {"country_unknown": "warn"})
+    assert run(inbox, wh, sources=str(sources)).outcome == "success"
+
+    atlantis = query(
+        wh,
+        "SELECT file_key, excel_row, severity FROM audit_validation_failure "
+        "WHERE status = 'open' AND rule = 'country_unknown' AND value = 'Atlantis' ORDER BY ALL",
+    )
+    assert len(atlantis) >= 2 and set(atlantis["severity"]) == {"warn"}
+    keys = list(zip(atlantis["file_key"], atlantis["excel_row"]))
+    loaded = query(wh, "SELECT file_key, excel_row, country_iso3, warning_rules FROM fact_funding_line ORDER BY ALL")
+    mine = loaded[[k in keys for k in zip(loaded["file_key"], loaded["excel_row"])]]
+    assert len(mine) == len(keys), "every warned row loads"
+    assert mine["country_iso3"].isna().all() and set(mine["warning_rules"]) == {"country_unknown"}
+    # no second failure on the empty country (the contract accepts NULL for a declared warning), none quarantined
+    rules_on_them = query(
+        wh, "SELECT DISTINCT rule FROM audit_validation_failure WHERE value = 'Atlantis' OR rule = 'canonical_contract'"
+    )
+    assert rules_on_them["rule"].tolist() == ["country_unknown"]
+    assert query(wh, "SELECT count(*) AS n FROM quarantine_row WHERE rules LIKE '%country_unknown%'")["n"].item() == 0
+    queue = query(wh, "SELECT kind, sum(rows_waiting) AS n FROM mapping_queue WHERE label = 'Atlantis' GROUP BY kind")
+    assert queue.to_dict("records") == [{"kind": "country", "n": len(keys)}]
+    assert query(wh, "SELECT bool_and(reconciles) AS ok FROM file_reconciliation")["ok"].item()
+    counts_before = query(
+        wh, "SELECT file_key, rows_loaded, rows_quarantined FROM audit_source_file WHERE is_current ORDER BY ALL"
+    )
+
+    reference = tmp_path / "reference"
+    shutil.copytree(ROOT / "reference", reference)
+    with open(reference / "country_aliases.csv", "a", encoding="utf-8") as fh:
+        fh.write("Atlantis,GRC,steward test mapping\n")
+    summary = run_locally(replay_quarantine, warehouse=str(wh), reference=str(reference))
+    assert summary.outcome == "replay"
+
+    after = query(wh, "SELECT file_key, excel_row, country_iso3, warning_rules FROM fact_funding_line ORDER BY ALL")
+    assert len(after) == len(loaded), "replay replaced the warned rows, it did not add them again"
+    done = after[[k in keys for k in zip(after["file_key"], after["excel_row"])]]
+    assert set(done["country_iso3"]) == {"GRC"} and done["warning_rules"].isna().all()
+    status = query(wh, "SELECT DISTINCT status FROM audit_validation_failure WHERE value = 'Atlantis'")
+    assert status["status"].tolist() == ["resolved"]
+    assert query(wh, "SELECT count(*) AS n FROM warned_row")["n"].item() == 0
+    assert query(wh, "SELECT count(*) AS n FROM mapping_queue WHERE label = 'Atlantis'")["n"].item() == 0
+    assert query(wh, "SELECT bool_and(reconciles) AS ok FROM file_reconciliation")["ok"].item()
+    # rows that were already loaded stay counted once; rows quarantined for other mapping problems may have moved
+    counts_after = query(
+        wh, "SELECT file_key, rows_loaded, rows_quarantined FROM audit_source_file WHERE is_current ORDER BY ALL"
+    )
+    moved = counts_after.set_index("file_key") - counts_before.set_index("file_key")
+    assert ((moved["rows_loaded"] + moved["rows_quarantined"]) == 0).all()
+
+
+def test_warn_is_refused_for_a_rule_that_leaves_nothing_to_load(tmp_path):
+    from schemas.sources import SourceConfigError, load_sources
+
+    sources = _warn_sources(tmp_path / "sources", {"amount_not_number": "warn"})
+    with pytest.raises(SourceConfigError, match=r"\['amount_not_number'\] cannot be 'warn' for budget files"):
+        load_sources(sources)
+
+
+def test_marts_keep_a_warned_row_visible(inbox_copy, tmp_path):
+    """A NULL country is a group of its own in the marts, never dropped (the amounts still add up)."""
+    inbox, _ = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    sources = _warn_sources(tmp_path / "sources", {"country_unknown": "warn", "category_unmapped": "warn"})
+    assert run(inbox, wh, sources=str(sources)).outcome == "success"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        facts = con.execute("SELECT count(*), sum(amount_usd) FROM fact_funding_line").fetchone()
+        nulls = con.execute(
+            "SELECT count(*) FILTER (WHERE country_iso3 IS NULL), count(*) FILTER (WHERE category_code IS NULL) "
+            "FROM fact_funding_line"
+        ).fetchone()
+        marts = {
+            view: con.execute(f"SELECT sum(lines) FROM {view}").fetchone()[0]
+            for view in ("mart_funding_by_partner_year", "mart_funding_by_category", "mart_funding_by_agency")
+        }
+        usd = con.execute(
+            "SELECT sum(allocated_usd + committed_usd + obligated_usd + disbursed_usd) FROM mart_funding_by_partner_year"
+        ).fetchone()[0]
+    assert nulls[0] > 0 and nulls[1] > 0, nulls
+    assert marts == dict.fromkeys(marts, facts[0])
+    assert usd == pytest.approx(facts[1], rel=1e-9)
