@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-stamp
 UV_VER  := 0.13.8
 LINES   ?= 100000
 FILES   ?= 10
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 
 .PHONY: help install demo run test test-fast lint format bench lock serve clean fuzz
 
@@ -35,8 +35,11 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dcf run
 
+# two workers (one per core on CI), a file's tests on one worker: the system tests mostly wait on subprocesses
+PYTEST_WORKERS ?= -n auto --maxprocesses=2 --dist loadfile
+
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # ruff (lint + format check) and mypy: part of make test, so CI refuses unformatted or mistyped code
 lint: $(STAMP)
@@ -49,7 +52,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.hostile.run --count 2000 --memory-gib 2

@@ -29,6 +29,7 @@ TABLES: dict[str, dict[str, type | str]] = {
     "fx_rates": {"currency": str, "valid_from": str, "valid_to": str, "units_per_usd": "float64"},
     "fx_pegs": {"currency": str, "valid_from": str, "valid_to": str, "units_per_usd": "float64"},
     "currency_countries": {"currency": str, "iso3": str},
+    "historic_currencies": {"code": str, "withdrawn_on": str, "replaced_by": str},
 }
 SETTINGS_FILE = "normalization.yaml"
 

@@ -15,6 +15,20 @@ def normalize_currency(cells: pd.Series, default: str | None) -> pd.Series:
     return codes.astype(pd.StringDtype("pyarrow"))
 
 
+def check_codes(codes: pd.Series, dated: pd.Series, ref) -> tuple[pd.Series, pd.Series]:
+    """``(unknown, withdrawn)`` per row: a code neither current ISO 4217 nor in the historic table; a historic code
+    used on or after its withdrawal (``dated``: the transaction date, else the fiscal period's start). A historic
+    code before that date is valid: it still needs a rate (the ECB series holds the euro's predecessors, or a
+    steward's row in fx_rates.csv)."""
+    hist = ref.historic_currencies
+    unknown = codes.notna() & ~codes.isin(ref.iso_currencies) & ~codes.isin(hist.index)
+    withdrawn_on = codes.astype(object).map(hist["withdrawn_on"])
+    withdrawn = (
+        codes.notna() & pd.notna(withdrawn_on) & dated.notna() & (dated >= pd.to_datetime(withdrawn_on))
+    ).fillna(False)
+    return unknown.fillna(False).astype(bool), withdrawn.astype(bool)
+
+
 def normalize_for_fx(codes: pd.Series, not_iso: pd.Series) -> pd.Series:
     """Codes to look rates up for: unknown codes are left out (they fail as currency_unknown instead)."""
     return codes.astype(object).where(~not_iso, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pycountry
@@ -22,6 +22,8 @@ class Reference:
     cpi_annual: pd.DataFrame  # year, value: US CPI-U annual averages
     constant_base_year: int
     iso_currencies: frozenset[str]
+    #: ISO 4217 codes no longer current (reference/historic_currencies.csv): code -> withdrawn_on, replaced_by
+    historic_currencies: pd.DataFrame = field(default_factory=lambda: _historic(None))
 
 
 def build_reference(
@@ -37,7 +39,17 @@ def build_reference(
         cpi_annual=cpi_annual,
         constant_base_year=constant_base_year,
         iso_currencies=frozenset(c.alpha_3 for c in pycountry.currencies),
+        historic_currencies=_historic(tables.get("historic_currencies")),
     )
+
+
+def _historic(table: pd.DataFrame | None) -> pd.DataFrame:
+    """code (index) -> withdrawn_on (Timestamp), replaced_by."""
+    if table is None or table.empty:
+        empty = {"withdrawn_on": pd.Series(dtype="datetime64[ns]"), "replaced_by": pd.Series(dtype=object)}
+        return pd.DataFrame(empty, index=pd.Index([], dtype=object, name="code"))
+    out = table.assign(code=table["code"].str.strip().str.upper(), withdrawn_on=pd.to_datetime(table["withdrawn_on"]))
+    return out.set_index("code")[["withdrawn_on", "replaced_by"]]
 
 
 def country_dimension(reference: Reference) -> pd.DataFrame:

@@ -238,20 +238,42 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         )
     )
 
+    tdate, tdate_blank, tdate_outside, tdate_ambiguous = dates.read_dates(data["transaction_date"], _order(ctx))
     cur = currency.normalize_currency(data["currency"], ctx.default_currency)
-    not_iso = cur.notna() & ~cur.isin(ref.iso_currencies)
+    unknown_currency, withdrawn = currency.check_codes(cur, tdate.fillna(period_start), ref)
+    not_iso = unknown_currency | withdrawn  # no rate is looked up for either
     fails.append(
         failures_where(
             data.assign(currency=cur),
-            not_iso,
+            unknown_currency,
             "currency",
             "currency_unknown",
-            lambda r, v: "Currency '" + v + "' is not an ISO 4217 currency code.",
+            lambda r, v: (
+                "Currency '" + v + "' is not an ISO 4217 currency code (current, or historic in "
+                "reference/historic_currencies.csv)."
+            ),
+        )
+    )
+    hist = ref.historic_currencies
+    fails.append(
+        failures_where(
+            data.assign(
+                currency=cur,
+                _on=cur.map(hist["withdrawn_on"].dt.strftime("%Y-%m-%d")).astype(_STR),
+                _by=cur.map(hist["replaced_by"]).astype(_STR),
+                _dated=tdate.fillna(period_start).dt.strftime("%Y-%m-%d").astype(_STR),
+            ),
+            withdrawn,
+            "currency",
+            "currency_withdrawn",
+            lambda r, v: (
+                "Currency '" + v + "' was withdrawn on " + r["_on"] + " (replaced by " + r["_by"] + "); this row is "
+                "dated " + r["_dated"] + ": state the amount in " + r["_by"] + ", or correct the date."
+            ),
         )
     )
 
     stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
-    tdate, tdate_blank, tdate_outside, tdate_ambiguous = dates.read_dates(data["transaction_date"], _order(ctx))
     by_stage = stage.astype(object).map(ctx.fx_policy_by_stage).astype(object)
     policy = by_stage.where(by_stage.notna(), ctx.fx_policy)
     rated = currency.normalize_for_fx(cur, not_iso)

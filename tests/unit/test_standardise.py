@@ -248,3 +248,45 @@ def test_a_date_impossible_in_the_declared_order_says_which_order(reference):
     assert result.failures["message"].tolist() == [
         "transaction_date '03/15/2024' is not a date (this source writes dates day first (d/m/yyyy))."
     ]
+
+
+def test_a_withdrawn_currency_is_valid_before_its_withdrawal_and_refused_after(reference):
+    rows = [
+        {
+            "program_code": "H1",
+            "partner_country": "KSA",
+            "category": "Training",
+            "fiscal_year": "2021/22",
+            "amount": "10",
+            "currency": "hrk",
+        },  # kuna, fiscal period 2021-07-01 to 2022-06-30: still current
+        {
+            "program_code": "H2",
+            "partner_country": "KSA",
+            "category": "Training",
+            "fiscal_year": "2023/24",
+            "amount": "10",
+            "currency": "HRK",
+        },  # period starts 2023-07-01: the euro had replaced it
+        {
+            "program_code": "H3",
+            "partner_country": "KSA",
+            "category": "Training",
+            "fiscal_year": "2023/24",
+            "amount": "10",
+            "currency": "XYZ",
+        },
+    ]
+    result = standardise_budget(frame(rows), CTX, reference)
+    loaded = result.rows.set_index("program_code")
+    assert list(loaded.index) == ["H1"]
+    assert loaded.loc["H1", "currency"] == "HRK" and loaded.loc["H1", "fx_provider"] == "ecb"
+    assert 6.0 < loaded.loc["H1", "amount_original"] / loaded.loc["H1", "amount_usd"] < 8.0  # HRK per USD then
+    by_row = result.failures.set_index("excel_row")
+    assert by_row.loc[6, "rule"] == "currency_withdrawn"
+    assert by_row.loc[6, "message"] == (
+        "Currency 'HRK' was withdrawn on 2023-01-01 (replaced by EUR); this row is dated 2023-07-01: state the amount "
+        "in EUR, or correct the date."
+    )
+    assert by_row.loc[7, "rule"] == "currency_unknown"
+    assert len(result.failures) == 2  # no second failure (no rate was looked up for either)
