@@ -6,6 +6,7 @@ model is rejected with :class:`SourceConfigError`, whose message names the file 
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -84,6 +85,27 @@ class FxSpec(_Strict):
     lookback_days: int = Field(default=7, ge=0, le=31)
 
 
+class KeepRows(_Strict):
+    """Which rows are in scope: the others are skipped (reason ``filtered``), counted, never silently dropped."""
+
+    column: str = Field(description="a canonical column of the file (mapped or constant)")
+    values: list[str] | None = Field(default=None, alias="in", description="keep rows whose cell is one of these")
+    matches: str | None = Field(default=None, description="keep rows whose cell matches this regex")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> KeepRows:
+        if (self.values is None) == (self.matches is None):
+            raise ValueError("give either 'in' (a list of values) or 'matches' (a regex), not both and not neither")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"'matches' is not a regular expression: {exc}") from None
+        return self
+
+
 class FileSpec(_Strict):
     kind: FileKind
     pattern: str = Field(description="glob, relative to the agency's inbox folder")
@@ -100,6 +122,16 @@ class FileSpec(_Strict):
     severity: dict[str, Literal["block", "warn"]] = Field(default_factory=dict, description="rule id -> block | warn")
     date_order: Literal["day_first", "month_first"] | None = Field(
         default=None, description="overrides the agency's date_order for these files"
+    )
+    missing: list[str] = Field(
+        default_factory=list, description="cell texts that mean 'no value' (e.g. 'Not given', '.', 'n/a')"
+    )
+    constants: dict[str, str] = Field(
+        default_factory=dict, description="canonical column -> the value every row has (a column the file lacks)"
+    )
+    keep_rows: KeepRows | None = None
+    fiscal_year_from: Literal["transaction_date"] | None = Field(
+        default=None, description="derive the fiscal year from this date column where the file states none"
     )
     columns: dict[str, list[str]]
 
@@ -137,16 +169,28 @@ class FileSpec(_Strict):
     @model_validator(mode="after")
     def _columns_fit_kind(self) -> FileSpec:
         known = CANONICAL_COLUMNS[self.kind]
-        unknown = sorted(set(self.columns) - set(known))
+        unknown = sorted((set(self.columns) | set(self.constants)) - set(known))
         if unknown:
             raise ValueError(f"unknown column(s) {unknown} for kind '{self.kind.value}'; known: {sorted(known)}")
-        missing = sorted(c for c, required in known.items() if required and c not in self.columns)
+        both = sorted(set(self.columns) & set(self.constants))
+        if both:
+            raise ValueError(f"column(s) {both} are both read from the file and constant: choose one")
+        derived = {"fiscal_year"} if self.fiscal_year_from else set()
+        missing = sorted(
+            c
+            for c, required in known.items()
+            if required and c not in self.columns and c not in self.constants and c not in derived
+        )
         if missing:
             raise ValueError(f"required column(s) {missing} have no aliases")
+        if self.fiscal_year_from and self.fiscal_year_from not in self.columns:
+            raise ValueError(f"fiscal_year_from: '{self.fiscal_year_from}' is not a column of these files")
+        if self.keep_rows and self.keep_rows.column not in set(self.columns) | set(self.constants):
+            raise ValueError(f"keep_rows: '{self.keep_rows.column}' is not a column of these files")
         if self.kind is FileKind.budget:
-            if "currency" not in self.columns and not self.default_currency:
+            if "currency" not in self.columns and "currency" not in self.constants and not self.default_currency:
                 raise ValueError("budget files need a 'currency' column or a default_currency")
-            if "stage" not in self.columns and not self.default_stage:
+            if "stage" not in self.columns and "stage" not in self.constants and not self.default_stage:
                 raise ValueError("budget files need a 'stage' column or a default_stage")
         return self
 
@@ -327,6 +371,12 @@ class SourceConfig(_Strict):
     #: withdrawn) or retract them (removed from the warehouse at the next run; the raw archive still holds the file)
     withdrawn: Literal["keep", "retract"] = "keep"
     files: list[AnyFileSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fiscal_year_from_gregorian(self) -> SourceConfig:
+        if self.fiscal_calendar == "hijri" and any(getattr(f, "fiscal_year_from", None) for f in self.files):
+            raise ValueError("fiscal_year_from works for Gregorian fiscal years only (this agency uses Hijri years)")
+        return self
 
     def spec_for(self, relative_name: str) -> FileSpec | WideFileSpec | None:
         """The first file spec whose pattern matches a file name, or None."""

@@ -43,6 +43,10 @@ class FileContext:
     totals_tolerance: float = 0.0001  # relative difference allowed between a stated total and the lines' sum
     severity: dict[str, str] = field(default_factory=dict)  # rule -> block | warn, overriding the catalogue
     source_columns: dict[str, str] = field(default_factory=dict)  # canonical -> header text in the file
+    missing: list[str] = field(default_factory=list)  # cell texts meaning "no value" (trimmed, any case)
+    constants: dict[str, str] = field(default_factory=dict)  # canonical column -> the value of every row
+    keep_rows: dict | None = None  # {"column", "values" | "matches"}: rows in scope; the rest skipped as filtered
+    fiscal_year_from: str | None = None  # a date column that gives the fiscal year where the file states none
 
     def header(self, column: str) -> str:
         return self.source_columns.get(column, column)
@@ -85,6 +89,62 @@ def _split_rows(raw: pd.DataFrame, ctx: FileContext, labels: list[str]) -> tuple
     else:
         skipped["stated_amount"] = float("nan")
     return raw[status == DATA].copy(), skipped.reset_index(drop=True)
+
+
+def _prepare(raw: pd.DataFrame, ctx: FileContext, labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The source's declared options, in order: missing markers become empty cells (an amount keeps its text: it
+    fails as required_missing, saying so), blank and totals rows are set aside, constant columns are added, rows
+    out of scope are skipped as ``filtered`` (counted, with the cell that excluded them), and the fiscal year is
+    derived from a date where the file states none. Returns ``(data, skipped, filtered_raw)``."""
+    if ctx.missing:
+        cells = [c for c in raw.columns if c not in ("excel_row", "amount")]
+        raw = raw.assign(**{c: raw[c].mask(_is_marker(raw[c], ctx)) for c in cells})
+    data, skipped = _split_rows(raw, ctx, labels)
+    for col, value in ctx.constants.items():
+        data[col] = pd.Series(value, index=data.index, dtype=_STR)
+    filtered = data.iloc[:0]
+    if ctx.keep_rows:
+        column = ctx.keep_rows["column"]
+        text = as_text(data[column]) if column in data else pd.Series(pd.NA, index=data.index, dtype=_STR)
+        if ctx.keep_rows.get("values") is not None:
+            wanted = {str(v).strip().casefold() for v in ctx.keep_rows["values"]}
+            keep = text.str.casefold().isin(wanted).fillna(False).astype(bool)
+        else:
+            keep = text.str.contains(ctx.keep_rows["matches"], regex=True).fillna(False).astype(bool)
+        filtered = data[~keep]
+        out = pd.DataFrame(
+            {
+                "excel_row": filtered["excel_row"],
+                "reason": "filtered",
+                "label": (ctx.header(column) + " = " + text[~keep].fillna("(empty)")).astype(_STR),
+                "stated_amount": float("nan"),
+            }
+        )
+        skipped = pd.concat([skipped, out], ignore_index=True) if len(out) else skipped
+        data = data[keep]
+    if ctx.fiscal_year_from and ctx.fiscal_year_from in data:
+        data = data.assign(fiscal_year=_fiscal_year_from_date(data, ctx))
+    return data, skipped, filtered
+
+
+def _is_marker(cells: pd.Series, ctx: FileContext) -> pd.Series:
+    markers = {m.strip().casefold() for m in ctx.missing}
+    return as_text(cells).str.casefold().isin(markers).fillna(False).astype(bool)
+
+
+def _fiscal_year_from_date(data: pd.DataFrame, ctx: FileContext) -> pd.Series:
+    """The fiscal year label of each row's date ("2023/24" for a July year, "2024" for a calendar year) where the
+    file's fiscal-year cell is empty or absent; a date that cannot be read leaves it empty (and fails as a date)."""
+    assert ctx.fiscal_year_from is not None
+    given = as_text(data["fiscal_year"]) if "fiscal_year" in data else pd.Series(pd.NA, index=data.index, dtype=_STR)
+    when = dates.read_dates(data[ctx.fiscal_year_from], _order(ctx)).dates
+    m = ctx.fiscal_year_start_month
+    start_year = (when.dt.year - (when.dt.month < m).astype("Int64")).astype("Int64")
+    if m == 1:
+        label = start_year.astype(_STR)
+    else:
+        label = (start_year.astype(_STR) + "/" + ((start_year + 1) % 100).astype(_STR).str.zfill(2)).astype(_STR)
+    return given.fillna(label.where(when.notna()))
 
 
 def _raw_contract(model: type[pa.DataFrameModel], data: pd.DataFrame, ctx: FileContext) -> pd.DataFrame:
@@ -200,7 +260,7 @@ def _out_of_range(data: pd.DataFrame, outside: pd.Series, column: str, ctx: File
 
 def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
     """Raw budget cells -> FundingLine rows."""
-    data, skipped = _split_rows(raw, ctx, ["program_code", "program_name", "partner_country", "category"])
+    data, skipped, filtered = _prepare(raw, ctx, ["program_code", "program_name", "partner_country", "category"])
     for optional in ("program_name", "currency", "stage", "transaction_date"):
         if optional not in data:
             data[optional] = pd.Series(pd.NA, index=data.index, dtype=_STR)
@@ -210,13 +270,25 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
 
     amount, amount_blank = numbers.parse_amounts(data["amount"], ctx.number_locale)
     amount = amount * ctx.unit_factor
+    marked = _is_marker(data["amount"], ctx) if ctx.missing else pd.Series(False, index=data.index)
     fails.append(
         failures_where(
             data,
-            amount.isna() & ~amount_blank,
+            amount.isna() & ~amount_blank & ~marked,
             "amount",
             "amount_not_number",
             lambda r, v: f"{h('amount')} '" + v + "' is not a number.",
+        )
+    )
+    fails.append(
+        failures_where(
+            data,
+            marked,
+            "amount",
+            "required_missing",
+            lambda r, v: (
+                f"{h('amount')} is '" + v + "', which this source declares means no value; a line needs an amount."
+            ),
         )
     )
 
@@ -426,7 +498,12 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         )
     )
 
-    fails.append(_reconcile_totals(amount, skipped, ctx))
+    if len(filtered):  # the sheet's total covers the lines out of scope too
+        out_of_scope, _ = numbers.parse_amounts(filtered["amount"], ctx.number_locale)
+        amount_in_total = pd.concat([amount, out_of_scope * ctx.unit_factor])
+    else:
+        amount_in_total = amount
+    fails.append(_reconcile_totals(amount_in_total, skipped, ctx))
 
     canonical = pd.DataFrame(
         {
@@ -456,7 +533,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
 
 def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
     """Raw program records -> Program rows (partner countries as a list of ISO alpha-3 codes)."""
-    data, skipped = _split_rows(raw, ctx, ["program_code", "name_en"])
+    data, skipped, _ = _prepare(raw, ctx, ["program_code", "name_en"])
     for optional in ("name_ar", "partner_countries", "category", "start_date", "end_date", "status"):
         if optional not in data:
             data[optional] = pd.Series(pd.NA, index=data.index, dtype=_STR)

@@ -44,6 +44,22 @@ def _mutate(fn) -> dict:
         (lambda d: d.update(colour="blue"), "colour"),
         (lambda d: d["files"][0].update(severity={"no_such_rule": "warn"}), "files.0.severity"),
         (lambda d: d["files"][0].update(fx={"policy": "spot"}), "files.0.fx.policy"),
+        (lambda d: d["files"][0].update(severity={"amount_not_number": "warn"}), "cannot be 'warn'"),
+        (lambda d: d["files"][0].update(date_order="year_first"), "files.0.date_order"),
+        (lambda d: d["files"][0].update(constants={"amount": "1"}), "both read from the file and constant"),
+        (lambda d: d["files"][0].update(constants={"colour": "blue"}), "unknown column(s) ['colour']"),
+        (lambda d: d["files"][0].update(keep_rows={"column": "stage", "in": ["a"], "matches": "b"}), "not both"),
+        (lambda d: d["files"][0].update(keep_rows={"column": "stage", "matches": "(unclosed"}), "not a regular"),
+        (lambda d: d["files"][0].update(keep_rows={"column": "nowhere", "in": ["x"]}), "'nowhere' is not a column"),
+        (lambda d: d["files"][0].update(fiscal_year_from="start_date"), "files.0.fiscal_year_from"),
+        (
+            lambda d: (
+                d.update(fiscal_calendar="hijri")
+                or d["files"][0].update(fiscal_year_from="transaction_date")
+                or d["files"][0]["columns"].update(transaction_date=["Date"])
+            ),
+            "Gregorian fiscal years only",
+        ),
     ],
 )
 def test_bad_yaml_names_file_and_key(tmp_path, mutation, key_text):
@@ -89,8 +105,12 @@ def test_the_readme_example_source_is_a_valid_config():
     from schemas.sources import SourceConfig
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Adding an agency", 1)[1]
-    block = re.search(r"```yaml\n(.*?)```", section, re.S)
-    assert block is not None
-    cfg = SourceConfig.model_validate(yaml.safe_load(block.group(1)))
-    assert cfg.agency == "NAVY" and cfg.date_order == "day_first" and cfg.files[0].kind == "budget"
+    section = readme.split("## Adding an agency", 1)[1].split("### Adding a reference dataset", 1)[0]
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    assert len(blocks) == 2
+    navy, donors = (SourceConfig.model_validate(b) for b in blocks)
+    assert navy.agency == "NAVY" and navy.date_order == "day_first" and navy.files[0].kind == "budget"
+    spec = donors.files[0]
+    assert spec.missing == ["Not given", ".", "n/a"] and spec.constants == {"partner_country": "Jordan"}
+    assert spec.keep_rows is not None and spec.keep_rows.values == ["Committed", "Disbursed"]
+    assert spec.fiscal_year_from == "transaction_date" and donors.date_order == "month_first"

@@ -290,3 +290,54 @@ def test_a_withdrawn_currency_is_valid_before_its_withdrawal_and_refused_after(r
     )
     assert by_row.loc[7, "rule"] == "currency_unknown"
     assert len(result.failures) == 2  # no second failure (no rate was looked up for either)
+
+
+def _tracker_rows() -> list[dict]:
+    base = {"program_code": "T", "category": "Training", "fiscal_year": None, "currency": "n/a"}
+    return [
+        {**base, "program_code": "T1", "amount": "35,000", "stage": "Committed", "transaction_date": "2023-08-15"},
+        {**base, "program_code": "T2", "amount": "Not given", "stage": "Committed", "transaction_date": "2023-09-01"},
+        {**base, "program_code": "T3", "amount": "12", "stage": "Pledged", "transaction_date": "2024-02-01"},
+        {**base, "program_code": "T4", "amount": "7", "stage": "committed", "transaction_date": "2024-06-30"},
+    ]
+
+
+def test_declared_options_missing_markers_constants_scope_and_year_from_date(reference):
+    ctx = FileContext(
+        **{
+            **CTX.__dict__,
+            "unit_factor": 1.0,
+            "default_currency": "USD",
+            "default_stage": None,
+            "missing": ["Not given", "n/a", "."],
+            "constants": {"partner_country": "Jordan"},
+            "keep_rows": {"column": "stage", "values": ["committed"]},
+            "fiscal_year_from": "transaction_date",
+            "source_columns": {"amount": "Amount", "stage": "Status"},
+        }
+    )
+    result = standardise_budget(frame(_tracker_rows()), ctx, reference)
+    assert result.counts == {"rows_read": 4, "rows_loaded": 2, "rows_quarantined": 1, "rows_skipped": 1}
+    loaded = result.rows.set_index("program_code")
+    assert list(loaded.index) == ["T1", "T4"]
+    assert set(loaded["country_iso3"]) == {"JOR"} and set(loaded["currency"]) == {"USD"}  # 'n/a' -> the default
+    assert loaded["fiscal_year"].tolist() == [2024, 2024]  # July years: 2023-08-15 and 2024-06-30 are in FY2024
+    assert loaded["fiscal_year_label"].tolist() == ["2023/24", "2023/24"]
+    failure = result.failures.set_index("excel_row").loc[6]
+    assert (failure["rule"], failure["message"]) == (
+        "required_missing",
+        "Amount is 'Not given', which this source declares means no value; a line needs an amount.",
+    )
+    skipped = result.skipped.set_index("excel_row")
+    assert skipped.loc[7, "reason"] == "filtered" and skipped.loc[7, "label"] == "Status = Pledged"
+
+
+def test_keep_rows_by_pattern_and_totals_still_cover_lines_out_of_scope(reference):
+    rows = [dict(r) for r in BUDGET]
+    ctx = FileContext(**{**CTX.__dict__, "keep_rows": {"column": "program_code", "matches": "^P[12]$"}})
+    result = standardise_budget(frame(rows), ctx, reference)
+    assert sorted(result.rows["program_code"]) == ["P1", "P2"]
+    assert set(result.skipped["reason"]) == {"blank", "total", "filtered"}
+    assert "totals_mismatch" not in set(result.failures["rule"])  # the total is of every line, in scope or not
+    c = result.counts
+    assert c["rows_read"] == c["rows_loaded"] + c["rows_quarantined"] + c["rows_skipped"]

@@ -120,7 +120,7 @@ CREATE TABLE IF NOT EXISTS skipped_row (
     file_key       VARCHAR NOT NULL,
     sheet          VARCHAR NOT NULL,
     excel_row      INTEGER NOT NULL,
-    reason         VARCHAR NOT NULL CHECK (reason IN ('blank', 'total', 'heading', 'region_heading', 'subregion_heading')),
+    reason         VARCHAR NOT NULL CHECK (reason IN ('blank', 'total', 'filtered', 'heading', 'region_heading', 'subregion_heading')),
     label          VARCHAR,
     stated_amount  DOUBLE,
     file_hash      VARCHAR NOT NULL,

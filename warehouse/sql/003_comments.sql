@@ -122,7 +122,7 @@ COMMENT ON TABLE skipped_row IS 'Source rows deliberately not loaded: blank rows
 COMMENT ON COLUMN skipped_row.file_key IS 'Logical source file: <AGENCY>/<path under the agency''s inbox folder> (ADR 0002).';
 COMMENT ON COLUMN skipped_row.sheet IS 'Worksheet the row was read from; empty string for a CSV file.';
 COMMENT ON COLUMN skipped_row.excel_row IS 'Excel row number as the steward sees it (1-based).';
-COMMENT ON COLUMN skipped_row.reason IS 'Why the row was skipped: blank (no value in any mapped cell), total (a totals row), region_heading / subregion_heading (a reference sheet''s heading row between entities, e.g. Middle East) or heading (a title row of a footnotes sheet).';
+COMMENT ON COLUMN skipped_row.reason IS 'Why the row was skipped: blank (no value in any mapped cell), total (a totals row), filtered (out of the source''s keep_rows scope; label names the cell), region_heading / subregion_heading (a reference sheet''s heading row between entities, e.g. Middle East) or heading (a title row of a footnotes sheet).';
 COMMENT ON COLUMN skipped_row.label IS 'Label of a totals row as written (e.g. Total); NULL for a blank row.';
 COMMENT ON COLUMN skipped_row.stated_amount IS 'Total stated on a totals row, in full units (the file''s thousands or millions multiplied out; currency as the file''s lines, which may mix currencies); NULL for a blank row.';
 COMMENT ON COLUMN skipped_row.file_hash IS 'sha256 (hex) of the source file version the row came from.';
