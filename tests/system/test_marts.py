@@ -114,18 +114,18 @@ def test_each_mart_returns_rows(con, mart):
 
 def test_partner_year_reconciles_with_the_facts(con):
     for stage in STAGES:
-        mart = one(con, f"SELECT sum({stage}_usd) FROM mart_funding_by_partner_year")
+        mart = one(con, f"SELECT coalesce(sum({stage}_usd), 0) FROM mart_funding_by_partner_year")
         facts = one(con, "SELECT coalesce(sum(amount_usd), 0) FROM fact_funding_line WHERE stage = ?", [stage])
         assert mart == pytest.approx(facts, rel=1e-9, abs=1e-6), stage
     total = one(
         con,
-        "SELECT sum(allocated_usd + committed_usd + obligated_usd + disbursed_usd) FROM mart_funding_by_partner_year",
+        "SELECT sum(coalesce(allocated_usd, 0) + coalesce(committed_usd, 0) + coalesce(obligated_usd, 0) + coalesce(disbursed_usd, 0)) FROM mart_funding_by_partner_year",
     )
     assert total == pytest.approx(one(con, "SELECT sum(amount_usd) FROM fact_funding_line"), rel=1e-9)
     constant = one(
         con,
-        "SELECT sum(allocated_usd_constant + committed_usd_constant + obligated_usd_constant"
-        " + disbursed_usd_constant) FROM mart_funding_by_partner_year",
+        "SELECT sum(coalesce(allocated_usd_constant, 0) + coalesce(committed_usd_constant, 0)"
+        " + coalesce(obligated_usd_constant, 0) + coalesce(disbursed_usd_constant, 0)) FROM mart_funding_by_partner_year",
     )
     assert constant == pytest.approx(one(con, "SELECT sum(amount_usd_constant) FROM fact_funding_line"), rel=1e-9)
     assert one(con, "SELECT sum(lines) FROM mart_funding_by_partner_year") == one(
@@ -150,9 +150,29 @@ def test_partner_year_reconciles_with_the_facts(con):
     )
 
 
+@pytest.mark.parametrize(
+    "mart, key", [("mart_funding_by_partner_year", "partner_iso3"), ("mart_funding_by_category", "category_code")]
+)
+def test_a_stage_nobody_reported_is_null_and_zero_only_when_reported(con, mart, key):
+    """NULL where no line of that stage exists for the row's group; a number (0 included) only where lines do."""
+    fact_key = "country_iso3" if key == "partner_iso3" else key
+    for stage in STAGES:
+        wrong = one(
+            con,
+            f"""
+            WITH reported AS (SELECT DISTINCT {fact_key} AS k, fiscal_year FROM fact_funding_line WHERE stage = ?)
+            SELECT count(*) FROM {mart} m LEFT JOIN reported r ON r.k = m.{key} AND r.fiscal_year = m.fiscal_year
+            WHERE (r.k IS NULL) <> (m.{stage}_usd IS NULL)
+            """,
+            [stage],
+        )
+        assert wrong == 0, stage
+    assert one(con, f"SELECT count(*) FROM {mart} WHERE committed_usd IS NULL") > 0  # the case exists in the samples
+
+
 def test_category_reconciles_with_the_facts(con):
     for stage in STAGES:
-        mart = one(con, f"SELECT sum({stage}_usd) FROM mart_funding_by_category")
+        mart = one(con, f"SELECT coalesce(sum({stage}_usd), 0) FROM mart_funding_by_category")
         facts = one(con, "SELECT coalesce(sum(amount_usd), 0) FROM fact_funding_line WHERE stage = ?", [stage])
         assert mart == pytest.approx(facts, rel=1e-9, abs=1e-6), stage
     assert one(con, "SELECT sum(lines) FROM mart_funding_by_category") == one(

@@ -109,7 +109,7 @@ def test_marts_keep_a_warned_row_visible(inbox_copy, tmp_path):
             for view in ("mart_funding_by_partner_year", "mart_funding_by_category", "mart_funding_by_agency")
         }
         usd = con.execute(
-            "SELECT sum(allocated_usd + committed_usd + obligated_usd + disbursed_usd) FROM mart_funding_by_partner_year"
+            "SELECT sum(coalesce(allocated_usd, 0) + coalesce(committed_usd, 0) + coalesce(obligated_usd, 0) + coalesce(disbursed_usd, 0)) FROM mart_funding_by_partner_year"
         ).fetchone()[0]
     assert nulls[0] > 0 and nulls[1] > 0, nulls
     assert marts == dict.fromkeys(marts, facts[0])

@@ -20,14 +20,14 @@ WITH lines AS (
 by_partner_year AS (
     SELECT
         country_iso3, fiscal_year,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'allocated'), 0) AS allocated_usd,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'committed'), 0) AS committed_usd,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'obligated'), 0) AS obligated_usd,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'disbursed'), 0) AS disbursed_usd,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'allocated'), 0) AS allocated_usd_constant,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'committed'), 0) AS committed_usd_constant,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'obligated'), 0) AS obligated_usd_constant,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'disbursed'), 0) AS disbursed_usd_constant,
+        sum(amount_usd) FILTER (WHERE stage = 'allocated') AS allocated_usd,
+        sum(amount_usd) FILTER (WHERE stage = 'committed') AS committed_usd,
+        sum(amount_usd) FILTER (WHERE stage = 'obligated') AS obligated_usd,
+        sum(amount_usd) FILTER (WHERE stage = 'disbursed') AS disbursed_usd,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'allocated') AS allocated_usd_constant,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'committed') AS committed_usd_constant,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'obligated') AS obligated_usd_constant,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'disbursed') AS disbursed_usd_constant,
         max(constant_base_year) AS constant_base_year,
         count(*) AS lines,
         count(DISTINCT agency_code) AS agencies,
@@ -56,10 +56,10 @@ COMMENT ON COLUMN mart_funding_by_partner_year.region IS 'Partner''s UN M49 regi
 COMMENT ON COLUMN mart_funding_by_partner_year.subregion IS 'Partner''s UN M49 sub-region.';
 COMMENT ON COLUMN mart_funding_by_partner_year.oic_member IS 'true when the partner is a member of the Organisation of Islamic Cooperation.';
 COMMENT ON COLUMN mart_funding_by_partner_year.fiscal_year IS 'Canonical fiscal year: calendar year in which the agency''s fiscal period ends (ADR 0003).';
-COMMENT ON COLUMN mart_funding_by_partner_year.allocated_usd IS 'Allocated, US dollars, nominal; 0 when no allocated line.';
-COMMENT ON COLUMN mart_funding_by_partner_year.committed_usd IS 'Committed, US dollars, nominal; 0 when no committed line.';
-COMMENT ON COLUMN mart_funding_by_partner_year.obligated_usd IS 'Obligated, US dollars, nominal; 0 when no obligated line.';
-COMMENT ON COLUMN mart_funding_by_partner_year.disbursed_usd IS 'Disbursed, US dollars, nominal; 0 when no disbursed line.';
+COMMENT ON COLUMN mart_funding_by_partner_year.allocated_usd IS 'Allocated, US dollars, nominal; NULL when no allocated line was reported (0 only when reported lines add up to 0).';
+COMMENT ON COLUMN mart_funding_by_partner_year.committed_usd IS 'Committed, US dollars, nominal; NULL when no committed line was reported (0 only when reported lines add up to 0).';
+COMMENT ON COLUMN mart_funding_by_partner_year.obligated_usd IS 'Obligated, US dollars, nominal; NULL when no obligated line was reported (0 only when reported lines add up to 0).';
+COMMENT ON COLUMN mart_funding_by_partner_year.disbursed_usd IS 'Disbursed, US dollars, nominal; NULL when no disbursed line was reported (0 only when reported lines add up to 0).';
 COMMENT ON COLUMN mart_funding_by_partner_year.allocated_usd_constant IS 'Allocated, constant US dollars of constant_base_year (US CPI-U).';
 COMMENT ON COLUMN mart_funding_by_partner_year.committed_usd_constant IS 'Committed, constant US dollars of constant_base_year (US CPI-U).';
 COMMENT ON COLUMN mart_funding_by_partner_year.obligated_usd_constant IS 'Obligated, constant US dollars of constant_base_year (US CPI-U).';
@@ -80,14 +80,14 @@ WITH lines AS (
 by_category_year AS (
     SELECT
         category_code, fiscal_year,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'allocated'), 0) AS allocated_usd,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'committed'), 0) AS committed_usd,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'obligated'), 0) AS obligated_usd,
-        coalesce(sum(amount_usd) FILTER (WHERE stage = 'disbursed'), 0) AS disbursed_usd,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'allocated'), 0) AS allocated_usd_constant,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'committed'), 0) AS committed_usd_constant,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'obligated'), 0) AS obligated_usd_constant,
-        coalesce(sum(amount_usd_constant) FILTER (WHERE stage = 'disbursed'), 0) AS disbursed_usd_constant,
+        sum(amount_usd) FILTER (WHERE stage = 'allocated') AS allocated_usd,
+        sum(amount_usd) FILTER (WHERE stage = 'committed') AS committed_usd,
+        sum(amount_usd) FILTER (WHERE stage = 'obligated') AS obligated_usd,
+        sum(amount_usd) FILTER (WHERE stage = 'disbursed') AS disbursed_usd,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'allocated') AS allocated_usd_constant,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'committed') AS committed_usd_constant,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'obligated') AS obligated_usd_constant,
+        sum(amount_usd_constant) FILTER (WHERE stage = 'disbursed') AS disbursed_usd_constant,
         max(constant_base_year) AS constant_base_year,
         count(*) AS lines,
         count(DISTINCT agency_code) AS agencies,
@@ -114,10 +114,10 @@ COMMENT ON COLUMN mart_funding_by_category.category_name IS 'Category name in En
 COMMENT ON COLUMN mart_funding_by_category.category_name_ar IS 'Category name in Arabic.';
 COMMENT ON COLUMN mart_funding_by_category.dac_code IS 'OECD DAC purpose code where one corresponds; NULL otherwise.';
 COMMENT ON COLUMN mart_funding_by_category.fiscal_year IS 'Canonical fiscal year: calendar year in which the agency''s fiscal period ends (ADR 0003).';
-COMMENT ON COLUMN mart_funding_by_category.allocated_usd IS 'Allocated, US dollars, nominal; 0 when no allocated line.';
-COMMENT ON COLUMN mart_funding_by_category.committed_usd IS 'Committed, US dollars, nominal; 0 when no committed line.';
-COMMENT ON COLUMN mart_funding_by_category.obligated_usd IS 'Obligated, US dollars, nominal; 0 when no obligated line.';
-COMMENT ON COLUMN mart_funding_by_category.disbursed_usd IS 'Disbursed, US dollars, nominal; 0 when no disbursed line.';
+COMMENT ON COLUMN mart_funding_by_category.allocated_usd IS 'Allocated, US dollars, nominal; NULL when no allocated line was reported (0 only when reported lines add up to 0).';
+COMMENT ON COLUMN mart_funding_by_category.committed_usd IS 'Committed, US dollars, nominal; NULL when no committed line was reported (0 only when reported lines add up to 0).';
+COMMENT ON COLUMN mart_funding_by_category.obligated_usd IS 'Obligated, US dollars, nominal; NULL when no obligated line was reported (0 only when reported lines add up to 0).';
+COMMENT ON COLUMN mart_funding_by_category.disbursed_usd IS 'Disbursed, US dollars, nominal; NULL when no disbursed line was reported (0 only when reported lines add up to 0).';
 COMMENT ON COLUMN mart_funding_by_category.allocated_usd_constant IS 'Allocated, constant US dollars of constant_base_year (US CPI-U).';
 COMMENT ON COLUMN mart_funding_by_category.committed_usd_constant IS 'Committed, constant US dollars of constant_base_year (US CPI-U).';
 COMMENT ON COLUMN mart_funding_by_category.obligated_usd_constant IS 'Obligated, constant US dollars of constant_base_year (US CPI-U).';
