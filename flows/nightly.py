@@ -36,6 +36,7 @@ from transforms.failures import file_failure
 from transforms.reference import Reference, country_dimension
 from warehouse.faults import faultpoint
 from warehouse.store import (
+    SCHEMA_VERSION,
     LoadInfo,
     Staging,
     WarehouseError,
@@ -44,7 +45,10 @@ from warehouse.store import (
     explain,
     known_versions,
     locked_rates,
+    read_only,
     recover,
+    schema_version,
+    trusted,
 )
 
 MAX_LOGGED_FAILURES = 5
@@ -80,8 +84,10 @@ class InboxUnavailable(OSError):
 def discover(
     settings: Settings, sources: list[SourceConfig], force: bool = False
 ) -> tuple[list[FileTask], list[FileTask], list[dict]]:
-    """Hash every inbox file; split into (to process, unchanged, refused). Unchanged = same bytes, same config;
-    refused = entries never read (links leaving the inbox, FIFOs, ...), as run-summary rows with the reason."""
+    """Hash every inbox file; split into (to process, unchanged, refused). Unchanged = same bytes, same config, and
+    its last load did not fail (a failure's cause may lie outside the file: a limit since raised, a share that was
+    down, so a failed file is tried again every run); refused = entries never read (links leaving the inbox, FIFOs,
+    ...), as run-summary rows with the reason."""
     logger = get_run_logger()
     ref_fp = reference_fingerprint(settings.reference)
     yaml_by_agency = {
@@ -91,6 +97,7 @@ def discover(
         if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency
     }
     known = set() if force else known_versions(settings.warehouse)
+    loaded = known - failed_versions(settings.warehouse) if known else known
     todo: list[FileTask] = []
     unchanged: list[FileTask] = []
     policy = RetryPolicy.from_env()
@@ -134,7 +141,7 @@ def discover(
             )
             continue
         ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
-        (unchanged if (ft.file_key, digest, ch) in known else todo).append(ft)
+        (unchanged if (ft.file_key, digest, ch) in loaded else todo).append(ft)
     in_inbox = {t.file_key for t in todo + unchanged}
     by_agency = {s.agency: s for s in sources}
     for key, digest, stored in archived_current_files(settings.warehouse):  # withdrawn from the inbox, rows kept
@@ -159,6 +166,20 @@ def discover(
         len(unchanged),
     )
     return todo, unchanged, refused
+
+
+def failed_versions(warehouse: Path) -> set[tuple[str, str, str]]:
+    """(file_key, file_hash, config_hash) of the current files whose last load failed (last published state)."""
+    source = trusted(warehouse)
+    if source is None:
+        return set()
+    with read_only(source) as con:
+        if schema_version(con) != SCHEMA_VERSION:
+            return set()
+        rows = con.execute(
+            "SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current AND status = 'failed'"
+        ).fetchall()
+    return {(key, digest, config) for key, digest, config in rows}
 
 
 @task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE, timeout_seconds=1800)

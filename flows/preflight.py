@@ -24,6 +24,7 @@ import re
 import stat
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,13 @@ _DELIMITER = _IS_SPACE.copy()  # what may follow a tag's name
 _DELIMITER[[0x3E, 0x2F]] = True
 BEYOND = 1 << 40  # a reference Excel cannot hold: over every limit
 MAX_RELS_BYTES = 4 << 20  # a relationship part lists a workbook's parts: kilobytes, never megabytes
+#: Python's csv module refuses a field over 131,072 characters (a process-wide setting). A quote left open in a CSV
+#: makes one field of every line up to the next quote, maybe the rest of the file: that record must be counted (the
+#: reader sets it aside and reads the lines after it on their own), not fail the file. So the bound is lifted once,
+#: here, and never lowered (threads read files at the same time); cells over ``max_cell_chars`` are refused by the
+#: readers themselves (flows/extract.py), header cells included.
+CSV_FIELD_LIMIT = 2**31 - 1
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 
 
 class UnreadableContainer(Exception):
@@ -125,17 +133,39 @@ def check_workbook(data: bytes, where: str, limits: Limits) -> None:
 
 def count_records(path: Path, encoding: str, delimiter: str) -> int:
     """How many CSV records the file physically holds, counted apart from the parser that reads them (so a record
-    that parser drops shows up as a difference). Line ends are counted in bytes (\\n, \\r\\n and a lone \\r, as
-    the parsers split them) when the encoding writes them as single bytes and the file has no quote character;
-    otherwise (quoted values may hold line breaks) Python's csv module counts records, iterating in C."""
+    that parser drops shows up as a difference). See :func:`count_records_and_lines`."""
+    return count_records_and_lines(path, encoding, delimiter)[0]
+
+
+def count_records_and_lines(path: Path, encoding: str, delimiter: str) -> tuple[int, int]:
+    """(records, lines) the file holds. Line ends are counted in bytes (\\n, \\r\\n and a lone \\r, as the parsers
+    split them) when the encoding writes them as single bytes and the file has no quote character: then every record
+    is one line. Otherwise (quoted values may hold line breaks, or a quote left open may join lines) Python's csv
+    module counts records and lines, iterating in C. Records whose number of fields is not the header's are counted
+    like any other (the reader sets them aside, it does not drop them); fewer records than lines means some record
+    runs over several lines."""
     if _single_byte_newlines(encoding):
         ends, last, quoted = _line_ends(path)
         if not quoted:
-            return ends + (last not in (b"", b"\n", b"\r"))
+            records = ends + (last not in (b"", b"\n", b"\r"))
+            return records, records
     with open_regular(path) as raw, io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as text:
-        counter = itertools.count()
-        collections.deque(zip(csv.reader(text, delimiter=delimiter), counter), maxlen=0)
-        return next(counter)
+        return _records_and_lines(text, delimiter)
+
+
+def count_text_records(text: str, delimiter: str) -> tuple[int, int]:
+    """(records, lines) of CSV text held in memory, counted as :func:`count_records_and_lines` counts a file."""
+    if '"' not in text:
+        lines = text.count("\n") + text.count("\r") - text.count("\r\n") + (text[-1:] not in ("", "\n", "\r"))
+        return lines, lines
+    return _records_and_lines(io.StringIO(text, newline=""), delimiter)
+
+
+def _records_and_lines(lines: Iterable[str], delimiter: str) -> tuple[int, int]:
+    reader = csv.reader(lines, delimiter=delimiter)
+    counter = itertools.count()
+    collections.deque(zip(reader, counter), maxlen=0)
+    return next(counter), reader.line_num
 
 
 def _single_byte_newlines(encoding: str) -> bool:

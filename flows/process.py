@@ -17,13 +17,23 @@ from pathlib import Path
 import pandas as pd
 
 from flows.discover import IGNORED_PREFIXES, find_files, refused_entries, scan_inbox  # noqa: F401 (re-exported)
-from flows.extract import FileReadError, file_sha256, listed, open_regular, read_source_file, read_workbook_grids, shown
+from flows.extract import (
+    EXCEL_ROW,
+    Extracted,
+    FileReadError,
+    file_sha256,
+    listed,
+    open_regular,
+    read_source_file,
+    read_workbook_grids,
+    shown,
+)
 from flows.limits import LimitExceeded, Limits
 from flows.retry import FileStillChanging, RetryPolicy, retry_io, unreadable_message, wait_until_settled
 from schemas.batch import FileBatch
 from schemas.rules import RULES
 from schemas.sources import FileSpec, SourceConfig, WideFileSpec, kind_name
-from transforms.failures import ContractError, file_failure
+from transforms.failures import ContractError, concat_failures, failures_where, file_failure
 from transforms.numbers import unit_from_header
 from transforms.reference import Reference
 from transforms.standardise import STANDARDISERS, FileContext
@@ -179,6 +189,10 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
         fiscal_year_label=task.source.fiscal_year_label,
         number_locale=task.source.number_locale,
         date_order=spec.date_order or task.source.date_order,
+        missing=list(spec.missing),
+        constants=dict(spec.constants),
+        keep_rows=spec.keep_rows.model_dump(by_alias=False) if spec.keep_rows else None,
+        fiscal_year_from=spec.fiscal_year_from,
         unit_factor=spec.unit_factor
         if spec.unit_factor is not None
         else unit_from_header(extracted.source_columns.get("amount")),
@@ -198,6 +212,7 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
         result = STANDARDISERS[spec.kind.value](extracted.frame, ctx, reference)
     except ContractError as exc:
         return _failed(task, "canonical_contract", f"{shown(task.path)}: {exc}", started)
+    held, broken = _malformed(extracted, result.quarantined)
     return FileBatch(
         file_key=shown(task.file_key),
         file_hash=task.file_hash,
@@ -211,15 +226,43 @@ def _process_file(task: FileTask, reference: Reference, log, started: float) -> 
         sheet=extracted.sheet,
         header_row=extracted.header_row,
         rows=result.rows,
-        failures=result.failures,
-        quarantined=result.quarantined,
+        failures=concat_failures([result.failures, broken]),
+        quarantined=_with(result.quarantined, held),
+        warned=result.warned,
         skipped=result.skipped,
         column_letters=extracted.column_letters,
         source_columns=extracted.source_columns,
-        rows_read=result.rows_read,
+        rows_read=result.rows_read + len(held),
         seconds=time.perf_counter() - started,
         context_json=json.dumps(context, ensure_ascii=False, sort_keys=True),
     )
+
+
+def _malformed(extracted: Extracted, quarantined: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The CSV records the reader set aside (too few or too many fields, a quote left open) as quarantined rows and
+    their failures (rule record_malformed, no column, the raw text as the value, the line in the message). Their
+    cells stay empty: which field belongs to which column is what cannot be told (a field too many shifts every
+    one after it), so the raw text is what the steward gets. Never standardised: they are counted read and
+    quarantined, and the file's other rows load."""
+    records = extracted.malformed
+    columns = [c for c in quarantined.columns if c != EXCEL_ROW] or [c for c in extracted.frame if c != EXCEL_ROW]
+    held = pd.DataFrame({c: pd.array([None] * len(records), dtype=pd.StringDtype("pyarrow")) for c in columns})
+    held[EXCEL_ROW] = pd.array([r.excel_row for r in records], dtype="int32")
+    broken = failures_where(
+        held,
+        pd.Series(True, index=held.index),
+        None,
+        "record_malformed",
+        pd.Series([r.message for r in records], index=held.index),
+    )
+    broken["value"] = pd.array([r.text for r in records], dtype=pd.StringDtype("pyarrow"))
+    return held, broken
+
+
+def _with(quarantined: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+    if not len(held):
+        return quarantined
+    return pd.concat([quarantined, held], ignore_index=True).sort_values(EXCEL_ROW, kind="stable", ignore_index=True)
 
 
 def process_wide_file(task: FileTask, spec: WideFileSpec, reference: Reference, started: float) -> FileBatch:

@@ -266,6 +266,10 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             data[optional] = pd.Series(pd.NA, index=data.index, dtype=_STR)
     data = data[[c for c in RawBudget.to_schema().columns]]
     fails = [_raw_contract(RawBudget, data, ctx)]
+    if ctx.fiscal_year_from:  # a year derived from an unreadable date: the date's failure says why, once
+        f = fails[0]
+        dated = f["excel_row"].isin(data.loc[as_text(data[ctx.fiscal_year_from]).notna(), "excel_row"])
+        fails[0] = f[~((f["column"] == "fiscal_year") & dated)]
     h = ctx.header
 
     amount, amount_blank = numbers.parse_amounts(data["amount"], ctx.number_locale)
@@ -314,6 +318,15 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     cur = currency.normalize_currency(data["currency"], ctx.default_currency)
     unknown_currency, withdrawn = currency.check_codes(cur, tdate.fillna(period_start), ref)
     not_iso = unknown_currency | withdrawn  # no rate is looked up for either
+    fails.append(
+        failures_where(
+            data,
+            cur.isna(),
+            "currency",
+            "required_missing",
+            lambda r, v: f"The '{h('currency')}' cell is empty and this source has no default currency.",
+        )
+    )
     fails.append(
         failures_where(
             data.assign(currency=cur),
