@@ -21,6 +21,7 @@ from flows.serve import free_port, local_server
 from tests.system.test_publish_safety import sha, state
 from warehouse import publish
 from warehouse.faults import STAGES
+from warehouse.store import SCHEMA_VERSION
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,7 @@ def test_kill_at_each_stage_then_rerun(stage, template, prefect_api, tmp_path):
     assert leftovers(world["wh"]) == [], f"{stage}: left behind"
     assert max(publish.version_seqs(world["wh"])) == publish.published_seq(world["wh"])
     assert all(
-        publish.check_warehouse_file(publish.version_path(world["wh"], s), "10") is None
+        publish.check_warehouse_file(publish.version_path(world["wh"], s), SCHEMA_VERSION) is None
         for s in publish.version_seqs(world["wh"])
     )
 
