@@ -596,6 +596,7 @@ def serve(
     PREFECT_API_URL names one, register the schedule, and run it until Ctrl-C (which stops both cleanly)."""
     import os
 
+    from flows.prefect_local import LocalPrefectError, start_timeout
     from flows.serve import local_server, serve_nightly
 
     settings = _settings(inbox=inbox, warehouse=warehouse)
@@ -604,15 +605,24 @@ def serve(
         out.print(f"using the Prefect server at {os.environ['PREFECT_API_URL']}")
         serve_nightly(cron, timezone, params)
         return
-    with local_server(port) as api_url:
-        os.environ["PREFECT_API_URL"] = api_url
-        out.print(
-            f"Prefect server on {api_url.removesuffix('/api')} (UI); nightly ingestion at '{cron}' {timezone}. Ctrl-C stops."
-        )
-        try:
-            serve_nightly(cron, timezone, params)
-        except KeyboardInterrupt:
-            pass
+    try:
+        limit = start_timeout()  # as dcf run: a first start on a busy machine can take minutes
+    except LocalPrefectError as exc:
+        _fail(escape(str(exc)), EXIT_USAGE)
+    out.print(f"starting Prefect's server on 127.0.0.1:{port} (waiting up to {limit:g} s; DCF_PREFECT_START_TIMEOUT)")
+    try:
+        with local_server(port, timeout=limit) as api_url:
+            os.environ["PREFECT_API_URL"] = api_url
+            out.print(
+                f"Prefect server on {api_url.removesuffix('/api')} (UI); nightly ingestion at '{cron}' {timezone}. "
+                "Ctrl-C stops."
+            )
+            try:
+                serve_nightly(cron, timezone, params)
+            except KeyboardInterrupt:
+                pass
+    except TimeoutError as exc:  # the server did not answer in time: one line, no traceback
+        _fail(escape(f"{exc}; run again with DCF_PREFECT_START_TIMEOUT set higher"), EXIT_RUN_FAILED)
     out.print("stopped")
 
 

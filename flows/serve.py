@@ -33,7 +33,7 @@ def wait_healthy(api_url: str, timeout: float = 60.0) -> None:
                     return
         except OSError:
             time.sleep(0.5)
-    raise TimeoutError(f"the Prefect server at {api_url} did not become healthy within {timeout:.0f} s")
+    raise TimeoutError(f"the Prefect server at {api_url} did not become healthy within {timeout:g} s")
 
 
 @contextmanager
