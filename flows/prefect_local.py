@@ -77,7 +77,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _deathsig_preexec() -> Callable[[], None] | None:
+def deathsig_preexec() -> Callable[[], None] | None:
     """A ``preexec_fn`` that asks the kernel to SIGKILL the child when its parent (the creating thread) ends.
 
     Linux only; elsewhere None (no death signal: a clean exit still stops the server, kill -9 may orphan it).
@@ -190,7 +190,7 @@ class LocalServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_deathsig_preexec(),
+            preexec_fn=deathsig_preexec(),
             # its own session: Ctrl-C in a terminal reaches dcf only, which then stops the server after the flow
             # has recorded how it ended (the death signal still covers dcf being killed outright)
             start_new_session=True,

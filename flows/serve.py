@@ -39,7 +39,11 @@ def wait_healthy(api_url: str, timeout: float = 60.0) -> None:
 @contextmanager
 def local_server(port: int | None = None, timeout: float = 60.0, env: dict | None = None) -> Iterator[str]:
     """Start ``prefect server start`` on 127.0.0.1 and yield its API URL; stop it (SIGINT, then SIGKILL) on exit.
-    ``env`` (e.g. another PREFECT_HOME) is the server's environment."""
+    ``env`` (e.g. another PREFECT_HOME) is the server's environment. On Linux the kernel also kills the server when
+    this thread ends, even by kill -9 (PR_SET_PDEATHSIG, as for dcf run's server): call it from the thread that
+    uses the server."""
+    from flows.prefect_local import deathsig_preexec
+
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     proc = subprocess.Popen(
@@ -48,6 +52,7 @@ def local_server(port: int | None = None, timeout: float = 60.0, env: dict | Non
         stderr=subprocess.STDOUT,
         start_new_session=True,
         env=env,
+        preexec_fn=deathsig_preexec(),  # prctl only: nothing else runs between fork and exec
     )
     try:
         wait_healthy(api_url, timeout)

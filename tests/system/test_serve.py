@@ -106,3 +106,32 @@ def test_dcf_serve_that_cannot_start_its_server_in_time_says_so_in_one_line(tmp_
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "did not become healthy within 0.1 s" in errors[0], done.stderr
     assert "DCF_PREFECT_START_TIMEOUT" in errors[0]
+
+
+def test_killing_dcf_serve_leaves_no_server(tmp_path):
+    """kill -9 of dcf serve: the kernel ends its Prefect server too (PR_SET_PDEATHSIG), nothing keeps the port."""
+    import psutil
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    (tmp_path / "inbox").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dcf.cli", "serve", "--port", str(port), "--inbox", str(tmp_path / "inbox")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/api", timeout=600)
+        servers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "server" in " ".join(p.cmdline())]
+        assert servers, "dcf serve started no server process"
+        proc.kill()
+        proc.wait(timeout=60)
+        gone, alive = psutil.wait_procs(servers, timeout=60)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        if proc.poll() is None:
+            stop(proc, grace=1)

@@ -41,8 +41,8 @@ def test_a_child_started_with_the_death_signal_dies_with_its_parent():
     """The mechanism alone: a parent starts `sleep` the way the server is started, then is killed with SIGKILL."""
     parent_code = textwrap.dedent("""
         import subprocess, sys, time
-        from flows.prefect_local import _deathsig_preexec
-        child = subprocess.Popen(["sleep", "300"], preexec_fn=_deathsig_preexec(), start_new_session=True)
+        from flows.prefect_local import deathsig_preexec
+        child = subprocess.Popen(["sleep", "300"], preexec_fn=deathsig_preexec(), start_new_session=True)
         print(child.pid, flush=True)
         time.sleep(300)
     """)
