@@ -182,7 +182,9 @@ def failed_versions(warehouse: Path) -> set[tuple[str, str, str]]:
     return {(key, digest, config) for key, digest, config in rows}
 
 
-@task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE, timeout_seconds=1800)
+# no task timeout: tasks run in worker threads, which Prefect cannot interrupt (it only warned, once per file); a
+# file's work is bounded by the declared limits (flows/limits.py) and the flow's own timeout
+@task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE)
 def process(file_task: FileTask, reference: Reference, archive_root: Path) -> FileBatch:
     logger = get_run_logger()
     batch = process_file(file_task, reference, log=logger.warning)
