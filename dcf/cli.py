@@ -611,12 +611,13 @@ def serve(
         _fail(escape(str(exc)), EXIT_USAGE)
     out.print(f"starting Prefect's server on 127.0.0.1:{port} (waiting up to {limit:g} s; DCF_PREFECT_START_TIMEOUT)")
     try:
-        with local_server(port, timeout=limit) as api_url:
+        with local_server(port, timeout=limit) as api_url, _stop_within(SERVE_STOP_GRACE):
             os.environ["PREFECT_API_URL"] = api_url
             out.print(
                 f"Prefect server on {api_url.removesuffix('/api')} (UI); nightly ingestion at '{cron}' {timezone}. "
                 "Ctrl-C stops."
             )
+            sys.stdout.flush()
             try:
                 serve_nightly(cron, timezone, params)
             except KeyboardInterrupt:
@@ -624,6 +625,37 @@ def serve(
     except TimeoutError as exc:  # the server did not answer in time: one line, no traceback
         _fail(escape(f"{exc}; run again with DCF_PREFECT_START_TIMEOUT set higher"), EXIT_RUN_FAILED)
     out.print("stopped")
+
+
+SERVE_STOP_GRACE = 30.0  # seconds a clean stop of dcf serve may take after Ctrl-C before it exits anyway
+
+
+@contextmanager
+def _stop_within(seconds: float):
+    """Ctrl-C stops ``dcf serve``; if Prefect's runner has not let go ``seconds`` later (its shutdown waits on
+    worker threads that may be stuck in a call to a busy server), exit anyway: the Prefect server dies with this
+    process (PR_SET_PDEATHSIG, flows/serve.py), so nothing is left running."""
+    import os
+    import signal
+    import threading
+
+    def give_up(signum: int) -> None:
+        err.print(f"stopped after {seconds:g} s without a clean shutdown of Prefect's runner")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    def handler(signum, frame):
+        timer = threading.Timer(seconds, give_up, args=(signum,))
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @app.command(epilog="Example: dcf sample --inbox data/inbox --seed 42")
