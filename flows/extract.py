@@ -37,7 +37,7 @@ from flows.preflight import (
     read_bounded,
     shown,
 )
-from schemas.sources import CANONICAL_COLUMNS, FileSpec
+from schemas.sources import FileSpec, RecordsFileSpec
 from transforms.text import column_letter, normalize_header
 
 EXCEL_ROW = "excel_row"
@@ -87,9 +87,9 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _match_header(cells: Sequence[object], spec: FileSpec) -> dict[str, int]:
+def _match_header(cells: Sequence[object], spec: FileSpec | RecordsFileSpec) -> dict[str, int]:
     """canonical column -> position in ``cells`` for every alias found."""
-    wanted = {normalize_header(a): canon for canon, aliases in spec.columns.items() for a in aliases}
+    wanted = {normalize_header(a): canon for canon, aliases in spec.header_aliases.items() for a in aliases}
     found: dict[str, int] = {}
     for pos, cell in enumerate(cells):
         canon = wanted.get(normalize_header(cell))
@@ -98,13 +98,11 @@ def _match_header(cells: Sequence[object], spec: FileSpec) -> dict[str, int]:
     return found
 
 
-def _required(spec: FileSpec) -> list[str]:
-    return [c for c, req in CANONICAL_COLUMNS[spec.kind].items() if req and c in spec.columns]
-
-
-def _locate_header(rows: Sequence[Sequence[object]], spec: FileSpec, where: str) -> tuple[int, dict[str, int]]:
+def _locate_header(
+    rows: Sequence[Sequence[object]], spec: FileSpec | RecordsFileSpec, where: str
+) -> tuple[int, dict[str, int]]:
     """Index (0-based, in ``rows``) of the header row and its column matches."""
-    required = _required(spec)
+    required = spec.required_columns
     if spec.header.row is not None:
         idx = spec.header.row - 1
         if idx >= len(rows):
@@ -121,7 +119,7 @@ def _locate_header(rows: Sequence[Sequence[object]], spec: FileSpec, where: str)
             best = (idx, len(found), found)
     idx, _, found = best if best else (0, 0, {})
     missing = [c for c in required if c not in found]
-    looked = "; ".join(f"{c}: {' / '.join(spec.columns[c])}" for c in missing)
+    looked = "; ".join(f"{c}: {' / '.join(spec.header_aliases[c])}" for c in missing)
     scope = f"row {spec.header.row}" if spec.header.row else f"the first {len(rows)} rows"
     raise FileReadError(f"{where}: no header found in {scope}: missing column(s) {looked}")
 
@@ -253,7 +251,7 @@ def check_cell_lengths(
             )
 
 
-def read_workbook(path: Path, spec: FileSpec, limits: Limits | None = None) -> Extracted:
+def read_workbook(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits | None = None) -> Extracted:
     limits = limits or Limits.from_env()
     reader = _open_workbook(path, limits)
     sheet = _resolve_sheet(reader, spec.sheet, path)
@@ -284,7 +282,7 @@ def read_workbook(path: Path, spec: FileSpec, limits: Limits | None = None) -> E
     )
 
 
-def _csv_head(path: Path, spec: FileSpec, limits: Limits) -> list[list[str]]:
+def _csv_head(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits) -> list[list[str]]:
     """The first lines of a CSV (where its header is looked for), parsed from at most HEAD_BYTES bytes."""
     where = shown(path)
     n = spec.header.row or spec.header.max_scan_rows
@@ -316,7 +314,7 @@ def _csv_error(exc: csv.Error, path: Path, limits: Limits) -> Exception:
     return FileReadError(f"{shown(path)}: cannot parse as CSV ({_reason(exc, path)})")
 
 
-def read_csv(path: Path, spec: FileSpec, limits: Limits | None = None) -> Extracted:
+def read_csv(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits | None = None) -> Extracted:
     """A CSV file's records below its header, every cell as text, through pyarrow's reader.
 
     A record whose number of fields is not the header's (too few, too many, a stray line break that cut one record
@@ -394,7 +392,7 @@ def read_csv(path: Path, spec: FileSpec, limits: Limits | None = None) -> Extrac
     )
 
 
-def _file_lines(path: Path, spec: FileSpec) -> list[str]:
+def _file_lines(path: Path, spec: FileSpec | RecordsFileSpec) -> list[str]:
     """The file's physical lines (only read when a record must be cut into its lines)."""
     with open_regular(path) as fh:
         return _LINE_END.split(fh.read().decode(spec.encoding, errors="replace"))
@@ -667,7 +665,7 @@ def read_workbook_grids(path: Path, limits: Limits | None = None) -> list:
     return grids
 
 
-def read_source_file(path: Path, spec: FileSpec, limits: Limits | None = None) -> Extracted:
+def read_source_file(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits | None = None) -> Extracted:
     """Read a file as its spec says; raises :class:`FileReadError` with a steward-readable message, or
     :class:`~flows.limits.LimitExceeded` for a file over a limit."""
     if not path.exists():

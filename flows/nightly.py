@@ -24,7 +24,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import archive
-from flows.discover import describe_refused, scan_inbox
+from flows.discover import describe_refused, inbox_warnings, scan_inbox
 from flows.preflight import shown
 from flows.process import FileTask, describe_seen, process_file
 from flows.reference import config_hash, read_reference, reference_fingerprint
@@ -70,6 +70,7 @@ class RunSummary:
     files: list[dict] = field(default_factory=list)  # one dict per file seen
     totals: dict[str, int] = field(default_factory=dict)
     top_reasons: list[tuple[str, int]] = field(default_factory=list)  # (rule, failures) most frequent first
+    warnings: list[str] = field(default_factory=list)  # what in the inbox no source reads (flows/discover.py)
 
     @property
     def exit_code(self) -> int:
@@ -222,7 +223,11 @@ def process(file_task: FileTask, reference: Reference, archive_root: Path) -> Fi
 
 def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
     """The database refused a file's rows (a bug, not a data problem): record the file as failed, keep the rest."""
-    message = f"{Path(batch.path).name}: could not be stored in the warehouse ({type(exc).__name__}: {exc})"
+    if "keep one file per edition" in str(exc):  # warehouse/store.py _claim_edition: a data problem, not a bug
+        rule, message = "edition_duplicate", f"{Path(batch.path).name}: {exc}"
+    else:
+        rule = "file_unreadable"
+        message = f"{Path(batch.path).name}: could not be stored in the warehouse ({type(exc).__name__}: {exc})"
     get_run_logger().error("%s: %s", batch.file_key, message)
     return replace(
         batch,
@@ -233,7 +238,7 @@ def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
         skipped=None,
         rows_read=0,
         tables={},
-        failures=file_failure("file_unreadable", message),
+        failures=file_failure(rule, message),
     )
 
 
@@ -408,6 +413,8 @@ def _summary_markdown(summary: RunSummary) -> str:
             f"| {f['file']} | {f['status']} | {f.get('rows_read', '')} | {f.get('rows_loaded', '')} | "
             f"{f.get('rows_quarantined', '')} | {f.get('rows_skipped', '')} | {f.get('message') or ''} |"
         )
+    if summary.warnings:
+        lines += ["", "Inbox warnings (not read):", "", *(f"- {w}" for w in summary.warnings)]
     if summary.top_reasons:
         lines += ["", "Top reasons rows were held back:", "", "| rule | rows |", "|---|---:|"]
         lines += [f"| {rule} | {n} |" for rule, n in summary.top_reasons]
@@ -449,6 +456,9 @@ def nightly_ingestion(
         ref = read_reference(settings.reference)
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse, release)))
         todo, unchanged, refused = discover(settings, configs, force or bool(release))
+        misplaced = inbox_warnings(settings.inbox, configs)  # a folder no source reads: said, never guessed at
+        for warning in misplaced:
+            logger.warning("%s", warning)
         faultpoint("discovery")
         futures = [process.submit(ft, ref, settings.archive) for ft in todo]
         position = {f.task_run_id: i for i, f in enumerate(futures)}
@@ -467,6 +477,7 @@ def nightly_ingestion(
             inbox=str(settings.inbox),
         )
         summary = load_and_publish(settings, batches, unchanged, ref, configs, load, release, refused)
+        summary = replace(summary, warnings=misplaced)
     logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)
     create_markdown_artifact(
         markdown=_summary_markdown(summary),

@@ -14,12 +14,13 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
+from flows.kinds import KINDS, REPLAYABLE_KINDS
 from flows.nightly import RunSummary
 from flows.reference import read_reference
 from schemas.batch import FileBatch
 from schemas.settings import Settings
 from transforms.reference import Reference
-from transforms.standardise import STANDARDISERS, FileContext
+from transforms.standardise import FileContext
 from warehouse.store import LoadInfo, Staging, exclusive_lock, locked_rates, recover, replay_candidates
 
 #: failures a reference table can fix; a row is replayed only if every open failure on it is one of these
@@ -36,7 +37,9 @@ def replay_file(rows: pd.DataFrame, reference: Reference) -> tuple[FileBatch, li
     ctx = FileContext(**context)
     cells = pd.DataFrame([json.loads(r) for r in rows["raw_json"]]).astype(_STR)
     cells["excel_row"] = rows["excel_row"].astype("int32").to_numpy()
-    result = STANDARDISERS[first["kind"]](cells, ctx, reference)
+    kind = KINDS[first["kind"]]
+    assert kind.standardise is not None  # replay_candidates only returns replayable kinds
+    result = kind.standardise(cells, ctx, reference)
     batch = FileBatch(
         file_key=first["file_key"],
         file_hash=first["file_hash"],
@@ -48,6 +51,7 @@ def replay_file(rows: pd.DataFrame, reference: Reference) -> tuple[FileBatch, li
         modified_at=None,
         sheet=first["sheet"],
         rows=result.rows,
+        rows_table=kind.rows_table,
         failures=result.failures,
         quarantined=result.quarantined,
         warned=result.warned,
@@ -76,7 +80,7 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
         recover(settings.warehouse, logger.info)
         ref = read_reference(settings.reference)
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse)))
-        candidates = replay_candidates(settings.warehouse, MAPPING_RULES)
+        candidates = replay_candidates(settings.warehouse, MAPPING_RULES, REPLAYABLE_KINDS)
         files, totals = (
             [],
             {

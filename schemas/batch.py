@@ -23,6 +23,7 @@ class FileBatch:
     sheet: str = ""
     header_row: int | None = None
     rows: pd.DataFrame | None = None  # FundingLine or Program rows
+    rows_table: str | None = None  # the table ``rows`` go to (the file kind's, flows/kinds)
     failures: pd.DataFrame | None = None  # schemas.frames.Failure
     quarantined: pd.DataFrame | None = None  # raw cells + excel_row
     warned: pd.DataFrame | None = None  # raw cells + excel_row of loaded rows with a replayable mapping warning

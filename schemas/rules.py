@@ -40,6 +40,12 @@ RULES: dict[str, Rule] = {
     "entity_missing": Rule("block", "A row has values but no country or region name"),
     "sheet_missing": Rule("block", "A sheet the source config requires is not in the workbook"),
     "edition_unknown": Rule("block", "The file's edition cannot be told from its name"),
+    "edition_duplicate": Rule("block", "Another file already loaded this edition of the dataset"),
+    "number_unreadable": Rule("block", "A number cell cannot be read as the number its column declares"),
+    "year_unreadable": Rule("block", "A year cell is not a year (or is a range and the source declares no rule)"),
+    "value_not_allowed": Rule("block", "A value is not one the source declares allowed (list or pattern)"),
+    "value_out_of_range": Rule("block", "A number or year lies outside the declared min and max"),
+    "record_duplicate": Rule("block", "The record's key appears on more than one row of the file"),
 }
 
 
@@ -66,6 +72,19 @@ WARNABLE: dict[str, frozenset[str]] = {
             "date_unreadable",
             "date_ambiguous",
             "date_outside_period",
+            "date_out_of_range",
+        }
+    ),
+    "records": frozenset(
+        {
+            "country_unknown",
+            "number_unreadable",
+            "year_unreadable",
+            "value_not_allowed",
+            "value_out_of_range",
+            "record_duplicate",
+            "date_unreadable",
+            "date_ambiguous",
             "date_out_of_range",
         }
     ),

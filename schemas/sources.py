@@ -203,6 +203,16 @@ class FileSpec(_Strict):
     def is_csv(self) -> bool:
         return self.pattern.lower().endswith((".csv", ".txt"))
 
+    @property
+    def header_aliases(self) -> dict[str, list[str]]:
+        """column -> the header texts it may have (what the reader looks for)."""
+        return self.columns
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns whose header must be found for the file to be read."""
+        return [c for c, req in CANONICAL_COLUMNS[self.kind].items() if req and c in self.columns]
+
 
 # -- reference datasets laid out with years across the columns (SIPRI military expenditure and the like) -------------
 
@@ -338,19 +348,187 @@ class WideFileSpec(_Strict):
         return False
 
 
+# -- long-format tables of any publisher (registers, trackers): kind 'records', columns typed by the YAML ---------------
+
+#: the types a records column may declare
+RECORD_TYPES = ("text", "integer", "decimal", "year", "date", "country", "currency", "money")
+FIELD_NAME = r"^[a-z][a-z0-9_]{0,40}$"
+
+
+class RecordColumn(_Strict):
+    """One declared column of a records file: where it is (header aliases), what it holds and what is allowed."""
+
+    header: list[str] = Field(min_length=1, description="header texts this column may have in the file")
+    type: Literal["text", "integer", "decimal", "year", "date", "country", "currency", "money"] = "text"
+    required: bool = False
+    allowed: list[str] | None = Field(default=None, description="text: the only values allowed (any case)")
+    pattern: str | None = Field(default=None, description="text: a regex the whole value must match")
+    min: float | None = Field(default=None, description="integer, decimal, year, money: the smallest value allowed")
+    max: float | None = Field(default=None, description="integer, decimal, year, money: the largest value allowed")
+    ranges: Literal["first", "last"] | None = Field(
+        default=None,
+        description="year: how to read a range such as '2022-2023' or '2023/24' (its first or last year); "
+        "none declared: a range fails as year_unreadable, never a guess",
+    )
+    scale: float = Field(default=1.0, gt=0, description="decimal, money: multiplier from the cell to the unit")
+    unit: str | None = Field(default=None, description="what the number measures, e.g. 'US$ m.' (documented)")
+    currency: str | None = Field(
+        default=None, description="money: the currency column of the file, or one ISO 4217 code for every row"
+    )
+    as_of: str | None = Field(
+        default=None, description="money: the date or year column whose rate converts the amount to US$"
+    )
+    description: str | None = None
+
+    @field_validator("header")
+    @classmethod
+    def _aliases_not_empty(cls, v: list[str]) -> list[str]:
+        if not all(isinstance(a, str) and a.strip() for a in v):
+            raise ValueError("every header alias must be a non-empty text")
+        return v
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        return v if v is None else _check_regex(v)
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> RecordColumn:
+        numeric = ("integer", "decimal", "year", "money")
+        if (self.allowed is not None or self.pattern is not None) and self.type != "text":
+            raise ValueError(f"'allowed' and 'pattern' apply to text columns, not {self.type}")
+        if (self.min is not None or self.max is not None) and self.type not in numeric:
+            raise ValueError(f"'min' and 'max' apply to {', '.join(numeric)} columns, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.ranges is not None and self.type != "year":
+            raise ValueError("'ranges' applies to year columns")
+        if self.scale != 1.0 and self.type not in ("decimal", "money"):
+            raise ValueError("'scale' applies to decimal and money columns")
+        if self.type == "money" and not (self.currency and self.as_of):
+            raise ValueError(
+                "a money column needs 'currency' (a column or an ISO code) and 'as_of' (a date or year column)"
+            )
+        if self.type != "money" and (self.currency or self.as_of):
+            raise ValueError("'currency' and 'as_of' apply to money columns")
+        return self
+
+
+class RecordsFileSpec(_Strict):
+    """A long-format table (CSV or one sheet): one record per row, columns declared with a type, loaded into a
+    named dataset (view ``records_<dataset>``)."""
+
+    kind: Literal["records"]
+    pattern: str = Field(description="glob, relative to the agency's inbox folder")
+    dataset: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    description: str | None = None
+    sheet: str | int = 0
+    header: HeaderSpec = HeaderSpec(row=1)
+    encoding: str = "utf-8-sig"
+    delimiter: str = ","
+    date_order: Literal["day_first", "month_first"] | None = Field(
+        default=None, description="overrides the agency's date_order for these files"
+    )
+    missing: list[str] = Field(default_factory=list, description="cell texts that mean 'no value' (NULL)")
+    constants: dict[str, str] = Field(default_factory=dict, description="declared column -> the value of every row")
+    keep_rows: KeepRows | None = None
+    key: list[str] = Field(default_factory=list, description="columns that identify a record: a repeat is a failure")
+    fx: FxSpec = FxSpec()
+    severity: dict[str, Literal["block", "warn"]] = Field(default_factory=dict, description="rule id -> block | warn")
+    columns: dict[str, RecordColumn] = Field(min_length=1)
+
+    _severity_known = field_validator("severity")(FileSpec._known_rules.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, v: dict[str, RecordColumn]) -> dict[str, RecordColumn]:
+        bad = sorted(name for name in v if not re.match(FIELD_NAME, name))
+        if bad:
+            raise ValueError(f"column name(s) {bad} must be lower-case letters, digits and '_' (a SQL name)")
+        reserved = sorted(set(v) & {"file_key", "sheet", "excel_row", "warning_rules"})
+        if reserved:
+            raise ValueError(f"column name(s) {reserved} are reserved (every records view has them); rename them")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RecordsFileSpec:
+        from schemas.rules import WARNABLE
+
+        cols = self.columns
+        derived = {f"{n}_{s}" for n, c in cols.items() for s in _derived_suffixes(c)}
+        clash = sorted(derived & set(cols))
+        if clash:
+            raise ValueError(f"column(s) {clash} clash with the columns derived from another (e.g. <money>_usd)")
+        for name, col in cols.items():
+            if col.type != "money":
+                continue
+            cur = col.currency or ""
+            if cur in cols:
+                if cols[cur].type != "currency":
+                    raise ValueError(f"{name}: currency '{cur}' is a {cols[cur].type} column, not a currency column")
+            elif not re.fullmatch(r"[A-Z]{3}", cur):
+                raise ValueError(f"{name}: currency '{cur}' is neither a column of these files nor an ISO code")
+            when = cols.get(col.as_of or "")
+            if when is None or when.type not in ("date", "year"):
+                raise ValueError(f"{name}: as_of '{col.as_of}' must be a date or year column of these files")
+        unknown = sorted((set(self.constants) | set(self.key)) - set(cols))
+        if unknown:
+            raise ValueError(f"constants/key name column(s) {unknown} that are not declared under columns")
+        if self.keep_rows and self.keep_rows.column not in cols:
+            raise ValueError(f"keep_rows: '{self.keep_rows.column}' is not a declared column")
+        refused = sorted(r for r, level in self.severity.items() if level == "warn" and r not in WARNABLE["records"])
+        if refused:
+            raise ValueError(
+                f"severity: {refused} cannot be 'warn' for records files; rules that may warn: "
+                f"{sorted(WARNABLE['records'])}"
+            )
+        return self
+
+    @property
+    def kind_value(self) -> str:
+        return "records"
+
+    @property
+    def is_csv(self) -> bool:
+        return self.pattern.lower().endswith((".csv", ".txt"))
+
+    @property
+    def header_aliases(self) -> dict[str, list[str]]:
+        return {name: col.header for name, col in self.columns.items() if name not in self.constants}
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [n for n, c in self.columns.items() if c.required and n not in self.constants]
+
+
+def _derived_suffixes(col: RecordColumn) -> tuple[str, ...]:
+    """Columns a declared one adds to the dataset's view: a country's text as written, a money amount's US$ value
+    and the rate that made it."""
+    if col.type == "country":
+        return ("as_written",)
+    if col.type == "money":
+        return ("currency", "usd", "fx_rate", "fx_rate_date", "fx_provider", "fx_policy")
+    return ()
+
+
 def _spec_tag(value: object) -> str:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return "years_across_columns" if kind == "years_across_columns" else "table"
+    return kind if kind in ("years_across_columns", "records") else "table"
 
 
 AnyFileSpec = Annotated[
-    Annotated[FileSpec, Tag("table")] | Annotated[WideFileSpec, Tag("years_across_columns")],
+    Annotated[FileSpec, Tag("table")]
+    | Annotated[WideFileSpec, Tag("years_across_columns")]
+    | Annotated[RecordsFileSpec, Tag("records")],
     Discriminator(_spec_tag),
 ]
+AnySpec = FileSpec | WideFileSpec | RecordsFileSpec
+#: every file kind a source YAML may name
+KIND_NAMES = ("budget", "programs", "years_across_columns", "records")
 
 
-def kind_name(spec: FileSpec | WideFileSpec | None) -> str | None:
-    """The file kind as stored in the warehouse: budget, programs or years_across_columns."""
+def kind_name(spec: AnySpec | None) -> str | None:
+    """The file kind as stored in the warehouse: budget, programs, years_across_columns or records."""
     if spec is None:
         return None
     return spec.kind.value if isinstance(spec.kind, FileKind) else spec.kind
@@ -378,7 +556,7 @@ class SourceConfig(_Strict):
             raise ValueError("fiscal_year_from works for Gregorian fiscal years only (this agency uses Hijri years)")
         return self
 
-    def spec_for(self, relative_name: str) -> FileSpec | WideFileSpec | None:
+    def spec_for(self, relative_name: str) -> AnySpec | None:
         """The first file spec whose pattern matches a file name, or None."""
         from fnmatch import fnmatch
 
@@ -399,7 +577,7 @@ def load_source(path: Path) -> SourceConfig:
     try:
         return SourceConfig.model_validate(raw)
     except ValidationError as exc:
-        tags = {"table", "years_across_columns"}  # the union's branch names: not keys a steward wrote
+        tags = {"table", "years_across_columns", "records"}  # the union's branch names: not keys a steward wrote
         problems = "; ".join(
             f"key '{'.'.join(str(p) for p in err['loc'] if p not in tags) or '(top)'}': {err['msg']}"
             for err in exc.errors()

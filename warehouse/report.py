@@ -248,8 +248,16 @@ def gather(con: duckdb.DuckDBPyConnection, stage: str | None = None) -> dict:
         "categories": categories,
         "execution": _frame(con, SQL_EXECUTION),
         "quality": _frame(con, SQL_QUALITY),
+        "datasets": _frame(con, SQL_DATASETS),
         "rules": rules,
     }
+
+
+SQL_DATASETS = """
+SELECT dataset, kind, read_from, agencies, files_current, files_failed, rows_read, rows_loaded, rows_quarantined,
+       rows_skipped, open_blocking + open_warnings AS open_failures
+FROM dataset_summary ORDER BY dataset
+"""
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------------
@@ -748,6 +756,31 @@ def render(data: dict, warehouse: Path, generated_at: datetime | None = None) ->
             "Stacked bar chart of loaded, quarantined and skipped rows per agency; the table below has the numbers.",
         )
     )
+
+    datasets = data["datasets"]
+    if len(datasets):
+        sections.append(
+            '<section id="datasets">\n<h2 id="h-datasets">Named datasets</h2>\n'
+            + _table(
+                datasets,
+                [
+                    ("dataset", "Dataset", "text"),
+                    ("kind", "Kind", "text"),
+                    ("read_from", "Read from", "text"),
+                    ("agencies", "Agencies", "text"),
+                    ("files_current", "Files", "int"),
+                    ("files_failed", "Failed files", "int"),
+                    ("rows_read", "Read", "int"),
+                    ("rows_loaded", "Loaded", "int"),
+                    ("rows_quarantined", "Quarantined", "int"),
+                    ("rows_skipped", "Skipped", "int"),
+                    ("open_failures", "Open failures", "int"),
+                ],
+                "Registers and reference datasets (source kinds records and years_across_columns): where to read "
+                "each, and how the rows of its current files fared (view dataset_summary).",
+            )
+            + "</section>"
+        )
 
     rules = data["rules"]
     sections.append(

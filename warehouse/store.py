@@ -35,10 +35,11 @@ from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the C
     recover,
     unreadable_error,
 )
+from warehouse.records import create_dataset_view
 
 #: bump with every change to warehouse/sql/001_tables.sql; a published file of another version is rebuilt from the
 #: inbox on the next run (every file re-processed into a fresh staging database), never patched in place
-SCHEMA_VERSION = "11"
+SCHEMA_VERSION = "12"
 
 
 class PublishCheckFailed(RuntimeError):
@@ -135,7 +136,9 @@ def archived_current_files(warehouse: Path) -> list[tuple[str, str, str]]:
             return []
 
 
-def replay_candidates(warehouse: Path, rules: tuple[str, ...]) -> pd.DataFrame:
+def replay_candidates(
+    warehouse: Path, rules: tuple[str, ...], kinds: tuple[str, ...] = ("budget", "programs")
+) -> pd.DataFrame:
     """Quarantined rows, and rows loaded with a mapping warning, of current files whose open failures are all among
     ``rules`` (mapping problems a reference table can fix), with what is needed to re-normalise them; ``held`` says
     which (quarantined | warned)."""
@@ -156,10 +159,10 @@ def replay_candidates(warehouse: Path, rules: tuple[str, ...]) -> pd.DataFrame:
             JOIN audit_source_file f ON f.file_key = q.file_key AND f.is_current
             JOIN open_rules o ON o.file_key = q.file_key AND o.sheet = q.sheet AND o.excel_row = q.excel_row
             WHERE f.context_json IS NOT NULL AND list_has_all(?, o.rules)
-              AND q.kind IN ('budget', 'programs')  -- reference workbooks are re-read whole when a mapping changes
+              AND list_contains(?, q.kind)  -- other kinds' files are read again whole when a mapping changes
             ORDER BY q.file_key, q.excel_row
             """,
-            [list(rules)],
+            [list(rules), list(kinds)],
         ).df()
 
 
@@ -199,6 +202,8 @@ FILE_TABLES = (
     "ref_series_value",
     "ref_series_footnote",
     "ref_series_edition",
+    "record_value",
+    "record_field",
 )
 
 
@@ -310,13 +315,16 @@ class Staging:
         }
         own = lambda df: df.assign(**{k: v for k, v in lineage.items() if k not in df.columns})  # noqa: E731  (multi-sheet files carry their sheet)
         if batch.rows is not None and len(batch.rows):
-            table = "fact_funding_line" if batch.kind == "budget" else "dim_program"
-            self._insert(table, batch.rows.assign(**lineage))
+            if batch.rows_table is None:
+                raise ValueError(f"{batch.file_key}: a batch with rows names no table for them (kind {batch.kind})")
+            self._insert(batch.rows_table, batch.rows.assign(**lineage))
         if "ref_series_edition" in batch.tables:
             self._claim_edition(batch)
         for table, frame in batch.tables.items():
             if len(frame):
                 self._insert(table, own(frame).assign(loaded_at=now) if table == "ref_series_edition" else own(frame))
+        if "record_field" in batch.tables:
+            create_dataset_view(con, batch.tables["record_field"])
         if batch.quarantined is not None and len(batch.quarantined):
             self._insert("quarantine_row", own(self._quarantine_frame(batch)))
         if batch.warned is not None and len(batch.warned):
@@ -519,7 +527,7 @@ class Staging:
         }
         con.execute("BEGIN TRANSACTION")
         try:
-            target = "fact_funding_line" if batch.kind == "budget" else "dim_program"
+            target = batch.rows_table or ""
             for table in ("quarantine_row", "warned_row", target):  # a replayed row is written again below
                 con.execute(
                     f"DELETE FROM {table} WHERE file_key = ? AND list_contains(?, excel_row)",

@@ -111,5 +111,8 @@ def test_a_second_file_for_a_loaded_edition_is_refused(loaded):
     failed = [f for f in summary.files if f["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["file"] == f"SIPRI/{copy.name}"
     assert "edition 2008-2025 of sipri_milex is already loaded from SIPRI/" in failed[0]["message"]
+    assert "could not be stored" not in failed[0]["message"]  # a data problem, said as one
+    rules = q(wh, f"SELECT rule FROM audit_validation_failure WHERE file_key = 'SIPRI/{copy.name}' AND status = 'open'")
+    assert rules == [("edition_duplicate",)]
     assert q(wh, "SELECT count(*), sum(value) FROM ref_series_value") == values_before
     assert q(wh, "SELECT bool_and(reconciles) FROM file_reconciliation") == [(True,)]

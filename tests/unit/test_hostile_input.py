@@ -105,12 +105,14 @@ def test_a_blank_stage_cell_quarantines_its_row(sample_inbox, sources, reference
 
 # --------------------------------------------------------------------------------------------------- the last guard
 def test_any_error_inside_one_file_becomes_its_failed_batch(sample_inbox, sources, reference, monkeypatch, caplog):
-    import flows.process as process
+    from dataclasses import replace
+
+    import flows.kinds.table as table
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom\nsecond line of a long library message")
 
-    monkeypatch.setitem(process.STANDARDISERS, "budget", broken)
+    monkeypatch.setitem(table.KINDS_BY_NAME, "budget", replace(table.BUDGET, standardise=broken))
     inbox, _ = sample_inbox
     with caplog.at_level(logging.DEBUG, logger="dcf.read"):
         batch = process_file(task_for(inbox / "mod" / "MOD_budget_FY2024.xlsx", source(sources, "MOD")), reference)
@@ -122,9 +124,9 @@ def test_any_error_inside_one_file_becomes_its_failed_batch(sample_inbox, source
 
 
 def test_the_guard_covers_reference_workbooks_too(sample_inbox, sources, reference, monkeypatch):
-    import flows.process as process
+    import flows.kinds.wide as wide
 
-    monkeypatch.setattr(process, "standardise_workbook", lambda *a: (_ for _ in ()).throw(KeyError("x")))
+    monkeypatch.setattr(wide, "standardise_workbook", lambda *a: (_ for _ in ()).throw(KeyError("x")))
     inbox, _ = sample_inbox
     path = next((inbox / "sipri").glob("*.xlsx"))
     batch = process_file(task_for(path, source(sources, "SIPRI")), reference)

@@ -322,3 +322,31 @@ CREATE TABLE IF NOT EXISTS ref_series_edition (
     loaded_at        TIMESTAMP NOT NULL,
     PRIMARY KEY (dataset, edition)
 );
+
+-- Datasets of kind 'records' (any long-format table whose columns a source YAML declares with a type): one row per
+-- record and field, the value in the column of its storage type. View records_<dataset> shows one row per record.
+CREATE TABLE IF NOT EXISTS record_value (
+    dataset       VARCHAR NOT NULL,
+    file_key      VARCHAR NOT NULL,
+    sheet         VARCHAR NOT NULL,
+    excel_row     INTEGER NOT NULL,
+    field         VARCHAR NOT NULL,
+    text_value    VARCHAR,
+    number_value  DOUBLE,
+    date_value    DATE,
+    file_hash     VARCHAR NOT NULL,
+    load_id       VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS record_field (
+    dataset              VARCHAR NOT NULL,
+    file_key             VARCHAR NOT NULL,
+    ordinal              INTEGER NOT NULL,
+    field                VARCHAR NOT NULL,
+    storage              VARCHAR NOT NULL CHECK (storage IN ('text', 'integer', 'decimal', 'date')),
+    declared_type        VARCHAR NOT NULL,
+    unit                 VARCHAR,
+    description          VARCHAR,
+    dataset_description  VARCHAR,
+    load_id              VARCHAR NOT NULL
+);

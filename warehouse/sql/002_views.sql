@@ -29,6 +29,7 @@ loaded AS (
         SELECT file_key FROM fact_funding_line UNION ALL SELECT file_key FROM dim_program
         UNION ALL SELECT file_key FROM (SELECT DISTINCT file_key, sheet, excel_row FROM ref_series_value)
         UNION ALL SELECT file_key FROM ref_series_footnote
+        UNION ALL SELECT file_key FROM (SELECT DISTINCT file_key, sheet, excel_row FROM record_value)
     ) GROUP BY file_key
 ),
 quarantined AS (SELECT file_key, count(*) AS n FROM quarantine_row GROUP BY file_key),

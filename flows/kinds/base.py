@@ -1,0 +1,97 @@
+"""What every file kind shares: the unit's shape, and the failed batch a kind returns for a file it cannot load."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flows.extract import shown
+from schemas.batch import FileBatch
+from schemas.sources import kind_name
+from transforms.failures import file_failure
+
+if TYPE_CHECKING:
+    from flows.process import FileTask
+    from transforms.reference import Reference
+
+MAX_MESSAGE = 500  # characters in a failed file's message: one line, never a 20,000-character sheet list
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+log = logging.getLogger("dcf.read")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One file kind as a unit: how a file of it becomes a batch, where its rows go, and whether ``dcf replay``
+    can re-normalise its held rows from their stored cells.
+
+    ``process(task, spec, reference, started)`` reads, checks and standardises one settled file and returns its
+    :class:`FileBatch` (a failed one for a file it cannot load; it may raise for a bug, which the caller turns into
+    a failed batch). ``standardise(cells, ctx, reference)`` is the pure standardiser replay calls (None: the kind's
+    files are read again whole when a mapping changes, because the reference tables are part of their version).
+    """
+
+    name: str
+    process: Callable[[FileTask, Any, Reference, float], FileBatch]
+    rows_table: str | None = None  # the table FileBatch.rows go to (None: the kind fills FileBatch.tables)
+    standardise: Callable | None = None
+    description: str = ""
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """A message as one line of at most ``limit`` characters, safe to log and store (names that are not UTF-8
+    shown with backslash escapes, control characters and line breaks as spaces)."""
+    text = " ".join(_CONTROL.sub(" ", shown(message)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failed(task: FileTask, rule: str, message: str, started: float) -> FileBatch:
+    """The batch of a file that could not be loaded: one file-level failure under ``rule``."""
+    message = one_line(message)
+    return FileBatch(
+        file_key=shown(task.file_key),
+        file_hash=task.file_hash,
+        config_hash=task.config_hash,
+        agency_code=task.source.agency,
+        kind=kind_name(task.spec),
+        path=shown(str(task.path)),
+        size_bytes=task.size_bytes,
+        modified_at=task.modified_at,
+        status="failed",
+        message=message,
+        failures=file_failure(rule, message),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def unexpected(task: FileTask, exc: Exception, started: float) -> FileBatch:
+    """The last guard: any error while one file is processed fails that file alone; the traceback is for
+    developers (debug log), the steward gets one line."""
+    log.debug("%s: unexpected error while processing", shown(task.file_key), exc_info=True)
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return failed(
+        task,
+        "file_unreadable",
+        f"{shown(task.path)}: could not be processed ({type(exc).__name__}: {first}); the file was not loaded",
+        started,
+    )
+
+
+def batch_of(task: FileTask, started: float, **fields: Any) -> FileBatch:
+    """A loaded batch carrying the task's identity (file, version, agency, kind, path) and ``fields``."""
+    return FileBatch(
+        file_key=shown(task.file_key),
+        file_hash=task.file_hash,
+        config_hash=task.config_hash,
+        agency_code=task.source.agency,
+        kind=kind_name(task.spec),
+        path=shown(str(task.path)),
+        size_bytes=task.size_bytes,
+        modified_at=task.modified_at,
+        status="loaded",
+        seconds=time.perf_counter() - started,
+        **fields,
+    )
