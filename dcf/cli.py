@@ -3,12 +3,14 @@
 Exit codes: 0 ok; 1 the run failed and nothing was published; 2 usage or configuration error;
 3 another ingestion holds the warehouse; 4 the run published but some files failed (see ``dcf failures``);
 130 interrupted (Ctrl-C), nothing published.
-Commands that only read the warehouse (status, failures) never start Prefect.
+Commands that only read the warehouse (status, failures) never start Prefect. Commands that list things take
+``--format table|csv|json`` (dcf/output.py); filters name the valid values when given an unknown one (exit 2).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -17,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from dcf.output import FORMATS, Result, json_records, rich_table, write
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_PARTIAL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -41,6 +45,33 @@ SourcesOpt = typer.Option(None, "--sources", help="Folder of agency source YAMLs
 ReferenceOpt = typer.Option(
     None, "--reference", help="Folder of reference tables (env DCF_REFERENCE; default reference/)."
 )
+FormatOpt = typer.Option("table", "--format", help="table (default, for reading), csv or json (for scripts).")
+#: the installed distribution whose version ``dcf --version`` prints (pyproject.toml, [project] name)
+DISTRIBUTION = "defense-coop-funding"
+#: the kinds of label mapping_queue holds (warehouse/sql/002_views.sql)
+MAPPING_KINDS = ("category", "country", "currency", "stage")
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version(DISTRIBUTION)
+    except PackageNotFoundError:
+        number = f"unknown ({DISTRIBUTION} is not installed: pip install -e .)"
+    sys.stdout.write(f"dcf {number}\n")
+    raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version of dcf and exit."
+    ),
+) -> None:
+    """Defense-cooperation funding warehouse: ingest agency spreadsheets, inspect loads and failures."""
 
 
 def _settings(**kw):
@@ -78,8 +109,19 @@ def _quiet_tracebacks() -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long: scripts grep it
     raise typer.Exit(code)
+
+
+def _choose(option: str, noun: str, value: str, choices: Iterable[str]) -> None:
+    """Exit 2 with one line naming the valid values unless ``value`` is one of ``choices``."""
+    valid = list(choices)
+    if value not in valid:
+        _fail(f"{option}: unknown {noun} '{escape(value)}'; choose one of: {escape(', '.join(valid))}", EXIT_USAGE)
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
 
 
 @app.command(epilog="Example: dcf run --inbox data/inbox --warehouse data/warehouse.duckdb")
@@ -227,79 +269,85 @@ def _print_summary(summary) -> None:
                 f"[{colour}]{f['status']}[/] {escape(f['file'])}: {escape(str(f.get('message') or ''))}",
                 highlight=False,
             )
+    for warning in getattr(summary, "warnings", None) or []:  # inbox folders no source reads (flows/discover.py)
+        out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if t["rows_quarantined"] or t["files_failed"]:
         out.print("See what failed and why: dcf failures")
 
 
-def _connect(warehouse: Path | None):
+def _connect(warehouse: Path | None, config: dict | None = None):
     settings = _settings(warehouse=warehouse)
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
-    return settings, _reading(settings.warehouse)
+    return settings, _reading(settings.warehouse, config)
 
 
 @contextmanager
-def _reading(path: Path):
+def _reading(path: Path, config: dict | None = None):
     """A read-only connection; a warehouse that does not open is one 'error:' line naming the way out."""
     from warehouse.store import WarehouseError, read_only
 
     try:
-        with read_only(path) as con:
+        with read_only(path, config) as con:
             yield con
     except WarehouseError as exc:
         _fail(escape(str(exc)), EXIT_RUN_FAILED)
 
 
-def _table(title: str, cursor, limit: int | None = None) -> Table:
-    cols = [d[0] for d in cursor.description]
-    rows = cursor.fetchall()
-    table = Table(title=title, title_justify="left")
-    for c in cols:
-        table.add_column(c, overflow="fold")
-    for r in rows[:limit] if limit else rows:
-        table.add_row(*("" if v is None else escape(str(v)) for v in r))
-    return table
-
-
-@app.command(epilog="Example: dcf status --warehouse data/warehouse.duckdb")
+@app.command(epilog="Examples: dcf status --warehouse data/warehouse.duckdb | dcf status --format json")
 def status(
     warehouse: Path | None = WarehouseOpt,
     loads: int = typer.Option(5, "--loads", min=1, help="How many recent loads to show."),
+    fmt: str = FormatOpt,
+    inbox: Path | None = typer.Option(
+        None, "--inbox", help="Inbox to check for folders no source reads (default: DCF_INBOX, else the last load's)."
+    ),
+    sources: Path | None = SourcesOpt,
 ) -> None:
-    """Show where the warehouse is, the last loads, every current file with its row counts, and open failures."""
+    """Show where the warehouse is, the last loads, every current file with its row counts, and open failures; warn
+    about inbox folders no source reads; named datasets (registers, reference workbooks) with where to read them. CSV:
+    the loads, the files and the datasets tables, an empty line between; JSON: one object.
+    """
     import duckdb
 
+    _choose("--format", "format", fmt, FORMATS)
     settings, ctx = _connect(warehouse)
     with ctx as con:
         size = settings.warehouse.stat().st_size
-        out.print(f"warehouse: {escape(str(settings.warehouse))} ({size / 1e6:.1f} MB)", highlight=False)
         try:
-            out.print(
-                _table(
-                    "recent loads",
-                    con.execute(
-                        "SELECT load_id, outcome, started_at::TIMESTAMP(0) AS started, files_processed AS processed, "
-                        "files_unchanged AS unchanged, files_failed AS failed, files_withdrawn AS withdrawn, rows_loaded AS loaded, "
-                        "rows_quarantined AS quarantined, rows_skipped AS skipped FROM audit_load ORDER BY load_seq DESC LIMIT ?",
-                        [loads],
-                    ),
-                )
+            recent = Result.of(
+                con.execute(
+                    "SELECT load_id, outcome, started_at::TIMESTAMP(0) AS started, files_processed AS processed, "
+                    "files_unchanged AS unchanged, files_failed AS failed, files_withdrawn AS withdrawn, rows_loaded AS loaded, "
+                    "rows_quarantined AS quarantined, rows_skipped AS skipped FROM audit_load ORDER BY load_seq DESC LIMIT ?",
+                    [loads],
+                ),
+                "recent loads",
             )
-            out.print(
-                _table(
-                    "current files",
-                    con.execute(
-                        "SELECT file_key AS file, CASE WHEN withdrawn_at IS NULL THEN status ELSE status || ', withdrawn from the inbox "
-                        "since ' || CAST(withdrawn_at::DATE AS VARCHAR) END AS status, rows_read AS read, rows_loaded AS loaded, "
-                        "rows_quarantined AS quarantined, rows_skipped AS skipped, load_id FROM audit_source_file WHERE is_current "
-                        "ORDER BY file_key"
-                    ),
-                )
+            files = Result.of(
+                con.execute(
+                    "SELECT file_key AS file, CASE WHEN withdrawn_at IS NULL THEN status ELSE status || ', withdrawn from the inbox "
+                    "since ' || CAST(withdrawn_at::DATE AS VARCHAR) END AS status, rows_read AS read, rows_loaded AS loaded, "
+                    "rows_quarantined AS quarantined, rows_skipped AS skipped, load_id FROM audit_source_file WHERE is_current "
+                    "ORDER BY file_key"
+                ),
+                "current files",
+            )
+            datasets = Result.of(
+                con.execute(
+                    "SELECT dataset, kind, read_from, agencies, files_current AS files, rows_read AS read, "
+                    "rows_loaded AS loaded, rows_quarantined AS quarantined, rows_skipped AS skipped, "
+                    "open_blocking + open_warnings AS open_failures FROM dataset_summary ORDER BY dataset"
+                ),
+                "named datasets",
             )
             n_withdrawn = con.execute(
                 "SELECT count(*) FROM audit_source_file WHERE is_current AND withdrawn_at IS NOT NULL"
             ).fetchone()[0]
             n_open = con.execute("SELECT count(*) FROM audit_validation_failure WHERE status = 'open'").fetchone()[0]
+            last_inbox = con.execute(
+                "SELECT inbox FROM audit_load WHERE inbox IS NOT NULL ORDER BY load_seq DESC LIMIT 1"
+            ).fetchone()
         except duckdb.Error as exc:
             _fail(
                 escape(
@@ -308,13 +356,83 @@ def status(
                 ),
                 EXIT_RUN_FAILED,
             )
-    if n_withdrawn:
-        out.print(f"withdrawn from the inbox: {n_withdrawn} file(s) (their rows are kept; the raw archive holds them)")
-    out.print(f"open failures: {n_open}" + (" (dcf failures)" if n_open else ""))
+    warnings = _inbox_warnings(inbox, sources, last_inbox[0] if last_inbox else None)
+    if fmt == "json":
+        sys.stdout.write(
+            f'{{"warehouse": {_json_str(str(settings.warehouse))}, "bytes": {size}, '
+            f'"recent_loads": {json_records(recent)}, "current_files": {json_records(files)}, '
+            f'"datasets": {json_records(datasets)}, '
+            f'"withdrawn_files": {n_withdrawn}, "open_failures": {n_open}, '
+            f'"inbox_warnings": [{", ".join(_json_str(w) for w in warnings)}]}}\n'
+        )
+    elif fmt == "csv":
+        write([recent, files, datasets], "csv", out, sys.stdout)
+    else:
+        out.print(f"warehouse: {escape(str(settings.warehouse))} ({size / 1e6:.1f} MB)", highlight=False)
+        out.print(rich_table(recent))
+        out.print(rich_table(files))
+        if datasets.rows:
+            out.print(rich_table(datasets))
+        if n_withdrawn:
+            out.print(
+                f"withdrawn from the inbox: {n_withdrawn} file(s) (their rows are kept; the raw archive holds them)"
+            )
+        out.print(f"open failures: {n_open}" + (" (dcf failures)" if n_open else ""))
+    for warning in warnings:
+        _warn(warning)
+
+
+def _json_str(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _inbox_warnings(inbox: Path | None, sources: Path | None, recorded: str | None) -> list[str]:
+    """Inbox folders no source reads (flows/discover.py), for ``dcf status``: the inbox given (flag or DCF_INBOX),
+    else the one the last load read; nothing when it or the source YAMLs cannot be read (that is dcf run's to say)."""
+    import os
+
+    from flows.discover import inbox_warnings
+    from schemas.sources import SourceConfigError, load_sources
+
+    settings = _settings(inbox=inbox or os.environ.get("DCF_INBOX") or recorded, sources=sources)
+    if not settings.inbox.is_dir():
+        return []
+    try:
+        return inbox_warnings(settings.inbox, load_sources(settings.sources))
+    except (SourceConfigError, OSError):
+        return []
+
+
+def _known_values(warehouse: Path | None) -> tuple[list[str], list[str]]:
+    """(agency codes, rule ids) a failures filter may name: the source YAMLs' agencies and the rule catalogue
+    (schemas/rules.py), with those the warehouse itself holds (an agency whose YAML has gone, a rule of an older dcf)."""
+    import duckdb
+
+    from schemas.rules import RULES
+    from schemas.sources import SourceConfigError, load_sources
+    from warehouse.store import WarehouseError, read_only
+
+    settings = _settings(warehouse=warehouse)
+    agencies: set[str] = set()
+    rules = set(RULES)
+    try:
+        agencies |= {s.agency for s in load_sources(settings.sources)}
+    except (SourceConfigError, OSError):
+        pass
+    if settings.warehouse.exists():
+        try:
+            with read_only(settings.warehouse) as con:
+                agencies |= {r[0] for r in con.execute("SELECT agency_code FROM dim_agency").fetchall()}
+                rules |= {r[0] for r in con.execute("SELECT DISTINCT rule FROM audit_validation_failure").fetchall()}
+        except (WarehouseError, duckdb.Error):
+            pass
+    return sorted(a for a in agencies if a), sorted(r for r in rules if r)
 
 
 @app.command(
-    epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary | dcf failures --export out/"
+    epilog="Examples: dcf failures | dcf failures --agency MOD --rule country_unknown | dcf failures --summary | dcf failures --format csv | dcf failures --export out/"
 )
 def failures(
     warehouse: Path | None = WarehouseOpt,
@@ -324,6 +442,7 @@ def failures(
     state: str = typer.Option("open", "--status", help="open, resolved or all."),
     summary: bool = typer.Option(False, "--summary", help="Counts per agency and rule instead of each failure."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many failures."),
+    fmt: str = FormatOpt,
     export: Path | None = typer.Option(
         None, "--export", help="Write one steward workbook per source file into this folder."
     ),
@@ -333,8 +452,17 @@ def failures(
     With --export DIR, write a workbook per source file instead: the original rows with the failing cells filled and
     a comment holding each message, and an 'Issues' sheet a steward can sort and filter.
     """
-    if state not in ("open", "resolved", "all"):
-        _fail("--status must be open, resolved or all", EXIT_USAGE)
+    _choose("--status", "status", state, ("open", "resolved", "all"))
+    _choose("--format", "format", fmt, FORMATS)
+    if export is not None and fmt != "table":
+        _fail("--format does not apply to --export (it writes workbooks)", EXIT_USAGE)
+    agency = agency.upper() if agency else None
+    if agency or rule:
+        agencies, rules = _known_values(warehouse)
+        if agency and agencies:
+            _choose("--agency", "agency", agency, agencies)
+        if rule:
+            _choose("--rule", "rule", rule, rules)
     if export is not None:
         from warehouse.export import export_failures
 
@@ -348,7 +476,7 @@ def failures(
         return
     where, params = ["(? = 'all' OR status = ?)"], [state, state]
     for cond, val in (
-        ("agency_code = ?", agency.upper() if agency else None),
+        ("agency_code = ?", agency),
         ("file_key LIKE '%' || ? || '%'", file),
         ("rule = ?", rule),
     ):
@@ -359,22 +487,30 @@ def failures(
     _, ctx = _connect(warehouse)
     with ctx as con:
         if summary:
-            out.print(
-                _table(
-                    "failures by agency and rule",
-                    con.execute(
-                        f"SELECT agency_code AS agency, rule, severity, count(*) AS failures, count(DISTINCT file_key) AS files "
-                        f"FROM audit_validation_failure WHERE {clause} GROUP BY ALL ORDER BY failures DESC",
-                        params,
-                    ),
-                )
+            counts = Result.of(
+                con.execute(
+                    f"SELECT agency_code AS agency, rule, severity, count(*) AS failures, count(DISTINCT file_key) AS files "
+                    f"FROM audit_validation_failure WHERE {clause} GROUP BY ALL ORDER BY failures DESC",
+                    params,
+                ),
+                "failures by agency and rule",
             )
+            write(counts, fmt, out, sys.stdout)
             return
-        rows = con.execute(
-            f"SELECT file_key, sheet, excel_row, cell, source_column, value, message, suggestion, rule, status "
-            f"FROM audit_validation_failure WHERE {clause} ORDER BY file_key, excel_row NULLS FIRST, cell LIMIT ?",
-            [*params, limit],
-        ).fetchall()
+        found = Result.of(
+            con.execute(
+                f"SELECT file_key AS file, sheet, excel_row AS row, cell, source_column AS column, value, message, "
+                f"suggestion, rule, status FROM audit_validation_failure WHERE {clause} "
+                f"ORDER BY file_key, excel_row NULLS FIRST, cell LIMIT ?",
+                [*params, limit],
+            )
+        )
+    rows = found.rows
+    if fmt != "table":
+        write(found, fmt, out, sys.stdout)
+        if len(rows) == limit:
+            _warn(f"the first {limit} failures only (--limit)")
+        return
     if not rows:
         out.print(f"no {state} failures" + (" matching the filters" if len(where) > 1 else ""))
         return
@@ -435,28 +571,36 @@ def replay(warehouse: Path | None = WarehouseOpt, reference: Path | None = Refer
     )
 
 
-@app.command(epilog="Examples: dcf unmapped | dcf unmapped --kind country")
+@app.command(epilog="Examples: dcf unmapped | dcf unmapped --kind country | dcf unmapped --format csv")
 def unmapped(
     warehouse: Path | None = WarehouseOpt,
     kind: str | None = typer.Option(None, "--kind", help="category, country, currency or stage."),
+    fmt: str = FormatOpt,
 ) -> None:
     """List labels waiting for a mapping (category, country, currency, stage), with counts, suggestions and the
     reference table to add them to."""
+    _choose("--format", "format", fmt, FORMATS)
+    if kind is not None:
+        _choose("--kind", "kind", kind, MAPPING_KINDS)
     _, ctx = _connect(warehouse)
     with ctx as con:
-        cur = con.execute(
-            "SELECT kind, agency_code AS agency, label, rows_waiting AS rows, files, suggestion, fix_in "
-            "FROM mapping_queue WHERE ? IS NULL OR kind = ?",
-            [kind, kind],
+        waiting = Result.of(
+            con.execute(
+                "SELECT kind, agency_code AS agency, label, rows_waiting AS rows, files, suggestion, fix_in "
+                "FROM mapping_queue WHERE ? IS NULL OR kind = ?",
+                [kind, kind],
+            ),
+            "labels waiting for a mapping",
         )
-        table = _table("labels waiting for a mapping", cur)
-    if not table.row_count:
+    if fmt == "table" and not waiting.rows:
         out.print("nothing waits for a mapping")
         return
-    out.print(table)
+    write(waiting, fmt, out, sys.stdout)
 
 
-@app.command(epilog="Examples: dcf rollback --list | dcf rollback | dcf rollback --to 41")
+@app.command(
+    epilog="Examples: dcf rollback --list | dcf rollback --list --format json | dcf rollback | dcf rollback --to 41"
+)
 def rollback(
     warehouse: Path | None = WarehouseOpt,
     to: str | None = typer.Option(
@@ -466,6 +610,7 @@ def rollback(
         "before the published one (or, if the published file is broken, the newest good one).",
     ),
     list_only: bool = typer.Option(False, "--list", help="List the kept versions and exit."),
+    fmt: str = typer.Option("table", "--format", help="With --list: table (default), csv or json."),
 ) -> None:
     """Publish an earlier version of the warehouse again, as a new version (so a rollback can be undone). The last
     versions are kept (DCF_KEEP_VERSIONS earlier ones, default 5); a version that does not open as a warehouse of
@@ -474,8 +619,19 @@ def rollback(
     from warehouse.publish import rollback as do_rollback
     from warehouse.store import SCHEMA_VERSION, WarehouseBusy, WarehouseError
 
+    _choose("--format", "format", fmt, FORMATS)
+    if fmt != "table" and not list_only:  # never roll back when a script only meant to list
+        _fail("--format applies to --list only", EXIT_USAGE)
     settings = _settings(warehouse=warehouse)
     versions = list_versions(settings.warehouse, SCHEMA_VERSION)
+    if list_only and fmt != "table":
+        listed = Result(
+            ["version", "last_load", "finished", "state", "path"],
+            ["INTEGER", "VARCHAR", "TIMESTAMP", "VARCHAR", "VARCHAR"],
+            [(v.seq, v.load_id, v.finished_at, _version_state(v), str(v.path)) for v in versions],
+        )
+        write(listed, fmt, out, sys.stdout)
+        return
     if list_only or not versions:
         if not versions:
             out.print(f"no kept versions beside {settings.warehouse}")
@@ -484,8 +640,7 @@ def rollback(
         for col in ("version", "last load", "finished", "state"):
             table.add_column(col)
         for v in versions:
-            state = "published" if v.current else ("ok" if v.problem is None else f"unusable: {v.problem}")
-            table.add_row(str(v.seq), v.load_id or "?", str(v.finished_at or ""), escape(state))
+            table.add_row(str(v.seq), v.load_id or "?", str(v.finished_at or ""), escape(_version_state(v)))
         out.print(table)
         return
     if to is not None:
@@ -519,39 +674,94 @@ def rollback(
     )
 
 
-@app.command(
-    epilog="""Examples: dcf sql "SELECT agency_code, count(*) FROM fact_funding_line GROUP BY 1" | dcf sql --format csv "FROM mart_data_quality" """
-)
-def sql(
-    query: str = typer.Argument(..., help="SQL to run, read-only, against the published warehouse."),
-    warehouse: Path | None = WarehouseOpt,
-    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
-    limit: int = typer.Option(1000, "--limit", min=1, help="At most this many rows in table format."),
-) -> None:
-    """Run a query read-only against the published warehouse and print a readable table, CSV or JSON."""
+def _version_state(v) -> str:
+    return "published" if v.current else ("ok" if v.problem is None else f"unusable: {v.problem}")
+
+
+def _sandbox(spill: str) -> dict[str, str | bool]:
+    """DuckDB settings of ``dcf sql``, fixed at connect time: no file system, extension or other database is
+    reachable (COPY, read_csv, read_text, ATTACH, INSTALL/LOAD fail), and no statement can change a setting back
+    (lock_configuration). Spilling goes to a private folder removed afterwards, never beside the warehouse."""
+    return {"enable_external_access": False, "lock_configuration": True, "temp_directory": spill}
+
+
+def _query_error(exc: Exception, number: int, count: int) -> str:
     import duckdb
 
-    if fmt not in ("table", "csv", "json"):
-        _fail("--format must be table, csv or json", EXIT_USAGE)
-    _, ctx = _connect(warehouse)
-    with ctx as con:
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    where = f" (statement {number} of {count})" if count > 1 else ""
+    refused = isinstance(exc, duckdb.PermissionException) or any(
+        text in first
+        for text in ("disabled by configuration", "configuration has been locked", "external_access", "external access")
+    )
+    if refused:
+        return escape(
+            f"query refused{where}: dcf sql reads the warehouse and nothing else (no files, extensions, other "
+            f"databases or settings): {first}"
+        )
+    return escape(f"query failed{where}: {first}")
+
+
+@app.command(
+    epilog="""Examples: dcf sql "SELECT agency_code, count(*) FROM fact_funding_line GROUP BY 1" | dcf sql --format csv "FROM mart_data_quality" | dcf sql "SELECT 1; SELECT 2" """
+)
+def sql(
+    query: str = typer.Argument(
+        ..., help="SQL to run, read-only, against the published warehouse (one or more statements)."
+    ),
+    warehouse: Path | None = WarehouseOpt,
+    fmt: str = FormatOpt,
+    limit: int = typer.Option(1000, "--limit", min=1, help="At most this many rows per table in table format."),
+) -> None:
+    """Run SQL against the published warehouse and print each statement's result: a readable table, CSV (result
+    sets apart by an empty line) or JSON (an array of rows per result set, one per line).
+
+    The warehouse is opened read-only with DuckDB's external access off and its settings locked: a query reads the
+    warehouse and nothing else (no COPY, read_csv, ATTACH, INSTALL or SET of a setting). DATE prints as 2023-11-01,
+    TIMESTAMP as ISO 8601, lists as JSON; floats are rounded in the table only, CSV and JSON carry every digit.
+    """
+    import tempfile
+
+    import duckdb
+
+    _choose("--format", "format", fmt, FORMATS)
+    settings = _settings(warehouse=warehouse)
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
+    with tempfile.TemporaryDirectory(prefix="dcf-sql-") as spill, _reading(settings.warehouse, _sandbox(spill)) as con:
         try:
-            frame = con.execute(query).df()
+            statements = con.extract_statements(query)
         except duckdb.Error as exc:
-            _fail(f"query failed: {str(exc).splitlines()[0]}", EXIT_USAGE)
-    if fmt == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
-    elif fmt == "json":
-        sys.stdout.write(frame.to_json(orient="records", force_ascii=False, date_format="iso") + "\n")
-    else:
-        table = Table(show_lines=False)
-        for col in frame.columns:
-            table.add_column(str(col), overflow="fold")
-        shown = frame.head(limit).astype(object)
-        for row in shown.where(shown.notna(), "").itertuples(index=False):
-            table.add_row(*(str(v) for v in row))
-        out.print(table)
-        out.print(f"{len(frame)} row(s)" + (f", first {limit} shown" if len(frame) > limit else ""))
+            _fail(_query_error(exc, 1, 1), EXIT_USAGE)
+        if not statements:
+            _fail("no SQL statement given", EXIT_USAGE)
+        shown = 0
+        for number, statement in enumerate(statements, 1):
+            try:
+                cursor = con.execute(statement)
+                if cursor.description is None:
+                    continue
+                result = Result.of(cursor)
+            except KeyboardInterrupt:
+                _fail("interrupted (Ctrl-C)", EXIT_INTERRUPTED)
+            except (duckdb.Error, ValueError, OverflowError) as exc:  # a value Python cannot hold, too
+                _fail(_query_error(exc, number, len(statements)), EXIT_USAGE)
+            if fmt == "table":
+                if len(statements) > 1:  # which statement this table answers, on a line of its own
+                    text = " ".join(statement.query.split()).rstrip(";").strip()
+                    heading = (
+                        f"{'' if number == 1 else chr(10)}-- {number}: {text[:150]}{'...' if len(text) > 150 else ''}"
+                    )
+                    out.print(escape(heading), style="bold", soft_wrap=True, highlight=False)
+                out.print(rich_table(result, limit, show_lines=False))
+                n = len(result.rows)
+                out.print(f"{n} row(s)" + (f", first {limit} shown" if n > limit else ""), highlight=False)
+            else:
+                if fmt == "csv" and shown:
+                    sys.stdout.write("\n")
+                write(result, fmt, out, sys.stdout)
+            sys.stdout.flush()
+            shown += 1
 
 
 @app.command(epilog="Example: dcf report --out data/reports/report.html --warehouse data/warehouse.duckdb")
@@ -569,8 +779,11 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (charts with a table under each; needs no network) from the published
     warehouse, read-only: funding by partner and category, budget execution, data quality per agency."""
+    from schemas.sources import STAGES
     from warehouse.report import ReportError, write_report
 
+    if stage is not None:
+        _choose("--stage", "stage", stage.lower(), STAGES)
     settings = _settings(warehouse=warehouse)
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)

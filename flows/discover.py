@@ -37,6 +37,71 @@ def scan_inbox(inbox: Path, sources: list[SourceConfig]) -> tuple[list[Found], l
     return found, refused
 
 
+def inbox_warnings(inbox: Path, sources: list[SourceConfig]) -> list[str]:
+    """What in the inbox's top level no source reads, one sentence each naming the real path and the folder expected:
+    a folder whose name matches an agency's ``inbox_dir`` only when letter case is ignored (``MOD/`` for ``mod``), a
+    folder no source names at all, a file of an agency's pattern lying outside its folder, and an inbox that holds no
+    agency folder but is itself named like one (``--inbox data/inbox/mod``: one level too deep). A correct inbox
+    gives none. Names starting with ~$, . or MANIFEST are ignored here as everywhere in the inbox."""
+    try:
+        with os.scandir(inbox) as it:
+            entries = sorted((e for e in it if not e.name.startswith(IGNORED_PREFIXES)), key=lambda e: e.name)
+    except OSError:
+        return []  # an inbox that cannot be listed fails the run elsewhere, with its own message
+    if not sources:
+        return []
+    by_dir = {src.inbox_dir.split("/")[0]: src for src in sources}
+    by_folded = {name.casefold(): src for name, src in reversed(by_dir.items())}
+    expected = ", ".join(f"{name}/" for name in sorted(by_dir))
+    folders = [e for e in entries if _is_dir(e)]
+    warnings: list[str] = []
+    for entry in folders:
+        if entry.name in by_dir:
+            continue
+        real = shown(str(inbox / entry.name))
+        src = by_folded.get(entry.name.casefold())
+        if src is not None:
+            warnings.append(
+                f"inbox folder {real} is not read: agency {src.agency} expects '{src.inbox_dir}' (inbox_dir of its "
+                f"source; letter case counts), so its files belong in {shown(str(inbox / src.inbox_dir))}"
+            )
+        else:
+            warnings.append(
+                f"inbox folder {real} matches no source and is not read; the agency folders are {expected} "
+                "(inbox_dir in the source YAMLs)"
+            )
+    strays: dict[str, list[str]] = {}
+    for entry in entries:
+        if not _is_dir(entry):
+            for src in sources:
+                if src.spec_for(entry.name) is not None:
+                    strays.setdefault(src.agency, []).append(entry.name)
+                    break
+    has_agency_folder = any(e.name in by_dir for e in folders)
+    own = by_folded.get(inbox.name.casefold())
+    if not has_agency_folder and own is not None:
+        warnings.append(
+            f"inbox {shown(str(inbox))} holds no agency folder but is named like agency {own.agency}'s own folder "
+            f"('{own.inbox_dir}'): one level too deep? The inbox is the folder holding {expected} "
+            f"(here probably {shown(str(inbox.parent))})"
+        )
+    else:
+        for agency, names in strays.items():
+            src = next(s for s in sources if s.agency == agency)
+            warnings.append(
+                f"{len(names)} file(s) of agency {agency} lie directly in the inbox {shown(str(inbox))} (e.g. "
+                f"{shown(names[0])}) and are not read: they belong in {shown(str(inbox / src.inbox_dir))}"
+            )
+    return warnings
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows a link, as scan_inbox does for an agency folder
+    except OSError:
+        return False
+
+
 def find_files(inbox: Path, sources: list[SourceConfig]) -> list[Found]:
     """Every regular file in each agency's inbox folder (recursively), sorted; Office lock files and dot-files
     ignored; links are read only when they point at a regular file inside the same agency folder."""

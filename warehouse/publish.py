@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -140,22 +141,23 @@ def unreadable_error(path: Path, exc: BaseException, way_out: str | None = None)
 
 
 @contextmanager
-def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def read_only(warehouse: Path, config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to ``warehouse``. If a writer elsewhere holds the file (an analyst's read-write
     session), read a private snapshot copy instead of failing. A file that does not open raises
-    :class:`WarehouseUnreadable` naming the real path (never the snapshot's) and the way out."""
+    :class:`WarehouseUnreadable` naming the real path (never the snapshot's) and the way out. ``config``: DuckDB
+    settings fixed at connect time (``dcf sql`` turns external access off with them)."""
     if not warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}; run 'dcf run' first")
     with tempfile.TemporaryDirectory(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-") as tmp:
         try:
             try:
-                con = duckdb.connect(str(warehouse), read_only=True)
+                con = duckdb.connect(str(warehouse), read_only=True, config=config or {})
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise
                 copy = Path(tmp) / warehouse.name
                 shutil.copyfile(warehouse, copy)
-                con = duckdb.connect(str(copy), read_only=True)
+                con = duckdb.connect(str(copy), read_only=True, config=config or {})
         except duckdb.Error as exc:
             raise unreadable_error(warehouse, exc) from None
         try:
