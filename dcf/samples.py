@@ -26,7 +26,9 @@ Two entry points:
 
 * :func:`generate_inbox` - the demo inbox: two budget files per agency plus one programmes
   file per agency that has a ``programs`` entry, with about 2 % deliberately bad rows (one defect
-  each) recorded in ``MANIFEST.json``.
+  each) recorded in ``MANIFEST.json``; beside them, when their source YAMLs are present, SIPRI's
+  two workbooks (reference data), an arms transfer register and a multi-donor pledge tracker
+  (``dcf/samples_records.py``, each with its planted problems and expected outcome).
 * :func:`generate_corpus` - a benchmark corpus of budget workbooks only (no planted defects),
   written with openpyxl ``write_only`` mode; agencies whose budgets are CSV (GAMI) are left out,
   as the benchmark baselines read workbooks.
@@ -344,7 +346,9 @@ def _category_labels(ref: Reference, agency: str, layout: Layout) -> dict[str, l
 def _country_forms(ref: Reference, style: str) -> dict[str, list[str]]:
     forms: dict[str, list[str]] = {}
     for alias, iso3, note in ref.alias_rows:
-        if note == "former state" or note.startswith("SIPRI name"):  # partners: current countries, usual spellings
+        # partners: current countries in their usual spellings, not reference publishers' names (SIPRI's, a
+        # register's accented ones: note "... (reference data)")
+        if note == "former state" or note.startswith("SIPRI name") or note.endswith("(reference data)"):
             continue
         if (style == "ar" and _is_arabic(alias)) or (style == "en" and not _is_arabic(alias)):
             forms.setdefault(iso3, []).append(alias)
@@ -1256,6 +1260,9 @@ def generate_inbox(inbox: Path, seed: int = 42) -> dict:
             entries.append(write_programs(inbox, agency, programs[code], _rng(seed, code, "programs-file")))
     if (SOURCES_DIR / "sipri.yaml").exists():
         entries.extend(write_milex_editions(inbox, seed))
+    from dcf.samples_records import write_records_samples  # a register and a tracker (they use this module)
+
+    entries.extend(write_records_samples(inbox, seed, SOURCES_DIR))
     return _manifest(seed, entries, inbox)
 
 

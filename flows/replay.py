@@ -33,6 +33,7 @@ def replay_file(rows: pd.DataFrame, reference: Reference) -> tuple[FileBatch, li
     first = rows.iloc[0]
     context = json.loads(first["context_json"])
     letters = context.pop("column_letters", {})
+    context.pop("encoding", None)  # how the file was read, not how its rows are normalised
     context.setdefault("date_order", "day_first")  # rows stored before date_order existed were read day first
     ctx = FileContext(**context)
     cells = pd.DataFrame([json.loads(r) for r in rows["raw_json"]]).astype(_STR)

@@ -171,6 +171,24 @@ def _on_dates(p: Provider, keys: pd.DataFrame, lookback_days: int) -> pd.DataFra
     return m.set_index("index")[["units_per_usd", "rate_date"]].reindex(keys.index)
 
 
+_DAILY: dict[int, tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
+
+
+def _daily_by_currency(p: DailyProvider) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A daily table split once per currency into (dates, rates) arrays in date order, without missing rates."""
+    cached = _DAILY.get(id(p.table))
+    if cached is not None and cached[0] is p.table:
+        return cached[1]
+    table = p.table.dropna(subset=["units_per_usd"]).sort_values(["currency", "date"], kind="stable")
+    split = {
+        str(cur): (g["date"].to_numpy(dtype="datetime64[ns]"), g["units_per_usd"].to_numpy(dtype="float64"))
+        for cur, g in table.groupby("currency", sort=False)
+    }
+    _DAILY.clear()  # one provider table in use at a time: keep only the latest
+    _DAILY[id(p.table)] = (p.table, split)
+    return split
+
+
 def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
     """keys: currency, start, end -> average units_per_usd over the period, rate_date (last day covered)."""
     out = pd.DataFrame(index=keys.index, columns=["units_per_usd", "rate_date"], dtype=object)
@@ -191,12 +209,16 @@ def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
         m["rate_date"] = pd.to_datetime({"year": m["year"], "month": 12, "day": 31})
         return m[["units_per_usd", "rate_date"]].reindex(keys.index)
     rows = []
-    for idx, cur, start, end in keys[
-        ["currency", "start", "end"]
-    ].itertuples():  # one per distinct period, not per line
-        series = p.table[(p.table["currency"] == cur) & (p.table["date"] >= start) & (p.table["date"] <= end)]
-        if len(series):
-            rows.append((idx, series["units_per_usd"].mean(), series["date"].max()))
+    by_currency = _daily_by_currency(p)
+    for cur, group in keys.groupby("currency", sort=False):  # one slice per distinct period, not per line
+        if cur not in by_currency:
+            continue
+        dates, rates = by_currency[cur]
+        lo = np.searchsorted(dates, group["start"].to_numpy(dtype="datetime64[ns]"), side="left")
+        hi = np.searchsorted(dates, group["end"].to_numpy(dtype="datetime64[ns]"), side="right")
+        for idx, a, b in zip(group.index, lo, hi, strict=True):
+            if b > a:
+                rows.append((idx, rates[a:b].sum() / (b - a), dates[b - 1]))
     if rows:
         found = pd.DataFrame(rows, columns=["index", "units_per_usd", "rate_date"]).set_index("index")
         return found.reindex(keys.index)

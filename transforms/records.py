@@ -37,7 +37,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from transforms import countries, currency, dates, fx, numbers
-from transforms.failures import concat_failures, empty_failures, failures_where, from_pandera
+from transforms.failures import concat_failures, empty_failures, failures_where
 from transforms.reference import Reference
 from transforms.standardise import (
     FileContext,
@@ -47,6 +47,9 @@ from transforms.standardise import (
     _out_of_range,
     _prepare,
     _unreadable_dates,
+    apply_severity,
+    validate_passing,
+    warning_rules,
 )
 from transforms.text import as_text, per_unique
 
@@ -491,34 +494,17 @@ def _finish(
     rows_read: int,
     ctx: RecordsContext,
 ) -> RecordsResult:
-    if ctx.severity and len(failures):
-        override = failures["rule"].astype(object).map(ctx.severity)
-        failures = failures.assign(
-            severity=override.where(override.notna(), failures["severity"].astype(object)).astype(_STR)
-        )
-    blocked = set(failures.loc[failures["severity"] == "block", "excel_row"].dropna().astype(int))
-    warned = failures[(failures["severity"] == "warn") & failures["excel_row"].notna()]
-    flags = warned.groupby(warned["excel_row"].astype(int))["rule"].agg(lambda s: ",".join(sorted(set(s))))
+    failures, blocked, warned = apply_severity(failures, ctx.severity)
     fields = output_fields(ctx.columns)
     rows = pd.DataFrame({"excel_row": data["excel_row"].astype("int32")}, index=data.index)
     for f, storage in zip(fields["field"], fields["storage"], strict=True):
         rows[f] = _typed(out[f], storage)
-    rows["warning_rules"] = data["excel_row"].astype(int).map(flags).astype(_STR)
+    rows["warning_rules"] = warning_rules(data, warned)
     # warned values load as read, blocked rules were quarantined above: the contract is types and required cells
     warn_rules = {r for r, s in ctx.severity.items() if s == "warn"}
-    schema = contract(ctx, fields, warn_rules)
-    keep = ~data["excel_row"].isin(blocked)
-    passing = rows[keep.to_numpy()]
-    try:
-        passing = schema.validate(passing, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        extra = from_pandera(exc.failure_cases, passing, ctx.source_columns).assign(
-            rule="canonical_contract", severity="block"
-        )
-        failures = concat_failures([failures, extra])
-        bad = set(extra["excel_row"].dropna().astype(int))
-        blocked |= bad
-        passing = passing[~passing["excel_row"].isin(bad)]
+    passing, failures, blocked = validate_passing(
+        contract(ctx, fields, warn_rules), rows, data, failures, blocked, ctx.source_columns
+    )
     quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
     return RecordsResult(passing.reset_index(drop=True), fields, failures, quarantined, skipped, rows_read)
 

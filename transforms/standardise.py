@@ -166,34 +166,59 @@ def _finish(
 ) -> Standardised:
     """Apply the source's severities; quarantine blocked rows; flag warned ones; validate the rest against the
     strict canonical contract."""
-    if ctx.severity and len(failures):
-        override = failures["rule"].astype(object).map(ctx.severity)
-        failures = failures.assign(
-            severity=override.where(override.notna(), failures["severity"].astype(object)).astype(_STR)
-        )
-    blocked = set(failures.loc[failures["severity"] == "block", "excel_row"].dropna().astype(int))
-    warned = failures[(failures["severity"] == "warn") & failures["excel_row"].notna()]
-    flags = warned.groupby(warned["excel_row"].astype(int))["rule"].agg(lambda s: ",".join(sorted(set(s))))
-    canonical = canonical.assign(warning_rules=data["excel_row"].astype(int).map(flags).astype(_STR))
+    failures, blocked, warned = apply_severity(failures, ctx.severity)
+    canonical = canonical.assign(warning_rules=warning_rules(data, warned))
     canonical = canonical[list(model.to_schema().columns)]
-    keep = ~data["excel_row"].isin(blocked)
-    rows = canonical[keep.to_numpy()]
-    try:
-        rows = model.validate(rows, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        extra = from_pandera(exc.failure_cases, rows, ctx.source_columns).assign(
-            rule="canonical_contract", severity="block"
-        )
-        failures = concat_failures([failures, extra])
-        bad = set(extra["excel_row"].dropna().astype(int))
-        blocked |= bad
-        rows = model.validate(rows[~rows["excel_row"].isin(bad)], lazy=False)
+    rows, failures, blocked = validate_passing(
+        model.to_schema(), canonical, data, failures, blocked, ctx.source_columns
+    )
     quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
     replayable = warned[warned["rule"].isin(REPLAYABLE_WARNINGS)]["excel_row"].astype(int)
     held = data[data["excel_row"].isin(set(replayable)) & data["excel_row"].isin(rows["excel_row"])]
     return Standardised(
         rows.reset_index(drop=True), failures, quarantined, skipped, rows_read, held.reset_index(drop=True)
     )
+
+
+def apply_severity(failures: pd.DataFrame, severity: dict[str, str]) -> tuple[pd.DataFrame, set[int], pd.DataFrame]:
+    """The source's severities applied: ``(failures, rows a blocking failure holds back, the row warnings)``."""
+    if severity and len(failures):
+        override = failures["rule"].astype(object).map(severity)
+        failures = failures.assign(
+            severity=override.where(override.notna(), failures["severity"].astype(object)).astype(_STR)
+        )
+    blocked = set(failures.loc[failures["severity"] == "block", "excel_row"].dropna().astype(int))
+    warned = failures[(failures["severity"] == "warn") & failures["excel_row"].notna()]
+    return failures, blocked, warned
+
+
+def warning_rules(data: pd.DataFrame, warned: pd.DataFrame) -> pd.Series:
+    """Per row of ``data``: the rules it loads with as warnings, comma-separated (NA for none)."""
+    flags = warned.groupby(warned["excel_row"].astype(int))["rule"].agg(lambda s: ",".join(sorted(set(s))))
+    return data["excel_row"].astype(int).map(flags).astype(_STR)
+
+
+def validate_passing(
+    schema: pa.DataFrameSchema,
+    canonical: pd.DataFrame,
+    data: pd.DataFrame,
+    failures: pd.DataFrame,
+    blocked: set[int],
+    headers: dict[str, str],
+) -> tuple[pd.DataFrame, pd.DataFrame, set[int]]:
+    """The rows no blocking failure holds back, through the canonical contract; a row that breaks it is held back
+    too (rule canonical_contract). Returns ``(rows, failures, blocked)``."""
+    keep = ~data["excel_row"].isin(blocked)
+    rows = canonical[keep.to_numpy()]
+    try:
+        rows = schema.validate(rows, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        extra = from_pandera(exc.failure_cases, rows, headers).assign(rule="canonical_contract", severity="block")
+        failures = concat_failures([failures, extra])
+        bad = set(extra["excel_row"].dropna().astype(int))
+        blocked = blocked | bad
+        rows = schema.validate(rows[~rows["excel_row"].isin(bad)], lazy=False)
+    return rows, failures, blocked
 
 
 def _reconcile_totals(amount: pd.Series, skipped: pd.DataFrame, ctx: FileContext) -> pd.DataFrame:

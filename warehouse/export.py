@@ -125,6 +125,7 @@ class _SourceFile:
     sheet: str | None = None
     header_row: int | None = None
     status: str | None = None
+    encoding: str | None = None  # the source's declared text encoding (CSV), from the file's context
     quarantined: dict[int, dict] = field(default_factory=dict)  # excel_row -> raw cells (canonical names)
 
 
@@ -184,7 +185,9 @@ def _load(
                 if not sheet and per_sheet:  # a multi-sheet reference workbook: the sheet of its first failure
                     sheet = first_sheet.get(file_key) or None
                     header_row = per_sheet.get(sheet, header_row)
-                files[file_key] = _SourceFile(file_key, file_hash, path, kind, sheet, header_row, st)
+                files[file_key] = _SourceFile(
+                    file_key, file_hash, path, kind, sheet, header_row, st, _json(context).get("encoding")
+                )
             for file_key, excel_row, raw in con.execute(
                 "SELECT q.file_key, q.excel_row, q.raw_json FROM quarantine_row q JOIN audit_source_file a "
                 "ON a.is_current AND a.file_key = q.file_key AND a.file_hash = q.file_hash "
@@ -377,16 +380,23 @@ def _xlsx_rows(path: Path, sheet: str | None) -> tuple[str, Iterator[Sequence[ob
     return name, merged(), opened
 
 
-def _csv_rows(path: Path, headers: set[str] | None = None, header_row: int = 1) -> tuple[list[list[str]], str, str]:
-    """The file's records; encoding utf-8-sig, else cp1256; delimiter sniffed among , ; and tab (default ,).
-    ``headers`` (as the failures name them) double-check the sniffed delimiter: if the header row does not hold
-    them all but another delimiter's does, that one is taken."""
+def _csv_rows(
+    path: Path, headers: set[str] | None = None, header_row: int = 1, declared: str | None = None
+) -> tuple[list[list[str]], str, str]:
+    """The file's records, numbered as the loader numbers them; encoding: the source's declared one, else utf-8-sig,
+    else cp1256; delimiter sniffed among , ; and tab (default ,). ``headers`` (as the failures name them)
+    double-check the sniffed delimiter: if the header row does not hold them all but another delimiter's does, that
+    one is taken."""
     raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1256"):
+    for encoding in dict.fromkeys([declared, "utf-8-sig", "cp1256"]):
+        if encoding is None:
+            continue
+        if encoding == "utf-8" or encoding == "utf8":
+            encoding = "utf-8-sig"
         try:
             text = raw.decode(encoding)
             break
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, LookupError):
             continue
     else:  # pragma: no cover - cp1256 maps nearly every byte
         encoding, text = "cp1256 (with replacements)", raw.decode("cp1256", errors="replace")
@@ -397,7 +407,7 @@ def _csv_rows(path: Path, headers: set[str] | None = None, header_row: int = 1) 
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
-    parse = lambda d: list(csv.reader(io.StringIO(text, newline=""), delimiter=d))  # noqa: E731
+    parse = lambda d: _records(text, d)  # noqa: E731
     rows = parse(delimiter)
     if headers and not _holds(rows, headers, header_row):
         for other in (d for d in ",;\t" if d != delimiter):
@@ -405,6 +415,31 @@ def _csv_rows(path: Path, headers: set[str] | None = None, header_row: int = 1) 
             if _holds(candidate, headers, header_row):
                 return candidate, encoding, other
     return rows, encoding, delimiter
+
+
+MAX_RECORD_LINES = 10  # as flows/extract.py: a record over more lines is a quote left open
+
+
+def _records(text: str, delimiter: str) -> list[list[str]]:
+    """CSV records as the loader numbers them: a quoted value may hold line breaks, but a record that would run over
+    more than MAX_RECORD_LINES lines is a quote left open: its first line stands alone (as one cell, the loader
+    quarantined it) and the lines after it are records again."""
+    lines = text.splitlines(keepends=True)
+    out: list[list[str]] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        chunk = lines[i]
+        while chunk.count('"') % 2 and j + 1 < len(lines) and j - i < MAX_RECORD_LINES:
+            j += 1
+            chunk += lines[j]
+        if chunk.count('"') % 2:  # still open: the loader set this line aside and read on from the next
+            out.append([lines[i].rstrip("\r\n")])
+            i += 1
+            continue
+        out.extend(csv.reader(io.StringIO(chunk, newline=""), delimiter=delimiter))
+        i = j + 1
+    return out
 
 
 def _holds(rows: list[list[str]], headers: set[str], header_row: int) -> bool:
@@ -466,7 +501,7 @@ def _build_data(ws, src: _SourceFile, failures: list[_Failure], notes: list[str]
             suffix = path.suffix.lower()
             if suffix in CSV_SUFFIXES or (suffix not in XLSX_SUFFIXES and src.sheet == "" and not sheet):
                 headers = {f.source_column.strip() for f in failures if f.source_column}
-                rows, _encoding, _delimiter = _csv_rows(path, headers, header_row or 1)
+                rows, _encoding, _delimiter = _csv_rows(path, headers, header_row or 1, src.encoding)
                 _write_rows(ws, rows, header_row or 1)
                 return ws, header_row or 1
             name, rows, opened = _xlsx_rows(path, sheet)

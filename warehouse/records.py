@@ -39,7 +39,7 @@ def view_comments(dataset: str, fields: pd.DataFrame) -> list[str]:
     )
     table = (
         f"Dataset {dataset} (kind records; declared in its source YAML): one row per record"
-        + (f". {about}" if about else "")
+        + (f". {str(about).rstrip('.')}" if about else "")
         + ". Fields and units: record_field."
     )
     out = [f"COMMENT ON VIEW records_{dataset} IS {_quote(table)}"]

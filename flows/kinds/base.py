@@ -51,20 +51,7 @@ def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
 def failed(task: FileTask, rule: str, message: str, started: float) -> FileBatch:
     """The batch of a file that could not be loaded: one file-level failure under ``rule``."""
     message = one_line(message)
-    return FileBatch(
-        file_key=shown(task.file_key),
-        file_hash=task.file_hash,
-        config_hash=task.config_hash,
-        agency_code=task.source.agency,
-        kind=kind_name(task.spec),
-        path=shown(str(task.path)),
-        size_bytes=task.size_bytes,
-        modified_at=task.modified_at,
-        status="failed",
-        message=message,
-        failures=file_failure(rule, message),
-        seconds=time.perf_counter() - started,
-    )
+    return batch_of(task, started, status="failed", message=message, failures=file_failure(rule, message))
 
 
 def unexpected(task: FileTask, exc: Exception, started: float) -> FileBatch:
@@ -81,7 +68,9 @@ def unexpected(task: FileTask, exc: Exception, started: float) -> FileBatch:
 
 
 def batch_of(task: FileTask, started: float, **fields: Any) -> FileBatch:
-    """A loaded batch carrying the task's identity (file, version, agency, kind, path) and ``fields``."""
+    """A batch carrying the task's identity (file, version, agency, kind, path) and ``fields`` (loaded unless they
+    say otherwise)."""
+    fields.setdefault("status", "loaded")
     return FileBatch(
         file_key=shown(task.file_key),
         file_hash=task.file_hash,
@@ -91,7 +80,6 @@ def batch_of(task: FileTask, started: float, **fields: Any) -> FileBatch:
         path=shown(str(task.path)),
         size_bytes=task.size_bytes,
         modified_at=task.modified_at,
-        status="loaded",
         seconds=time.perf_counter() - started,
         **fields,
     )

@@ -53,7 +53,7 @@ def _process(task: FileTask, spec: RecordsFileSpec, reference: Reference, starte
         ordinal=range(1, len(result.fields) + 1),
         dataset_description=spec.description,
     )
-    context = {**asdict(ctx), "column_letters": extracted.column_letters}
+    context = {**asdict(ctx), "column_letters": extracted.column_letters, "encoding": spec.encoding}
     return batch_of(
         task,
         started,

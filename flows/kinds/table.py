@@ -68,7 +68,7 @@ def _process(task: FileTask, spec: FileSpec, reference: Reference, started: floa
     if not isinstance(extracted, Extracted):
         return extracted
     ctx = context_for(task, spec, extracted)
-    context = {**asdict(ctx), "column_letters": extracted.column_letters}
+    context = {**asdict(ctx), "column_letters": extracted.column_letters, "encoding": spec.encoding}
     kind = KINDS_BY_NAME[spec.kind.value]
     assert kind.standardise is not None
     try:

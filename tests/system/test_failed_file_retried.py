@@ -27,13 +27,18 @@ def file_row(summary, key: str) -> dict:
 def test_a_file_over_a_limit_loads_on_the_next_run_once_the_limit_is_raised(inbox_copy, tmp_path, monkeypatch):
     inbox, manifest = inbox_copy
     wh = tmp_path / "wh.duckdb"
-    # GAMI's two budgets in one CSV: 456 records below the header, more than any other sample file holds
-    first, second = ((inbox / "gami" / f"GAMI_budget_{y}.csv").read_bytes().rstrip(b"\n") for y in (2024, 2025))
+    # GAMI's two budgets in one CSV (456 records below the header), repeated until it holds more records than any
+    # sample file (the register's are the most): over the limit set to that largest sample file
+    limit = max(f["data_rows"] for f in manifest["files"])
+    header, first = (inbox / "gami" / "GAMI_budget_2024.csv").read_bytes().rstrip(b"\n").split(b"\n", 1)
+    second = (inbox / "gami" / "GAMI_budget_2025.csv").read_bytes().rstrip(b"\n").split(b"\n", 1)[1]
+    copies = limit // 456 + 1
+    records = 456 * copies
     big = inbox / "gami" / "GAMI_budget_2026.csv"
-    big.write_bytes(first + b"\n" + second.split(b"\n", 1)[1] + b"\n")
+    big.write_bytes(header + b"\n" + b"\n".join([first, second] * copies) + b"\n")
     key = "GAMI/GAMI_budget_2026.csv"
 
-    monkeypatch.setenv("DCF_MAX_ROWS", "400")
+    monkeypatch.setenv("DCF_MAX_ROWS", str(limit))
     night1 = run_nightly(inbox=str(inbox), warehouse=str(wh))
     row = file_row(night1, key)
     assert row["status"] == "failed" and "DCF_MAX_ROWS" in row["message"], row
@@ -43,11 +48,11 @@ def test_a_file_over_a_limit_loads_on_the_next_run_once_the_limit_is_raised(inbo
     night2 = run_nightly(inbox=str(inbox), warehouse=str(wh))
     row = file_row(night2, key)
     assert row["status"] == "loaded", row
-    assert row["rows_read"] == 456 == row["rows_loaded"] + row["rows_quarantined"] + row["rows_skipped"]
+    assert row["rows_read"] == records == row["rows_loaded"] + row["rows_quarantined"] + row["rows_skipped"]
     assert night2.totals["files_processed"] == 1 and night2.totals["files_unchanged"] == len(manifest["files"])
     assert night2.outcome == "success"
     stored = query(wh, "SELECT status, rows_read FROM audit_source_file WHERE file_key = ? AND is_current", [key])
-    assert stored.to_dict("records") == [{"status": "loaded", "rows_read": 456}]
+    assert stored.to_dict("records") == [{"status": "loaded", "rows_read": records}]
 
     night3 = run_nightly(inbox=str(inbox), warehouse=str(wh))  # loaded now: unchanged from here on
     assert night3.outcome == "nothing_new" and file_row(night3, key)["status"] == "unchanged"

@@ -23,7 +23,7 @@ import pytest
 
 from flows.nightly import run_locally
 from flows.report import publish_report
-from warehouse.report import STAGE_PREFERENCE, YEAR_COLORS, ReportError, write_report
+from warehouse.report import STAGE_PREFERENCE, TOP_RULES, YEAR_COLORS, ReportError, write_report
 from warehouse.store import apply_ddl, exclusive_lock
 
 pytestmark = pytest.mark.slow
@@ -190,7 +190,9 @@ def test_category_execution_quality_and_rules_match_the_marts(report, con):
         assert [quality[agency][c] for c in cols] == counts
 
     rules = {r["rule"]: r["failures"] for r in page.data("rules")["rows"]}
-    assert rules == dict(con.execute("SELECT rule, count(*) FROM open_failures GROUP BY rule").fetchall())
+    counts = con.execute("SELECT rule, count(*) AS n FROM open_failures GROUP BY rule ORDER BY n DESC, rule").fetchall()
+    assert len(counts) > TOP_RULES  # the sample's rules outnumber the table: it shows the most frequent ones
+    assert rules == dict(counts[:TOP_RULES])
     load_id = con.execute("SELECT load_id FROM audit_load ORDER BY started_at DESC LIMIT 1").fetchone()[0]
     assert load_id in report.read_text(encoding="utf-8")
 

@@ -15,7 +15,7 @@ GOOD = yaml.safe_load((ROOT / "sources" / "mod.yaml").read_text(encoding="utf-8"
 
 def test_every_shipped_source_validates():
     configs = load_sources(ROOT / "sources")
-    assert {c.agency for c in configs} == {"MOD", "MOI", "GIP", "MOF", "SANG", "GAMI", "SIPRI"}
+    assert {c.agency for c in configs} == {"MOD", "MOI", "GIP", "MOF", "SANG", "GAMI", "SIPRI", "ARMSREG", "PLEDGES"}
     assert len({c.fiscal_year_start_month for c in configs}) >= 3
 
 
@@ -107,10 +107,41 @@ def test_the_readme_example_source_is_a_valid_config():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Adding an agency", 1)[1].split("### Adding a reference dataset", 1)[0]
     blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
-    assert len(blocks) == 2
-    navy, donors = (SourceConfig.model_validate(b) for b in blocks)
+    assert len(blocks) == 3
+    navy, donors, register = (SourceConfig.model_validate(b) for b in blocks)
     assert navy.agency == "NAVY" and navy.date_order == "day_first" and navy.files[0].kind == "budget"
     spec = donors.files[0]
     assert spec.missing == ["Not given", ".", "n/a"] and spec.constants == {"partner_country": "Jordan"}
     assert spec.keep_rows is not None and spec.keep_rows.values == ["Committed", "Disbursed"]
     assert spec.fiscal_year_from == "transaction_date" and donors.date_order == "month_first"
+    records = register.files[0]
+    assert records.kind == "records" and records.dataset == "transfer_register" and records.key == ["deal_id"]
+    assert records.columns["value"].type == "money" and records.columns["value"].as_of == "order_year"
+    assert records.columns["order_year"].ranges == "first" and records.encoding == "latin-1"
+
+
+def test_the_readme_documents_every_key_of_a_source():
+    """Every key of the config models appears in the README's 'Adding an agency' section (as `key` or `key:`),
+    so a steward can find each option there."""
+    import re
+
+    from schemas.sources import (
+        FileSpec,
+        FxSpec,
+        HeaderSpec,
+        KeepRows,
+        RecordColumn,
+        RecordsFileSpec,
+        SourceConfig,
+    )
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Adding an agency", 1)[1].split("\n## ", 1)[0]
+    models = (SourceConfig, FileSpec, RecordsFileSpec, RecordColumn, HeaderSpec, FxSpec, KeepRows)
+    missing = sorted(
+        f"{model.__name__}.{name}"
+        for model in models
+        for name, field in model.model_fields.items()
+        if not re.search(rf"(`{re.escape(field.alias or name)}`|\b{re.escape(field.alias or name)}:)", section)
+    )
+    assert missing == []
