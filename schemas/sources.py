@@ -485,10 +485,6 @@ class RecordsFileSpec(_Strict):
         return self
 
     @property
-    def kind_value(self) -> str:
-        return "records"
-
-    @property
     def is_csv(self) -> bool:
         return self.pattern.lower().endswith((".csv", ".txt"))
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from transforms import countries, currency, dates, fx, numbers
+from transforms import currency, dates, fx, numbers
 from transforms.failures import concat_failures, empty_failures, failures_where
 from transforms.reference import Reference
 from transforms.standardise import (
@@ -48,6 +48,7 @@ from transforms.standardise import (
     _prepare,
     _unreadable_dates,
     apply_severity,
+    map_country_column,
     validate_passing,
     warning_rules,
 )
@@ -240,32 +241,8 @@ def standardise_records(raw: pd.DataFrame, ctx: RecordsContext, ref: Reference) 
             fails.append(_out_of_range(data, parsed.out_of_range, name, fctx))
             out[name] = parsed.dates
         elif t == "country":
-            iso3 = countries.map_countries(cells, ref.country_lookup)
-            unknown = iso3.isna() & text.notna()
-            hint = (
-                countries.suggest(
-                    cells.where(unknown),
-                    ref.country_lookup["key"],
-                    ref.country_lookup["alias"],
-                    entities=ref.country_lookup["iso3"],
-                    kind="country",
-                )
-                if unknown.any()
-                else None
-            )
-            fails.append(
-                failures_where(
-                    data,
-                    unknown,
-                    name,
-                    "country_unknown",
-                    _says(
-                        f"{h(name)} '",
-                        "' is not a known country name or code; add it to reference/country_aliases.csv.",
-                    ),
-                    hint,
-                )
-            )
+            iso3, country_failures = map_country_column(data, name, h(name), ref)
+            fails.append(country_failures)
             out[name] = iso3
             out[f"{name}_as_written"] = text
         elif t == "currency":

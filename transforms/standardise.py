@@ -180,6 +180,35 @@ def _finish(
     )
 
 
+def map_country_column(data: pd.DataFrame, column: str, header: str, ref: Reference) -> tuple[pd.Series, pd.DataFrame]:
+    """A country column -> ISO alpha-3 (NA where unknown) and a country_unknown failure per unknown name, with a
+    suggestion only where it cannot point to another entity."""
+    iso3 = countries.map_countries(data[column], ref.country_lookup)
+    unknown = iso3.isna() & as_text(data[column]).notna()
+    hint = (
+        countries.suggest(
+            data[column].where(unknown),
+            ref.country_lookup["key"],
+            ref.country_lookup["alias"],
+            entities=ref.country_lookup["iso3"],
+            kind="country",
+        )
+        if unknown.any()
+        else None
+    )
+    failures = failures_where(
+        data,
+        unknown,
+        column,
+        "country_unknown",
+        lambda r, v: (
+            f"{header} '" + v + "' is not a known country name or code; add it to reference/country_aliases.csv."
+        ),
+        hint,
+    )
+    return iso3, failures
+
+
 def apply_severity(failures: pd.DataFrame, severity: dict[str, str]) -> tuple[pd.DataFrame, set[int], pd.DataFrame]:
     """The source's severities applied: ``(failures, rows a blocking failure holds back, the row warnings)``."""
     if severity and len(failures):
@@ -424,32 +453,8 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     price_year = deflate.price_year(period_start, period_end)
     constant = deflate.deflate(conv["amount_usd"], price_year, ref.cpi_annual, ref.constant_base_year)
 
-    iso3 = countries.map_countries(data["partner_country"], ref.country_lookup)
-    unknown_country = iso3.isna() & as_text(data["partner_country"]).notna()
-    hint = (
-        countries.suggest(
-            data["partner_country"].where(unknown_country),
-            ref.country_lookup["key"],
-            ref.country_lookup["alias"],
-            entities=ref.country_lookup["iso3"],
-            kind="country",
-        )
-        if unknown_country.any()
-        else None
-    )
-    fails.append(
-        failures_where(
-            data,
-            unknown_country,
-            "partner_country",
-            "country_unknown",
-            lambda r, v: (
-                f"{h('partner_country')} '" + v + "' is not a known country name or code; "
-                "add it to reference/country_aliases.csv."
-            ),
-            hint,
-        )
-    )
+    iso3, country_failures = map_country_column(data, "partner_country", h("partner_country"), ref)
+    fails.append(country_failures)
 
     cat = categories.map_labels(data["category"], ctx.agency, ref.category_mappings, "category_code")
     unmapped = cat.isna() & as_text(data["category"]).notna()
