@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from flows.preflight import shown
+from flows.names import shown
 from flows.retry import describe_error
 from schemas.sources import SourceConfig
 

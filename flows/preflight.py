@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from flows.limits import RATIO_FLOOR_BYTES, Limits
+from flows.names import shown
 
 CHUNK = 8 << 20
 _TAIL = 16  # bytes looked at past a chunk's end: a reference (r=" + 3 letters + 8 digits) is read whole
@@ -71,16 +72,6 @@ class Extent:
     @property
     def area(self) -> int:
         return self.rows * self.columns
-
-
-def shown(path: Path | str) -> str:
-    """A file name safe to print, log and store: bytes that are not UTF-8 (kept by Python as surrogates) become
-    backslash escapes, so ``MOD_budget_\\xff.xlsx`` names the file instead of crashing a log handler or DuckDB."""
-    name = path.name if isinstance(path, Path) else str(path)
-    try:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that stands for no byte
-        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def open_regular(path: Path) -> io.BufferedReader:

@@ -15,13 +15,25 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from flows.kinds import KINDS, REPLAYABLE_KINDS
-from flows.nightly import RunSummary
+from flows.nightly import RunSummary, _rejected, archived_task
+from flows.process import FileTask, process_file
 from flows.reference import read_reference
 from schemas.batch import FileBatch
 from schemas.settings import Settings
+from schemas.sources import SourceConfig, load_sources
 from transforms.reference import Reference
 from transforms.standardise import FileContext
-from warehouse.store import LoadInfo, Staging, exclusive_lock, locked_rates, recover, replay_candidates
+from warehouse.controls import check_control_totals
+from warehouse.store import (
+    LoadInfo,
+    Staging,
+    exclusive_lock,
+    locked_rates,
+    read_only,
+    recover,
+    replay_candidates,
+    trusted,
+)
 
 #: failures a reference table can fix; a row is replayed only if every open failure on it is one of these
 MAPPING_RULES = ("category_unmapped", "country_unknown", "fx_rate_missing", "stage_unknown")
@@ -63,10 +75,36 @@ def replay_file(rows: pd.DataFrame, reference: Reference) -> tuple[FileBatch, li
     return batch, [int(x) for x in rows["excel_row"]]
 
 
+def whole_file_tasks(settings: Settings, sources: list[SourceConfig]) -> list[FileTask]:
+    """Current files of the kinds that keep no row-level standardiser (records, years across columns) with an open
+    failure a mapping can fix, loaded before the reference tables (or their source YAML) last changed: replay reads them
+    again whole from the raw archive (their rows are never re-made from stored cells). Files the archive no longer
+    holds wait for the next delivery."""
+    source = trusted(settings.warehouse)
+    if source is None:
+        return []
+    with read_only(source) as con:
+        rows = con.execute(
+            """
+            SELECT f.file_key, f.file_hash, f.archive_path, f.config_hash FROM audit_source_file f
+            WHERE f.is_current AND f.archive_path IS NOT NULL AND NOT list_contains(?, f.kind)
+              AND EXISTS (SELECT 1 FROM audit_validation_failure v WHERE v.file_key = f.file_key
+                          AND v.status = 'open' AND v.excel_row IS NOT NULL AND list_contains(?, v.rule))
+            ORDER BY f.file_key
+            """,
+            [list(REPLAYABLE_KINDS), list(MAPPING_RULES)],
+        ).fetchall()
+    tasks = [(archived_task(settings, sources, key, digest, stored), was) for key, digest, stored, was in rows]
+    return [t for t, was in tasks if t is not None and t.config_hash != was]  # same mappings: same outcome
+
+
 @flow(name="replay-quarantine", log_prints=True)
-def replay_quarantine(warehouse: str | None = None, reference: str | None = None) -> RunSummary:
-    """Re-normalise quarantined rows whose only problems are missing mappings, and load those that now pass."""
-    settings = Settings.resolve(warehouse=warehouse, reference=reference)
+def replay_quarantine(
+    warehouse: str | None = None, reference: str | None = None, sources: str | None = None
+) -> RunSummary:
+    """Re-normalise quarantined rows whose only problems are missing mappings, and load those that now pass; files
+    of kinds without a row standardiser are read again whole from the raw archive."""
+    settings = Settings.resolve(warehouse=warehouse, reference=reference, sources=sources)
     logger = get_run_logger()
     started = datetime.now()
     flow_run = getattr(get_run_context(), "flow_run", None)  # a task run's context has none
@@ -82,6 +120,7 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
         ref = read_reference(settings.reference)
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse)))
         candidates = replay_candidates(settings.warehouse, MAPPING_RULES, REPLAYABLE_KINDS)
+        whole = whole_file_tasks(settings, load_sources(settings.sources))
         files, totals = (
             [],
             {
@@ -108,6 +147,26 @@ def replay_quarantine(warehouse: str | None = None, reference: str | None = None
                 files.append({"file": file_key, "status": "replayed", **c, "message": None})
                 for k in ("rows_read", "rows_loaded", "rows_quarantined"):
                     totals[k] += c[k]
+            for task in whole:
+                before = staging.con.execute(
+                    "SELECT rows_loaded FROM audit_source_file WHERE file_key = ? AND is_current", [task.file_key]
+                ).fetchone()
+                [batch] = staging.load_batches([process_file(task, ref)], load, now, on_reject=_rejected)
+                c = batch.counts
+                logger.info(
+                    "%s: read again whole from the raw archive (%s), %d row(s) load",
+                    task.file_key,
+                    batch.status,
+                    c["rows_loaded"],
+                )
+                files.append(
+                    {"file": task.file_key, "status": f"re-read ({batch.status})", **c, "message": batch.message}
+                )
+                totals["rows_read"] += c["rows_read"]
+                totals["rows_loaded"] += c["rows_loaded"] - (before[0] if before else 0)  # rows new to the warehouse
+                totals["rows_quarantined"] += c["rows_quarantined"]
+            if whole:
+                check_control_totals(staging.con, load_sources(settings.sources), load.load_id, now)
             totals["files_seen"] = totals["files_processed"] = len(files)
             staging.record_load(load, "replay", totals, datetime.now())
             staging.check()

@@ -11,6 +11,44 @@ class Rule:
     title: str
 
 
+#: what a steward does about each rule, one plain sentence (the "What to fix" column of the steward workbook)
+FIXES: dict[str, str] = {
+    "file_unreadable": "Save the file again from its program (xlsx or CSV) and drop it into the inbox again.",
+    "record_malformed": "Put the record back on one line with one value per column, then send the file again.",
+    "file_too_large": "Split the file, or ask the operator to raise the limit the message names.",
+    "header_not_found": "Restore the column headers the source YAML expects (or add the new header as an alias).",
+    "no_source_config": "Rename the file to a pattern its agency's YAML declares, or add the pattern.",
+    "required_missing": "Fill in the empty cell.",
+    "amount_not_number": "Write the amount as a number (no text, no units in the cell).",
+    "fiscal_year_unreadable": "Write the fiscal year as a year or a label the agency uses (2024, FY2024, 1445).",
+    "currency_unknown": "Write a valid ISO currency code (three letters, e.g. SAR, USD, EUR).",
+    "currency_withdrawn": "Use the currency that was valid on the row's date, or correct the date.",
+    "fx_rate_missing": "Add the rate to reference/fx_rates.csv (currency, dates, units per US$), then dcf replay.",
+    "country_unknown": "Correct the country name, or map it in reference/country_aliases.csv, then dcf replay.",
+    "category_unmapped": "Map the label in reference/category_mappings.csv (agency, label, code), then dcf replay.",
+    "stage_unknown": "Use a known stage (allocated, committed, obligated, disbursed) or map the label in stage_labels.csv.",
+    "allocation_negative": "Correct the sign, or record the reduction as its own line the agency's way.",
+    "date_unreadable": "Write the date as a date (e.g. 2024-03-01) or in the agency's usual form.",
+    "date_ambiguous": "Write the date unambiguously (2024-03-04), or declare date_order in the agency's YAML.",
+    "date_outside_period": "Correct the date or the fiscal year so the date falls inside that year.",
+    "date_out_of_range": "Correct the date (it lies before 1677 or after 2262).",
+    "program_code_duplicate": "Keep one row per program code, or give the second program its own code.",
+    "canonical_contract": "Check the row's values against the message; tell the data team if they look right.",
+    "totals_mismatch": "Correct the totals row or the lines so that they add up.",
+    "control_total_mismatch": "Correct the stated total, or the records of the other dataset it covers.",
+    "value_not_number": "Write a number, or the publisher's mark for no data.",
+    "entity_missing": "Fill in the country or region name of the row.",
+    "sheet_missing": "Restore the sheet the source YAML requires, under its expected name.",
+    "edition_unknown": "Rename the file so its name carries the edition (e.g. its year).",
+    "edition_duplicate": "Send each edition once: remove the second file, or correct its name.",
+    "number_unreadable": "Write the number as a number, as the column declares.",
+    "year_unreadable": "Write a single year (or declare how the source's year ranges are read).",
+    "value_not_allowed": "Use one of the values the source declares, or correct a typo.",
+    "value_out_of_range": "Correct the value; it lies outside the range the source declares.",
+    "record_duplicate": "Keep one row per key, or correct the key of the other row.",
+}
+
+
 RULES: dict[str, Rule] = {
     "file_unreadable": Rule("block", "The file cannot be read"),
     "record_malformed": Rule("block", "A CSV record has too few or too many fields, or an unbalanced quote"),
@@ -36,6 +74,7 @@ RULES: dict[str, Rule] = {
     "program_code_duplicate": Rule("block", "The program code appears twice in the file"),
     "canonical_contract": Rule("block", "The normalised row breaks the warehouse contract"),
     "totals_mismatch": Rule("warn", "The sheet's totals row does not match the sum of its lines"),
+    "control_total_mismatch": Rule("warn", "A total one dataset states does not match the records of the other"),
     "value_not_number": Rule("warn", "A value cell is neither a number nor a 'no data' / 'did not exist' mark"),
     "entity_missing": Rule("block", "A row has values but no country or region name"),
     "sheet_missing": Rule("block", "A sheet the source config requires is not in the workbook"),

@@ -21,6 +21,18 @@ def map_labels(cells: pd.Series, agency: str, mappings: pd.DataFrame, value_colu
     return per_unique(cells, _map).astype(STR)
 
 
+def suggest_categories(values: pd.Series, mappings: pd.DataFrame, taxonomy: pd.DataFrame) -> pd.Series:
+    """A did-you-mean for unmapped category labels that names the *target*, "CODE (English name)", never a label:
+    another agency's mapping of the very same label would otherwise be suggested as the label itself. A typo of
+    labels of one category only (``countries.suggest`` with the category codes as entities), else NA."""
+    from transforms.countries import suggest
+
+    codes = mappings["category_code"].astype(str)
+    names = pd.Series(taxonomy["name_en"].to_numpy(dtype=object), index=taxonomy["category_code"].to_numpy())
+    target = codes + " (" + codes.map(names).fillna(codes).astype(str) + ")"
+    return suggest(values, mappings["label"].str.casefold(), target, entities=codes, kind="label")
+
+
 def _lookup(table: pd.DataFrame, value_column: str) -> pd.Series:
     """key -> value, first row wins for a repeated key."""
     return pd.Series(table[value_column].to_numpy(dtype=object), index=table["key"].to_numpy()).groupby(level=0).first()

@@ -1,4 +1,4 @@
-"""A seeded corpus of hostile inbox files, made by mutating the synthetic sample inbox (dcf/samples.py) so that every
+"""A seeded corpus of hostile inbox files, made by mutating the synthetic sample inbox (samples/) so that every
 file routes to a real source config (sources/*.yaml) and reaches the reader its agency uses.
 
 Nothing here is committed: the corpus is written into a temporary folder. Bombs are built with tests/hostile/zipbuild.py

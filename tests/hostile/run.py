@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "tests" / "fixtures" / "reference"  # the tests' frozen copy, never the live steward tables
 MAX_MESSAGE = 500
 
 
@@ -69,7 +70,7 @@ def run_corpus(root: Path) -> list[Outcome]:
     from schemas.sources import load_sources
     from tests.hostile.corpus import load_cases
 
-    sources, reference = load_sources(ROOT / "sources"), read_reference(ROOT / "reference")
+    sources, reference = load_sources(ROOT / "sources"), read_reference(REFERENCE)
     cases = {c.path: c for c in load_cases(root)}
     inbox = root / "inbox"
     found, refused = scan_inbox(inbox, sources)
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dcf-hostile-") as tmp:
         root = args.root or Path(tmp)
         if not args.reuse:
-            from dcf.samples import generate_inbox
+            from samples import generate_inbox
             from tests.hostile.corpus import build
 
             generate_inbox(root / "samples", seed=42)

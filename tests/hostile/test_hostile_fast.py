@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.hostile.corpus import KINDS, build
-from tests.hostile.run import ROOT, run_corpus
+from tests.hostile.run import REFERENCE, ROOT, run_corpus
 
 BOMBS = [
     "shared_strings_bomb",
@@ -104,7 +104,7 @@ def test_good_files_load_the_same_beside_hostile_ones(sample_inbox, tmp_path):
     from schemas.sources import load_sources
     from tests.hostile.run import _task
 
-    sources, reference = load_sources(ROOT / "sources"), read_reference(ROOT / "reference")
+    sources, reference = load_sources(ROOT / "sources"), read_reference(REFERENCE)
     clean = sample_inbox[0]
     mixed = tmp_path / "inbox"
     shutil.copytree(clean, mixed)

@@ -1,5 +1,5 @@
 """The sample inbox's files of two other shapes, through the real reader and standardiser, against the generator's
-manifest (dcf/samples_records.py): the synthetic arms transfer register (kind records: latin-1, a preamble, a record
+manifest (samples/register.py, samples/tracker.py): the synthetic arms transfer register (kind records: latin-1, a preamble, a record
 broken by a line break, a short record, a quote left open, ...) and the synthetic multi-donor pledge tracker (kind
 budget: month-first dates, text amounts, missing markers, kuna before and after the euro, rows out of scope, an
 implied recipient). Every row ends loaded, quarantined with the planted rule at its row, or skipped with a reason;
@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dcf.samples_records import ACCENTED, write_register, write_tracker
 from flows.process import process_file
+from samples.register import ACCENTED, write_register
+from samples.tracker import write_tracker
 from schemas.batch import FileBatch
 from schemas.sources import SourceConfig
 from tests.integration.test_sources_samples import make_task, source_of

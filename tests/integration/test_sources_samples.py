@@ -35,7 +35,7 @@ def test_every_agency_has_budget_files(sample_inbox, sources):
     assert len(manifest_files(sample_inbox)) == N_SAMPLE_FILES  # keeps the per-file parametrisation honest
 
 
-N_SAMPLE_FILES = 17  # the six agencies' 12 budgets and 4 programme lists, and the pledge tracker (samples_records)
+N_SAMPLE_FILES = 17  # the six agencies' 12 budgets and 4 programme lists, and the pledge tracker (samples/tracker.py)
 
 
 @pytest.mark.parametrize("index", range(N_SAMPLE_FILES))
@@ -78,7 +78,7 @@ def test_each_defect_gets_its_rule(sample_inbox, sources, reference):
     for path, entry in manifest_files(sample_inbox):
         batch = process_file(make_task(path, source_of(sources, entry["agency"])), reference)
         rules_by_row = {int(row): set(group) for row, group in batch.failures.groupby("excel_row")["rule"]}
-        for bad in entry["bad_rows"]:  # the tracker's entry names each row's rule (dcf/samples_records.py)
+        for bad in entry["bad_rows"]:  # the tracker's entry names each row's rule (samples/tracker.py)
             expected = {bad["rule"]} if "rule" in bad else DEFECT_RULES[bad["defect"]]
             assert rules_by_row[bad["excel_row"]] == expected, (path.name, bad)
             checked.add(bad["defect"])

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
+
+from tests.conftest import REFERENCE
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +90,23 @@ def test_second_ingestion_while_one_runs_exits_3(tmp_path):
     assert result.returncode == 3
     assert "another ingestion is running" in result.stderr
     assert not wh.exists()
+
+
+def test_rerate_lists_the_frozen_rates_it_moved(inbox_copy, tmp_path):
+    inbox, _ = inbox_copy
+    wh = tmp_path / "warehouse.duckdb"
+    reference = tmp_path / "reference"
+    shutil.copytree(REFERENCE, reference)
+    env = {"DCF_INBOX": str(inbox), "DCF_WAREHOUSE": str(wh), "DCF_REFERENCE": str(reference)}
+    assert dcf("run", env=env).returncode == 0
+    with open(reference / "fx_rates.csv", "a", encoding="utf-8") as fh:  # a steward's EUR rate for every date
+        fh.write("EUR,2020-01-01,2026-12-31,0.5,steward test rate\n")
+    result = dcf("rerate", "--fiscal-year", "2024", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with duckdb.connect(str(wh), read_only=True) as con:
+        moved = con.execute(
+            "SELECT count(*) FROM fx_rate_lock WHERE fiscal_year = 2024 AND currency = 'EUR'"
+        ).fetchone()
+    assert f"{moved[0]} frozen exchange rate(s) changed" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.strip().startswith("│ EUR")]
+    assert len(rows) == moved[0] and all("2024" in r and "ecb" in r and "override" in r and "0.5" in r for r in rows)

@@ -139,3 +139,34 @@ def test_inbox_guard_warns_in_the_run_and_in_status(sample_inbox, tmp_path):
     (too_deep,) = [line for line in deep.stdout.splitlines() if line.startswith("warning:")]
     assert "one level too deep" in too_deep and str(inbox) in too_deep
     assert query(wh, "SELECT count(*) FROM audit_source_file WHERE withdrawn_at IS NOT NULL")[0][0] == 0
+
+
+LISTING = [
+    ["status"],
+    ["failures"],
+    ["failures", "--agency", "MOD", "--rule", "country_unknown", "--summary"],
+    ["unmapped", "--kind", "country"],
+    ["sql", "SELECT count(*) FROM funding_lines"],
+    ["rollback", "--list"],
+    ["--help"],
+    ["failures", "--help"],
+]
+
+
+@pytest.mark.parametrize("args", LISTING, ids=" ".join)
+def test_commands_that_run_no_flow_import_neither_prefect_nor_pandas(args, sample_warehouse):
+    """What keeps them under a second on a busy machine (importing pandas alone takes seconds there): checked by
+    the modules loaded, never by a clock."""
+    probe = (
+        "import sys\n"
+        "from dcf.cli import main\n"
+        f"sys.argv = ['dcf', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\nelse:\n    code = 0\n"
+        "heavy = sorted(m for m in ('prefect', 'pandas', 'numpy', 'pyarrow', 'openpyxl') if m in sys.modules)\n"
+        "print('HEAVY', code, ','.join(heavy), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "DCF_WAREHOUSE": str(sample_warehouse), "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("HEAVY")]
+    assert line.split(" ", 2)[1] in ("0", "None"), done.stdout + done.stderr
+    assert line.split(" ", 2)[2:] in ([], [""]), line

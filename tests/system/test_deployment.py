@@ -1,14 +1,17 @@
-"""The deployment as production runs it: a Prefect server on a free loopback port, the process work pool,
-`prefect deploy --all` from prefect.yaml, a worker, a triggered nightly run that completes and fills the warehouse.
-Everything is torn down with bounded waits (the worker needs SIGINT; SIGKILL is the fallback)."""
+"""The deployment as production runs it, by the README's own commands ("A server and workers"), run as written on a
+fresh Prefect profile with no terminal (only the port is changed, to a free one): a background Prefect server, the
+process work pool, `prefect deploy --all` from prefect.yaml, a nightly run triggered from the command line, a worker
+that runs it to completion and fills the warehouse. Everything is torn down with bounded waits (the worker needs
+SIGINT; SIGKILL is the fallback; the server is stopped by the README's own last line)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,11 +19,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.serve import free_port, local_server, stop
+from flows.serve import free_port, stop
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-PREFECT = [sys.executable, "-m", "prefect"]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def readme_recipe() -> list[str]:
+    """The command lines of the README's "A server and workers" block, comments dropped."""
+    section = README.split("- **A server and workers**", 1)[1]
+    block = re.search(r"```console\n(.*?)```", section, re.S)
+    assert block, "the README's server-and-workers block"
+    lines = [ln.strip()[2:] for ln in block.group(1).splitlines() if ln.strip().startswith("$ ")]
+    return [ln.split("  #", 1)[0].strip() for ln in lines]
 
 
 def api(url: str, path: str, body: dict | None = None, method: str = "POST"):
@@ -34,47 +46,63 @@ def api(url: str, path: str, body: dict | None = None, method: str = "POST"):
         return json.loads(response.read() or b"null")
 
 
-def test_prefect_deploy_and_worker_run_the_nightly_deployment(sample_inbox, tmp_path):
+def test_the_readme_server_and_worker_commands_run_the_nightly_deployment(sample_inbox, tmp_path):
     inbox, manifest = sample_inbox
     warehouse = tmp_path / "warehouse.duckdb"
-    home = {
-        **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    port = free_port()
+    recipe = [
+        line.replace("4200", str(port)).replace("$PWD/.prefect", shlex.quote(str(tmp_path / "prefect")))
+        for line in readme_recipe()
+    ]
+    *setup, worker_line, stop_line = recipe
+    assert worker_line.startswith(".venv/bin/prefect worker start") and stop_line == ".venv/bin/prefect server stop"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},  # a fresh profile, no server known
+        "DCF_INBOX": str(inbox),
+        "DCF_WAREHOUSE": str(warehouse),
     }
-    with local_server(free_port(), timeout=90, env=home) as api_url:  # a fresh server database for this test
-        env = {
-            **home,
-            "PREFECT_API_URL": api_url,
-            "DCF_PROJECT_DIR": str(ROOT),
-            "DCF_INBOX": str(inbox),
-            "DCF_WAREHOUSE": str(warehouse),
-        }
+    exports = setup[0]
+    assert exports.startswith("export PREFECT_HOME=")
 
-        def run(*args):
-            return subprocess.run([*PREFECT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    def bash(script: str, timeout: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-euc", script],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
-        created = run("work-pool", "create", "dcf-process", "--type", "process")
-        assert created.returncode == 0, created.stdout + created.stderr
-        deployed = run("--no-prompt", "deploy", "--all")
-        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    try:
+        for line in setup[1:]:
+            done = bash(f"{exports}\n{line}", timeout=900)
+            assert done.returncode == 0, f"{line}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        api_url = f"http://127.0.0.1:{port}/api"
         deployments = {d["name"]: d for d in api(api_url, "/deployments/filter")}
         assert {"nightly", "replay", "report"} <= set(deployments)
         schedule = deployments["nightly"]["schedules"][0]["schedule"]
         assert (schedule["cron"], schedule["timezone"]) == ("0 2 * * *", "Asia/Riyadh")
         report = deployments["report"]["schedules"][0]["schedule"]  # the HTML report, after the nightly run
         assert (report["cron"], report["timezone"]) == ("30 2 * * *", "Asia/Riyadh")
-        flow_run = api(api_url, f"/deployments/{deployments['nightly']['id']}/create_flow_run", {})
+        [flow_run] = [
+            r
+            for r in api(api_url, "/flow_runs/filter", {})
+            if r["deployment_id"] == deployments["nightly"]["id"] and not r["auto_scheduled"]
+        ]  # the one 'prefect deployment run' made
         worker = subprocess.Popen(
-            [*PREFECT, "worker", "start", "--pool", "dcf-process", "--run-once"],
+            ["bash", "-euc", f"{exports}\nexec {worker_line}"],
             cwd=ROOT,
             env=env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
         )
         try:
-            deadline, state = time.time() + 240, None
+            deadline, state = time.time() + 600, None
             while time.time() < deadline:
                 state = api(api_url, f"/flow_runs/{flow_run['id']}", method="GET")["state"]["type"]
                 if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
@@ -87,9 +115,12 @@ def test_prefect_deploy_and_worker_run_the_nightly_deployment(sample_inbox, tmp_
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 stop(worker, grace=1)
-        assert state == "COMPLETED", worker.stdout.read()[-4000:]
+        assert state == "COMPLETED", worker.stdout.read()[-4000:] if worker.stdout else state
         scheduled = api(api_url, "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
         assert any(r["deployment_id"] == deployments["nightly"]["id"] for r in scheduled)  # the cron made runs
+    finally:
+        stopped = bash(f"{exports}\n{stop_line}", timeout=120)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     with duckdb.connect(str(warehouse), read_only=True) as con:
         read = con.execute("SELECT sum(rows_read) FROM audit_source_file WHERE is_current").fetchone()[0]
     assert read == sum(f["data_rows"] for f in manifest["files"])

@@ -17,7 +17,9 @@ import pytest
 
 from flows.extract import normalize_header
 from flows.nightly import run_nightly
+from schemas.rules import FIXES
 from warehouse.export import ISSUE_COLUMNS, export_failures, workbook_name
+from warehouse.export_sheets import FILLS, ROW_FILLS
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +124,7 @@ def test_failing_cells_are_filled_and_commented_and_issues_sheet_is_complete(exp
         assert [c.value for c in issues[1]] == ISSUE_COLUMNS
         assert all(c.font.bold for c in issues[1])
         assert issues.freeze_panes == "A2"
-        assert issues.auto_filter.ref == f"A1:L{len(rows) + 1}"
+        assert issues.auto_filter.ref == f"A1:M{len(rows) + 1}"
         table = issue_rows(path)
         assert len(table) == len(rows)
         assert sorted((r[COL["Rule"]], r[COL["Row"]], r[COL["Cell"]]) for r in table) == sorted(
@@ -143,8 +145,20 @@ def test_failing_cells_are_filled_and_commented_and_issues_sheet_is_complete(exp
         for r in table:
             assert r[COL["Status"]] == "open" and r[COL["Severity"]] in ("block", "warn")
         assert all(
-            issues.column_dimensions[c].width and issues.column_dimensions[c].width <= 60 for c in "ABCDEFGHIJKL"
+            issues.column_dimensions[c].width and issues.column_dimensions[c].width <= 60 for c in "ABCDEFGHIJKLM"
         )
+        # every issue says what to do about it in one plain sentence, the rule's own
+        assert [r[COL["What to fix"]] for r in table] == [FIXES[r[COL["Rule"]]] for r in table]
+        # a failing row shows as a row: every used cell of it is filled, the failing cell in the stronger colour
+        for f in rows:
+            if not f["cell"]:
+                continue
+            strong = data[f["cell"]].fill.start_color.rgb
+            used = [c for c in data[f["excel_row"]] if c.value is not None]
+            assert all(c.fill.fill_type == "solid" for c in used), (file_key, f["excel_row"])
+            assert {c.fill.start_color.rgb for c in used if c.coordinate != f["cell"]} <= {
+                fill.start_color.rgb for fill in (*ROW_FILLS.values(), *FILLS.values())
+            } and strong in {fill.start_color.rgb for fill in FILLS.values()}
 
 
 def test_record_key_and_period_come_from_the_held_back_row(exported):
@@ -207,15 +221,15 @@ def test_csv_records_start_on_row_one(exported):
             assert str(data[f["cell"]].value) == f["value"], (f["file_key"], f["cell"])
 
 
-def test_arabic_files_read_right_to_left(exported):
+def test_arabic_files_read_right_to_left_and_the_issues_always_left_to_right(exported):
     _, paths = exported
     arabic = re.compile("[\u0600-\u06ff]")
     for path in paths:
         wb = openpyxl.load_workbook(path)
         rtl = any(arabic.search(r[COL["Field"]] or "") for r in issue_rows(path))
-        assert bool(wb["Issues"].sheet_view.rightToLeft) == rtl, path.name
+        assert not wb["Issues"].sheet_view.rightToLeft, path.name  # English sentences, printed as they read
         assert bool(data_sheet(wb).sheet_view.rightToLeft) == rtl, path.name
-    assert any(openpyxl.load_workbook(p)["Issues"].sheet_view.rightToLeft for p in paths), "MOI writes Arabic"
+    assert any(data_sheet(openpyxl.load_workbook(p)).sheet_view.rightToLeft for p in paths), "MOI writes Arabic"
 
 
 def test_filters(exported, tmp_path):

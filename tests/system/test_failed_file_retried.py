@@ -70,7 +70,8 @@ def test_a_file_that_still_fails_is_tried_every_night_and_reported_failed(inbox_
         assert night.outcome == "partial" and night.exit_code == 4 and night.totals["files_failed"] == 1
     assert night2.totals["files_processed"] == 1 and night2.totals["files_unchanged"] == len(manifest["files"])
     audit = query(wh, "SELECT status, load_id FROM audit_source_file WHERE file_key = ? AND is_current", [key])
-    assert audit["status"].tolist() == ["failed"] and audit["load_id"].tolist() == [night2.load_id]
+    # failing again the same way changes nothing: night 2 published nothing, night 1's record stands
+    assert audit["status"].tolist() == ["failed"] and audit["load_id"].tolist() == [night1.load_id]
     open_failures = query(
         wh, "SELECT rule FROM audit_validation_failure WHERE file_key = ? AND status = 'open'", [key]
     )["rule"].tolist()

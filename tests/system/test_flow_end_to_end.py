@@ -13,6 +13,7 @@ import pytest
 
 from flows.nightly import nightly_ingestion
 from schemas.batch import FileBatch
+from tests.conftest import REFERENCE
 from warehouse import store
 from warehouse.store import LoadInfo, Staging
 
@@ -94,7 +95,7 @@ def test_running_twice_changes_no_non_audit_table(inbox_copy, tmp_path):
     second = run(inbox, wh)
     assert second.outcome == "nothing_new" and second.totals["files_unchanged"] == first.totals["files_processed"]
     assert snapshot(wh) == before
-    assert query(wh, "SELECT count(*) AS n FROM audit_load")["n"].iloc[0] == 2
+    assert query(wh, "SELECT count(*) AS n FROM audit_load")["n"].iloc[0] == 1  # nothing new: nothing published
 
 
 def test_changed_file_replaces_only_its_own_rows_and_resolves_fixed_failures(inbox_copy, tmp_path):
@@ -223,15 +224,23 @@ def test_closed_years_keep_their_rates_until_rerated(inbox_copy, tmp_path):
     assert set(before["fx_provider"]) == {"ecb"} and 2024 in set(before["fiscal_year"])
     # a steward adds an EUR rate; the mapping change re-processes every file, but closed years keep their rates
     reference = tmp_path / "reference"
-    shutil.copytree(ROOT / "reference", reference)
+    shutil.copytree(REFERENCE, reference)
     with open(reference / "fx_rates.csv", "a", encoding="utf-8") as fh:
         fh.write("EUR,2020-01-01,2026-12-31,0.5,steward test rate\n")
     second = run(inbox, wh, reference=str(reference))
     assert second.totals["files_processed"] > 0
     assert query(wh, eur).equals(before)
-    # an explicit re-rate of 2024 moves 2024 only
-    run(inbox, wh, reference=str(reference), rerate_fiscal_years=[2024])
+    # an explicit re-rate of 2024 moves 2024 only, and says which frozen rates it moved
+    locks = "SELECT currency, fiscal_year, units_per_usd, provider FROM fx_rate_lock WHERE fiscal_year = 2024"
+    locked_before = query(wh, locks)
+    rerated = run(inbox, wh, reference=str(reference), rerate_fiscal_years=[2024])
     after = query(wh, eur)
+    moved = pd.DataFrame(rerated.rates_changed)
+    assert len(moved) and set(moved["fiscal_year"]) == {2024} and set(moved["currency"]) == {"EUR"}
+    assert set(moved["provider_before"]) == {"ecb"} and set(moved["provider_after"]) == {"override"}
+    assert set(moved["units_per_usd_after"]) == {0.5} and not (moved["units_per_usd_before"] == 0.5).any()
+    unmoved = locked_before[locked_before["currency"] != "EUR"]
+    assert len(moved) == len(locked_before) - len(unmoved)  # every other frozen rate of 2024 stayed as it was
     assert set(after.loc[after["fiscal_year"] == 2024, "fx_provider"]) == {"override"}
     assert set(after.loc[after["fiscal_year"] == 2024, "fx_rate"]) == {0.5}
     untouched = lambda df: df[df["fiscal_year"] != 2024].reset_index(drop=True)  # noqa: E731
@@ -252,7 +261,7 @@ def test_replay_loads_quarantined_rows_once_a_mapping_exists(inbox_copy, tmp_pat
     assert len(waiting) >= 2
     files_before = query(wh, "SELECT file_key, file_hash FROM audit_source_file WHERE is_current ORDER BY ALL")
     reference = tmp_path / "reference"
-    shutil.copytree(ROOT / "reference", reference)
+    shutil.copytree(REFERENCE, reference)
     with open(reference / "country_aliases.csv", "a", encoding="utf-8") as fh:
         fh.write("Atlantis,GRC,steward test mapping\n")
     summary = run_locally(replay_quarantine, warehouse=str(wh), reference=str(reference))

@@ -218,7 +218,7 @@ def test_a_dead_runs_leftovers_are_cleared_and_said(inbox_copy, tmp_path, caplog
     shutil.copyfile(publish.version_path(wh, 1), publish.version_path(wh, 2))  # linked, never renamed in
     assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "nothing_new"
     assert not any(p.exists() for p in leftovers)
-    assert publish.published_seq(wh) == 2 and publish.version_seqs(wh) == [1, 2]  # the orphan 2 was replaced
+    assert publish.published_seq(wh) == 1 and publish.version_seqs(wh) == [1]  # the orphan 2 removed, none needed
     logged = caplog.text
     assert f".{wh.name}.staging-99999" in logged and "did not finish" in logged
     assert "died before publishing" in logged

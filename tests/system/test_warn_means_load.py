@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
+from tests.conftest import REFERENCE
 from tests.system.test_flow_end_to_end import ROOT, query, run
 
 pytestmark = pytest.mark.slow
@@ -69,7 +71,7 @@ def test_a_warned_country_loads_null_and_replay_completes_it(inbox_copy, tmp_pat
     )
 
     reference = tmp_path / "reference"
-    shutil.copytree(ROOT / "reference", reference)
+    shutil.copytree(REFERENCE, reference)
     with open(reference / "country_aliases.csv", "a", encoding="utf-8") as fh:
         fh.write("Atlantis,GRC,steward test mapping\n")
     summary = run_locally(replay_quarantine, warehouse=str(wh), reference=str(reference))
@@ -122,3 +124,42 @@ def test_marts_keep_a_warned_row_visible(inbox_copy, tmp_path):
     assert nulls[0] > 0 and nulls[1] > 0, nulls
     assert marts == dict.fromkeys(marts, facts[0])
     assert usd == pytest.approx(facts[1], rel=1e-9)
+
+
+def test_replay_reads_a_records_file_again_once_its_country_is_mapped(inbox_copy, tmp_path):
+    """Kind records keeps no row standardiser: once a steward maps the register's unknown recipient, ``dcf replay``
+    reads the register again whole from the raw archive; the record loads, its failure is resolved, the other
+    records are the same rows; a replay before the mapping (the tables as the file was loaded with) reads nothing."""
+    from flows.nightly import run_locally
+    from flows.replay import replay_quarantine
+
+    inbox, manifest = inbox_copy
+    wh = tmp_path / "wh.duckdb"
+    assert run(inbox, wh).outcome == "success"
+    entry = next(f for f in manifest["files"] if f["kind"] == "records")
+    [row] = [b["excel_row"] for b in entry["bad_rows"] if b["rule"] == "country_unknown"]
+    key = "ARMSREG/" + entry["path"].split("/", 1)[1]
+    [(label,)] = query(
+        wh,
+        "SELECT value FROM audit_validation_failure WHERE file_key = ? AND excel_row = ? AND rule = 'country_unknown'",
+        [key, row],
+    ).itertuples(index=False)
+    before = query(wh, "SELECT * FROM records_transfer_register ORDER BY excel_row")
+    assert row not in set(before["excel_row"])
+
+    reference = tmp_path / "reference"
+    shutil.copytree(REFERENCE, reference)
+    idle = run_locally(replay_quarantine, warehouse=str(wh), reference=str(reference))
+    assert key not in {f["file"] for f in idle.files}  # the same tables: reading it again would change nothing
+    with open(reference / "country_aliases.csv", "a", encoding="utf-8") as fh:
+        fh.write(f"{label},NZL,steward test mapping\n")
+    summary = run_locally(replay_quarantine, warehouse=str(wh), reference=str(reference))
+    assert [f["status"] for f in summary.files if f["file"] == key] == ["re-read (loaded)"]
+
+    after = query(wh, "SELECT * FROM records_transfer_register ORDER BY excel_row")
+    assert after.loc[after["excel_row"] == row, "recipient"].tolist() == ["NZL"]
+    unchanged = after[after["excel_row"] != row].reset_index(drop=True)
+    pd.testing.assert_frame_equal(unchanged, before.reset_index(drop=True), check_dtype=False)
+    status = query(wh, "SELECT status FROM audit_validation_failure WHERE file_key = ? AND excel_row = ?", [key, row])
+    assert status["status"].tolist() == ["resolved"]
+    assert query(wh, "SELECT bool_and(reconciles) AS ok FROM file_reconciliation")["ok"].item()

@@ -110,3 +110,11 @@ def test_classify_rows():
     )
     status = classify_rows(frame, ["program_code", "amount"], ["program_code"], "^(grand )?total")
     assert status.tolist() == ["data", "blank", "total", "data", "data"]
+
+
+def test_every_rule_says_what_to_fix():
+    """The steward workbook's 'What to fix' column has a sentence for every rule a failure can carry."""
+    from schemas.rules import FIXES, RULES
+
+    assert set(FIXES) == set(RULES)
+    assert all(text.endswith(".") and len(text) < 120 for text in FIXES.values())

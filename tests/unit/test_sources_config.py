@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from schemas.sources import SourceConfigError, load_source, load_sources
+from tests.conftest import REFERENCE
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = yaml.safe_load((ROOT / "sources" / "mod.yaml").read_text(encoding="utf-8"))
@@ -90,7 +91,7 @@ def test_a_broken_reference_table_is_reported_by_name(tmp_path):
     from flows.reference import ReferenceError_, check_reference
 
     reference = tmp_path / "reference"
-    shutil.copytree(ROOT / "reference", reference)
+    shutil.copytree(REFERENCE, reference)
     (reference / "fx_pegs.csv").write_text("currency,rate\nSAR,3.75\n", encoding="utf-8")
     with pytest.raises(ReferenceError_, match=r"fx_pegs.csv: missing column\(s\) valid_from, valid_to, units_per_usd"):
         check_reference(reference)
@@ -126,6 +127,7 @@ def test_the_readme_documents_every_key_of_a_source():
     import re
 
     from schemas.sources import (
+        ControlTotal,
         FileSpec,
         FxSpec,
         HeaderSpec,
@@ -137,7 +139,7 @@ def test_the_readme_documents_every_key_of_a_source():
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Adding an agency", 1)[1].split("\n## ", 1)[0]
-    models = (SourceConfig, FileSpec, RecordsFileSpec, RecordColumn, HeaderSpec, FxSpec, KeepRows)
+    models = (SourceConfig, FileSpec, RecordsFileSpec, RecordColumn, HeaderSpec, FxSpec, KeepRows, ControlTotal)
     missing = sorted(
         f"{model.__name__}.{name}"
         for model in models

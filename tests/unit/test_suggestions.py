@@ -266,3 +266,26 @@ def test_category_label_typos_still_get_suggestions(reference, value, expected, 
     extra = {"kind": "label", "entities": mappings["category_code"]} if explicit else {}
     hint = countries.suggest(pd.Series([value]), mappings["label"].str.casefold(), mappings["label"], **extra).iloc[0]
     assert (pd.isna(hint) and expected is None) or hint == expected
+
+
+def test_a_category_suggestion_names_the_category_never_the_label():
+    """Another agency's mapping of the very label (SANG maps 'Space tourism') must not come back as the suggestion
+    'Space tourism': the steward needs the target to write into category_mappings.csv."""
+    from transforms.categories import suggest_categories
+
+    mappings = pd.DataFrame(
+        {
+            "agency": ["SANG", "*", "*"],
+            "label": ["Space tourism", "Training", "Joint exercises"],
+            "category_code": ["OTHER", "TRAINING", "JOINT_EXERCISE"],
+        }
+    )
+    taxonomy = pd.DataFrame(
+        {
+            "category_code": ["OTHER", "TRAINING", "JOINT_EXERCISE"],
+            "name_en": ["Other", "Training and education", "Joint exercises and drills"],
+        }
+    )
+    got = suggest_categories(pd.Series(["Space tourism", "Trainning", "Astrology", None]), mappings, taxonomy)
+    assert got.tolist()[:2] == ["OTHER (Other)", "TRAINING (Training and education)"]
+    assert got.isna().tolist()[2:] == [True, True]

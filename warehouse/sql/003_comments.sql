@@ -6,7 +6,7 @@
 -- of constant_base_year (US CPI-U); fx_rate in units of `currency` per US$; fiscal_year = calendar year in which the
 -- agency's fiscal period ends (ADR 0003). Row numbers are Excel row numbers as the steward sees them (1-based).
 
--- warehouse/store.py apply_ddl creates warehouse_meta after these files run; the same definition here lets it be
+-- warehouse/ddl.py apply_ddl creates warehouse_meta after these files run; the same definition here lets it be
 -- commented on a fresh database (CREATE TABLE IF NOT EXISTS: whichever runs first creates it, the other is a no-op).
 CREATE TABLE IF NOT EXISTS warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 
@@ -219,7 +219,7 @@ COMMENT ON COLUMN audit_failure_count.failures IS 'Failures seen by that load (c
 
 -- warehouse_meta -----------------------------------------------------------------------------------------------------
 COMMENT ON TABLE warehouse_meta IS 'Facts about the warehouse file itself, as key/value pairs.';
-COMMENT ON COLUMN warehouse_meta.key IS 'Name of the fact; schema_version = layout version of the tables (warehouse/store.py SCHEMA_VERSION); key.';
+COMMENT ON COLUMN warehouse_meta.key IS 'Name of the fact; schema_version = layout version of the tables (warehouse/ddl.py SCHEMA_VERSION); key.';
 COMMENT ON COLUMN warehouse_meta.value IS 'Value of the fact, as text.';
 
 -- Views of 002_views.sql ----------------------------------------------------------------------------------------------

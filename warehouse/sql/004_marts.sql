@@ -10,30 +10,58 @@
 --   start in different months are compared by fiscal_year as labelled, not by calendar period.
 -- * Shares and rates are ratios (1.0 = 100 %); *_pct columns are percentages (25.0 = +25 %).
 
+-- Per-stage pivot of the funding lines ------------------------------------------------------------------------------
+-- Each line's amounts in the columns of its stage (the other stages' columns NULL). The partner and category marts
+-- below sum these columns, so which amount goes to which stage column is written once; created first, as a view
+-- must exist before the views that read it.
+CREATE OR REPLACE VIEW stage_pivot AS
+SELECT
+    agency_code, program_code, country_iso3, category_code, fiscal_year, stage,
+    CASE WHEN stage = 'allocated' THEN amount_usd END AS allocated_usd,
+    CASE WHEN stage = 'committed' THEN amount_usd END AS committed_usd,
+    CASE WHEN stage = 'obligated' THEN amount_usd END AS obligated_usd,
+    CASE WHEN stage = 'disbursed' THEN amount_usd END AS disbursed_usd,
+    CASE WHEN stage = 'allocated' THEN amount_usd_constant END AS allocated_usd_constant,
+    CASE WHEN stage = 'committed' THEN amount_usd_constant END AS committed_usd_constant,
+    CASE WHEN stage = 'obligated' THEN amount_usd_constant END AS obligated_usd_constant,
+    CASE WHEN stage = 'disbursed' THEN amount_usd_constant END AS disbursed_usd_constant,
+    constant_base_year,
+    amount_usd_constant IS NULL AS without_constant
+FROM fact_funding_line;
+
+COMMENT ON VIEW stage_pivot IS 'The funding lines with each line''s amounts in the columns of its stage (nominal and constant US$; the other stages'' columns are NULL), so that summing a column sums one stage and stages are never added together. Grain: one row per fact_funding_line row. The partner and category marts sum it.';
+COMMENT ON COLUMN stage_pivot.agency_code IS 'Reporting agency (dim_agency).';
+COMMENT ON COLUMN stage_pivot.program_code IS 'Agency''s program code.';
+COMMENT ON COLUMN stage_pivot.country_iso3 IS 'Partner country, ISO 3166-1 alpha-3 (dim_country.iso3); NULL as in fact_funding_line.';
+COMMENT ON COLUMN stage_pivot.category_code IS 'Canonical category (dim_category); NULL as in fact_funding_line.';
+COMMENT ON COLUMN stage_pivot.fiscal_year IS 'Canonical fiscal year: calendar year in which the agency''s fiscal period ends (ADR 0003).';
+COMMENT ON COLUMN stage_pivot.stage IS 'Funding stage of the line: allocated, committed, obligated or disbursed.';
+COMMENT ON COLUMN stage_pivot.allocated_usd IS 'amount_usd of an allocated line, US dollars, nominal; NULL for a line of another stage.';
+COMMENT ON COLUMN stage_pivot.committed_usd IS 'amount_usd of a committed line, US dollars, nominal; NULL for a line of another stage.';
+COMMENT ON COLUMN stage_pivot.obligated_usd IS 'amount_usd of an obligated line, US dollars, nominal; NULL for a line of another stage.';
+COMMENT ON COLUMN stage_pivot.disbursed_usd IS 'amount_usd of a disbursed line, US dollars, nominal; NULL for a line of another stage.';
+COMMENT ON COLUMN stage_pivot.allocated_usd_constant IS 'amount_usd_constant of an allocated line, constant US dollars of constant_base_year (US CPI-U); NULL for a line of another stage or without CPI yet.';
+COMMENT ON COLUMN stage_pivot.committed_usd_constant IS 'amount_usd_constant of a committed line, constant US dollars of constant_base_year (US CPI-U); NULL for a line of another stage or without CPI yet.';
+COMMENT ON COLUMN stage_pivot.obligated_usd_constant IS 'amount_usd_constant of an obligated line, constant US dollars of constant_base_year (US CPI-U); NULL for a line of another stage or without CPI yet.';
+COMMENT ON COLUMN stage_pivot.disbursed_usd_constant IS 'amount_usd_constant of a disbursed line, constant US dollars of constant_base_year (US CPI-U); NULL for a line of another stage or without CPI yet.';
+COMMENT ON COLUMN stage_pivot.constant_base_year IS 'Base year of the *_usd_constant columns (calendar year).';
+COMMENT ON COLUMN stage_pivot.without_constant IS 'true when the line has no constant-US$ amount yet (price year without CPI).';
+
 -- Partner country x fiscal year -------------------------------------------------------------------------------------
 CREATE OR REPLACE VIEW mart_funding_by_partner_year AS
-WITH lines AS (
-    SELECT country_iso3, fiscal_year, stage, agency_code, program_code, amount_usd, amount_usd_constant,
-           constant_base_year
-    FROM fact_funding_line
-),
-by_partner_year AS (
+WITH by_partner_year AS (
     SELECT
         country_iso3, fiscal_year,
-        sum(amount_usd) FILTER (WHERE stage = 'allocated') AS allocated_usd,
-        sum(amount_usd) FILTER (WHERE stage = 'committed') AS committed_usd,
-        sum(amount_usd) FILTER (WHERE stage = 'obligated') AS obligated_usd,
-        sum(amount_usd) FILTER (WHERE stage = 'disbursed') AS disbursed_usd,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'allocated') AS allocated_usd_constant,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'committed') AS committed_usd_constant,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'obligated') AS obligated_usd_constant,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'disbursed') AS disbursed_usd_constant,
+        sum(allocated_usd) AS allocated_usd, sum(committed_usd) AS committed_usd,
+        sum(obligated_usd) AS obligated_usd, sum(disbursed_usd) AS disbursed_usd,
+        sum(allocated_usd_constant) AS allocated_usd_constant, sum(committed_usd_constant) AS committed_usd_constant,
+        sum(obligated_usd_constant) AS obligated_usd_constant, sum(disbursed_usd_constant) AS disbursed_usd_constant,
         max(constant_base_year) AS constant_base_year,
         count(*) AS lines,
         count(DISTINCT agency_code) AS agencies,
         count(DISTINCT (agency_code, program_code)) AS programs,
-        count(*) FILTER (WHERE amount_usd_constant IS NULL) AS lines_without_constant
-    FROM lines
+        count(*) FILTER (WHERE without_constant) AS lines_without_constant
+    FROM stage_pivot
     GROUP BY country_iso3, fiscal_year
 ),
 final AS (
@@ -72,29 +100,20 @@ COMMENT ON COLUMN mart_funding_by_partner_year.lines_without_constant IS 'Lines 
 
 -- Category x fiscal year --------------------------------------------------------------------------------------------
 CREATE OR REPLACE VIEW mart_funding_by_category AS
-WITH lines AS (
-    SELECT category_code, fiscal_year, stage, agency_code, country_iso3, program_code, amount_usd,
-           amount_usd_constant, constant_base_year
-    FROM fact_funding_line
-),
-by_category_year AS (
+WITH by_category_year AS (
     SELECT
         category_code, fiscal_year,
-        sum(amount_usd) FILTER (WHERE stage = 'allocated') AS allocated_usd,
-        sum(amount_usd) FILTER (WHERE stage = 'committed') AS committed_usd,
-        sum(amount_usd) FILTER (WHERE stage = 'obligated') AS obligated_usd,
-        sum(amount_usd) FILTER (WHERE stage = 'disbursed') AS disbursed_usd,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'allocated') AS allocated_usd_constant,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'committed') AS committed_usd_constant,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'obligated') AS obligated_usd_constant,
-        sum(amount_usd_constant) FILTER (WHERE stage = 'disbursed') AS disbursed_usd_constant,
+        sum(allocated_usd) AS allocated_usd, sum(committed_usd) AS committed_usd,
+        sum(obligated_usd) AS obligated_usd, sum(disbursed_usd) AS disbursed_usd,
+        sum(allocated_usd_constant) AS allocated_usd_constant, sum(committed_usd_constant) AS committed_usd_constant,
+        sum(obligated_usd_constant) AS obligated_usd_constant, sum(disbursed_usd_constant) AS disbursed_usd_constant,
         max(constant_base_year) AS constant_base_year,
         count(*) AS lines,
         count(DISTINCT agency_code) AS agencies,
         count(DISTINCT country_iso3) AS partners,
         count(DISTINCT (agency_code, program_code)) AS programs,
-        count(*) FILTER (WHERE amount_usd_constant IS NULL) AS lines_without_constant
-    FROM lines
+        count(*) FILTER (WHERE without_constant) AS lines_without_constant
+    FROM stage_pivot
     GROUP BY category_code, fiscal_year
 ),
 final AS (

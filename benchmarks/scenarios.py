@@ -1,0 +1,203 @@
+"""The measured scenarios: the nightly flow (and Prefect's warm-up and floor), the no-op night, the raw-speed
+limit (fastexcel -> Arrow -> DuckDB), the naive way (pandas/openpyxl -> ``executemany``), and the flow alone in a
+child process for its peak RSS (``--memory-only``); with the timing and peak-RSS helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from benchmarks.corpus import Corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+NAIVE_FULL_MAX_LINES = 100_000  # above this the naive way is timed on a subset and extrapolated
+MEMORY_MARK = "BENCH-MEMORY "  # prefix of the line a --memory-only child prints
+
+T = TypeVar("T")
+
+
+def timed(fn: Callable[..., T], *args, **kwargs) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def peak_rss_kib() -> int:
+    """Peak resident set size of this process so far, in KiB.
+
+    ``VmHWM`` from /proc/self/status where there is one: unlike ``ru_maxrss`` it is not inherited
+    from the parent across fork + exec, so a child process reports its own peak. Elsewhere
+    ``ru_maxrss`` (KiB on Linux).
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"^VmHWM:\s*(\d+) kB", status, re.M).group(1))
+    except (OSError, AttributeError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+# --------------------------------------------------------------------------- Prefect flow
+
+
+def import_flow() -> None:
+    """Import the flow module (pandas, pandera, Prefect, DuckDB ...): process start-up, not the flow."""
+    import flows.nightly  # noqa: F401
+
+
+def trivial_flow() -> None:
+    """Run a flow that does nothing. The first call starts the temporary Prefect server (warm-up);
+    later calls measure Prefect's own cost per flow run, which the flow and no-op times include."""
+    from prefect import flow
+
+    @flow(name="benchmark-trivial")
+    def trivial() -> int:
+        return 1
+
+    trivial()
+
+
+def run_flow(inbox: Path, warehouse: Path):
+    """The flow as ``dcf run`` runs it (flows.nightly.run_nightly: no flow-run heartbeat without a real server)."""
+    from flows.nightly import run_nightly
+
+    return run_nightly(inbox=str(inbox), warehouse=str(warehouse))
+
+
+def check_flow(summary, corpus: Corpus) -> list[str]:
+    """Problems with a first run on the corpus: every row read, reconciled, nothing quarantined."""
+    t = summary.totals
+    expected = {
+        "outcome": ("success", summary.outcome),
+        "files_processed": (len(corpus.files), t.get("files_processed")),
+        "rows_read": (corpus.data_rows, t.get("rows_read")),
+        "rows_loaded": (corpus.lines, t.get("rows_loaded")),
+        "rows_quarantined": (0, t.get("rows_quarantined")),
+        "rows_skipped": (corpus.skipped_rows, t.get("rows_skipped")),
+    }
+    return [f"flow {k}: expected {want}, got {got}" for k, (want, got) in expected.items() if want != got]
+
+
+def check_noop(summary, corpus: Corpus) -> list[str]:
+    t = summary.totals
+    problems = []
+    if summary.outcome != "nothing_new":
+        problems.append(f"no-op outcome: expected nothing_new, got {summary.outcome}")
+    if t.get("files_unchanged") != len(corpus.files):
+        problems.append(f"no-op files_unchanged: expected {len(corpus.files)}, got {t.get('files_unchanged')}")
+    return problems
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def raw_limit(corpus: Corpus, database: Path) -> None:
+    """fastexcel -> Arrow -> DuckDB, one file after another, one table per file."""
+    import duckdb
+    import fastexcel
+
+    con = duckdb.connect(str(database))
+    try:
+        for i, entry in enumerate(corpus.files):
+            reader = fastexcel.read_excel(str(corpus.path(entry)))
+            table = reader.load_sheet(entry["sheet"], header_row=entry["header_row"] - 1).to_arrow()
+            con.register("t", table)
+            con.execute(f"CREATE TABLE raw_{i} AS SELECT * FROM t")
+            con.unregister("t")
+    finally:
+        con.close()
+
+
+def _duckdb_type(dtype) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(dtype):
+        return "DOUBLE"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "BIGINT"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "TIMESTAMP"
+    return "VARCHAR"
+
+
+def naive(files: list[dict], corpus: Corpus, database: Path) -> None:
+    """pandas.read_excel (openpyxl) -> executemany INSERT, one table per file."""
+    import duckdb
+    import pandas as pd
+
+    con = duckdb.connect(str(database))
+    try:
+        for i, entry in enumerate(files):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # openpyxl: "no default style"
+                df = pd.read_excel(
+                    corpus.path(entry), sheet_name=entry["sheet"], header=entry["header_row"] - 1, engine="openpyxl"
+                )
+            columns = ", ".join(f"c{j} {_duckdb_type(t)}" for j, t in enumerate(df.dtypes))
+            con.execute(f"CREATE TABLE naive_{i} ({columns})")
+            rows = df.astype(object).where(df.notna(), None).values.tolist()
+            con.executemany(f"INSERT INTO naive_{i} VALUES ({', '.join('?' * df.shape[1])})", rows)
+    finally:
+        con.close()
+
+
+def naive_subset(corpus: Corpus, naive_lines: int | None) -> list[dict]:
+    """All files, or the first files that add up to about naive_lines lines (at least one)."""
+    limit = (
+        naive_lines
+        if naive_lines is not None
+        else (corpus.lines if corpus.lines <= NAIVE_FULL_MAX_LINES else NAIVE_FULL_MAX_LINES)
+    )
+    chosen, lines = [], 0
+    for entry in corpus.files:
+        if chosen and lines >= limit:
+            break
+        chosen.append(entry)
+        lines += entry["lines"]
+    return chosen
+
+
+# --------------------------------------------------------------------------- memory child
+
+
+def memory_child(inbox: Path, warehouse: Path) -> dict | None:
+    """Run the flow alone in a child process (--memory-only); its peak RSS and flow time."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "--memory-only",
+        "--inbox",
+        str(inbox),
+        "--warehouse",
+        str(warehouse),
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith(MEMORY_MARK):
+            return json.loads(line[len(MEMORY_MARK) :])
+    print(f"memory child failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}", file=sys.stderr)
+    return None
+
+
+def memory_only(inbox: Path, warehouse: Path) -> int:
+    """Child mode: warm Prefect up, run the flow once, print peak RSS and flow time as JSON."""
+    import_flow()
+    trivial_flow()
+    before = peak_rss_kib()
+    summary, seconds = timed(run_flow, inbox, warehouse)
+    result = {
+        "peak_rss_kib": peak_rss_kib(),
+        "rss_before_flow_kib": before,
+        "flow_seconds": seconds,
+        "rows_read": summary.totals.get("rows_read"),
+    }
+    print(MEMORY_MARK + json.dumps(result), flush=True)
+    return 0

@@ -1,0 +1,120 @@
+"""What every ``dcf`` command shares: exit codes, the two consoles (stdout for results, stderr for errors and
+warnings), the common options, settings resolution, the one-line 'error:' exit, and the read-only connection."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_PARTIAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+InboxOpt = typer.Option(
+    None, "--inbox", help="Inbox folder with one sub-folder per agency (env DCF_INBOX; default data/inbox)."
+)
+WarehouseOpt = typer.Option(
+    None, "--warehouse", help="Published DuckDB file (env DCF_WAREHOUSE; default data/warehouse.duckdb)."
+)
+SourcesOpt = typer.Option(None, "--sources", help="Folder of agency source YAMLs (env DCF_SOURCES; default sources/).")
+ReferenceOpt = typer.Option(
+    None, "--reference", help="Folder of reference tables (env DCF_REFERENCE; default reference/)."
+)
+FormatOpt = typer.Option("table", "--format", help="table (default, for reading), csv or json (for scripts).")
+
+
+def resolve_settings(**kw):
+    from schemas.settings import Settings
+
+    return Settings.resolve(**kw)
+
+
+class _NoTraceback:
+    """Console log filter: a failed task's traceback stays in Prefect's own run log (the API handler), not on the
+    user's terminal, where the one 'error:' line says what happened (DCF_TRACEBACKS=1 shows them)."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def quiet_tracebacks() -> None:
+    import logging
+    import os
+
+    if os.environ.get("DCF_TRACEBACKS") == "1":
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [
+        logging.getLogger(),
+        *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and _NoTraceback not in handler.filters:
+                handler.addFilter(_NoTraceback)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long: scripts grep it
+    raise typer.Exit(code)
+
+
+def choose(option: str, noun: str, value: str, choices: Iterable[str]) -> None:
+    """Exit 2 with one line naming the valid values unless ``value`` is one of ``choices``."""
+    valid = list(choices)
+    if value not in valid:
+        fail(f"{option}: unknown {noun} '{escape(value)}'; choose one of: {escape(', '.join(valid))}", EXIT_USAGE)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def connect(warehouse: Path | None, config: dict | None = None):
+    settings = resolve_settings(warehouse=warehouse)
+    if not settings.warehouse.exists():
+        fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
+    return settings, reading(settings.warehouse, config)
+
+
+@contextmanager
+def reading(path: Path, config: dict | None = None):
+    """A read-only connection; a warehouse that does not open is one 'error:' line naming the way out."""
+    from warehouse.errors import WarehouseError
+    from warehouse.publish import read_only
+
+    try:
+        with read_only(path, config) as con:
+            yield con
+    except WarehouseError as exc:
+        fail(escape(str(exc)), EXIT_RUN_FAILED)
+
+
+def bind(sql: str, params: list) -> str:
+    """``sql`` with each ``?`` replaced by its parameter as a SQL literal (text quoted, '' for a quote; whole numbers;
+    NULL). The read-only commands use it instead of DuckDB's parameters because binding a Python value makes DuckDB
+    import pandas (seconds on a busy machine); every ``?`` in ``sql`` must be a placeholder."""
+    parts = sql.split("?")
+    if len(parts) != len(params) + 1:
+        raise ValueError(f"{len(parts) - 1} placeholder(s) for {len(params)} parameter(s)")
+
+    def literal(value: object) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise TypeError(f"cannot inline a {type(value).__name__}")
+        return str(int(value)) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+    return parts[0] + "".join(literal(p) + rest for p, rest in zip(params, parts[1:], strict=True))

@@ -1,0 +1,167 @@
+"""The nightly flow's discovery: which inbox files are new, changed, failed last time or unchanged, and which
+current files are read again from the raw archive (a changed mapping or layout)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from datetime import datetime
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import archive
+from flows.discover import describe_refused, scan_inbox
+from flows.preflight import shown
+from flows.process import FileTask, describe_seen
+from flows.reference import config_hash, reference_fingerprint
+from flows.retry import RetryPolicy, retry_io, unreadable_message
+from schemas.settings import Settings
+from schemas.sources import SourceConfig
+from warehouse.store import (
+    SCHEMA_VERSION,
+    archived_current_files,
+    known_versions,
+    read_only,
+    schema_version,
+    trusted,
+)
+
+
+class InboxUnavailable(OSError):
+    """The inbox folder itself cannot be reached: the run fails (and notifies) rather than load an empty night."""
+
+
+def source_yamls(settings: Settings, sources: list[SourceConfig]) -> dict[str, Path]:
+    """agency -> its YAML file (whose bytes, with the reference tables', make a file's config hash)."""
+    return {
+        s.agency: p
+        for p in settings.sources.glob("*.yaml")
+        for s in sources
+        if p.stem.lower() == s.inbox_dir.lower() or p.stem.upper() == s.agency
+    }
+
+
+def archived_task(
+    settings: Settings,
+    sources: list[SourceConfig],
+    key: str,
+    digest: str,
+    stored: str,
+    yamls: dict[str, Path] | None = None,
+    ref_fp: str | None = None,
+) -> FileTask | None:
+    """The task that reads a current file again from the raw archive (None: its agency or its copy is gone)."""
+    owner = next((s for s in sources if s.agency == key.split("/", 1)[0]), None)
+    kept = archive.present(stored)
+    if owner is None or kept is None:
+        return None
+    yaml_path = (yamls if yamls is not None else source_yamls(settings, sources)).get(owner.agency)
+    ref_fp = ref_fp or reference_fingerprint(settings.reference)
+    ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
+    st = kept.stat()
+    rel = key.split("/", 1)[1]
+    return FileTask(kept, key, digest, ch, st.st_size, datetime.fromtimestamp(st.st_mtime), owner, owner.spec_for(rel))
+
+
+@task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+def discover(
+    settings: Settings, sources: list[SourceConfig], force: bool = False
+) -> tuple[list[FileTask], list[FileTask], list[dict]]:
+    """Hash every inbox file; split into (to process, unchanged, refused). Unchanged = same bytes, same config, and
+    its last load did not fail (a failure's cause may lie outside the file: a limit since raised, a share that was
+    down, so a failed file is tried again every run); refused = entries never read (links leaving the inbox, FIFOs,
+    ...), as run-summary rows with the reason."""
+    logger = get_run_logger()
+    ref_fp = reference_fingerprint(settings.reference)
+    yaml_by_agency = source_yamls(settings, sources)
+    known = set() if force else known_versions(settings.warehouse)
+    loaded = known - failed_versions(settings.warehouse) if known else known
+    todo: list[FileTask] = []
+    unchanged: list[FileTask] = []
+    policy = RetryPolicy.from_env()
+    for delay in [*policy.delays(), None]:  # a share that is down: wait for it, then fail the run loudly
+        if settings.inbox.is_dir():
+            break
+        if delay is None:
+            raise InboxUnavailable(
+                f"inbox {settings.inbox} is not reachable (missing, or the share is down) after "
+                f"{policy.attempts} tries over {policy.total_wait:.1f} s; nothing was loaded"
+            )
+        logger.warning("inbox %s is not reachable; retrying in %.1f s", settings.inbox, delay)
+        time.sleep(delay)
+    found, odd = scan_inbox(settings.inbox, sources)
+    for entry in odd:
+        logger.warning("refused, not read: %s", describe_refused(entry, settings.inbox))
+    refused = [{"file": _key(path, src, settings), "status": "refused", "message": reason} for path, src, reason in odd]
+    for path, src in found:
+        rel = path.relative_to(settings.inbox / src.inbox_dir).as_posix()
+        yaml_path = yaml_by_agency.get(src.agency)
+        ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
+        key = _key(path, src, settings)
+        try:  # one unreadable file must not stop the others: retried with backoff, then recorded as failed
+            digest, size, mtime, seen = retry_io(functools.partial(describe_seen, path), key, policy, logger.warning)
+        except FileNotFoundError:
+            logger.warning("%s: disappeared while the inbox was being listed; skipped this run", key)
+            continue
+        except OSError as exc:
+            todo.append(
+                FileTask(
+                    path,
+                    key,
+                    "unreadable",
+                    ch,
+                    0,
+                    None,
+                    src,
+                    src.spec_for(rel),
+                    read_error=unreadable_message(path, exc, policy),
+                )
+            )
+            continue
+        ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
+        (unchanged if (ft.file_key, digest, ch) in loaded else todo).append(ft)
+    in_inbox = {t.file_key for t in todo + unchanged}
+    for key, digest, stored in archived_current_files(settings.warehouse):  # withdrawn from the inbox, rows kept
+        kept = (
+            None if key in in_inbox else archived_task(settings, sources, key, digest, stored, yaml_by_agency, ref_fp)
+        )
+        if kept is not None and (key, digest, kept.config_hash) not in known:
+            todo.append(kept)  # a changed mapping or layout: re-processed from the raw archive
+    logger.info(
+        "inbox %s: %d file(s), %d new or changed, %d unchanged",
+        settings.inbox,
+        len(todo) + len(unchanged),
+        len(todo),
+        len(unchanged),
+    )
+    return todo, unchanged, refused
+
+
+def failed_versions(warehouse: Path) -> set[tuple[str, str, str]]:
+    """(file_key, file_hash, config_hash) of the current files whose last load failed (last published state)."""
+    source = trusted(warehouse)
+    if source is None:
+        return set()
+    with read_only(source) as con:
+        if schema_version(con) != SCHEMA_VERSION:
+            return set()
+        rows = con.execute(
+            "SELECT file_key, file_hash, config_hash FROM audit_source_file WHERE is_current AND status = 'failed'"
+        ).fetchall()
+    return {(key, digest, config) for key, digest, config in rows}
+
+
+# no task timeout: tasks run in worker threads, which Prefect cannot interrupt (it only warned, once per file); a
+# file's work is bounded by the declared limits (flows/limits.py) and the flow's own timeout
+
+
+def _key(path: Path, src: SourceConfig, settings: Settings) -> str:
+    """The logical file (ADR 0002): AGENCY/path under its inbox folder, a name that is not UTF-8 shown escaped."""
+    return f"{src.agency}/{shown(path.relative_to(settings.inbox / src.inbox_dir).as_posix())}"
+
+
+def _archived(path: str | Path, settings: Settings) -> bool:
+    """True for a file read from the raw archive (withdrawn from the inbox), not from the inbox."""
+    return Path(path).is_relative_to(settings.archive)
