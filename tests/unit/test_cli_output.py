@@ -203,3 +203,17 @@ def test_inbox_guard_sentences(tmp_path):
     (correct / "MANIFEST.json").write_text("{}")
     assert inbox_warnings(correct, sources) == []
     assert inbox_warnings(tmp_path / "empty-and-missing", sources) == []
+
+
+def test_bind_inlines_parameters_as_sql_literals():
+    """The read-only commands inline their filter values (DuckDB's parameter binding imports pandas): quotes are
+    doubled, numbers stay numbers, None is NULL, and a value never becomes SQL."""
+    from dcf.commands.common import bind
+
+    sql = bind("SELECT ? AS a, ? AS b, ? IS NULL AS c", ["O'Neil'); DROP TABLE x; --", 3, None])
+    assert sql == "SELECT 'O''Neil''); DROP TABLE x; --' AS a, 3 AS b, NULL IS NULL AS c"
+    assert duckdb.connect().execute(sql).fetchone() == ("O'Neil'); DROP TABLE x; --", 3, True)
+    with pytest.raises(ValueError, match="2 placeholder"):
+        bind("SELECT ?, ?", [1])
+    with pytest.raises(TypeError):
+        bind("SELECT ?", [1.5])
