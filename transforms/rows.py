@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import re
 
 import pandas as pd
 
@@ -31,6 +31,8 @@ def classify_rows(
 
 
 def _matches(labels: pd.Series, pattern: str) -> pd.Series:
-    with warnings.catch_warnings():  # a steward's regex may have groups; we only ask "does it match"
-        warnings.simplefilter("ignore", UserWarning)
-        return labels.str.strip().str.contains(pattern, case=False, regex=True).astype("boolean")
+    """Does the (distinct) label match the steward's regex? Searched with ``re`` per distinct label: pandas'
+    ``str.contains`` warns for a pattern with groups ("^(grand )?total"), and silencing that is not thread-safe
+    (the flow reads files on several threads)."""
+    rx = re.compile(pattern, re.IGNORECASE)
+    return labels.map(lambda s: bool(rx.search(s.strip())) if isinstance(s, str) else pd.NA).astype("boolean")

@@ -341,3 +341,17 @@ def test_keep_rows_by_pattern_and_totals_still_cover_lines_out_of_scope(referenc
     assert "totals_mismatch" not in set(result.failures["rule"])  # the total is of every line, in scope or not
     c = result.counts
     assert c["rows_read"] == c["rows_loaded"] + c["rows_quarantined"] + c["rows_skipped"]
+
+
+def test_a_totals_label_with_groups_matches_without_a_warning():
+    """'^(grand )?total' (MOD's YAML) marks totals rows; pandas would warn about its group on every file, from
+    several threads at once, where silencing warnings is not safe."""
+    import warnings
+
+    from transforms.rows import _matches
+
+    labels = pd.Series([" Grand Total ", "TOTAL", "Subtotal", "Training", None], dtype=pd.StringDtype("pyarrow"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _matches(labels, "^(grand )?total")
+    assert got.tolist() == [True, True, False, False, pd.NA]
