@@ -15,9 +15,9 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from flows.kinds import KINDS, REPLAYABLE_KINDS
-from flows.nightly import RunSummary, _rejected, archived_task
+from flows.nightly import RunSummary, _rejected, archived_task, source_yamls
 from flows.process import FileTask, process_file
-from flows.reference import read_reference
+from flows.reference import read_reference, reference_fingerprint
 from schemas.batch import FileBatch
 from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
@@ -94,7 +94,10 @@ def whole_file_tasks(settings: Settings, sources: list[SourceConfig]) -> list[Fi
             """,
             [list(REPLAYABLE_KINDS), list(MAPPING_RULES)],
         ).fetchall()
-    tasks = [(archived_task(settings, sources, key, digest, stored), was) for key, digest, stored, was in rows]
+    yamls, ref_fp = source_yamls(settings, sources), reference_fingerprint(settings.reference)  # once, not per file
+    tasks = [
+        (archived_task(settings, sources, key, digest, stored, yamls, ref_fp), was) for key, digest, stored, was in rows
+    ]
     return [t for t, was in tasks if t is not None and t.config_hash != was]  # same mappings: same outcome
 
 
@@ -120,7 +123,8 @@ def replay_quarantine(
         ref = read_reference(settings.reference)
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse)))
         candidates = replay_candidates(settings.warehouse, MAPPING_RULES, REPLAYABLE_KINDS)
-        whole = whole_file_tasks(settings, load_sources(settings.sources))
+        configs = load_sources(settings.sources)
+        whole = whole_file_tasks(settings, configs)
         files, totals = (
             [],
             {
@@ -166,7 +170,7 @@ def replay_quarantine(
                 totals["rows_loaded"] += c["rows_loaded"] - (before[0] if before else 0)  # rows new to the warehouse
                 totals["rows_quarantined"] += c["rows_quarantined"]
             if whole:
-                check_control_totals(staging.con, load_sources(settings.sources), load.load_id, now)
+                check_control_totals(staging.con, configs, load.load_id, now)
             totals["files_seen"] = totals["files_processed"] = len(files)
             staging.record_load(load, "replay", totals, datetime.now())
             staging.check()
