@@ -2,8 +2,11 @@
 
 import os as _os
 
-# No telemetry from the temporary local Prefect server (this network reaches no analytics endpoint anyway).
+# No telemetry from the temporary local Prefect server nor from the client (this network reaches no analytics
+# endpoint, and a defense budget pipeline sends nothing home): no "Prefect collects anonymous usage data" notice on
+# a first run, no "Failed to send telemetry" error. An explicit setting wins.
 _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+_os.environ.setdefault("DO_NOT_TRACK", "1")
 
 # Runs that do not go through dcf (a deployment, `python -m flows.nightly`) still use Prefect's own temporary server,
 # whose first start on a new PREFECT_HOME migrates its database (14-20 s on 2 cores, far more on a busy machine)

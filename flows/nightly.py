@@ -61,6 +61,8 @@ from warehouse.store import (
 )
 
 MAX_LOGGED_FAILURES = 5
+#: tags for dcf's console (dcf/commands/run_output.py): a line shown by default, one failing row (--verbose only)
+LINE, ROW = {"dcf": "line"}, {"dcf": "row"}
 
 #: called as hook(done, total, batch) when a file finishes; the CLI sets it to drive a progress bar on a terminal
 _progress_hooks: list = []
@@ -96,13 +98,17 @@ def process(file_task: FileTask, reference: Reference, archive_root: Path) -> Fi
             c["rows_quarantined"],
             c["rows_skipped"],
             batch.seconds,
+            extra=LINE,
         )
         failures = batch.failures
         for row in list(failures.itertuples())[:MAX_LOGGED_FAILURES] if failures is not None and len(failures) else []:
-            logger.warning("%s row %s: %s [%s]", batch.file_key, row.excel_row, row.message, row.rule)
+            logger.warning("%s row %s: %s [%s]", batch.file_key, row.excel_row, row.message, row.rule, extra=ROW)
         if failures is not None and len(failures) > MAX_LOGGED_FAILURES:
             logger.warning(
-                "%s: %d more failure(s); see 'dcf failures'", batch.file_key, len(failures) - MAX_LOGGED_FAILURES
+                "%s: %d more failure(s); see 'dcf failures'",
+                batch.file_key,
+                len(failures) - MAX_LOGGED_FAILURES,
+                extra=ROW,
             )
     return batch
 
@@ -158,7 +164,7 @@ def load_and_publish(
         locked = staging.lock_closed_rates(load.started_at, load.load_id, release_years)
         rates_changed = _rate_changes(released, _locked_rates_of(staging, release_years))
         if locked:
-            get_run_logger().info("froze %d exchange rate(s) used by closed fiscal years", locked)
+            get_run_logger().info("froze %d exchange rate(s) used by closed fiscal years", locked, extra=LINE)
         staging.refresh_fiscal_periods()
         staging.refresh_program_history(load.load_id, load.started_at)
         mismatched = check_control_totals(staging.con, sources, load.load_id, datetime.now())

@@ -135,6 +135,7 @@ def discover(
         len(todo) + len(unchanged),
         len(todo),
         len(unchanged),
+        extra={"dcf": "line"},
     )
     return todo, unchanged, refused
 

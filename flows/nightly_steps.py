@@ -136,9 +136,11 @@ def quiet_night(
         as_of=load.started_at,
     )
     if reasons:
-        get_run_logger().info("publishing: %s", "; ".join(reasons))
+        get_run_logger().info("publishing: %s", "; ".join(reasons), extra={"dcf": "stage"})
         return None
-    get_run_logger().info("nothing new: the published warehouse is left as it was (no version used)")
+    get_run_logger().info(
+        "nothing new: the published warehouse is left as it was (no version used)", extra={"dcf": "line"}
+    )
     totals = _totals(batches, unchanged, [])
     outcome = "partial" if totals["files_failed"] else "nothing_new"
     return RunSummary(

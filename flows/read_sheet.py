@@ -27,13 +27,35 @@ from flows.read_common import (
     check_cell_lengths,
     listed,
 )
+from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
 from schemas.sources import FileSpec, RecordsFileSpec
 from transforms.text import column_letter, normalize_header
+
+
+def _steward_issues(reader: fastexcel.ExcelReader) -> bool:
+    """Whether the workbook is a steward export dropped back (warehouse/export.py): its first sheet is the Issues
+    sheet, with the Issues header on its first row. That sheet is never data."""
+    names = reader.sheet_names
+    if len(names) < 2 or names[0] != ISSUES_SHEET:
+        return False
+    try:
+        first = reader.load_sheet(names[0], header_row=None, n_rows=1, dtypes="string").to_arrow()
+    except Exception:  # noqa: BLE001 - an unreadable first sheet is not ours; the data sheet's read says the rest
+        return False
+    row = [first.column(i)[0].as_py() if first.num_rows else None for i in range(first.num_columns)]
+    return row[: len(ISSUE_COLUMNS)] == ISSUE_COLUMNS
+
+
+def _data_sheets(reader: fastexcel.ExcelReader) -> list[str]:
+    """The workbook's sheets that may hold data: all but a steward export's Issues sheet."""
+    names = list(reader.sheet_names)
+    return names[1:] if _steward_issues(reader) else names
 
 
 def _resolve_sheet(reader: fastexcel.ExcelReader, sheet: str | int, path: Path) -> str:
     names = reader.sheet_names
     if isinstance(sheet, int):
+        names = _data_sheets(reader)  # position #0 of a dropped-back steward export is its data sheet
         if sheet >= len(names):
             raise FileReadError(f"{shown(path)}: has {len(names)} sheet(s), the source config asks for sheet #{sheet}")
         return names[sheet]
@@ -136,7 +158,7 @@ def read_workbook_grids(path: Path, limits: Limits | None = None) -> list:
     limits = limits or Limits.from_env()
     reader = _open_workbook(path, limits)
     grids = []
-    for name in reader.sheet_names:
+    for name in _data_sheets(reader):
         where = f"{shown(path)} [{shown(name)}]"
         try:
             data = reader.load_sheet(name, header_row=None, skip_rows=0, dtypes="string", whitespace_as_null=True)

@@ -146,7 +146,11 @@ def replay_quarantine(
                 staging.apply_replay(batch, replayed, load, now, were_loaded=int((rows["held"] == "warned").sum()))
                 c = batch.counts
                 logger.info(
-                    "%s: %d quarantined row(s) replayed, %d now load", file_key, len(replayed), c["rows_loaded"]
+                    "%s: %d quarantined row(s) replayed, %d now load",
+                    file_key,
+                    len(replayed),
+                    c["rows_loaded"],
+                    extra={"dcf": "line"},
                 )
                 files.append({"file": file_key, "status": "replayed", **c, "message": None})
                 for k in ("rows_read", "rows_loaded", "rows_quarantined"):
@@ -162,6 +166,7 @@ def replay_quarantine(
                     task.file_key,
                     batch.status,
                     c["rows_loaded"],
+                    extra={"dcf": "line"},
                 )
                 files.append(
                     {"file": task.file_key, "status": f"re-read ({batch.status})", **c, "message": batch.message}

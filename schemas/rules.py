@@ -11,6 +11,25 @@ class Rule:
     title: str
 
 
+#: the Issues sheet of a steward workbook (warehouse/export.py): its first sheet, this header on its first row; a
+#: workbook that starts so is a steward export dropped back, and sheet positions count from the sheet after it
+ISSUES_SHEET = "Issues"
+ISSUE_COLUMNS = [
+    "Record key",
+    "Period",
+    "What to fix",
+    "Message",
+    "Field",
+    "Value",
+    "Suggestion",
+    "Row",
+    "Cell",
+    "Rule",
+    "Severity",
+    "Status",
+    "First seen",
+]
+
 #: what a steward does about each rule, one plain sentence (the "What to fix" column of the steward workbook)
 FIXES: dict[str, str] = {
     "file_unreadable": "Save the file again from its program (xlsx or CSV) and drop it into the inbox again.",

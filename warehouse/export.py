@@ -2,7 +2,7 @@
 
 Each workbook has two sheets:
 
-* **Issues** (first, active): one row per failure in plain words (record key, period, message, field, value,
+* **Issues** (the first sheet, active, printed first): one row per failure in plain words (record key, period, message, field, value,
   suggestion, row, cell, rule, severity, status, first seen), header frozen, auto-filter, widths fitted.
 * **Data**: the file's rows as the steward knows them, at the SAME Excel rows and columns as in the source (for a
   CSV, record *n* on row *n*), so a failure's cell address ("F37") points at the same cell. Failing cells are
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import openpyxl
 
+from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
 from warehouse.export_query import Failure, SourceFile, load_failures
-from warehouse.export_sheets import BOLD, ISSUE_COLUMNS, build_data, build_issues, mark_failures, print_setup
+from warehouse.export_sheets import BOLD, build_data, build_issues, mark_failures, print_setup
 from warehouse.export_source import FORMULA_XML
 
 __all__ = ["ISSUE_COLUMNS", "export_failures", "workbook_name"]
@@ -81,7 +82,7 @@ def _assert_no_formulas(path: Path) -> None:
 def _write_workbook(target: Path, src: SourceFile, failures: list[Failure]) -> None:
     wb = openpyxl.Workbook()
     issues = wb.active
-    issues.title = "Issues"
+    issues.title = ISSUES_SHEET
     data = wb.create_sheet("Data")
     notes: list[str] = []
     if src.status == "failed":
@@ -114,11 +115,13 @@ def _write_workbook(target: Path, src: SourceFile, failures: list[Failure]) -> N
     build_issues(issues, failures, notes)
     if _arabic(failures, data, header_row):  # the agency's rows read right to left; the Issues sheet, in English,
         data.sheet_view.rightToLeft = True  # always left to right
-    # The data sheet carries the source sheet's name and comes first, so a corrected export saved under the
-    # agency's file name reads like the original (sheet by name or by position); the Issues sheet opens first.
+    # The Issues sheet comes first: it opens first and prints first (a print or PDF runs through the sheets in
+    # order). The data sheet carries the source sheet's name, so a corrected export saved under the agency's file
+    # name reads like the original: by sheet name, or by position, which the reader counts from the sheet after a
+    # steward Issues sheet (flows/read_sheet.py).
     if src.sheet and data.title == "Data":
         data.title = src.sheet[:31]
-    wb.move_sheet(data, offset=-wb.index(data))
+    wb.move_sheet(issues, offset=-wb.index(issues))
     wb.active = wb.index(issues)
     for ws in wb.worksheets:
         ws.sheet_view.tabSelected = ws is issues

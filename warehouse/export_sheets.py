@@ -15,26 +15,10 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 
-from schemas.rules import FIXES
+from schemas.rules import FIXES, ISSUE_COLUMNS
 from warehouse.export_csv import csv_rows
 from warehouse.export_query import Failure, SourceFile
 from warehouse.export_source import quarantine_rows, xlsx_rows
-
-ISSUE_COLUMNS = [
-    "Record key",
-    "Period",
-    "What to fix",
-    "Message",
-    "Field",
-    "Value",
-    "Suggestion",
-    "Row",
-    "Cell",
-    "Rule",
-    "Severity",
-    "Status",
-    "First seen",
-]
 
 #: Issues columns (1-based) whose text wraps, and the timestamp column
 _WRAPPED = tuple(ISSUE_COLUMNS.index(name) + 1 for name in ("What to fix", "Message", "Suggestion"))

@@ -29,6 +29,10 @@ SourcesOpt = typer.Option(None, "--sources", help="Folder of agency source YAMLs
 ReferenceOpt = typer.Option(
     None, "--reference", help="Folder of reference tables (env DCF_REFERENCE; default reference/)."
 )
+QuietOpt = typer.Option(False, "--quiet", "-q", help="Errors and the totals only: no per-file lines, no table.")
+VerboseOpt = typer.Option(
+    False, "--verbose", "-v", help="Every log line: each failing row, and Prefect's own lines with time and level."
+)
 FormatOpt = typer.Option("table", "--format", help="table (default, for reading), csv or json (for scripts).")
 
 
@@ -36,34 +40,6 @@ def resolve_settings(**kw):
     from schemas.settings import Settings
 
     return Settings.resolve(**kw)
-
-
-class _NoTraceback:
-    """Console log filter: a failed task's traceback stays in Prefect's own run log (the API handler), not on the
-    user's terminal, where the one 'error:' line says what happened (DCF_TRACEBACKS=1 shows them)."""
-
-    @staticmethod
-    def filter(record) -> bool:
-        record.exc_info, record.exc_text, record.stack_info = None, None, None
-        return True
-
-
-def quiet_tracebacks() -> None:
-    import logging
-    import os
-
-    if os.environ.get("DCF_TRACEBACKS") == "1":
-        return
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [
-        logging.getLogger(),
-        *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)),
-    ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if isinstance(handler, PrefectConsoleHandler) and _NoTraceback not in handler.filters:
-                handler.addFilter(_NoTraceback)
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -17,15 +17,17 @@ from dcf.commands.common import (
     EXIT_RUN_FAILED,
     EXIT_USAGE,
     InboxOpt,
+    QuietOpt,
     ReferenceOpt,
     SourcesOpt,
+    VerboseOpt,
     WarehouseOpt,
     err,
     fail,
     out,
-    quiet_tracebacks,
     resolve_settings,
 )
+from dcf.commands.run_output import output_level, progress_bar
 
 
 def run(
@@ -34,16 +36,29 @@ def run(
     sources: Path | None = SourcesOpt,
     reference: Path | None = ReferenceOpt,
     force: bool = typer.Option(False, "--force", help="Re-process every file, even unchanged ones."),
+    quiet: bool = QuietOpt,
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Run the nightly ingestion flow once (through Prefect, no server needed) and print a summary.
+
+    By default: one line per file, the warnings that concern a file or the night, and a progress bar on a terminal
+    that says what the run waits for; --verbose adds every failing row and Prefect's own log lines, --quiet shows
+    errors and the totals only.
 
     Exit codes: 0 published (rows may be quarantined: see dcf failures); 1 failed, nothing published; 2 usage or
     configuration error; 3 another ingestion holds the warehouse; 4 published, some files failed; 130 interrupted.
     """
-    _run(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference, force=force)
+    _run(
+        inbox=inbox,
+        warehouse=warehouse,
+        sources=sources,
+        reference=reference,
+        level=output_level(quiet, verbose),
+        force=force,
+    )
 
 
-def _run(inbox, warehouse, sources, reference, **parameters) -> None:
+def _run(inbox, warehouse, sources, reference, level: int, **parameters) -> None:
     from schemas.sources import SourceConfigError
 
     settings = resolve_settings(inbox=inbox, warehouse=warehouse, sources=sources, reference=reference)
@@ -58,10 +73,10 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
         check_reference(settings.reference)
     except (SourceConfigError, ReferenceError_) as exc:
         fail(str(exc), EXIT_USAGE)
+    from dcf.commands.run_output import run_console
     from flows.nightly import on_file_done, run_nightly
     from flows.prefect_local import LocalPrefectError, local_prefect
 
-    quiet_tracebacks()
     with ExitStack() as held:
         try:  # one ingestion at a time: taken before Prefect starts and held for the run (the flow re-enters it)
             held.enter_context(exclusive_lock(settings.warehouse))
@@ -69,8 +84,11 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
             fail(escape(str(exc)), EXIT_BUSY)
         except WarehouseError as exc:
             fail(escape(str(exc)), EXIT_RUN_FAILED)
+        bar = held.enter_context(progress_bar(level, on_file_done))
+        held.enter_context(run_console(err, level, bar.stage))
         try:  # Prefect's local server runs as our child for the run (stopped even on Ctrl-C, SIGTERM or kill -9)
-            with local_prefect(notify=lambda msg: err.print(escape(msg), highlight=False)), _progress_bar(on_file_done):
+            with local_prefect(notify=bar.notify):
+                bar.stage("starting the flow run")
                 summary = run_nightly(
                     inbox=str(settings.inbox),
                     warehouse=str(settings.warehouse),
@@ -92,7 +110,7 @@ def _run(inbox, warehouse, sources, reference, **parameters) -> None:
                 escape(f"the run failed ({type(exc).__name__}: {exc}); the published warehouse was not changed"),
                 EXIT_RUN_FAILED,
             )
-    _print_summary(summary)
+    _print_summary(summary, level)
     raise typer.Exit(summary.exit_code)
 
 
@@ -100,6 +118,8 @@ def rerate(
     fiscal_year: list[int] = typer.Option(..., "--fiscal-year", help="Canonical fiscal year to re-rate (repeatable)."),
     inbox: Path | None = InboxOpt,
     warehouse: Path | None = WarehouseOpt,
+    quiet: bool = QuietOpt,
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Release the frozen exchange rates of closed fiscal years and re-convert them at the providers' current rates.
 
@@ -110,37 +130,15 @@ def rerate(
         warehouse=warehouse,
         sources=None,
         reference=None,
+        level=output_level(quiet, verbose),
         force=True,
         rerate_fiscal_years=list(fiscal_year),
     )
 
 
-@contextmanager
-def _progress_bar(register):
-    """Per-file progress on a terminal (rich); elsewhere the flow's log lines say the same, one per file."""
-    if not sys.stdout.isatty():
-        yield
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _print_summary(summary, level: int) -> None:
+    from dcf.commands.run_output import QUIET
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("files", total=None)
-
-        def update(done: int, total: int, batch) -> None:
-            bar.update(task, total=total, completed=done, description=f"{batch.file_key}: {batch.status}")
-
-        register(update)
-        yield
-
-
-def _print_summary(summary) -> None:
     table = Table(title=escape(f"load {summary.load_id}: {summary.outcome}"), title_justify="left")
     for col in ("file", "status", "read", "loaded", "quarantined", "skipped"):
         table.add_column(col, justify="right" if col not in ("file", "status") else "left")
@@ -153,7 +151,7 @@ def _print_summary(summary) -> None:
             *(str(f.get(k, "")) for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")),
         )
     t = summary.totals
-    if summary.files and any(f["status"] != "unchanged" for f in summary.files):
+    if level > QUIET and summary.files and any(f["status"] != "unchanged" for f in summary.files):
         out.print(table)
     withdrawn = sum(f["status"] in ("withdrawn", "retracted") for f in summary.files)
     out.print(

@@ -15,21 +15,30 @@ from dcf.commands.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
+    QuietOpt,
     ReferenceOpt,
+    VerboseOpt,
     WarehouseOpt,
     choose,
     err,
     fail,
     out,
-    quiet_tracebacks,
     resolve_settings,
 )
 from dcf.output import FORMATS, Result, write
 
 
-def replay(warehouse: Path | None = WarehouseOpt, reference: Path | None = ReferenceOpt) -> None:
+def replay(
+    warehouse: Path | None = WarehouseOpt,
+    reference: Path | None = ReferenceOpt,
+    quiet: bool = QuietOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
     """Re-normalise quarantined rows from their stored cells (no file is re-read) after a mapping was added, and
     load the rows that now pass. Rows held back for a data problem wait for a corrected file."""
+    from dcf.commands.run_output import output_level, progress_bar, run_console
+
+    level = output_level(quiet, verbose)
     from flows.reference import ReferenceError_, check_reference
     from warehouse.store import WarehouseBusy, WarehouseError
 
@@ -44,10 +53,13 @@ def replay(warehouse: Path | None = WarehouseOpt, reference: Path | None = Refer
     from flows.prefect_local import LocalPrefectError, local_prefect
     from flows.replay import replay_quarantine
 
-    quiet_tracebacks()
-
     try:
-        with local_prefect(notify=lambda msg: err.print(escape(msg), highlight=False)):
+        with (
+            progress_bar(level, lambda hook: None) as bar,
+            run_console(err, level, bar.stage),
+            local_prefect(notify=bar.notify),
+        ):
+            bar.stage("replaying quarantined rows")
             summary = run_locally(
                 replay_quarantine, warehouse=str(settings.warehouse), reference=str(settings.reference)
             )
@@ -57,7 +69,8 @@ def replay(warehouse: Path | None = WarehouseOpt, reference: Path | None = Refer
         fail(escape(str(exc)), EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
     except Exception as exc:  # noqa: BLE001
         fail(
-            f"the replay failed ({type(exc).__name__}: {exc}); the published warehouse was not changed", EXIT_RUN_FAILED
+            escape(f"the replay failed ({type(exc).__name__}: {exc}); the published warehouse was not changed"),
+            EXIT_RUN_FAILED,
         )
     t = summary.totals
     out.print(

@@ -104,7 +104,7 @@ def test_failing_cells_are_filled_and_commented_and_issues_sheet_is_complete(exp
         rows = failures_of(wh, file_key)
         path = by_name[workbook_name(rows[0]["agency_code"], file_key)]
         wb = openpyxl.load_workbook(path)
-        assert wb.sheetnames[1] == "Issues" and wb.active.title == "Issues" and len(wb.sheetnames) == 2
+        assert wb.sheetnames[0] == "Issues" and wb.active.title == "Issues" and len(wb.sheetnames) == 2
         data = data_sheet(wb)
         for f in rows:
             if not f["cell"]:
@@ -361,12 +361,15 @@ def test_missing_source_file_falls_back_to_held_back_rows(inbox_copy, tmp_path):
             assert data[f["cell"]].fill.fill_type == "solid"
 
 
-def test_libreoffice_opens_an_exported_workbook(exported, tmp_path):
+def test_libreoffice_prints_the_issues_first_left_to_right_fitted_to_the_width(exported, tmp_path):
+    """As a steward prints it: LibreOffice turns the workbook of an Arabic agency (its Data sheet right to left)
+    into a PDF. Page 1 is the Issues sheet, all 13 columns side by side (fit to width) and in reading order (left to
+    right), with each issue's plain 'what to fix' sentence; the data pages follow."""
     office = shutil.which("libreoffice") or shutil.which("soffice")
-    if not office:
-        pytest.skip("LibreOffice is not installed: the PDF conversion check was skipped")
+    if not office or not shutil.which("pdftotext"):
+        pytest.skip("LibreOffice or pdftotext (poppler-utils) is not installed: the print check was skipped")
     _, paths = exported
-    workbook = next((p for p in paths if "MOI" in p.name), paths[0])
+    workbook = next(p for p in paths if p.name.startswith("MOI__") and "budget" in p.name)
     subprocess.run(
         [
             office,
@@ -379,31 +382,49 @@ def test_libreoffice_opens_an_exported_workbook(exported, tmp_path):
             str(workbook),
         ],
         check=True,
-        timeout=120,
+        timeout=300,
         capture_output=True,
     )
     pdf = tmp_path / (workbook.stem + ".pdf")
-    assert pdf.is_file() and pdf.stat().st_size > 0
+
+    def page(n: int) -> str:
+        return subprocess.run(
+            ["pdftotext", "-layout", "-f", str(n), "-l", str(n), str(pdf), "-"], capture_output=True, text=True
+        ).stdout
+
+    first = page(1)
+    header = next(line for line in first.splitlines() if "Record key" in line)
+    at = [header.find(name) for name in ISSUE_COLUMNS]
+    assert -1 not in at and at == sorted(at), header  # every column on the page, left to right
+    table = issue_rows(workbook)
+    for row in table:
+        assert str(row[COL["Row"]]) in first
+    fixes = {" ".join(str(r[COL["What to fix"]]).split()[:3]) for r in table}
+    assert all(fix in " ".join(first.split()) for fix in fixes), fixes
+    assert "رمز البرنامج" not in first  # the data sheet's header (program code): no data before the issues
+    assert "رمز البرنامج" in page(2)  # the data pages follow
 
 
-def test_steward_fixes_a_cell_in_the_export_and_drops_it_back(inbox_copy, tmp_path):
+@pytest.mark.parametrize("agency", ["SANG", "GIP"])  # SANG reads its sheet by name, GIP by position (sheet: 0)
+def test_steward_fixes_a_cell_in_the_export_and_drops_it_back(inbox_copy, tmp_path, agency):
     """The data fix loop: run -> export -> fix the failing cell with openpyxl -> drop the workbook back under the
-    agency's file name -> re-run -> the failure is resolved and the row loaded."""
+    agency's file name -> re-run -> the failure is resolved and the row loaded. The Issues sheet comes first in the
+    export; a source that reads its sheet by position still reads the data sheet."""
     inbox, manifest = inbox_copy
     wh = tmp_path / "wh.duckdb"
     run_nightly(inbox=str(inbox), warehouse=str(wh))
     entry = next(
         f
         for f in manifest["files"]
-        if f["agency"] == "SANG" and any(b["defect"] == "unknown_country" for b in f["bad_rows"])
+        if f["agency"] == agency and any(b["defect"] == "unknown_country" for b in f["bad_rows"])
     )
     bad = next(b for b in entry["bad_rows"] if b["defect"] == "unknown_country")
-    key = f"SANG/{Path(entry['path']).name}"
+    key = f"{agency}/{Path(entry['path']).name}"
     [path] = export_failures(wh, tmp_path / "export", file_contains=Path(entry["path"]).name)
     wb = openpyxl.load_workbook(path)
     cell = next(f["cell"] for f in failures_of(wh, key) if f["excel_row"] == bad["excel_row"])
     data = data_sheet(wb)
-    assert data.title == entry["sheet"] and data[cell].comment is not None
+    assert wb.sheetnames == ["Issues", entry["sheet"]] and data[cell].comment is not None
     data[cell].value = "Jordan"
     wb.save(inbox / entry["path"])  # saved over the agency's file, as a steward would
 
