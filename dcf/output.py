@@ -3,18 +3,26 @@
 Values are rendered from DuckDB's own Python values (not through pandas), so types read as analysts expect: a DATE
 is ``2023-11-01`` (never ``2023-11-01 00:00:00``), a TIMESTAMP is ISO 8601, a list or struct is JSON (in a CSV cell
 as JSON text). Floats are rounded on screen only; CSV and JSON carry every digit (DECIMAL values as exact numbers).
+
+Data is hostile until shown otherwise (a file name, a cell a steward typed, a column alias). On screen it prints
+literally: rich markup (``[bold red]``, ``[/b]``) is escaped, control characters (an ANSI ``\x1b[31m``, a carriage
+return) are shown as backslash escapes (flows/names.py). In CSV, text a spreadsheet would run as a formula (``=...``,
+``+...``, ``-...``, ``@...`` after leading blanks, not a number) gets a leading ``'``, and every field holding a comma,
+a quote, a carriage return or a line feed is quoted, so a record is one record in any reader.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, Any
+
+from flows.names import shown
 
 FORMATS = ("table", "csv", "json")
 
@@ -142,23 +150,71 @@ def json_records(result: Result) -> str:
     return "[" + ", ".join(rows) + "]"
 
 
+#: what a spreadsheet reads as the start of a formula (CSV injection), as warehouse/export_sheets.py's triggers
+_FORMULA_TRIGGERS = frozenset("=+-@")
+#: text that is a plain number (-1, +2.5, .5, 1e-3) is read as that number, never as a formula
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: a field holding one of these is quoted (Python's csv module leaves a bare CR unquoted when lines end in LF)
+_QUOTE_IF = frozenset(',"\r\n')
+
+
+def csv_text(text: str) -> str:
+    """Text as a spreadsheet may open it: one that starts with ``=``, ``+``, ``-`` or ``@`` after leading blanks
+    (spaces, tabs, CR, LF), and is not a plain number, gets a leading ``'`` so it stays text and never runs."""
+    stripped = text.lstrip()
+    if stripped and stripped[0] in _FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(stripped.rstrip()):
+        return "'" + text
+    return text
+
+
+def csv_field(value: Any, type_name: str = "") -> str:
+    """One CSV field as written: numbers as they are (every digit, a negative number stays a number), any other
+    value's text made formula-safe (:func:`csv_text`), quoted (quotes doubled) when it holds a comma, quote, CR or LF."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return cell(value, type_name)
+    text = csv_text(cell(value, type_name))
+    return '"' + text.replace('"', '""') + '"' if not _QUOTE_IF.isdisjoint(text) else text
+
+
+def _csv_line(fields: list[str]) -> str:
+    return ('""' if fields == [""] else ",".join(fields)) + "\n"  # a lone empty field is not an empty line
+
+
 def write_csv(result: Result, stream: IO[str]) -> None:
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(result.columns)
-    writer.writerows([cell(v, t) for v, t in zip(row, result.types)] for row in result.rows)
+    """The result as CSV, a header line then a line per row (LF endings): safe to open in a spreadsheet."""
+    stream.write(_csv_line([csv_field(c) for c in result.columns]))
+    for row in result.rows:
+        stream.write(_csv_line([csv_field(v, t) for v, t in zip(row, result.types)]))
+
+
+def screen_text(text: str, *, keep: str = "\n") -> str:
+    """Text from the data to put into rich markup: markup escaped, control characters (but those in ``keep``) as
+    backslash escapes (``\x1b``, ``\r``); Arabic and the rest of Unicode as it is. (Printed on its own, prefer
+    :func:`screen`: rich.markup.escape doubles a trailing backslash, so that it cannot escape a tag that follows.)"""
+    from rich.markup import escape
+
+    return escape(shown(text, keep=keep))
+
+
+def screen(text: str, style: str = "", *, keep: str = "\n"):
+    """Text from the data as a rich Text, which rich prints as it is (no markup is read in it), control characters
+    (but those in ``keep``) as backslash escapes."""
+    from rich.text import Text
+
+    return Text(shown(text, keep=keep), style=style)
 
 
 def rich_table(result: Result, limit: int | None = None, **table_options):
-    """A rich Table of the result (markup in values is shown as text), at most ``limit`` rows."""
-    from rich.markup import escape
+    """A rich Table of the result, names and values printed literally (markup as text, control characters as
+    backslash escapes, a line break in a value kept), at most ``limit`` rows."""
     from rich.table import Table
 
-    table = Table(title=escape(result.title) if result.title else None, title_justify="left", **table_options)
+    table = Table(title=screen(result.title) if result.title else None, title_justify="left", **table_options)
     numeric = [t in _NUMERIC or t.startswith("DECIMAL") for t in result.types]
     for name, right in zip(result.columns, numeric):
-        table.add_column(escape(name), overflow="fold", justify="right" if right else "left")
+        table.add_column(screen(name), overflow="fold", justify="right" if right else "left")
     for row in result.rows[:limit] if limit else result.rows:
-        table.add_row(*(escape(cell(v, t, screen=True)) for v, t in zip(row, result.types)))
+        table.add_row(*(screen(cell(v, t, screen=True)) for v, t in zip(row, result.types)))
     return table
 
 

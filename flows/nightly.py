@@ -22,6 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import archive
 from flows.discover import inbox_warnings
+from flows.editions import settle_editions
 from flows.nightly_discover import (  # noqa: F401  (re-exported)
     InboxUnavailable,
     archived_task,
@@ -81,7 +82,7 @@ def process(file_task: FileTask, reference: Reference, archive_root: Path) -> Fi
     if not file_task.read_error and batch.file_hash != "unreadable" and "file_too_large" not in _rules(batch):
         try:  # every received file is kept (content-addressed), so re-processing never needs the inbox
             kept = archive.keep(file_task.path, batch.file_hash, archive_root)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - the file still loads; only its archive copy is missing
             kept = None
             logger.error("%s: could not be kept in the raw archive %s (%s)", batch.file_key, archive_root, exc)
         batch = replace(batch, archive_path=str(kept) if kept else None)
@@ -153,7 +154,11 @@ def load_and_publish(
         staging = Staging(settings.warehouse, log=logger.info)
         for table, frame in _dimensions(reference, sources).items():
             staging.replace_dimension(table, frame)
-        batches = staging.load_batches(batches, load, datetime.now(), on_reject=_rejected)
+        settled = settle_editions(batches)  # two files of one edition: never the file order's choice
+        for before, after in zip(batches, settled, strict=True):
+            if after is not before:
+                logger.error("%s: %s", after.file_key, after.message)
+        batches = staging.load_batches(settled, load, datetime.now(), on_reject=_rejected)
         in_inbox, folderless = _presence(settings, sources, batches, unchanged)
         withdrawn = staging.mark_withdrawn(
             in_inbox, {s.agency: s.withdrawn for s in sources}, datetime.now(), skip_agencies=folderless

@@ -124,9 +124,11 @@ class Staging:
         now: datetime,
         on_reject: Callable[[FileBatch, Exception], FileBatch] | None,
     ) -> list[FileBatch]:
-        """Replace every file's rows in ONE transaction (a commit per file costs ~40 ms). If the database rejects
-        a batch, everything is rolled back, ``on_reject`` turns that batch into a failed one, and the load is
-        retried, so one file the database refuses never stops the others. Returns the batches as stored."""
+        """Replace every file's rows in ONE transaction (a commit per file costs ~40 ms). If storing a batch fails
+        (the database rejects it, or its rows cannot be converted to Arrow), everything is rolled back,
+        ``on_reject`` turns that batch into a failed one, and the load is retried, so one file never stops the
+        others. The machine's problems (disk, I/O, memory of the database) stop the load. Returns the batches as
+        stored."""
         pending = list(batches)
         while True:
             self.con.execute("BEGIN TRANSACTION")
@@ -137,7 +139,7 @@ class Staging:
                     faultpoint("loading")
                 self.con.execute("COMMIT")
                 return pending
-            except duckdb.Error as exc:
+            except Exception as exc:  # any error storing one file's rows is that file's failure
                 self._rollback()
                 if plain := explain(exc, self.published):  # disk full, permissions: no file's fault
                     raise plain from exc
@@ -145,7 +147,9 @@ class Staging:
                     on_reject is None
                     or current is None
                     or current.status == "failed"
-                    or isinstance(exc, (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException))
+                    or isinstance(
+                        exc, (OSError, duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException)
+                    )
                 ):
                     raise
                 pending[pending.index(current)] = on_reject(current, exc)
@@ -189,16 +193,25 @@ class Staging:
         record_file(con, batch, load.load_id, now)
 
     def _claim_edition(self, batch: FileBatch) -> None:
-        """One file per edition: a second file claiming an edition another file already loaded is refused."""
+        """One file per edition: a second file claiming an edition another file already loaded is refused, naming
+        that file and saying whether the figures are the same (flows/editions.py settles claims of one night)."""
+        from flows.editions import FIGURE_COLUMNS, same_figures
+
         row = batch.tables["ref_series_edition"].iloc[0]
         other = self.con.execute(
             "SELECT file_key FROM ref_series_edition WHERE dataset = ? AND edition = ? AND file_key <> ?",
             [row["dataset"], row["edition"], batch.file_key],
         ).fetchone()
         if other:
+            loaded = self.con.execute(
+                f"SELECT {', '.join(FIGURE_COLUMNS)} FROM ref_series_value WHERE file_key = ?", [other[0]]
+            ).df()
+            mine = batch.tables.get("ref_series_value", pd.DataFrame(columns=FIGURE_COLUMNS))
+            same = same_figures(loaded, mine)
             raise duckdb.ConstraintException(
-                f"edition {row['edition']} of {row['dataset']} is already loaded from "
-                f"{other[0]}; keep one file per edition (remove one of them)"
+                f"edition {row['edition']} of {row['dataset']} is already loaded from {other[0]} "
+                + ("with the same figures" if same else "and this file's figures differ from it")
+                + "; keep one file per edition (remove one of them)"
             )
 
     def _columns(self, table: str) -> list[str]:

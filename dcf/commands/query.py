@@ -20,7 +20,7 @@ from dcf.commands.common import (
     reading,
     resolve_settings,
 )
-from dcf.output import FORMATS, Result, rich_table, write
+from dcf.output import FORMATS, Result, rich_table, screen, screen_text, write
 
 
 def _sandbox(spill: str) -> dict[str, str | bool]:
@@ -39,12 +39,13 @@ def _query_error(exc: Exception, number: int, count: int) -> str:
         text in first
         for text in ("disabled by configuration", "configuration has been locked", "external_access", "external access")
     )
-    if refused:
-        return escape(
+    if refused:  # DuckDB's message may quote a value from the data: printed literally
+        return screen_text(
             f"query refused{where}: dcf sql reads the warehouse and nothing else (no files, extensions, other "
-            f"databases or settings): {first}"
+            f"databases or settings): {first}",
+            keep="",
         )
-    return escape(f"query failed{where}: {first}")
+    return screen_text(f"query failed{where}: {first}", keep="")
 
 
 def sql(
@@ -61,6 +62,8 @@ def sql(
     The warehouse is opened read-only with DuckDB's external access off and its settings locked: a query reads the
     warehouse and nothing else (no COPY, read_csv, ATTACH, INSTALL or SET of a setting). DATE prints as 2023-11-01,
     TIMESTAMP as ISO 8601, lists as JSON; floats are rounded in the table only, CSV and JSON carry every digit.
+    CSV is safe to open in a spreadsheet: text that would run as a formula (starting with =, +, - or @, not a number)
+    gets a leading ', and a field holding a comma, quote or line break (CR or LF) is quoted.
     """
     import tempfile
 
@@ -69,7 +72,7 @@ def sql(
     choose("--format", "format", fmt, FORMATS)
     settings = resolve_settings(warehouse=warehouse)
     if not settings.warehouse.exists():
-        fail(f"no warehouse at {settings.warehouse}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
+        fail(f"no warehouse at {escape(str(settings.warehouse))}; run 'dcf run' (or 'make demo') first", EXIT_USAGE)
     with tempfile.TemporaryDirectory(prefix="dcf-sql-") as spill, reading(settings.warehouse, _sandbox(spill)) as con:
         try:
             statements = con.extract_statements(query)
@@ -94,7 +97,7 @@ def sql(
                     heading = (
                         f"{'' if number == 1 else chr(10)}-- {number}: {text[:150]}{'...' if len(text) > 150 else ''}"
                     )
-                    out.print(escape(heading), style="bold", soft_wrap=True, highlight=False)
+                    out.print(screen(heading, "bold"), soft_wrap=True)
                 out.print(rich_table(result, limit, show_lines=False))
                 n = len(result.rows)
                 out.print(f"{n} row(s)" + (f", first {limit} shown" if n > limit else ""), highlight=False)
@@ -133,6 +136,8 @@ def report(
     except ReportError as exc:
         fail(escape(str(exc)), EXIT_USAGE)
     out.print(
-        f"report written to {info.path} ({info.bytes / 1e3:.0f} kB; load {info.load_id}; stage shown: {info.stage})",
-        highlight=False,
+        screen(
+            f"report written to {info.path} ({info.bytes / 1e3:.0f} kB; load {info.load_id}; stage shown: {info.stage})",
+            keep="",
+        )
     )

@@ -28,6 +28,9 @@ from rich.console import Console
 from rich.text import Text
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
+#: a log line longer than this is cut on the terminal (a 32,000-character cell quoted in a message); the run log
+#: and `dcf failures` keep the whole message
+MAX_LINE = 2000
 
 #: loggers whose console handler the run takes over (Prefect's logging.yml gives these a PrefectConsoleHandler)
 _TAKEN_FROM = ("", "fastapi", "uvicorn")
@@ -45,8 +48,10 @@ def output_level(quiet: bool, verbose: bool) -> int:
 def shown_at(record: logging.LogRecord, level: int) -> bool:
     """Whether a log record reaches the terminal at this verbosity (the table in the module docstring)."""
     tag = getattr(record, "dcf", None)
+    if record.levelno < logging.INFO:
+        return False
     if level >= VERBOSE:
-        return record.levelno >= logging.INFO
+        return True
     if level <= QUIET:
         return record.levelno >= logging.ERROR
     if record.levelno >= logging.WARNING:
@@ -102,7 +107,10 @@ class RunConsoleHandler(logging.Handler):
 
 def _printable(text: str) -> str:
     """Control characters (an escape sequence in a file name, a carriage return in a cell) shown as \\x.. escapes,
-    so a log line cannot move the cursor or recolour the terminal; newlines of a multi-line message are kept."""
+    so a log line cannot move the cursor or recolour the terminal; newlines of a multi-line message are kept; a
+    line over MAX_LINE characters is cut, saying how long it was."""
+    if len(text) > MAX_LINE:
+        text = f"{text[:MAX_LINE]}… ({len(text):,} characters; the whole line is in the run log)"
     if text.isprintable():
         return text
     return "".join(

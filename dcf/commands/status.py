@@ -23,7 +23,8 @@ from dcf.commands.common import (
     resolve_settings,
     warn,
 )
-from dcf.output import FORMATS, Result, json_records, rich_table, write
+from dcf.output import FORMATS, Result, json_records, rich_table, screen, write
+from flows.names import shown
 
 #: the kinds of label mapping_queue holds (warehouse/sql/002_views.sql)
 MAPPING_KINDS = ("category", "country", "currency", "stage")
@@ -103,7 +104,7 @@ def status(
     elif fmt == "csv":
         write([recent, files, datasets], "csv", out, sys.stdout)
     else:
-        out.print(f"warehouse: {escape(str(settings.warehouse))} ({size / 1e6:.1f} MB)", highlight=False)
+        out.print(screen(f"warehouse: {settings.warehouse} ({size / 1e6:.1f} MB)", keep=""))
         out.print(rich_table(recent))
         out.print(rich_table(files))
         if datasets.rows:
@@ -201,11 +202,12 @@ def failures(
 
         settings = resolve_settings(warehouse=warehouse)
         if not settings.warehouse.exists():
-            fail(f"no warehouse at {settings.warehouse}; run 'dcf run' first", EXIT_USAGE)
+            fail(f"no warehouse at {escape(str(settings.warehouse))}; run 'dcf run' first", EXIT_USAGE)
         written = export_failures(settings.warehouse, export, agency=agency, file_contains=file, status=state)
         for path in written:
-            out.print(str(path), highlight=False)
-        out.print(f"{len(written)} workbook(s) written to {export}" if written else f"no {state} failures to export")
+            out.print(screen(str(path), keep=""))
+        done = f"{len(written)} workbook(s) written to {export}" if written else f"no {state} failures to export"
+        out.print(screen(done, keep=""))
         return
     where, params = ["(? = 'all' OR status = ?)"], [state, state]
     for cond, val in (
@@ -251,21 +253,33 @@ def failures(
     if not rows:
         out.print(f"no {state} failures" + (" matching the filters" if len(where) > 1 else ""))
         return
+    from rich.text import Text
+
+    # each line a rich Text: what the warehouse holds is printed as it is (no markup is read in a file name, value or
+    # suggestion), with control characters and line breaks as backslash escapes (flows/names.py)
     current = None
     for file_key, sheet, row, cell, column, value, message, suggestion, rule_id, st in rows:
         if file_key != current:
             current = file_key
-            out.print(f"\n[bold]{file_key}[/]" + (f"  (sheet {sheet})" if sheet else ""), highlight=False)
+            where_sheet = f"  (sheet {sheet})" if sheet else ""
+            out.print(Text.assemble("\n", screen(file_key, "bold", keep=""), screen(where_sheet, keep="")))
         where_txt = "whole file" if row is None else f"row {row}" + (f", cell {cell}" if cell else "")
-        shown = "" if value is None else f" = '{value}'"
-        col = f" {column}{shown}" if column else ""
+        value_txt = "" if value is None else f" = '{value}'"
+        col = f" {column}{value_txt}" if column else ""
         flag = "" if state == "open" else f" ({st})"
         out.print(
-            f"  {escape(where_txt + col)}: {escape(message)} [dim]{escape(f'[{rule_id}]')}{flag}[/]", highlight=False
+            Text.assemble(
+                f"  {_literal(where_txt + col)}: {_literal(message)} ", screen(f"[{rule_id}]{flag}", "dim", keep="")
+            )
         )
         if suggestion:
-            out.print(f"      did you mean: {suggestion}?", highlight=False)
+            out.print(Text(f"      did you mean: {_literal(suggestion)}?"))
     out.print(f"\n{len(rows)} failure(s) shown" + (f" (limit {limit})" if len(rows) == limit else ""))
+
+
+def _literal(text: object) -> str:
+    """Text from the warehouse on one line: every control character (a line break too) as a backslash escape."""
+    return shown(str(text), keep="")
 
 
 def unmapped(
