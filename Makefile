@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - create .venv if missing, write the synthetic sample inbox, run the nightly flow, print a summary"
 	@echo "make test   - lint (ruff check, ruff format --check, mypy), then the whole test suite"
 	@echo "make lint   - only the lint and type checks; make format fixes what ruff can"
-	@echo "make fuzz   - the whole hostile-file corpus (about 2,000 files)"
+	@echo "make fuzz   - the whole hostile-file corpus (about 2,000 files): each file, then 20 real nights, then peers' workbooks"
 	@echo "make mutate - mutation testing with mutmut (ONLY='transforms.numbers*' for a part); prints the score"
 	@echo "make bench  - benchmarks (LINES=$(LINES) FILES=$(FILES)); writes BENCHMARKS.md"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml (then commit it)"
@@ -66,6 +66,8 @@ mutate: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.hostile.run --count 2000 --memory-gib 2
+	$(BIN)/python -m tests.hostile.nightly --count 2000 --batch 100
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/hostile/test_peer_workbooks.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --lines $(LINES) --files $(FILES)

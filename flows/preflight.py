@@ -43,6 +43,18 @@ _NAME[[*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B), 0x5F, 0x2D, 0
 _DELIMITER = _IS_SPACE.copy()  # what may follow a tag's name
 _DELIMITER[[0x3E, 0x2F]] = True
 BEYOND = 1 << 40  # a reference Excel cannot hold: over every limit
+#: the error values calamine reads (as an empty cell); Excel's newer ones (#SPILL!, #CALC!, #GETTING_DATA, ...) make
+#: it refuse the whole sheet, so a workbook holding them is rewritten in memory first (flows/read_sheet.py)
+KNOWN_ERRORS = frozenset({b"#DIV/0!", b"#N/A", b"#NAME?", b"#NULL!", b"#NUM!", b"#REF!", b"#VALUE!"})
+_ERROR_VALUE = re.compile(rb"<(?:[\w.-]+:)?v>(#[^<]{0,40})</")
+#: a cell holding a formula and no saved result (no <v>, or an empty one): calamine reads it as empty
+_UNSAVED = re.compile(
+    rb"<(?:[\w.-]+:)?c\b[^>]*?\sr\s*=\s*[\"']([A-Za-z]{1,3})(\d{1,7})[\"'][^>]*>\s*"
+    rb"<(?:[\w.-]+:)?f\b(?:[^>]*/>|[^>]*>[^<]*</(?:[\w.-]+:)?f>)\s*"
+    rb"(?:<(?:[\w.-]+:)?v\s*/>|<(?:[\w.-]+:)?v>\s*</(?:[\w.-]+:)?v>)?\s*</(?:[\w.-]+:)?c>"
+)
+_CELL_TAIL = 32 << 10  # bytes of the previous chunk scanned again for whole cells (a formula is at most 8 KiB)
+MAX_NOTED = 10_000  # formula cells without a saved result noted per sheet (for their messages); the rest are not
 MAX_RELS_BYTES = 4 << 20  # a relationship part lists a workbook's parts: kilobytes, never megabytes
 #: Python's csv module refuses a field over 131,072 characters (a process-wide setting). A quote left open in a CSV
 #: makes one field of every line up to the next quote, maybe the rest of the file: that record must be counted (the
@@ -68,6 +80,10 @@ class Extent:
     rows: int = 0
     columns: int = 0
     cells: int = 0
+    #: whether a cell holds an error value calamine does not know (KNOWN_ERRORS)
+    unknown_errors: bool = False
+    #: (Excel row, 0-based column) of cells holding a formula with no saved result (at most MAX_NOTED)
+    unsaved: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def area(self) -> int:
@@ -105,21 +121,25 @@ def check_size(size: int, where: str, limits: Limits) -> int:
     return size
 
 
-def check_workbook(data: bytes, where: str, limits: Limits) -> None:
+def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]:
     """Refuse a workbook whose zip directory or sheets exceed the limits, before calamine opens it. Bytes that
-    are not a zip (an old .xls, random bytes) pass: calamine tells what they are."""
+    are not a zip (an old .xls, random bytes) pass: calamine tells what they are. Returns each worksheet entry's
+    extent, by entry name (what else the scan saw: unknown error values, formulas without a saved result)."""
     check_size(len(data), where, limits)
     if not data.startswith(b"PK"):
-        return
+        return {}
+    extents = {}
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             _check_directory(infos, where, limits)
             for info in _worksheets(zf, infos):
-                _check_extent(sheet_extent(zf, info), f"{where} ({_entry_name(info)})", limits)
+                extents[info.filename] = extent = sheet_extent(zf, info)
+                _check_extent(extent, f"{where} ({_entry_name(info)})", limits)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError) as exc:
         first = (str(exc).splitlines() or [""])[0][:160]
         raise UnreadableContainer(f"corrupt zip container ({type(exc).__name__}: {first})") from None
+    return extents
 
 
 def count_records(path: Path, encoding: str, delimiter: str) -> int:
@@ -242,12 +262,15 @@ def _check_extent(extent: Extent, where: str, limits: Limits) -> None:
 
 
 def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
-    """Stream one worksheet's XML and bound the rectangle calamine would allocate for it."""
+    """Stream one worksheet's XML and bound the rectangle calamine would allocate for it; on the way, note error
+    values calamine does not know and formula cells without a saved result (:class:`_CellNotes`)."""
     max_row = max_col = row_refs = cell_refs = row_tags = cell_tags = 0
     carry = b" " * _HISTORY  # bytes already scanned, kept so a tag's start is seen from the next chunk
+    notes = _CellNotes()
     with zf.open(info) as fh:
         while True:
             block = fh.read(CHUNK)
+            notes.scan(block)
             if block and len(carry) + len(block) <= _HISTORY + _TAIL:  # too short to scan yet
                 carry += block
                 continue
@@ -263,7 +286,46 @@ def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
             carry = buf[end - _HISTORY :]
     rows = max_row + max(row_tags - row_refs, 0)  # a row or cell without r= is one past the one before
     columns = max_col + max(cell_tags - cell_refs, 0)
-    return Extent(rows=rows, columns=columns, cells=cell_tags)
+    return Extent(
+        rows=rows,
+        columns=columns,
+        cells=cell_tags,
+        unknown_errors=notes.unknown_errors,
+        unsaved=frozenset(notes.unsaved),
+    )
+
+
+class _CellNotes:
+    """What a sheet's cells say beyond their extent, seen chunk by chunk (each chunk scanned with the last
+    ``_CELL_TAIL`` bytes of the one before, so a cell cut by a chunk's end is seen whole; cells are noted by their
+    reference, so one seen twice counts once). Cheap: the regular expressions run only on a chunk whose bytes
+    may hold what they look for."""
+
+    def __init__(self) -> None:
+        self.tail = b""
+        self.unknown_errors = False
+        self.unsaved: set[tuple[int, int]] = set()
+
+    def scan(self, block: bytes) -> None:
+        seg = self.tail + block
+        self.tail = seg[-_CELL_TAIL:]
+        if not self.unknown_errors and b">#" in seg:
+            self.unknown_errors = any(m.group(1) not in KNOWN_ERRORS for m in _ERROR_VALUE.finditer(seg))
+        if len(self.unsaved) < MAX_NOTED and (
+            b"f></" in seg or b"/></c>" in seg or b"<v/>" in seg or b"<v></v>" in seg
+        ):
+            for m in _UNSAVED.finditer(seg):
+                if len(self.unsaved) >= MAX_NOTED:
+                    break
+                self.unsaved.add((int(m.group(2)), _column_index(m.group(1))))
+
+
+def _column_index(letters: bytes) -> int:
+    """0-based column of an Excel column name (A is 0, AA is 26)."""
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 0x40
+    return n - 1
 
 
 def _references(a: np.ndarray, start: int, end: int) -> tuple[int, int, int, int]:

@@ -8,7 +8,11 @@ OLE2 file).
 from __future__ import annotations
 
 import io
+import posixpath
+import re
+import weakref
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fastexcel
@@ -16,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from flows.limits import Limits
-from flows.preflight import UnreadableContainer, check_workbook, read_bounded, shown
+from flows.preflight import KNOWN_ERRORS, Extent, UnreadableContainer, check_workbook, read_bounded, shown
 from flows.read_common import (
     EXCEL_ROW,
     Extracted,
@@ -29,6 +33,7 @@ from flows.read_common import (
 )
 from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
 from schemas.sources import FileSpec, RecordsFileSpec
+from transforms.failures import UNSAVED_FORMULAS
 from transforms.text import column_letter, normalize_header
 
 
@@ -53,11 +58,15 @@ def _data_sheets(reader: fastexcel.ExcelReader) -> list[str]:
 
 
 def _resolve_sheet(reader: fastexcel.ExcelReader, sheet: str | int, path: Path) -> str:
+    """The sheet the source config names: by name (any sheet, hidden ones too, matched loosely if need be), or by
+    position among the visible data sheets (``sheet: 0`` is the first sheet a person sees, not a hidden one)."""
     names = reader.sheet_names
     if isinstance(sheet, int):
-        names = _data_sheets(reader)  # position #0 of a dropped-back steward export is its data sheet
+        names = _visible(reader, _data_sheets(reader), sheet + 1)  # #0 of a dropped-back export is its data sheet
         if sheet >= len(names):
-            raise FileReadError(f"{shown(path)}: has {len(names)} sheet(s), the source config asks for sheet #{sheet}")
+            raise FileReadError(
+                f"{shown(path)}: has {len(names)} visible sheet(s), the source config asks for sheet #{sheet}"
+            )
         return names[sheet]
     if sheet in names:
         return sheet
@@ -67,13 +76,168 @@ def _resolve_sheet(reader: fastexcel.ExcelReader, sheet: str | int, path: Path) 
     raise FileReadError(f"{shown(path)}: no sheet named '{sheet}'; its {len(names):,} sheet(s): {listed(names)}")
 
 
+@dataclass
+class _SheetNotes:
+    """What the workbook's bytes told about its sheets, by sheet name: which are hidden (None: not told, e.g. not an
+    xlsx; fastexcel is asked then) and the cells holding a formula with no saved result ((Excel row, 0-based column),
+    flows/preflight.py)."""
+
+    hidden: set[str] | None = None
+    unsaved: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
+
+
+_NOTES: weakref.WeakKeyDictionary[fastexcel.ExcelReader, _SheetNotes] = weakref.WeakKeyDictionary()
+
+
+def _visible(reader: fastexcel.ExcelReader, names: list[str], wanted: int) -> list[str]:
+    """The visible ones among ``names``, in order (at least the first ``wanted`` of them, where there are so many:
+    a workbook whose bytes did not say is asked sheet by sheet, and each ask loads the sheet)."""
+    notes = _NOTES.get(reader)
+    if notes is not None and notes.hidden is not None:
+        hidden = notes.hidden
+        return [n for n in names if n not in hidden]
+    shown_names: list[str] = []
+    for name in names:
+        if len(shown_names) >= wanted:
+            break
+        try:
+            visible = reader.load_sheet(name, header_row=None, n_rows=0).visible
+        except Exception:  # noqa: BLE001 - a sheet that cannot be loaded is for the read to report, not skipped here
+            visible = "visible"
+        if visible == "visible":
+            shown_names.append(name)
+    return shown_names
+
+
+def unsaved_formulas(reader: fastexcel.ExcelReader, sheet: str) -> frozenset[tuple[int, int]]:
+    """(Excel row, 0-based column) of the sheet's cells that hold a formula with no saved result."""
+    notes = _NOTES.get(reader)
+    return notes.unsaved.get(sheet, frozenset()) if notes is not None else frozenset()
+
+
+def _note_unsaved(frame: pd.DataFrame, cells: frozenset[tuple[int, int]], columns: dict[str, int]) -> None:
+    """Keep on the frame (``attrs``, which pandas carries through the standardiser's selections) which of its cells
+    hold a formula with no saved result, as {column: Excel rows}, so an empty one says why (transforms/failures.py)."""
+    if not cells:
+        return
+    by_position: dict[int, set[int]] = {}
+    for row, col in cells:
+        by_position.setdefault(col, set()).add(row)
+    noted = {canon: sorted(by_position[pos]) for canon, pos in columns.items() if pos in by_position}
+    if noted:
+        frame.attrs[UNSAVED_FORMULAS] = noted
+
+
+_SHEET_TAG = re.compile(rb"<(?:[\w.-]+:)?sheet\b[^>]*>")
+_REL_TAG = re.compile(rb"<(?:[\w.-]+:)?Relationship\b[^>]*>")
+_STATE = re.compile(rb"""\sstate\s*=\s*["'](hidden|veryHidden)["']""")
+_REL_ID = re.compile(rb"""\s[\w.-]+:id\s*=\s*["']([^"']*)["']""")
+_ATTR = {key: re.compile(rb"\s" + key.encode() + rb"""\s*=\s*["']([^"']*)["']""") for key in ("Id", "Target")}
+
+
+def _sheet_notes(data: bytes, names: list[str], extents: dict[str, Extent]) -> _SheetNotes:
+    """Hidden sheets and unsaved formula cells by sheet name, from xl/workbook.xml (its <sheet> elements, in the
+    order calamine lists them) and its relationships (which worksheet part each sheet is). Anything unexpected
+    leaves the notes empty: they only make messages clearer and positions skip hidden sheets."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            book = zf.read("xl/workbook.xml")
+            rels = zf.read("xl/_rels/workbook.xml.rels")
+    except Exception:  # noqa: BLE001 - not an xlsx laid out as Excel writes it (ods, xlsb, odd zips)
+        return _SheetNotes()
+    tags = _SHEET_TAG.findall(book)
+    if len(tags) != len(names):
+        return _SheetNotes()
+    targets = {}
+    for rel in _REL_TAG.findall(rels):
+        rid, target = _ATTR["Id"].search(rel), _ATTR["Target"].search(rel)
+        if rid and target:
+            name = target.group(1).decode("utf-8", "replace")
+            part = name.lstrip("/") if name.startswith("/") else posixpath.normpath(f"xl/{name}")
+            targets[rid.group(1)] = part.lower()
+    parts = {entry.lower(): extent for entry, extent in extents.items()}
+    notes = _SheetNotes(hidden=set())
+    for name, tag in zip(names, tags):
+        if _STATE.search(tag):
+            assert notes.hidden is not None
+            notes.hidden.add(name)
+        rid = _REL_ID.search(tag)
+        extent = parts.get(targets.get(rid.group(1), "")) if rid else None
+        if extent is not None and extent.unsaved:
+            notes.unsaved[name] = extent.unsaved
+    return notes
+
+
+_ERROR_CELL = re.compile(
+    rb"""<((?:[\w.-]+:)?)c\b([^>]*?)\st\s*=\s*["']e["']([^>]*)>(.*?)</\1c>""",
+    re.S,
+)
+_VALUE = re.compile(rb"<(?:[\w.-]+:)?v>([^<]*)</")
+
+
+def _as_text_cell(m: re.Match[bytes]) -> bytes:
+    """An error cell calamine does not know (#SPILL!, #CALC!, ...) as an inline string of its text, so it costs
+    only its row (the amount "'#SPILL!' is not a number") instead of the whole sheet; known ones stay errors."""
+    prefix, before, after, inner = m.groups()
+    value = _VALUE.search(inner)
+    if value is None or value.group(1) in KNOWN_ERRORS:
+        return m.group(0)
+    return (
+        b"<"
+        + prefix
+        + b"c"
+        + before
+        + b' t="inlineStr"'
+        + after.rstrip(b"/")
+        + b"><"
+        + prefix
+        + b"is><"
+        + prefix
+        + b"t>"
+        + value.group(1)
+        + b"</"
+        + prefix
+        + b"t></"
+        + prefix
+        + b"is></"
+        + prefix
+        + b"c>"
+    )
+
+
+def _known_errors(data: bytes, entries: set[str]) -> bytes:
+    """The workbook's bytes with the unknown error cells of ``entries`` (worksheet parts) turned into text cells,
+    rebuilt in memory (never written anywhere)."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst,
+    ):
+        done = set()
+        for info in src.infolist():
+            if info.filename in done:  # a repeated entry name: the first one is the one readers see
+                continue
+            done.add(info.filename)
+            body = src.read(info)
+            if info.filename in entries:
+                body = _ERROR_CELL.sub(_as_text_cell, body)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, body)
+    return out.getvalue()
+
+
 def _open_workbook(path: Path, limits: Limits) -> fastexcel.ExcelReader:
     """calamine's reader over the file's bytes, once its zip directory and every sheet's extent are within the
     limits. The bytes checked are the bytes read (no second open by name, which also serves names that are not
-    UTF-8 and cannot cross into Rust as a path)."""
+    UTF-8 and cannot cross into Rust as a path). Cells holding an error value calamine does not know are made text
+    cells first (in memory), so they cost their row, not the file; what the bytes tell of the sheets (hidden ones,
+    formulas with no saved result) is kept beside the reader (:func:`_visible`, :func:`unsaved_formulas`)."""
     try:
         data = read_bounded(path, limits)
-        check_workbook(data, shown(path), limits)
+        extents = check_workbook(data, shown(path), limits)
+        unknown = {entry for entry, extent in extents.items() if extent.unknown_errors}
+        if unknown:
+            data = _known_errors(data, unknown)
     except UnreadableContainer as exc:
         raise FileReadError(f"{shown(path)}: not a readable Excel workbook ({exc})") from None
     except FileNotFoundError:
@@ -81,12 +245,15 @@ def _open_workbook(path: Path, limits: Limits) -> fastexcel.ExcelReader:
     except OSError as exc:
         raise FileReadError(f"{shown(path)}: cannot open ({exc.strerror or exc})") from None
     try:
-        return fastexcel.read_excel(data)
+        reader = fastexcel.read_excel(data)
     except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; all mean "not a readable workbook"
         plain = _why_unreadable(data)
         raise FileReadError(
             f"{shown(path)}: {plain or f'not a readable Excel workbook ({_reason(exc, path)})'}"
         ) from None
+    if data.startswith(b"PK"):
+        _NOTES[reader] = _sheet_notes(data, list(reader.sheet_names), extents)
+    return reader
 
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -141,6 +308,7 @@ def read_workbook(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits |
     check_cell_lengths(body, where, limits, h + 2, {k: str(header_cells[found[v]]) for k, v in picked.items()})
     frame = _to_text_frame(body, picked)
     frame[EXCEL_ROW] = pd.RangeIndex(h + 2, h + 2 + len(frame)).to_numpy(dtype="int32")
+    _note_unsaved(frame, unsaved_formulas(reader, sheet), {canon: abs_index[pos] for canon, pos in found.items()})
     return Extracted(
         frame=frame,
         sheet=sheet,

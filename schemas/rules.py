@@ -39,6 +39,8 @@ FIXES: dict[str, str] = {
     "no_source_config": "Rename the file to a pattern its agency's YAML declares, or add the pattern.",
     "required_missing": "Fill in the empty cell.",
     "amount_not_number": "Write the amount as a number (no text, no units in the cell).",
+    "amount_out_of_range": "Correct the amount or its unit: no budget line is that large.",
+    "text_maybe_utf7": "Save the file again as UTF-8 (Excel: CSV UTF-8) and send it again.",
     "fiscal_year_unreadable": "Write the fiscal year as a year or a label the agency uses (2024, FY2024, 1445).",
     "currency_unknown": "Write a valid ISO currency code (three letters, e.g. SAR, USD, EUR).",
     "currency_withdrawn": "Use the currency that was valid on the row's date, or correct the date.",
@@ -78,6 +80,10 @@ RULES: dict[str, Rule] = {
     "no_source_config": Rule("block", "No source config matches the file name"),
     "required_missing": Rule("block", "A required cell is empty"),
     "amount_not_number": Rule("block", "The amount is not a number"),
+    "amount_out_of_range": Rule(
+        "block", "The amount is infinite, or over US$1,000 trillion once scaled by its unit and converted"
+    ),
+    "text_maybe_utf7": Rule("warn", "A text cell holds UTF-7 sequences (+AOk-): the file was saved in UTF-7"),
     "fiscal_year_unreadable": Rule("block", "The fiscal year label cannot be read"),
     "currency_unknown": Rule("block", "The currency is not an ISO 4217 code (current, or historic for its date)"),
     "currency_withdrawn": Rule("block", "The currency had been withdrawn by the row's date"),

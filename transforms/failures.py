@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 
 import pandas as pd
@@ -11,9 +13,31 @@ from schemas.rules import severity
 
 Message = str | Callable[[pd.DataFrame, pd.Series], pd.Series]
 _STR = pd.StringDtype("pyarrow")
+#: a raw frame's ``attrs`` key: {column: Excel rows} of its cells that hold a formula with no saved result (a workbook
+#: saved by a program that does not compute formulas); such a cell reads as empty, and its message says why
+UNSAVED_FORMULAS = "unsaved_formulas"
+UNSAVED_TEXT = (
+    "holds a formula with no saved result; open the file in Excel or LibreOffice and save it, so the results are "
+    "stored, then send it again."
+)
 
 
 _EMPTY = pd.DataFrame({c: pd.Series(dtype="Int64" if c == "excel_row" else _STR) for c in FAILURE_COLUMNS})
+
+
+#: characters of a cell's value quoted inside a message; a longer value is cut, its length said (the failure's
+#: ``value`` keeps it whole): a legal 32,767-character cell must not make a 32,000-character message or log line
+MAX_QUOTED = 200
+
+
+def quoted(values: pd.Series, limit: int = MAX_QUOTED) -> pd.Series:
+    """Cell values as a message quotes them: at most ``limit`` characters, then "… (32,000 characters)"."""
+    lengths = values.str.len()
+    long = (lengths > limit).fillna(False).astype(bool)
+    if not long.any():
+        return values
+    cut = values[long].str.slice(0, limit) + "… (" + lengths[long].map("{:,}".format).astype(_STR) + " characters)"
+    return values.where(~long, cut).astype(values.dtype)
 
 
 def empty_failures() -> pd.DataFrame:
@@ -29,7 +53,7 @@ def failures_where(
     suggestion: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One failure per row of ``frame`` where ``mask`` holds. ``message`` is text or a function of
-    (the failing rows, their values as text) returning a Series of text."""
+    (the failing rows, their values as text, cut to MAX_QUOTED characters) returning a Series of text."""
     mask = mask.fillna(False).astype(bool)
     if not mask.any():
         return empty_failures()
@@ -39,7 +63,7 @@ def failures_where(
         if column is not None and column in rows
         else pd.Series(pd.NA, index=rows.index, dtype=_STR)
     )
-    text = message(rows, values) if callable(message) else message
+    text = message(rows, quoted(values)) if callable(message) else message
     if not isinstance(text, pd.Series):  # a message function may return one sentence for every row
         text = pd.Series(text, index=rows.index)
     out = pd.DataFrame(
@@ -74,6 +98,9 @@ def file_failure(rule: str, message: str, column: str | None = None) -> pd.DataF
 
 
 _PANDERA_RULES = {"not_nullable": "required_missing"}
+#: the column a frame-wide check (schemas/frames.py) is about: pandera reports such a check once per column of the
+#: failing row; it is one failure, on this column (a check not listed here: one failure on the row, no column)
+FRAME_CHECK_COLUMNS = {"usd_matches_rate": "amount_usd", "period_ends_after_start": "period_end"}
 
 
 class ContractError(Exception):
@@ -87,19 +114,22 @@ def from_pandera(failure_cases: pd.DataFrame, frame: pd.DataFrame, headers: dict
     if len(whole):
         detail = "; ".join(f"{r.column}: {r.check} ({r.failure_case})" for r in whole.itertuples())
         raise ContractError(f"contract broken by the frame as a whole: {detail}")
-    cases = failure_cases
+    cases = _one_per_frame_check(failure_cases)
     if cases.empty:
         return empty_failures()
     idx = cases["index"].astype("int64").to_numpy()
     col = cases["column"].astype(object)
     rule = cases["check"].astype(str).map(_PANDERA_RULES).fillna("canonical_contract")
     header = col.map(lambda c: headers.get(c, c) if isinstance(c, str) else "row")
-    message = ("The '" + header + "' cell is empty.").where(
+    excel_row = frame.loc[idx, "excel_row"].astype("Int64").to_numpy()
+    unsaved = unsaved_cells(frame, col, excel_row)
+    empty = ("The '" + header + "' cell is empty.").where(~unsaved, "The '" + header + "' cell " + UNSAVED_TEXT)
+    message = empty.where(
         rule == "required_missing", "Check '" + cases["check"].astype(str) + "' failed on '" + header + "'."
     )
     out = pd.DataFrame(
         {
-            "excel_row": frame.loc[idx, "excel_row"].astype("Int64").to_numpy(),
+            "excel_row": excel_row,
             "column": col.to_numpy(),
             "value": cases["failure_case"]
             .astype(object)
@@ -113,6 +143,97 @@ def from_pandera(failure_cases: pd.DataFrame, frame: pd.DataFrame, headers: dict
         }
     )
     return out.astype({c: _STR for c in FAILURE_COLUMNS if c != "excel_row"})
+
+
+def _one_per_frame_check(cases: pd.DataFrame) -> pd.DataFrame:
+    """A frame-wide check fails once per row, on its own column (FRAME_CHECK_COLUMNS), not once per column of the
+    frame: pandera lists one case per column, of which the check's own column is kept (its value with it)."""
+    frame_wide = (cases["schema_context"] == "DataFrameSchema") if "schema_context" in cases else None
+    if frame_wide is None or not frame_wide.any():
+        return cases
+    wide = cases[frame_wide]
+    own = wide["check"].astype(str).map(FRAME_CHECK_COLUMNS)
+    mine = wide[wide["column"].astype(object) == own]
+    keys = ["index", "check"]
+    rest = wide.drop_duplicates(keys).merge(mine[keys], on=keys, how="left", indicator=True)
+    rest = rest[rest["_merge"] == "left_only"].drop(columns="_merge")
+    rest = rest.assign(column=None, failure_case=None)  # a check on no one column: the row, without a value
+    return pd.concat([cases[~frame_wide], mine.drop_duplicates(keys), rest], ignore_index=True)
+
+
+def unsaved_cells(frame: pd.DataFrame, columns: pd.Series, rows) -> pd.Series:
+    """Per (column, Excel row) pair: whether the frame's reader noted that cell as a formula with no saved result
+    (``frame.attrs[UNSAVED_FORMULAS]``)."""
+    noted = frame.attrs.get(UNSAVED_FORMULAS) or {}
+    if not noted:
+        return pd.Series(False, index=columns.index)
+    pairs = {(c, r) for c, rs in noted.items() for r in rs}
+    return pd.Series(
+        [pd.notna(r) and (c, int(r)) in pairs for c, r in zip(columns, rows)], index=columns.index, dtype=bool
+    )
+
+
+_UTF7_MAYBE = r"\+[A-Za-z0-9/][A-Za-z0-9+/]"
+_UTF7_RUN = re.compile(r"\+([A-Za-z0-9+/]+)-?")
+
+
+def utf7_decoded(values: pd.Series) -> pd.Series:
+    """Per cell: its text as UTF-7 decodes it, where it holds a UTF-7 sequence ("+AOk-", "+AEkAdABhAGwAeQ-") that
+    decodes to letters of an alphabetic script (Latin, Greek, Cyrillic, Hebrew, Arabic: below U+0800); NA
+    elsewhere. A phone number (+966...) or "C++" decodes to no letters, or to other blocks, and is not flagged. Only
+    cells with a plus sign before base64 characters are decoded (one pass in Arrow, then Python for those)."""
+    text = values.astype(_STR)
+    out = pd.Series(pd.NA, index=values.index, dtype=_STR)
+    maybe = text.str.contains(_UTF7_MAYBE, regex=True).fillna(False).astype(bool)
+    for i, cell in text[maybe].items():
+        decoded = _utf7(str(cell))
+        if decoded is not None:
+            out[i] = decoded
+    return out
+
+
+def _utf7(cell: str) -> str | None:
+    found = False
+
+    def one(m: re.Match[str]) -> str:
+        nonlocal found
+        try:
+            part = ("+" + m.group(1) + "-").encode("ascii").decode("utf-7")
+        except (UnicodeError, ValueError):
+            return m.group(0)
+        letters = any(ch.isalpha() for ch in part)
+        plain = all(ord(ch) < 0x800 and unicodedata.category(ch)[0] in "LMZP" for ch in part)
+        if letters and plain:
+            found = True
+            return part
+        return m.group(0)
+
+    decoded = _UTF7_RUN.sub(one, cell)
+    return decoded if found else None
+
+
+def utf7_failures(data: pd.DataFrame, columns: list[str], header: Callable[[str], str]) -> pd.DataFrame:
+    """A ``text_maybe_utf7`` warning per text cell holding UTF-7 sequences (a CSV saved as UTF-7 loads as
+    "+AEkAdABhAGwAeQ-" for "Italy"): the row loads, flagged, and the message shows what the text would read."""
+
+    def message(column: str) -> Callable[[pd.DataFrame, pd.Series], pd.Series]:
+        def says(r: pd.DataFrame, v: pd.Series) -> pd.Series:
+            return (
+                f"{header(column)} '" + v + "' holds UTF-7 sequences (as UTF-7 it reads '" + r["_decoded"] + "'): "
+                "the file was probably saved as UTF-7; save it as UTF-8."
+            )
+
+        return says
+
+    parts = []
+    for column in columns:
+        if column not in data:
+            continue
+        decoded = utf7_decoded(data[column])
+        if decoded.notna().any():
+            frame = data.assign(_decoded=quoted(decoded))
+            parts.append(failures_where(frame, decoded.notna(), column, "text_maybe_utf7", message(column)))
+    return concat_failures(parts)
 
 
 def concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -5,12 +5,13 @@ checked against the fiscal period, the totals row reconciled), every row loaded,
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from schemas.frames import FundingLine, RawBudget
 from schemas.sources import STAGES
 from transforms import categories, currency, dates, deflate, fiscal, fx, numbers
-from transforms.failures import concat_failures, failures_where
+from transforms.failures import concat_failures, failures_where, utf7_failures
 from transforms.reference import Reference
 from transforms.standardise_checks import (
     _ambiguous_dates,
@@ -26,6 +27,9 @@ from transforms.standardise_rows import _is_marker, _order, _prepare
 from transforms.text import as_text
 
 _STR = pd.StringDtype("pyarrow")
+#: the largest amount a line may come to in US$ (1,000 trillion, ten times the world's yearly output): above it, or
+#: infinite once read and scaled by the unit, the amount is out of range (one failure, on the amount)
+MAX_AMOUNT_USD = 1e15
 
 
 def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
@@ -42,8 +46,9 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         fails[0] = f[~((f["column"] == "fiscal_year") & dated)]
     h = ctx.header
 
-    amount, amount_blank = numbers.parse_amounts(data["amount"], ctx.number_locale)
-    amount = amount * ctx.unit_factor
+    unscaled, amount_blank = numbers.parse_amounts(data["amount"], ctx.number_locale)
+    with np.errstate(over="ignore"):
+        amount = unscaled * ctx.unit_factor
     marked = _is_marker(data["amount"], ctx) if ctx.missing else pd.Series(False, index=data.index)
     fails.append(
         failures_where(
@@ -168,6 +173,25 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     )
     price_year = deflate.price_year(period_start, period_end)
     constant = deflate.deflate(conv["amount_usd"], price_year, ref.cpi_annual, ref.constant_base_year)
+    usd = conv["amount_usd"].astype("float64")
+    with np.errstate(invalid="ignore", over="ignore"):
+        extreme = amount.notna() & (
+            np.isinf(amount) | np.isinf(usd) | (usd.abs() > MAX_AMOUNT_USD) | np.isinf(constant.astype("float64"))
+        )
+    scaled = f", times {ctx.unit_factor:,.10g} for its unit," if ctx.unit_factor != 1 else ""
+    as_read = unscaled.map(lambda x: f"{x:.6g}").astype(_STR)  # 1E+308 is 309 digits as text
+    fails.append(
+        failures_where(
+            data.assign(_read=as_read),
+            extreme,
+            "amount",
+            "amount_out_of_range",
+            lambda r, v: (
+                f"{h('amount')} '" + v.where(v.str.len() <= 24, r["_read"]) + f"'{scaled} is out of range: "
+                "infinite, or over US$1,000 trillion once converted; correct the amount or its unit."
+            ),
+        )
+    )
 
     iso3, country_failures = map_country_column(data, "partner_country", h("partner_country"), ref)
     fails.append(country_failures)
@@ -257,6 +281,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     else:
         amount_in_total = amount
     fails.append(_reconcile_totals(amount_in_total, skipped, ctx))
+    fails.append(utf7_failures(data, [c for c in data.columns if c != "excel_row"], h))
 
     canonical = pd.DataFrame(
         {
