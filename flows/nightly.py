@@ -178,6 +178,7 @@ def load_and_publish(
         totals = _totals(batches, unchanged, withdrawn)
         outcome = "nothing_new" if not batches else ("partial" if totals["files_failed"] else "success")
         staging.record_load(load, outcome, totals, datetime.now())
+        staging.record_refused(load, refused or [], load.started_at)
         staging.record_failure_counts(load)
         staging.check()
         open_failures = staging.open_failures()

@@ -188,6 +188,15 @@ def open_failures(con: duckdb.DuckDBPyConnection, limit: int) -> pd.DataFrame:
     ).df()
 
 
+def record_refused(con: duckdb.DuckDBPyConnection, load: LoadInfo, refused: list[dict], seen_at: datetime) -> None:
+    """The inbox entries this load saw and never read (flows/nightly_discover.py), one row each with the reason."""
+    for entry in refused:
+        con.execute(
+            "INSERT OR REPLACE INTO audit_refused_entry VALUES (?, ?, ?, ?, ?)",
+            [load.load_id, entry["file"], entry["file"].split("/", 1)[0], entry["message"], seen_at],
+        )
+
+
 def record_load(
     con: duckdb.DuckDBPyConnection,
     seq: int,

@@ -311,6 +311,9 @@ class Staging:
     def record_load(self, load: LoadInfo, outcome: str, totals: dict[str, int], finished_at: datetime) -> None:
         run_steps.record_load(self.con, self.seq, load, outcome, totals, finished_at)
 
+    def record_refused(self, load: LoadInfo, refused: list[dict], seen_at: datetime) -> None:
+        run_steps.record_refused(self.con, load, refused, seen_at)
+
     # -- checks and publish -------------------------------------------------------------------------------------
     LINEAGE_KEYED = ("fact_funding_line", "dim_program", "quarantine_row", "warned_row", "skipped_row")
 

@@ -42,8 +42,9 @@ def status(
     sources: Path | None = SourcesOpt,
 ) -> None:
     """Show where the warehouse is, the last loads, every current file with its row counts, and open failures; warn
-    about inbox folders no source reads; named datasets (registers, reference workbooks) with where to read them. CSV:
-    the loads, the files and the datasets tables, an empty line between; JSON: one object.
+    about inbox folders no source reads; named datasets (registers, reference workbooks) with where to read them;
+    the inbox entries the last load refused (links leaving the inbox, FIFOs), with why. CSV: the loads, the files,
+    the datasets and the refused entries, an empty line between; JSON: one object.
     """
     import duckdb
 
@@ -84,6 +85,13 @@ def status(
             last_inbox = con.execute(
                 "SELECT inbox FROM audit_load WHERE inbox IS NOT NULL ORDER BY load_seq DESC LIMIT 1"
             ).fetchone()
+            refused = Result.of(
+                con.execute(
+                    "SELECT entry, reason FROM audit_refused_entry WHERE load_id = (SELECT load_id FROM audit_load "
+                    "ORDER BY load_seq DESC LIMIT 1) ORDER BY entry"
+                ),
+                "inbox entries the last load refused (never read)",
+            )
         except duckdb.Error as exc:
             fail(
                 escape(
@@ -97,18 +105,20 @@ def status(
         sys.stdout.write(
             f'{{"warehouse": {_json_str(str(settings.warehouse))}, "bytes": {size}, '
             f'"recent_loads": {json_records(recent)}, "current_files": {json_records(files)}, '
-            f'"datasets": {json_records(datasets)}, '
+            f'"datasets": {json_records(datasets)}, "refused_entries": {json_records(refused)}, '
             f'"withdrawn_files": {n_withdrawn}, "open_failures": {n_open}, '
             f'"inbox_warnings": [{", ".join(_json_str(w) for w in warnings)}]}}\n'
         )
     elif fmt == "csv":
-        write([recent, files, datasets], "csv", out, sys.stdout)
+        write([recent, files, datasets, refused], "csv", out, sys.stdout)
     else:
         out.print(screen(f"warehouse: {settings.warehouse} ({size / 1e6:.1f} MB)", keep=""))
         out.print(rich_table(recent))
         out.print(rich_table(files))
         if datasets.rows:
             out.print(rich_table(datasets))
+        if refused.rows:
+            out.print(rich_table(refused))
         if n_withdrawn:
             out.print(
                 f"withdrawn from the inbox: {n_withdrawn} file(s) (their rows are kept; the raw archive holds them)"
@@ -206,6 +216,8 @@ def failures(
         written = export_failures(settings.warehouse, export, agency=agency, file_contains=file, status=state)
         for path in written:
             out.print(screen(str(path), keep=""))
+        for problem in getattr(written, "problems", []):  # a workbook that could not be written: one line each
+            warn(problem)
         done = f"{len(written)} workbook(s) written to {export}" if written else f"no {state} failures to export"
         out.print(screen(done, keep=""))
         return

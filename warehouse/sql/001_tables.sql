@@ -147,6 +147,15 @@ CREATE TABLE IF NOT EXISTS audit_load (
     files_withdrawn   INTEGER NOT NULL DEFAULT 0
 );
 
+CREATE TABLE IF NOT EXISTS audit_refused_entry (
+    load_id           VARCHAR NOT NULL,
+    entry             VARCHAR NOT NULL,
+    agency_code       VARCHAR NOT NULL,
+    reason            VARCHAR NOT NULL,
+    seen_at           TIMESTAMP NOT NULL,
+    PRIMARY KEY (load_id, entry)
+);
+
 CREATE TABLE IF NOT EXISTS audit_source_file (
     file_key          VARCHAR NOT NULL,
     file_hash         VARCHAR NOT NULL,

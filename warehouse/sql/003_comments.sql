@@ -129,6 +129,12 @@ COMMENT ON COLUMN skipped_row.file_hash IS 'sha256 (hex) of the source file vers
 COMMENT ON COLUMN skipped_row.load_id IS 'Load that stored the row (audit_load.load_id).';
 
 -- audit_load ---------------------------------------------------------------------------------------------------------
+COMMENT ON TABLE audit_refused_entry IS 'Inbox entries a load saw but never read, with the reason: links that leave the inbox or point nowhere, FIFOs, sockets, devices, folders that cannot be listed. Nothing of them is stored or exported.';
+COMMENT ON COLUMN audit_refused_entry.load_id IS 'Load that saw the entry (audit_load.load_id).';
+COMMENT ON COLUMN audit_refused_entry.entry IS 'The entry as <AGENCY>/<name in the agency folder>, control characters and bytes that are not UTF-8 shown as escapes.';
+COMMENT ON COLUMN audit_refused_entry.agency_code IS 'Agency whose inbox folder holds the entry.';
+COMMENT ON COLUMN audit_refused_entry.reason IS 'Why it was not read, in words (e.g. a link to a file outside the inbox).';
+COMMENT ON COLUMN audit_refused_entry.seen_at IS 'When the load saw it.';
 COMMENT ON TABLE audit_load IS 'One row per ingestion run or replay, with its outcome and the row counts of the files it processed.';
 COMMENT ON COLUMN audit_load.load_id IS 'Load id: start time as YYYYMMDDTHHMMSS, a random suffix, and -replay for a replay; key.';
 COMMENT ON COLUMN audit_load.started_at IS 'When the run started (local time of the machine that ran it).';
