@@ -31,8 +31,10 @@ from flows.read_common import (
     check_cell_lengths,
     listed,
 )
+from flows.secrets import PasswordProblem, decrypt
 from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
 from schemas.sources import FileSpec, RecordsFileSpec
+from schemas.spec_base import PasswordSpec
 from transforms.failures import UNSAVED_FORMULAS
 from transforms.text import column_letter, normalize_header
 
@@ -226,18 +228,23 @@ def _known_errors(data: bytes, entries: set[str]) -> bytes:
     return out.getvalue()
 
 
-def _open_workbook(path: Path, limits: Limits) -> fastexcel.ExcelReader:
+def _open_workbook(path: Path, limits: Limits, password: PasswordSpec | None = None) -> fastexcel.ExcelReader:
     """calamine's reader over the file's bytes, once its zip directory and every sheet's extent are within the
     limits. The bytes checked are the bytes read (no second open by name, which also serves names that are not
     UTF-8 and cannot cross into Rust as a path). Cells holding an error value calamine does not know are made text
     cells first (in memory), so they cost their row, not the file; what the bytes tell of the sheets (hidden ones,
-    formulas with no saved result) is kept beside the reader (:func:`_visible`, :func:`unsaved_formulas`)."""
+    formulas with no saved result) is kept beside the reader (:func:`_visible`, :func:`unsaved_formulas`). An
+    encrypted workbook whose source declares a ``password`` is decrypted in memory first (flows/secrets.py)."""
     try:
         data = read_bounded(path, limits)
+        if password is not None and data.startswith(_OLE2_MAGIC):
+            data = decrypt(data, password)
         extents = check_workbook(data, shown(path), limits)
         unknown = {entry for entry, extent in extents.items() if extent.unknown_errors}
         if unknown:
             data = _known_errors(data, unknown)
+    except PasswordProblem as exc:
+        raise FileReadError(f"{shown(path)}: {exc}") from None
     except UnreadableContainer as exc:
         raise FileReadError(f"{shown(path)}: not a readable Excel workbook ({exc})") from None
     except FileNotFoundError:
@@ -267,7 +274,10 @@ def _why_unreadable(data: bytes) -> str | None:
         return "the file is empty (0 bytes): ask the agency to send it again"
     if data.startswith(_OLE2_MAGIC):
         if _ENCRYPTION_INFO in data:
-            return f"the workbook is password-protected (encrypted): {_ASK_UNPROTECTED}"
+            return (
+                "the workbook is password-protected (encrypted): declare where its password comes from in the "
+                f"source YAML (password: {{env: VARIABLE}}), or {_ASK_UNPROTECTED}"
+            )
         return (
             "an old-format Office file (OLE2, e.g. .xls) that cannot be read; if it is password-protected, "
             f"{_ASK_UNPROTECTED}, otherwise ask for it saved as .xlsx"
@@ -288,7 +298,7 @@ def _encrypted_opendocument(data: bytes) -> bool:
 
 def read_workbook(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits | None = None) -> Extracted:
     limits = limits or Limits.from_env()
-    reader = _open_workbook(path, limits)
+    reader = _open_workbook(path, limits, spec.password)
     sheet = _resolve_sheet(reader, spec.sheet, path)
     where = f"{shown(path)} [{shown(sheet)}]"
     try:  # one pass: every cell as text, from Excel row 1, so positions are Excel rows and columns

@@ -69,6 +69,35 @@ class HeaderSpec(_Strict):
         raise ValueError("give either 'row' or 'detect: true', not both and not neither")
 
 
+class PasswordSpec(_Strict):
+    """Where the password of an agency's encrypted workbooks comes from: an environment variable (``env``) or a
+    Prefect Secret block (``secret``), never the YAML itself. flows/secrets.py reads it when a file needs it."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable")
+    secret: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$", description="Prefect Secret block name")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _never_inline(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            raise ValueError(
+                "a password never sits in the YAML: write {env: VARIABLE} (an environment variable holding it) "
+                "or {secret: block-name} (a Prefect Secret block)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_place(self) -> PasswordSpec:
+        if (self.env is None) == (self.secret is None):
+            raise ValueError("give either 'env' or 'secret', not both and not neither")
+        return self
+
+    @property
+    def setting(self) -> str:
+        """The setting to fix, in words (never the password)."""
+        return f"environment variable {self.env}" if self.env else f"Prefect Secret block '{self.secret}'"
+
+
 class FxSpec(_Strict):
     """Which rate converts a line: the transaction-date rate (bounded look-back) or the fiscal-period average."""
 

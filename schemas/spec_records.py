@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.spec_base import FxSpec, HeaderSpec, KeepRows, _check_regex, _Strict
+from schemas.spec_base import FxSpec, HeaderSpec, KeepRows, PasswordSpec, _check_regex, _Strict
 from schemas.spec_table import FileSpec
 
 RECORD_TYPES = ("text", "integer", "decimal", "year", "date", "country", "currency", "money")
@@ -99,6 +99,9 @@ class RecordsFileSpec(_Strict):
     dataset: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
     description: str | None = None
     sheet: str | int = 0
+    password: PasswordSpec | None = Field(
+        default=None, description="encrypted workbooks: where their password comes from ({env: VAR} or {secret: name})"
+    )
     header: HeaderSpec = HeaderSpec(row=1)
     encoding: str = "utf-8-sig"
     delimiter: str = ","

@@ -13,6 +13,7 @@ from schemas.spec_base import (
     FxSpec,
     HeaderSpec,
     KeepRows,
+    PasswordSpec,
     _Strict,
 )
 
@@ -21,6 +22,9 @@ class FileSpec(_Strict):
     kind: FileKind
     pattern: str = Field(description="glob, relative to the agency's inbox folder")
     sheet: str | int = 0
+    password: PasswordSpec | None = Field(
+        default=None, description="encrypted workbooks: where their password comes from ({env: VAR} or {secret: name})"
+    )
     header: HeaderSpec = HeaderSpec(row=1)
     encoding: str = "utf-8-sig"
     delimiter: str = ","

@@ -384,7 +384,8 @@ def test_a_fifo_swapped_in_after_discovery_is_refused_without_blocking(sample_in
         (b"", "the file is empty (0 bytes): ask the agency to send it again"),
         (
             b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64 + "EncryptionInfo".encode("utf-16-le"),
-            "the workbook is password-protected (encrypted): ask the agency for a copy saved without a password",
+            "the workbook is password-protected (encrypted): declare where its password comes from in the source "
+            "YAML (password: {env: VARIABLE}), or ask the agency for a copy saved without a password",
         ),
         (
             b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64,
