@@ -2,7 +2,8 @@
 
 ``<archive>/<sha256[:2]>/<sha256>/<original file name>``: the hash names the bytes, the original name is kept because
 some file kinds read meaning from it (an edition in a publisher's file name). Written once (copy to a temporary
-name while hashing, then rename), read-only afterwards. Re-processing (a schema rebuild, a changed mapping) reads a
+name while hashing, then rename; the temporary name is short, as the original name may already be 255 bytes long),
+read-only afterwards. Re-processing (a schema rebuild, a changed mapping) reads a
 file that has left the inbox from here, so the warehouse never depends on the inbox still holding it.
 """
 
@@ -26,7 +27,8 @@ def keep(path: Path, digest: str, root: Path) -> Path | None:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    # same folder (the rename is atomic), a short name: the original name may already use a file system's 255 bytes
+    tmp = target.with_name(f".tmp-{digest[:16]}-{os.getpid()}")
     sha = hashlib.sha256()
     try:
         with open_regular(path) as src, tmp.open("wb") as dst:  # never blocks on a FIFO swapped in

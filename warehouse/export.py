@@ -13,6 +13,12 @@ No cell is ever a live formula: text starting with ``=``, ``+``, ``-`` or ``@`` 
 as a plain string cell (with Excel's quote-prefix style), whether it comes from the warehouse or from the source
 sheet, and every written workbook is checked for ``<f>`` elements before it is moved into place.
 
+The sheets are written as streams (openpyxl's write-only mode): memory does not grow with the rows of the source
+or the number of failures beyond the failures themselves; at most 10,000 failing cells of a workbook carry a comment
+(a note on the Issues sheet says so), the others are filled. A workbook name fits a file system's 255 bytes (a long
+file name is cut, with a short hash of the whole key to keep it unique). A workbook that cannot be written is skipped
+and reported (``Exported.problems``): the others are written all the same.
+
 This module names and writes the workbooks (``export_failures``). The failures and held-back rows come from
 warehouse/export_query.py, the source read back from warehouse/export_source.py (workbooks, and the held-back rows
 when the source is gone) and warehouse/export_csv.py (CSV), the two sheets from warehouse/export_sheets.py.
@@ -26,42 +32,59 @@ import re
 import zipfile
 from pathlib import Path
 
-import openpyxl
+from openpyxl import Workbook
 
 from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
 from warehouse.export_query import Failure, SourceFile, load_failures
-from warehouse.export_sheets import BOLD, build_data, build_issues, mark_failures, print_setup
+from warehouse.export_sheets import SourceUnreadable, comment_note, open_source, write_data, write_issues
 from warehouse.export_source import FORMULA_XML
 
-__all__ = ["ISSUE_COLUMNS", "export_failures", "workbook_name"]
+__all__ = ["ISSUE_COLUMNS", "Exported", "export_failures", "workbook_name"]
 
-_ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
+NAME_BYTES = 255  # the longest file name (in bytes) of the usual file systems
+_SUFFIX = "__failures.xlsx"
 
 
 # -- the workbook ------------------------------------------------------------------------------------------------
+def _fit(stem: str, room: int, key: str) -> str:
+    """``stem`` cut to ``room`` bytes of UTF-8 (on a character boundary), with a short hash of ``key`` when cut."""
+    if len(stem.encode("utf-8")) <= room:
+        return stem
+    tag = "~" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    cut = stem.encode("utf-8")[: max(room - len(tag), 0)].decode("utf-8", "ignore")
+    return cut + tag
+
+
 def workbook_name(agency: str, file_key: str, taken: set[str] | None = None) -> str:
-    """``<agency>__<file name stem>__failures.xlsx``; a second file with the same stem keeps its extension."""
+    """``<agency>__<file name stem>__failures.xlsx``; a second file with the same stem keeps its extension. The name
+    fits in 255 bytes of UTF-8: a longer stem is cut and ends in a short hash of the whole file key."""
     name = file_key.replace("\\", "/").rsplit("/", 1)[-1]
     stem, _, ext = name.rpartition(".")
     stem = stem or name
     safe = lambda s: re.sub(r'[<>:"/\\|?*\x00-\x1f]', "_", s)  # noqa: E731
-    candidate = f"{safe(agency)}__{safe(stem)}__failures.xlsx"
+    prefix = _fit(safe(agency), 40, agency) + "__"
+    room = NAME_BYTES - len(prefix.encode("utf-8")) - len(_SUFFIX) - 8  # 8: room for "_<n>" or "_<ext>"
+
+    def named(middle: str) -> str:
+        return f"{prefix}{_fit(middle, room, f'{agency}/{file_key}')}{_SUFFIX}"
+
+    candidate = named(safe(stem))
     if taken is not None and candidate in taken and ext:
-        candidate = f"{safe(agency)}__{safe(stem)}_{safe(ext)}__failures.xlsx"
+        candidate = named(f"{safe(stem)}_{safe(ext)}")
     n = 2
     base = candidate
     while taken is not None and candidate in taken:
-        candidate = base.replace("__failures.xlsx", f"_{n}__failures.xlsx")
+        candidate = base.replace(_SUFFIX, f"_{n}{_SUFFIX}")
         n += 1
     return candidate
 
 
-def _arabic(failures: list[Failure], ws_data, header_row: int | None) -> bool:
-    if any(_ARABIC.search(f.source_column or "") for f in failures):
-        return True
-    if header_row:
-        return any(isinstance(c.value, str) and _ARABIC.search(c.value) for c in ws_data[header_row])
-    return False
+class Exported(list[Path]):
+    """The workbooks written (sorted), as a list; ``problems``: one line per workbook that could not be written."""
+
+    def __init__(self, paths=(), problems: list[str] | None = None) -> None:
+        super().__init__(paths)
+        self.problems: list[str] = problems or []
 
 
 def _sha256(path: Path) -> str:
@@ -75,19 +98,51 @@ def _sha256(path: Path) -> str:
 def _assert_no_formulas(path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         for part in zf.namelist():
-            if part.startswith("xl/worksheets/") and part.endswith(".xml") and FORMULA_XML.search(zf.read(part)):
-                raise RuntimeError(f"{path.name}: {part} holds a formula; the export refuses to write it")
+            if not (part.startswith("xl/worksheets/") and part.endswith(".xml")):
+                continue
+            with zf.open(part) as fh:  # read in blocks: a sheet's XML may be hundreds of megabytes
+                tail = b""
+                while block := fh.read(1 << 20):
+                    if FORMULA_XML.search(tail + block):
+                        raise RuntimeError(f"{path.name}: {part} holds a formula; the export refuses to write it")
+                    tail = block[-8:]
 
 
 def _write_workbook(target: Path, src: SourceFile, failures: list[Failure]) -> None:
-    wb = openpyxl.Workbook()
-    issues = wb.active
-    issues.title = ISSUES_SHEET
-    data = wb.create_sheet("Data")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # same folder (the rename is atomic), a short name (the target's name may already use the 255 bytes)
+    tag = hashlib.sha256(target.name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    tmp = target.with_name(f".dcf-{tag}.{os.getpid()}.tmp")
+    try:
+        try:
+            _save(tmp, src, failures, None)
+        except SourceUnreadable as exc:  # the source failed half-way: the held-back rows instead
+            _save(tmp, src, failures, str(exc))
+        _assert_no_formulas(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _save(tmp: Path, src: SourceFile, failures: list[Failure], problem: str | None) -> None:
+    # The Issues sheet comes first: it opens first and prints first (a print or PDF runs through the sheets in
+    # order). The data sheet carries the source sheet's name, so a corrected export saved under the agency's file
+    # name reads like the original: by sheet name, or by position, which the reader counts from the sheet after a
+    # steward Issues sheet (flows/read_sheet.py). Both are streamed (write-only): the Data sheet is written first,
+    # the Issues sheet (whose notes say what the Data sheet could not show) after it.
+    wb = Workbook(write_only=True)
+    issues = wb.create_sheet(ISSUES_SHEET)
+    source = open_source(src, failures, problem)
+    data = wb.create_sheet(src.sheet[:31] if src.sheet else "Data")
     notes: list[str] = []
     if src.status == "failed":
         notes.append("The last load could not read this file: see the file-level failures at the top of the table.")
-    data, header_row = build_data(data, src, failures, notes)
+    try:
+        marks = write_data(data, source, failures)
+    finally:
+        source.close()
+    notes += source.notes
     unread = any("could not be read" in n for n in notes)
     if (
         src.path
@@ -105,57 +160,40 @@ def _write_workbook(target: Path, src: SourceFile, failures: list[Failure]) -> N
             "Resolved failures refer to the version of the file in which they were last seen; their cells "
             "may have moved since."
         )
-    if header_row:
-        for cell in data[header_row]:
-            if cell.value is not None:
-                cell.font = BOLD
-        data.freeze_panes = f"A{header_row + 1}"
-    print_setup(data, header_row)
-    mark_failures(data, failures)
-    build_issues(issues, failures, notes)
-    if _arabic(failures, data, header_row):  # the agency's rows read right to left; the Issues sheet, in English,
-        data.sheet_view.rightToLeft = True  # always left to right
-    # The Issues sheet comes first: it opens first and prints first (a print or PDF runs through the sheets in
-    # order). The data sheet carries the source sheet's name, so a corrected export saved under the agency's file
-    # name reads like the original: by sheet name, or by position, which the reader counts from the sheet after a
-    # steward Issues sheet (flows/read_sheet.py).
-    if src.sheet and data.title == "Data":
-        data.title = src.sheet[:31]
-    wb.move_sheet(issues, offset=-wb.index(issues))
-    wb.active = wb.index(issues)
-    for ws in wb.worksheets:
-        ws.sheet_view.tabSelected = ws is issues
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # same folder: the rename is atomic
-    try:
-        wb.save(tmp)
-        _assert_no_formulas(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    if note := comment_note(marks):
+        notes.append(note)
+    write_issues(issues, failures, notes)
+    wb.active = 0
+    wb.save(tmp)
 
 
 def export_failures(
     warehouse: Path, out_dir: Path, *, agency: str | None = None, file_contains: str | None = None, status: str = "open"
-) -> list[Path]:
+) -> Exported:
     """One steward workbook per source file that has failures (matching the filters); returns the paths written.
 
     ``agency``: an agency code (any case); ``file_contains``: text the file key contains (any case);
     ``status``: ``open`` (default), ``resolved`` or ``all``. Workbooks are named
-    ``<agency>__<file name stem>__failures.xlsx`` and replace any earlier export of the same name.
+    ``<agency>__<file name stem>__failures.xlsx`` and replace any earlier export of the same name. A workbook that
+    cannot be written (any error) is skipped: the others are written, and the returned list's ``problems`` holds
+    one line for each skipped one.
     """
     if status not in ("open", "resolved", "all"):
         raise ValueError(f"status must be open, resolved or all, not {status!r}")
     by_file, files = load_failures(Path(warehouse), agency, file_contains, status)
     out_dir = Path(out_dir)
     written: list[Path] = []
+    problems: list[str] = []
     taken: set[str] = set()
     for file_key in sorted(by_file):
         failures = by_file[file_key]
         name = workbook_name(failures[0].agency_code, file_key, taken)
         taken.add(name)
         target = out_dir / name
-        _write_workbook(target, files[file_key], failures)
+        try:
+            _write_workbook(target, files[file_key], failures)
+        except Exception as exc:  # noqa: BLE001 - one workbook that cannot be written does not stop the others
+            problems.append(f"{file_key}: no workbook written ({type(exc).__name__}: {exc})")
+            continue
         written.append(target)
-    return sorted(written)
+    return Exported(sorted(written), problems)

@@ -1,19 +1,22 @@
 """Steward workbooks (warehouse/export.py), the warehouse side: the failures to export, with the record key and
 period of their rows, and for each file its loaded version (raw archive path, sheet, header row, encoding) and the
-held-back rows stored in ``quarantine_row``. The warehouse is opened read-only."""
+held-back rows stored in ``quarantine_row`` (read only when the Data sheet needs them: the source file is gone). The
+warehouse is opened read-only; the failures are read in batches into compact records (a file may have hundreds of
+thousands)."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from warehouse.store import read_only
 
 
-@dataclass
+@dataclass(slots=True)
 class Failure:
     file_key: str
     agency_code: str
@@ -55,7 +58,23 @@ class SourceFile:
     header_row: int | None = None
     status: str | None = None
     encoding: str | None = None  # the source's declared text encoding (CSV), from the file's context
-    quarantined: dict[int, dict] = field(default_factory=dict)  # excel_row -> raw cells (canonical names)
+    warehouse: Path | None = None  # where the held-back rows are read from
+    quarantined: dict[int, dict] | None = None  # excel_row -> raw cells (canonical names), once read
+
+    def held_back(self) -> dict[int, dict]:
+        """The held-back rows of the loaded version (``quarantine_row``), read on first use."""
+        if self.quarantined is None:
+            self.quarantined = {}
+            if self.warehouse is not None:
+                with read_only(self.warehouse) as con:
+                    for excel_row, raw in con.execute(
+                        "SELECT q.excel_row, q.raw_json FROM quarantine_row q JOIN audit_source_file a "
+                        "ON a.is_current AND a.file_key = q.file_key AND a.file_hash = q.file_hash "
+                        "WHERE q.file_key = $key ORDER BY q.excel_row",
+                        {"key": self.file_key},
+                    ).fetchall():
+                        self.quarantined[int(excel_row)] = _json(raw)
+        return self.quarantined
 
 
 _FAILURES_SQL = """
@@ -91,18 +110,44 @@ def _text(value: object) -> str | None:
 def load_failures(
     warehouse: Path, agency: str | None, file_contains: str | None, status: str
 ) -> tuple[dict[str, list[Failure]], dict[str, SourceFile]]:
+    by_file: dict[str, list[Failure]] = defaultdict(list)
+    strings: dict[str, str] = {}  # one copy of each repeated text (rule, status, column, agency, file key)
+
+    def same(v: Any) -> Any:
+        return strings.setdefault(v, v) if isinstance(v, str) and len(v) < 200 else v
+
     with read_only(warehouse) as con:
         cur = con.execute(
             _FAILURES_SQL, {"status": status, "agency": agency or None, "contains": file_contains or None}
         )
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-        keys = sorted({r["file_key"] for r in rows})
-        files: dict[str, SourceFile] = {k: SourceFile(k) for k in keys}
+        while batch := cur.fetchmany(10_000):
+            for values in batch:
+                r = dict(zip(names, values))
+                raw = _json(r["raw_json"])
+                by_file[r["file_key"]].append(
+                    Failure(
+                        file_key=same(r["file_key"]),
+                        agency_code=same(r["agency_code"]),
+                        sheet=same(r["sheet"] or ""),
+                        excel_row=None if r["excel_row"] is None else int(r["excel_row"]),
+                        cell=_text(r["cell"]),
+                        column_name=same(r["column_name"]),
+                        source_column=same(r["source_column"]),
+                        value=r["value"],
+                        rule=same(r["rule"]),
+                        severity=same(r["severity"]),
+                        message=r["message"],
+                        suggestion=same(_text(r["suggestion"])),
+                        status=same(r["status"]),
+                        first_seen_at=r["first_seen_at"],
+                        record_key=_text(raw.get("program_code")) or _text(r["loaded_key"]),
+                        period=same(_text(raw.get("fiscal_year")) or _text(r["loaded_period"])),
+                    )
+                )
+        keys = sorted(by_file)
+        files: dict[str, SourceFile] = {k: SourceFile(k, warehouse=Path(warehouse)) for k in keys}
         if keys:
-            first_sheet: dict[str, str | None] = {}
-            for r in rows:
-                first_sheet.setdefault(r["file_key"], r["sheet"])
             for file_key, file_hash, path, kind, sheet, header_row, st, context in con.execute(
                 # the Data sheet copies the bytes that were loaded, from the raw archive: never whatever the inbox path
                 # (or a link planted there) holds now
@@ -112,41 +157,19 @@ def load_failures(
             ).fetchall():
                 per_sheet = _json(context).get("header_rows") or {}
                 if not sheet and per_sheet:  # a multi-sheet reference workbook: the sheet of its first failure
-                    sheet = first_sheet.get(file_key) or None
+                    sheet = by_file[file_key][0].sheet or None
                     header_row = per_sheet.get(sheet, header_row)
                 files[file_key] = SourceFile(
-                    file_key, file_hash, path, kind, sheet, header_row, st, _json(context).get("encoding")
+                    file_key,
+                    file_hash,
+                    path,
+                    kind,
+                    sheet,
+                    header_row,
+                    st,
+                    _json(context).get("encoding"),
+                    warehouse=Path(warehouse),
                 )
-            for file_key, excel_row, raw in con.execute(
-                "SELECT q.file_key, q.excel_row, q.raw_json FROM quarantine_row q JOIN audit_source_file a "
-                "ON a.is_current AND a.file_key = q.file_key AND a.file_hash = q.file_hash "
-                "WHERE list_contains($keys, q.file_key) ORDER BY q.file_key, q.excel_row",
-                {"keys": keys},
-            ).fetchall():
-                files[file_key].quarantined[int(excel_row)] = _json(raw)
-    by_file: dict[str, list[Failure]] = defaultdict(list)
-    for r in rows:
-        raw = _json(r["raw_json"])
-        by_file[r["file_key"]].append(
-            Failure(
-                file_key=r["file_key"],
-                agency_code=r["agency_code"],
-                sheet=r["sheet"] or "",
-                excel_row=None if r["excel_row"] is None else int(r["excel_row"]),
-                cell=_text(r["cell"]),
-                column_name=r["column_name"],
-                source_column=r["source_column"],
-                value=r["value"],
-                rule=r["rule"],
-                severity=r["severity"],
-                message=r["message"],
-                suggestion=_text(r["suggestion"]),
-                status=r["status"],
-                first_seen_at=r["first_seen_at"],
-                record_key=_text(raw.get("program_code")) or _text(r["loaded_key"]),
-                period=_text(raw.get("fiscal_year")) or _text(r["loaded_period"]),
-            )
-        )
     for failures in by_file.values():
         failures.sort(key=Failure.sort_key)
     return dict(by_file), files

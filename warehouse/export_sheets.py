@@ -1,19 +1,32 @@
-"""Steward workbooks (warehouse/export.py), the two sheets: the Data sheet (the source's rows at their own rows and
-columns, failing cells filled and commented) and the Issues sheet (one row per failure in plain words). No cell is
-ever a live formula: text that starts like one is written as a plain string cell with Excel's quote prefix."""
+"""Steward workbooks (warehouse/export.py), the two sheets, written as streams (openpyxl write-only worksheets: a
+row goes to disk when it is appended, so memory does not grow with the rows): the Data sheet (the source's rows at
+their own rows and columns, failing cells filled and commented, marked row by row as the source is read) and the
+Issues sheet (one row per failure in plain words). No cell is ever a live formula: text that starts like one is
+written as a plain string cell with Excel's quote prefix. At most MAX_COMMENTS failing cells of a workbook carry a
+comment (each comment is held until the workbook is saved); the others are filled all the same, and the Issues sheet
+says so."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from copy import copy
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 from openpyxl.worksheet.properties import PageSetupProperties
+from openpyxl.worksheet.worksheet import Worksheet
 
 from schemas.rules import FIXES, ISSUE_COLUMNS
 from warehouse.export_csv import csv_rows
@@ -30,6 +43,8 @@ CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm", ".xltx", ".xltm"}
 MAX_WIDTH = 60
 WIDTH_SAMPLE_ROWS = 500  # Data column widths are fitted on the header and the first rows, not on every cell
+MAX_COMMENTS = 10_000  # failing cells with a comment per workbook; the others are filled only
+MAX_ROWS = 1_048_576  # a worksheet's last row
 AUTHOR = "dcf"
 
 FILLS = {  # failing cell / whole row of a row-level failure
@@ -46,6 +61,8 @@ BOLD = Font(bold=True)
 _ITALIC = Font(italic=True)
 _WRAP_TOP = Alignment(wrap_text=True, vertical="top")
 _TOP = Alignment(vertical="top")
+_STAMP = "yyyy-mm-dd hh:mm"
+ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
 
 
 # -- cell values -------------------------------------------------------------------------------------------------
@@ -61,19 +78,41 @@ def _is_trigger(text: str) -> bool:
     return bool(stripped) and stripped[0] in FORMULA_TRIGGERS
 
 
-def _set_text(cell, text: str) -> None:
+class _Styles:
+    """Styles set on many cells of one workbook: each combination is looked up once (openpyxl hashes the style
+    objects on every assignment), then copied."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple, StyleArray] = {}
+
+    def set(self, cell, name: str, value: object) -> None:
+        key = (tuple(cell._style or ()), name, id(value))
+        done = self._done.get(key)
+        if done is None:
+            setattr(cell, name, value)
+            self._done[key] = copy(cell._style)
+        else:
+            cell._style = copy(done)
+
+
+def _set_text(cell, text: str, styles: _Styles) -> None:
     """Write ``text`` as a plain string, never a formula (openpyxl turns a str starting with "=" into one)."""
     cell.value = text
     cell.data_type = "s"
     if _is_trigger(text):
-        cell.quotePrefix = True  # Excel and LibreOffice keep it text even when the steward edits the cell
+        styles.set(cell, "quotePrefix", True)  # Excel and LibreOffice keep it text even when the steward edits it
 
 
-def _put(cell, value: object) -> None:
+def _put(cell, value: object, styles: _Styles) -> None:
     if isinstance(value, str):
-        _set_text(cell, _clean(value))
+        _set_text(cell, _clean(value), styles)
     else:
         cell.value = value
+
+
+def _needs_text_cell(v: str) -> bool:
+    """A string openpyxl would not store as plain text: a formula's start or an error code."""
+    return v[:1] in FORMULA_TRIGGERS or (v[:1].isspace() and _is_trigger(v)) or v in _ERROR_CODES
 
 
 def _display_len(value: object) -> int:
@@ -89,137 +128,233 @@ def _width(n: int) -> float:
     return float(min(MAX_WIDTH, max(8, n + 2)))
 
 
-# -- the Data sheet ----------------------------------------------------------------------------------------------
-def _write_rows(ws, rows: Iterable[Iterable[object]], header_row: int | None) -> None:
-    """Append the rows from Excel row 1 on (one pass); text that looks like a formula stays text."""
-    append = ws.append
-    widths: dict[int, int] = defaultdict(int)
-    sample_from = header_row or 1  # title rows above the header overflow into empty cells: they set no width
-    sample_to = sample_from + WIDTH_SAMPLE_ROWS
-    fixes: list[tuple[int, int, str]] = []
-    for r, row in enumerate(rows, 1):
-        out = list(row)
-        while out and out[-1] is None:
-            out.pop()
-        for i, v in enumerate(out):
-            if type(v) is str:
-                if ILLEGAL_CHARACTERS_RE.search(v) or len(v) > 32767:
-                    out[i] = v = _clean(v)
-                if v[:1] in FORMULA_TRIGGERS or (v[:1].isspace() and _is_trigger(v)) or v in _ERROR_CODES:
-                    fixes.append((r, i + 1, v))
-                    out[i] = None
-            elif v is not None and not isinstance(v, _NATIVE):
-                out[i] = _clean(str(v))
-        append(out)
-        if sample_from <= r <= sample_to:
-            for i, v in enumerate(out, 1):
-                if v is not None:
-                    n = _display_len(v)
-                    if n > widths[i]:
-                        widths[i] = n
-    for r, c, text in fixes:
-        _set_text(ws.cell(row=r, column=c), text)
-        if sample_from <= r <= sample_to:
-            widths[c] = max(widths[c], _display_len(text))
-    for c, n in widths.items():
-        ws.column_dimensions[get_column_letter(c)].width = _width(n)
+def print_setup(ws, title_row: int | None) -> None:
+    """Landscape, one page wide, the header repeated on every page (a steward prints or converts it to PDF)."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    if title_row:
+        ws.print_title_rows = f"{title_row}:{title_row}"
 
 
+# -- the source of the Data sheet --------------------------------------------------------------------------------
 _ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 _NATIVE = (int, float, date, time, timedelta)  # written as they are (bool is an int, datetime a date)
 
 
-def build_data(ws, src: SourceFile, failures: list[Failure], notes: list[str]):
-    """Fill the Data sheet; returns it (replaced if a partial copy had to be dropped) and its header row (None
-    when unknown)."""
+class SourceUnreadable(Exception):
+    """The source failed while its rows were read: the workbook is written again from the held-back rows."""
+
+
+@dataclass
+class DataSource:
+    """The rows the Data sheet copies (read lazily, top to bottom), its header row and what the notes say of it."""
+
+    rows: Iterable[Sequence[object]]
+    header_row: int | None
+    notes: list[str] = field(default_factory=list)
+    opened: list = field(default_factory=list)  # workbooks to close
+
+    def close(self) -> None:
+        for wb in self.opened:
+            wb.close()
+
+
+def unreadable(path: Path, exc: BaseException) -> str:
+    return f"The source file {path} could not be read ({type(exc).__name__}: {exc})"
+
+
+def _guarded(rows: Iterable[Sequence[object]], path: Path) -> Iterator[Sequence[object]]:
+    it = iter(rows)
+    while True:
+        try:
+            row = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # any error while reading: the held-back rows instead
+            raise SourceUnreadable(unreadable(path, exc)) from exc
+        yield row
+
+
+def open_source(src: SourceFile, failures: list[Failure], problem: str | None = None) -> DataSource:
+    """The source's rows (the CSV's records or the sheet's rows), or the held-back rows when the source is gone or
+    unreadable (``problem``: why, when a first attempt failed while reading)."""
     path = Path(src.path) if src.path else None
     header_row = src.header_row
     sheet = src.sheet or next((f.sheet for f in failures if f.sheet), None)
-    rows: Iterable[Sequence[object]]  # the CSV's records, the sheet's rows or the held-back rows
-    problem = None
-    if path is None:
-        problem = "The raw archive holds no copy of this file (it could not be read when it arrived)"
-    elif not path.is_file():
-        problem = f"The source file {path} no longer exists"
-    else:
-        try:
-            suffix = path.suffix.lower()
-            if suffix in CSV_SUFFIXES or (suffix not in XLSX_SUFFIXES and src.sheet == "" and not sheet):
-                headers = {f.source_column.strip() for f in failures if f.source_column}
-                rows, _encoding, _delimiter = csv_rows(path, headers, header_row or 1, src.encoding)
-                _write_rows(ws, rows, header_row or 1)
-                return ws, header_row or 1
-            name, rows, opened = xlsx_rows(path, sheet)
+    if problem is None:
+        if path is None:
+            problem = "The raw archive holds no copy of this file (it could not be read when it arrived)"
+        elif not path.is_file():
+            problem = f"The source file {path} no longer exists"
+        else:
             try:
-                _write_rows(ws, rows, header_row)
-            finally:
-                for wb in opened:
-                    wb.close()
-            if name != sheet and sheet:
-                notes.append(f"The Data sheet copies sheet '{name}' of the source (the failures name '{sheet}').")
-            return ws, header_row
-        except Exception as exc:  # noqa: BLE001 - any unreadable file falls back to the warehouse copy
-            problem = f"The source file {path} could not be read ({type(exc).__name__}: {exc})"
-            wb, index = ws.parent, ws.parent.index(ws)  # drop a partial copy
-            wb.remove(ws)
-            ws = wb.create_sheet("Data", index)
-    rows, header_row = quarantine_rows(src, failures)
-    _write_rows(ws, rows, header_row)
-    held = len(src.quarantined)
-    notes.append(
-        f"{problem}: the Data sheet shows only the {held} held-back row(s) stored in the warehouse, at "
+                suffix = path.suffix.lower()
+                if suffix in CSV_SUFFIXES or (suffix not in XLSX_SUFFIXES and src.sheet == "" and not sheet):
+                    headers = {f.source_column.strip() for f in failures if f.source_column}
+                    rows, _encoding, _delimiter = csv_rows(path, headers, header_row or 1, src.encoding)
+                    return DataSource(_guarded(rows, path), header_row or 1)
+                name, xrows, opened = xlsx_rows(path, sheet)
+                notes = []
+                if name != sheet and sheet:
+                    notes.append(f"The Data sheet copies sheet '{name}' of the source (the failures name '{sheet}').")
+                return DataSource(_guarded(xrows, path), header_row, notes, opened)
+            except Exception as exc:  # noqa: BLE001 - any unreadable file falls back to the warehouse copy
+                problem = unreadable(path, exc)
+    held = src.held_back()
+    qrows, header_row = quarantine_rows(held, src.header_row, failures)
+    note = (
+        f"{problem}: the Data sheet shows only the {len(held)} held-back row(s) stored in the warehouse, at "
         f"their original rows, with the warehouse's column names as the header."
     )
-    return ws, header_row
+    return DataSource(qrows, header_row, [note])
 
 
-def mark_failures(ws, failures: list[Failure]) -> None:
-    """Each failing cell filled (strong) and commented; each row with a failure filled light across its used cells,
-    so a failing row shows on paper and on screen even where its failing cell is off to the right."""
-    by_cell: dict[str, list[Failure]] = defaultdict(list)
-    by_row: dict[int, list[Failure]] = defaultdict(list)
-    cell_rows: dict[int, list[Failure]] = defaultdict(list)
-    for f in failures:
-        if f.cell:
-            by_cell[f.cell.upper()].append(f)
-        elif f.excel_row is not None:
-            by_row[f.excel_row].append(f)
-    marked: set[tuple[int, int]] = set()
-    for address, group in by_cell.items():
-        try:
-            cell = ws[address]
-        except (ValueError, IndexError, KeyError):
-            continue
-        if isinstance(cell, tuple):  # a range, not a cell
-            continue
-        _annotate(cell, group, FILLS)
-        marked.add((cell.row, cell.column))
-        cell_rows[cell.row] += group
-    for excel_row, group in cell_rows.items():
-        if excel_row in by_row:
-            continue  # filled below with its row-level failures
-        for cell in next(ws.iter_rows(min_row=excel_row, max_row=excel_row, max_col=max(ws.max_column, 1))):
-            if cell.value is not None and (cell.row, cell.column) not in marked:
-                cell.fill = ROW_FILLS[_worst(group)]
-    for excel_row, group in by_row.items():
-        used = [
-            c
-            for c in next(ws.iter_rows(min_row=excel_row, max_row=excel_row, max_col=max(ws.max_column, 1)))
-            if c.value is not None
-        ]
-        worst = _worst(group)
-        for cell in used:
-            if (cell.row, cell.column) not in marked:
-                cell.fill = ROW_FILLS[worst]
-        target = used[0] if used else ws.cell(row=excel_row, column=1)
-        _annotate(target, group, ROW_FILLS, fill=(target.row, target.column) not in marked, extend=True)
+# -- the Data sheet ----------------------------------------------------------------------------------------------
+def _prepare(row: Iterable[object]) -> list[object]:
+    out = list(row)
+    while out and out[-1] is None:
+        out.pop()
+    for i, v in enumerate(out):
+        if type(v) is str:
+            if ILLEGAL_CHARACTERS_RE.search(v) or len(v) > 32767:
+                out[i] = _clean(v)
+        elif v is not None and not isinstance(v, _NATIVE):
+            out[i] = _clean(str(v))
+    return out
+
+
+def _position(address: str) -> tuple[int, int] | None:
+    try:
+        letters, row = coordinate_from_string(address)
+        column = column_index_from_string(letters)
+    except (ValueError, TypeError):
+        return None  # not a cell (a range, a bad address)
+    return (row, column) if 1 <= row <= MAX_ROWS else None
+
+
+@dataclass
+class _Marks:
+    """The failures of the Data sheet grouped by row, and the comments written so far."""
+
+    cells: dict[int, dict[int, list[Failure]]]
+    rows: dict[int, list[Failure]]
+    comments: int = 0
+    uncommented: int = 0
+    styles: _Styles = field(default_factory=_Styles)
+
+    @classmethod
+    def of(cls, failures: list[Failure]) -> _Marks:
+        cells: dict[int, dict[int, list[Failure]]] = defaultdict(dict)
+        rows: dict[int, list[Failure]] = defaultdict(list)
+        for f in failures:
+            if f.cell:
+                pos = _position(f.cell.upper())
+                if pos is not None:
+                    cells[pos[0]].setdefault(pos[1], []).append(f)
+            elif f.excel_row is not None and 1 <= f.excel_row <= MAX_ROWS:
+                rows[f.excel_row].append(f)
+        return cls(dict(cells), dict(rows))
+
+
+def write_data(ws, source: DataSource, failures: list[Failure]) -> _Marks:
+    """Append the source's rows from Excel row 1 on (one pass), each row with a failure filled and commented as it
+    goes; rows that hold failures past the source's last row are added. Returns the marks (comment counts)."""
+    header_row = source.header_row
+    marks = _Marks.of(failures)
+    rows = iter(source.rows)
+    sample_from = header_row or 1  # title rows above the header overflow into empty cells: they set no width
+    sample_to = sample_from + WIDTH_SAMPLE_ROWS
+    head: list[list[object]] = []  # the rows up to the end of the width sample, held until the widths are known
+    for row in rows:
+        head.append(_prepare(row))
+        if len(head) >= sample_to:
+            break
+    widths: dict[int, int] = defaultdict(int)
+    for values in head[sample_from - 1 :]:
+        for i, v in enumerate(values, 1):
+            if v is not None:
+                widths[i] = max(widths[i], _display_len(v))
+    for c, n in widths.items():
+        ws.column_dimensions[get_column_letter(c)].width = _width(n)
+    header = head[header_row - 1] if header_row and len(head) >= header_row else []
+    if any(ARABIC.search(f.source_column or "") for f in failures) or any(
+        isinstance(v, str) and ARABIC.search(v) for v in header
+    ):
+        ws.sheet_view.rightToLeft = True  # the agency's rows read right to left (the Issues sheet never does)
+    ws.sheet_view.tabSelected = False
+    if header_row:
+        ws.freeze_panes = f"A{header_row + 1}"
+    print_setup(ws, header_row)
+    r = 0
+    for r, values in enumerate(chain(head, (_prepare(row) for row in rows)), 1):
+        if r > MAX_ROWS:
+            break
+        ws.append(_row(ws, r, values, r == header_row, marks))
+    for extra in sorted(k for k in {*marks.cells, *marks.rows} if k > r):  # failures below the source's last row
+        while r < extra - 1:
+            ws.append([])
+            r += 1
+        r += 1
+        ws.append(_row(ws, r, [], r == header_row, marks))
+    return marks
+
+
+def _row(ws, r: int, values: list[object], is_header: bool, marks: _Marks) -> list[object]:
+    cellf = marks.cells.get(r)
+    rowf = marks.rows.get(r)
+    if not (cellf or rowf or is_header) and not any(type(v) is str and _needs_text_cell(v) for v in values):
+        return values
+    out: list[Any] = []
+    for v in values:
+        if type(v) is str and _needs_text_cell(v):
+            cell = WriteOnlyCell(ws)
+            _set_text(cell, v, marks.styles)
+            out.append(cell)
+        else:
+            out.append(v if v is None else WriteOnlyCell(ws, value=v))
+    if is_header:
+        for cell in out:
+            if cell is not None:
+                marks.styles.set(cell, "font", BOLD)
+    if not (cellf or rowf):
+        return out
+    width = max(len(out), max(cellf, default=0) if cellf else 0, 1)
+    out += [None] * (width - len(out))
+    cells = [c if c is not None else WriteOnlyCell(ws) for c in out]
+    marked: set[int] = set()
+    if cellf:
+        for column, group in cellf.items():
+            _annotate(cells[column - 1], group, FILLS, marks)
+            marked.add(column)
+    used = [i for i, c in enumerate(cells, 1) if c.value is not None]
+    if cellf and not rowf:
+        fill = ROW_FILLS[_worst([f for group in cellf.values() for f in group])]
+        for i in used:
+            if i not in marked:
+                marks.styles.set(cells[i - 1], "fill", fill)
+    if rowf:
+        fill = ROW_FILLS[_worst(rowf)]
+        for i in used:
+            if i not in marked:
+                marks.styles.set(cells[i - 1], "fill", fill)
+        target = used[0] if used else 1
+        _annotate(cells[target - 1], rowf, ROW_FILLS, marks, fill=target not in marked, extend=True)
+    return cells
 
 
 def _worst(group: list[Failure]) -> str:
     return max((f.severity for f in group), key=lambda s: _SEVERITY_RANK.get(s, 0))
 
 
-def _annotate(cell, group: list[Failure], fills: dict, fill: bool = True, extend: bool = False) -> None:
+def _annotate(cell, group: list[Failure], fills: dict, marks: _Marks, fill: bool = True, extend: bool = False) -> None:
+    if fill:
+        marks.styles.set(cell, "fill", fills.get(_worst(group), fills["block"]))
+    if not (extend and cell.comment is not None) and marks.comments >= MAX_COMMENTS:
+        marks.uncommented += 1
+        return
     parts = []
     for f in group:
         text = f.message if len(group) == 1 and not extend else f"{f.message} [{f.rule}]"
@@ -229,74 +364,91 @@ def _annotate(cell, group: list[Failure], fills: dict, fill: bool = True, extend
     text = "\n\n".join(parts)
     if extend and cell.comment is not None:
         text = cell.comment.text + "\n\n" + text
+    else:
+        marks.comments += 1
     lines = sum(max(1, -(-len(line) // 48)) for line in text.splitlines())
     cell.comment = Comment(_clean(text), AUTHOR, height=min(600, 20 + 15 * lines), width=300)
-    if fill:
-        cell.fill = fills.get(_worst(group), fills["block"])
+
+
+def comment_note(marks: _Marks) -> str | None:
+    if not marks.uncommented:
+        return None
+    return (
+        f"Only the first {MAX_COMMENTS:,} failing cells of the Data sheet carry a comment; the other "
+        f"{marks.uncommented:,} are filled without one. This table lists every failure."
+    )
 
 
 # -- the Issues sheet --------------------------------------------------------------------------------------------
-def build_issues(ws, failures: list[Failure], notes: list[str]) -> None:
-    ws.append(ISSUE_COLUMNS)
-    for cell in ws[1]:
-        cell.font = BOLD
+def _issue_values(f: Failure) -> list[object]:
+    return [
+        f.record_key,
+        f.period,
+        FIXES.get(f.rule, "See the message."),
+        f.message,
+        f.source_column or f.column_name,
+        f.value,
+        f.suggestion,
+        f.excel_row,
+        f.cell,
+        f.rule,
+        f.severity,
+        f.status,
+        f.first_seen_at,
+    ]
+
+
+def write_issues(ws, failures: list[Failure], notes: list[str]) -> None:
+    """The Issues sheet: one row per failure, header bold and frozen, auto-filter, widths fitted, notes below."""
     widths = [len(h) for h in ISSUE_COLUMNS]
-    for r, f in enumerate(failures, start=2):
-        values = [
-            f.record_key,
-            f.period,
-            FIXES.get(f.rule, "See the message."),
-            f.message,
-            f.source_column or f.column_name,
-            f.value,
-            f.suggestion,
-            f.excel_row,
-            f.cell,
-            f.rule,
-            f.severity,
-            f.status,
-            f.first_seen_at,
-        ]
-        for c, v in enumerate(values, start=1):
-            if v is None:
-                continue
-            cell = ws.cell(row=r, column=c)
-            _put(cell, v)
-            widths[c - 1] = max(widths[c - 1], _display_len(v))
-            cell.alignment = _WRAP_TOP if c in _WRAPPED else _TOP
-            if c == _FIRST_SEEN:
-                cell.number_format = "yyyy-mm-dd hh:mm"
-    last = len(failures) + 1
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(ISSUE_COLUMNS))}{last}"
+    for f in failures:
+        for c, v in enumerate(_issue_values(f)):
+            if v is not None:
+                widths[c] = max(widths[c], _display_len(v))
     for i, n in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = _width(n)
     wrap_at = {c: int(_width(widths[c - 1])) - 1 for c in _WRAPPED}
-    for r, f in enumerate(failures, start=2):  # viewers do not grow rows for wrapped text on their own
+    last = len(failures) + 1
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(ISSUE_COLUMNS))}{last}"
+    ws.sheet_view.tabSelected = True
+    print_setup(ws, 1)
+    styles = _Styles()
+    header = []
+    for name in ISSUE_COLUMNS:
+        cell = WriteOnlyCell(ws, value=name)
+        styles.set(cell, "font", BOLD)
+        header.append(cell)
+    ws.append(header)
+    for r, f in enumerate(failures, start=2):
+        row: list[object] = []
+        for c, v in enumerate(_issue_values(f), start=1):
+            if v is None:
+                row.append(None)
+                continue
+            cell = WriteOnlyCell(ws)
+            _put(cell, v, styles)
+            styles.set(cell, "alignment", _WRAP_TOP if c in _WRAPPED else _TOP)
+            if c == _FIRST_SEEN:
+                styles.set(cell, "number_format", _STAMP)
+            row.append(cell)
         texts = (FIXES.get(f.rule, "See the message."), f.message, f.suggestion)
         lines = max(_wrapped_lines(text, wrap_at[c]) for c, text in zip(_WRAPPED, texts, strict=True))
-        if lines > 1:
+        if lines > 1:  # viewers do not grow rows for wrapped text on their own
             ws.row_dimensions[r].height = 15 * lines
-    print_setup(ws, 1)
+        ws.append(row)
+        if lines > 1:
+            del ws.row_dimensions[r]  # written with the row: not held until the end
     if notes:
-        for k, note in enumerate(notes):
-            cell = ws.cell(row=last + 2 + k, column=1)
-            _set_text(cell, _clean("Note: " + note))
-            cell.font = _ITALIC
+        ws.append([])
+        for note in notes:
+            cell = WriteOnlyCell(ws)
+            _set_text(cell, _clean("Note: " + note), styles)
+            styles.set(cell, "font", _ITALIC)
+            ws.append([cell])
 
 
 def _wrapped_lines(text: str | None, width: int) -> int:
     if not text:
         return 1
     return sum(max(1, -(-len(line) // max(width, 1))) for line in text.splitlines())
-
-
-def print_setup(ws, title_row: int | None) -> None:
-    """Landscape, one page wide, the header repeated on every page (a steward prints or converts it to PDF)."""
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    if title_row:
-        ws.print_title_rows = f"{title_row}:{title_row}"

@@ -14,9 +14,8 @@ import openpyxl
 from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
-from warehouse.export_query import Failure, SourceFile
+from warehouse.export_query import Failure
 
-#: a formula (``<f>``) element in a worksheet's XML (the written workbooks are checked for it too)
 #: a formula element (``<f>``) in a worksheet's XML; warehouse/export.py checks every written workbook for it too
 FORMULA_XML = re.compile(rb"<(?:\w+:)?f[\s>/]")
 
@@ -87,11 +86,13 @@ def xlsx_rows(path: Path, sheet: str | None) -> tuple[str, Iterator[Sequence[obj
     return name, merged(), opened
 
 
-def quarantine_rows(src: SourceFile, failures: list[Failure]) -> tuple[list[list[object]], int]:
+def quarantine_rows(
+    quarantined: dict[int, dict], loaded_header_row: int | None, failures: list[Failure]
+) -> tuple[Iterator[list[object]], int]:
     """The held-back rows at their Excel rows, canonical names as header; a column keeps the letter the failures
     name for it (so their cell addresses still point at it), the others fill the free columns."""
     columns: list[str] = []
-    for raw in src.quarantined.values():
+    for raw in quarantined.values():
         columns += [c for c in raw if c not in columns]
     position: dict[str, int] = {}
     for f in failures:
@@ -106,17 +107,24 @@ def quarantine_rows(src: SourceFile, failures: list[Failure]) -> tuple[list[list
     for c in columns:
         if c not in position:
             position[c] = next(free)
-    first = min(src.quarantined) if src.quarantined else 2
-    header_row = src.header_row if src.header_row and src.header_row < first else max(first - 1, 1)
+    first = min(quarantined) if quarantined else 2
+    header_row = loaded_header_row if loaded_header_row and loaded_header_row < first else max(first - 1, 1)
     width = max(position.values(), default=0)
-    grid: dict[int, list[object]] = {}
-    grid[header_row] = [None] * width
+    head: list[object] = [None] * width
     for c in columns:
-        grid[header_row][position[c] - 1] = c
-    for excel_row, raw in src.quarantined.items():
-        line: list[object] = [None] * width
-        for c, v in raw.items():
-            line[position[c] - 1] = v
-        grid[excel_row] = line
-    last = max(grid)
-    return [grid.get(r, []) for r in range(1, last + 1)], header_row
+        head[position[c] - 1] = c
+
+    def rows() -> Iterator[list[object]]:
+        last = max([header_row, *quarantined])
+        for r in range(1, last + 1):
+            if r == header_row:
+                yield head
+            elif r in quarantined:
+                line: list[object] = [None] * width
+                for c, v in quarantined[r].items():
+                    line[position[c] - 1] = v
+                yield line
+            else:
+                yield []
+
+    return rows(), header_row
