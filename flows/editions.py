@@ -17,13 +17,11 @@ first would win), so:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 
 import pandas as pd
 
-from flows.kinds.base import one_line
+from flows.kinds.base import as_failed
 from schemas.batch import FileBatch
-from transforms.failures import file_failure
 
 #: the columns that make an edition's figures: what each entity reported for each year and measure
 FIGURE_COLUMNS = ["measure", "entity_type", "entity_name", "year", "value", "raw_value"]
@@ -50,19 +48,7 @@ def _claim(batch: FileBatch) -> tuple[str, str] | None:
 
 
 def _refused(batch: FileBatch, message: str) -> FileBatch:
-    message = one_line(message)
-    return replace(
-        batch,
-        status="failed",
-        message=message,
-        rows=None,
-        quarantined=None,
-        warned=None,
-        skipped=None,
-        rows_read=0,
-        tables={},
-        failures=file_failure("edition_duplicate", message),
-    )
+    return as_failed(batch, "edition_duplicate", message)
 
 
 def settle_editions(batches: list[FileBatch]) -> list[FileBatch]:

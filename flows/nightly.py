@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import archive
 from flows.discover import inbox_warnings
 from flows.editions import settle_editions
+from flows.kinds.base import as_failed
 from flows.nightly_discover import (  # noqa: F401  (re-exported)
     InboxUnavailable,
     archived_task,
@@ -47,7 +48,6 @@ from flows.reference import read_reference
 from schemas.batch import FileBatch
 from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
-from transforms.failures import file_failure
 from transforms.reference import Reference
 from warehouse.controls import check_control_totals
 from warehouse.faults import faultpoint
@@ -122,17 +122,7 @@ def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
         rule = "file_unreadable"
         message = f"{Path(batch.path).name}: could not be stored in the warehouse ({type(exc).__name__}: {exc})"
     get_run_logger().error("%s: %s", batch.file_key, message)
-    return replace(
-        batch,
-        status="failed",
-        message=message,
-        rows=None,
-        quarantined=None,
-        skipped=None,
-        rows_read=0,
-        tables={},
-        failures=file_failure(rule, message),
-    )
+    return as_failed(batch, rule, message)
 
 
 @task(name="load-and-publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)

@@ -54,6 +54,26 @@ def failed(task: FileTask, rule: str, message: str, started: float) -> FileBatch
     return batch_of(task, started, status="failed", message=message, failures=file_failure(rule, message))
 
 
+def as_failed(batch: FileBatch, rule: str, message: str) -> FileBatch:
+    """A processed batch turned into a failed one after the fact (refused by the database, an edition claimed
+    twice): none of its rows is stored, one file-level failure under ``rule`` says why."""
+    from dataclasses import replace
+
+    message = one_line(message)
+    return replace(
+        batch,
+        status="failed",
+        message=message,
+        rows=None,
+        quarantined=None,
+        warned=None,
+        skipped=None,
+        rows_read=0,
+        tables={},
+        failures=file_failure(rule, message),
+    )
+
+
 def unexpected(task: FileTask, exc: Exception, started: float) -> FileBatch:
     """The last guard: any error while one file is processed fails that file alone; the traceback is for
     developers (debug log), the steward gets one line."""

@@ -12,12 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from flows.kinds.base import as_failed
 from flows.nightly import _dimensions
 from flows.process import FileTask, describe, process_file
 from flows.reference import read_reference
 from schemas.sources import load_sources
 from tests.conftest import REFERENCE
-from transforms.failures import file_failure
 from warehouse.store import LoadInfo, Staging
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,18 +39,7 @@ def _batches(sample_inbox):
 
 
 def _reject(batch, exc):
-    message = f"could not be stored ({type(exc).__name__})"
-    return replace(
-        batch,
-        status="failed",
-        message=message,
-        rows=None,
-        quarantined=None,
-        skipped=None,
-        rows_read=0,
-        tables={},
-        failures=file_failure("file_unreadable", message),
-    )
+    return as_failed(batch, "file_unreadable", f"could not be stored ({type(exc).__name__})")
 
 
 def _staging(tmp_path, reference, sources):

@@ -104,11 +104,14 @@ def test_the_readme_example_source_is_a_valid_config():
     import re
 
     from schemas.sources import SourceConfig
+    from schemas.spec_base import PasswordSpec
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Adding an agency", 1)[1].split("### Adding a reference dataset", 1)[0]
     blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
-    assert len(blocks) == 3
+    assert len(blocks) == 4
+    protected = blocks.pop(2)  # a file entry only: where an encrypted workbook's password comes from
+    assert PasswordSpec.model_validate(protected[0]["password"]) == PasswordSpec(env="DCF_MOD_WORKBOOK_PASSWORD")
     navy, donors, register = (SourceConfig.model_validate(b) for b in blocks)
     assert navy.agency == "NAVY" and navy.date_order == "day_first" and navy.files[0].kind == "budget"
     spec = donors.files[0]
