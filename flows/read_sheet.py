@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from flows.limits import Limits
+from flows.passwords import PasswordProblem, decrypt
 from flows.preflight import KNOWN_ERRORS, Extent, UnreadableContainer, check_workbook, read_bounded, shown
 from flows.read_common import (
     EXCEL_ROW,
@@ -31,7 +32,6 @@ from flows.read_common import (
     check_cell_lengths,
     listed,
 )
-from flows.secrets import PasswordProblem, decrypt
 from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
 from schemas.sources import FileSpec, RecordsFileSpec
 from schemas.spec_base import PasswordSpec
@@ -234,7 +234,7 @@ def _open_workbook(path: Path, limits: Limits, password: PasswordSpec | None = N
     UTF-8 and cannot cross into Rust as a path). Cells holding an error value calamine does not know are made text
     cells first (in memory), so they cost their row, not the file; what the bytes tell of the sheets (hidden ones,
     formulas with no saved result) is kept beside the reader (:func:`_visible`, :func:`unsaved_formulas`). An
-    encrypted workbook whose source declares a ``password`` is decrypted in memory first (flows/secrets.py)."""
+    encrypted workbook whose source declares a ``password`` is decrypted in memory first (flows/passwords.py)."""
     try:
         data = read_bounded(path, limits)
         if password is not None and data.startswith(_OLE2_MAGIC):

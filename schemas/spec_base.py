@@ -71,7 +71,7 @@ class HeaderSpec(_Strict):
 
 class PasswordSpec(_Strict):
     """Where the password of an agency's encrypted workbooks comes from: an environment variable (``env``) or a
-    Prefect Secret block (``secret``), never the YAML itself. flows/secrets.py reads it when a file needs it."""
+    Prefect Secret block (``secret``), never the YAML itself. flows/passwords.py reads it when a file needs it."""
 
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable")
     secret: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$", description="Prefect Secret block name")

@@ -75,7 +75,10 @@ def test_listing_commands_print_csv_and_json(sample_warehouse):
     assert {"transfer_register", "sipri_milex"} <= {d for d, _ in datasets}  # the sample register and reference
     assert [(d["dataset"], d["loaded"]) for d in status["datasets"]] == datasets
     assert "named datasets" in table.stdout
-    loads_csv, files_csv, datasets_csv = dcf("status", "--warehouse", wh, "--format", "csv").stdout.split("\n\n")
+    loads_csv, files_csv, datasets_csv, refused_csv = dcf("status", "--warehouse", wh, "--format", "csv").stdout.split(
+        "\n\n"
+    )
+    assert refused_csv.strip() == "entry,reason"  # the sample inbox has no entry to refuse: the header alone
     assert [(r["file"], int(r["loaded"])) for r in csv.DictReader(io.StringIO(files_csv))] == files
     assert [(r["dataset"], int(r["loaded"])) for r in csv.DictReader(io.StringIO(datasets_csv))] == datasets
     assert next(csv.DictReader(io.StringIO(loads_csv)))["outcome"] == "success"

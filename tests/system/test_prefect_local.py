@@ -198,7 +198,8 @@ def test_no_server_outlives_dcf(sig, moment, warm_home, sample_inbox, tmp_path):
     log = tmp_path / "dcf.log"
     with open(log, "w") as out:
         dcf = subprocess.Popen(
-            [*DCF, "run", "--inbox", str(inbox), "--warehouse", str(tmp_path / "w.duckdb")],
+            # --verbose: Prefect's own "Beginning flow run" line tells when the flow is running
+            [*DCF, "run", "--verbose", "--inbox", str(inbox), "--warehouse", str(tmp_path / "w.duckdb")],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=_env(home),

@@ -1,6 +1,9 @@
 """Passwords of agencies' encrypted workbooks: read from where the source YAML says (an environment variable or a
 Prefect Secret block), used in memory to decrypt the bytes already read (never a decrypted copy on disk), and never
-written into a message, a log line or the warehouse: a message names the setting to fix, not the password."""
+written into a message, a log line or the warehouse: a message names the setting to fix, not the password.
+
+Not named ``secrets.py``: that shadows the standard library's ``secrets`` (numpy imports it) wherever ``flows/`` is
+on ``sys.path``; a Dask worker failed to start that way."""
 
 from __future__ import annotations
 
