@@ -31,6 +31,7 @@ from warehouse.ddl import (  # noqa: F401  (re-exported)
     ddl_statements,
     schema_version,
 )
+from warehouse.editions import FIGURE_COLUMNS, same_figures
 from warehouse.faults import faultpoint
 from warehouse.file_audit import held_frame, quarantine_frame, record_failures, record_file, to_arrow
 from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the CLI import them from here)
@@ -195,8 +196,6 @@ class Staging:
     def _claim_edition(self, batch: FileBatch) -> None:
         """One file per edition: a second file claiming an edition another file already loaded is refused, naming
         that file and saying whether the figures are the same (flows/editions.py settles claims of one night)."""
-        from flows.editions import FIGURE_COLUMNS, same_figures
-
         row = batch.tables["ref_series_edition"].iloc[0]
         other = self.con.execute(
             "SELECT file_key FROM ref_series_edition WHERE dataset = ? AND edition = ? AND file_key <> ?",
