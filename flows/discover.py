@@ -11,16 +11,21 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows.names import shown
 from flows.retry import describe_error
-from schemas.sources import SourceConfig
+
+if TYPE_CHECKING:  # not imported at run time: dcf status's inbox check must not build the pydantic models
+    from schemas.outline import SourceOutline
+    from schemas.sources import SourceConfig
 
 IGNORED_PREFIXES = ("~$", ".", "MANIFEST")
 
-Found = tuple[Path, SourceConfig]
-Refused = tuple[Path, SourceConfig, str]  # the entry, the agency whose folder holds it, why it is not read
+Found = tuple[Path, "SourceConfig"]
+Refused = tuple[Path, "SourceConfig", str]  # the entry, the agency whose folder holds it, why it is not read
 
 
 def scan_inbox(inbox: Path, sources: list[SourceConfig]) -> tuple[list[Found], list[Refused]]:
@@ -37,7 +42,7 @@ def scan_inbox(inbox: Path, sources: list[SourceConfig]) -> tuple[list[Found], l
     return found, refused
 
 
-def inbox_warnings(inbox: Path, sources: list[SourceConfig]) -> list[str]:
+def inbox_warnings(inbox: Path, sources: Sequence[SourceConfig] | Sequence[SourceOutline]) -> list[str]:
     """What in the inbox's top level no source reads, one sentence each naming the real path and the folder expected:
     a folder whose name matches an agency's ``inbox_dir`` only when letter case is ignored (``MOD/`` for ``mod``), a
     folder no source names at all, a file of an agency's pattern lying outside its folder, and an inbox that holds no

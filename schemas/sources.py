@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
+from schemas.outline import YAML_LOADER, first_match
 from schemas.spec_base import (
     STAGES,
     TYPED_COLUMNS,
@@ -32,6 +33,7 @@ from schemas.spec_records import (
     RecordsFileSpec,
     summable_columns,
 )
+from schemas.spec_remote import RemoteSpec
 from schemas.spec_table import FileSpec
 from schemas.spec_wide import (
     WIDE_ATTRIBUTES,
@@ -65,6 +67,7 @@ __all__ = [
     "KeepRows",
     "RecordColumn",
     "RecordsFileSpec",
+    "RemoteSpec",
     "SourceConfig",
     "SourceConfigError",
     "ValueColumns",
@@ -143,6 +146,9 @@ class SourceConfig(_Strict):
     #: what happens to the rows of a file that leaves the inbox: keep them (default; the file is reported as
     #: withdrawn) or retract them (removed from the warehouse at the next run; the raw archive still holds the file)
     withdrawn: Literal["keep", "retract"] = "keep"
+    #: where the agency's files wait when not in the local inbox (SFTP, an object store, another folder): mirrored
+    #: into its inbox folder before discovery (schemas/spec_remote.py, flows/remote.py); None: the local inbox
+    remote: RemoteSpec | None = None
     files: list[AnyFileSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -153,18 +159,14 @@ class SourceConfig(_Strict):
 
     def spec_for(self, relative_name: str) -> AnySpec | None:
         """The first file spec whose pattern matches a file name, or None."""
-        from fnmatch import fnmatch
-
-        for spec in self.files:
-            if fnmatch(relative_name, spec.pattern):
-                return spec
-        return None
+        i = first_match([spec.pattern for spec in self.files], relative_name)
+        return None if i is None else self.files[i]
 
 
 def load_source(path: Path) -> SourceConfig:
     """Load and validate one source YAML; errors name the file and the key."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise SourceConfigError(f"{path}: cannot read YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -140,14 +140,14 @@ def _inbox_warnings(inbox: Path | None, sources: Path | None, recorded: str | No
     import os
 
     from flows.discover import inbox_warnings
-    from schemas.sources import SourceConfigError, load_sources
+    from schemas.outline import read_outlines
 
     settings = resolve_settings(inbox=inbox or os.environ.get("DCF_INBOX") or recorded, sources=sources)
     if not settings.inbox.is_dir():
         return []
     try:
-        return inbox_warnings(settings.inbox, load_sources(settings.sources))
-    except (SourceConfigError, OSError):
+        return inbox_warnings(settings.inbox, read_outlines(settings.sources))
+    except (ValueError, OSError):
         return []
 
 
@@ -156,8 +156,8 @@ def _known_values(warehouse: Path | None) -> tuple[list[str], list[str]]:
     (schemas/rules.py), with those the warehouse itself holds (an agency whose YAML has gone, a rule of an older dcf)."""
     import duckdb
 
+    from schemas.outline import read_outlines
     from schemas.rules import RULES
-    from schemas.sources import SourceConfigError, load_sources
     from warehouse.errors import WarehouseError
     from warehouse.publish import read_only
 
@@ -165,8 +165,8 @@ def _known_values(warehouse: Path | None) -> tuple[list[str], list[str]]:
     agencies: set[str] = set()
     rules = set(RULES)
     try:
-        agencies |= {s.agency for s in load_sources(settings.sources)}
-    except (SourceConfigError, OSError):
+        agencies |= {s.agency for s in read_outlines(settings.sources)}
+    except (ValueError, OSError):
         pass
     if settings.warehouse.exists():
         try:
