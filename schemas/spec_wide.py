@@ -67,7 +67,9 @@ class WideSheetSpec(_Strict):
 
 
 class EditionSpec(_Strict):
-    """How to tell a file's edition: a regex on the file name with named groups, and a label made of them."""
+    """How to tell a file's edition: a regex on the file name with named groups, and a label made of them. The
+    groups ``first_year`` and ``last_year``, when captured, must be the first and last year the sheets hold values
+    for, or the file fails (``edition_mismatch``): the content decides, the name only has to agree."""
 
     file_name: str
     label: str = Field(description="format string over the regex's named groups, e.g. '{first_year}-{last_year}'")

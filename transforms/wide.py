@@ -39,6 +39,7 @@ __all__ = [
     "SheetLayoutError",
     "WideResult",
     "column_letters",
+    "edition_contradiction",
     "edition_of",
     "find_sheet",
     "locate_header",
@@ -160,6 +161,28 @@ def published_year(grids: list[Grid], pattern: str | None, scan_rows: int = 8) -
             if m:
                 return int(m.group("year"))
     return None
+
+
+def edition_contradiction(edition: dict[str, str], values: pd.DataFrame) -> str | None:
+    """What the workbook's content says against the edition its name gives, or None. The groups ``first_year`` and
+    ``last_year`` (when the edition pattern captures them) must be the first and last year the sheets hold values
+    for: a file named 2008-2024 holding 2008-2025 is not the 2008-2024 edition, whatever its name says. Nothing is
+    said when the sheets hold no value row (such a file loads nothing anyway)."""
+    if not len(values) or "year" not in values.columns:
+        return None
+    years = pd.to_numeric(values["year"], errors="coerce").dropna()
+    if not len(years):
+        return None
+    held = {"first_year": int(years.min()), "last_year": int(years.max())}
+    named = {k: edition[k] for k in held if k in edition}
+    wrong = [k for k, v in named.items() if not v.isdigit() or int(v) != held[k]]
+    if not wrong:
+        return None
+    said = ", ".join(f"{k} {named[k]}" for k in wrong)
+    return (
+        f"the name says edition {edition['edition']} ({said}) but the sheets hold the years "
+        f"{held['first_year']}-{held['last_year']}: not loaded. Keep the publisher's file under its own name"
+    )
 
 
 def edition_of(file_name: str, spec: WideFileSpec) -> dict[str, str] | None:

@@ -1,6 +1,6 @@
 """Kind ``years_across_columns``: a publisher's reference workbook (e.g. SIPRI's military expenditure) with one
 entity per row and one year per column, melted to one value per entity, year and measure, tagged with the edition
-its file name tells."""
+its file name tells and its content confirms (the years it holds)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from flows.kinds.base import Kind, batch_of, failed, one_line
 from flows.limits import LimitExceeded, Limits
 from schemas.sources import WideFileSpec
 from transforms.reference import Reference
-from transforms.wide import SheetLayoutError, edition_of, published_year, standardise_workbook
+from transforms.wide import (
+    SheetLayoutError,
+    edition_contradiction,
+    edition_of,
+    published_year,
+    standardise_workbook,
+)
 
 if TYPE_CHECKING:
     from flows.process import FileTask
@@ -43,6 +49,9 @@ def _process(task: FileTask, spec: WideFileSpec, reference: Reference, started: 
         return failed(
             task, "sheet_missing" if str(exc).startswith("no ") else "header_not_found", f"{name}: {exc}", started
         )
+    contradiction = edition_contradiction(edition, result.values)
+    if contradiction is not None:
+        return failed(task, "edition_mismatch", f"{name}: {contradiction}", started)
     tag = {"dataset": spec.dataset, "edition": edition["edition"]}
     values = result.values.assign(**tag)
     footnotes = result.footnotes.rename(columns={"key": "mark"}).assign(**tag)

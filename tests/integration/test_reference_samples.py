@@ -132,3 +132,20 @@ def test_a_renamed_file_cannot_tell_its_edition(sample_inbox, sources, reference
     batch = _process(dest, sources, reference)
     assert batch.status == "failed" and batch.failures["rule"].tolist() == ["edition_unknown"]
     assert "does not tell the edition" in batch.message and "publisher's file name" in batch.message
+
+
+def test_a_file_whose_years_are_not_its_name_s_edition_fails(sample_inbox, sources, reference, tmp_path):
+    """The content decides the edition: the sample 2008-2024 workbook renamed 2009-2024 (a file another edition's
+    name was given to) is refused, naming both spans; under its own name it loads."""
+    path, _ = _entry(sample_inbox)
+    first, last = path.stem.rsplit("-", 2)[-2:]
+    dest = tmp_path / path.name.replace(f"{first}-{last}", f"{int(first) + 1}-{last}")
+    shutil.copyfile(path, dest)
+    batch = _process(dest, sources, reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["edition_mismatch"]
+    assert batch.message == (
+        f"{dest.name}: the name says edition {int(first) + 1}-{last} (first_year {int(first) + 1}) but the sheets "
+        f"hold the years {first}-{last}: not loaded. Keep the publisher's file under its own name"
+    )
+    assert batch.counts["rows_loaded"] == 0 and not batch.tables
+    assert _process(path, sources, reference).status == "loaded"

@@ -12,6 +12,7 @@ from transforms.countries import build_country_lookup
 from transforms.wide import (
     Grid,
     SheetLayoutError,
+    edition_contradiction,
     edition_of,
     published_year,
     split_footnote_marks,
@@ -226,6 +227,22 @@ def test_edition_from_file_name_and_published_year_from_title():
     assert edition_of("milex.xlsx", s) is None
     assert published_year([grid("Constant (2021) US$", SHEET)], s.edition.published) == 2022
     assert published_year([grid("x", [["no mark"]])], s.edition.published) is None
+
+
+def test_the_years_held_must_be_the_edition_the_name_says():
+    edition = {"edition": "2008-2024", "first_year": "2008", "last_year": "2024"}
+    held = pd.DataFrame({"year": [2008, 2015, 2024, 2024]})
+    assert edition_contradiction(edition, held) is None
+    assert edition_contradiction(edition, pd.DataFrame({"year": [2008, 2025]})) == (
+        "the name says edition 2008-2024 (last_year 2024) but the sheets hold the years 2008-2025: not loaded. "
+        "Keep the publisher's file under its own name"
+    )
+    assert edition_contradiction(edition, pd.DataFrame({"year": [2009, 2023]})) == (
+        "the name says edition 2008-2024 (first_year 2008, last_year 2024) but the sheets hold the years "
+        "2009-2023: not loaded. Keep the publisher's file under its own name"
+    )
+    assert edition_contradiction({"edition": "v7"}, pd.DataFrame({"year": [1990]})) is None  # no span in the name
+    assert edition_contradiction(edition, pd.DataFrame({"year": []})) is None  # nothing held: nothing loads anyway
 
 
 @pytest.mark.parametrize(
