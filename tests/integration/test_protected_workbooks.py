@@ -4,14 +4,13 @@ file alone with a message naming the setting, never the password."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from msoffcrypto.format.ooxml import OOXMLFile
 
 from flows.process import FileTask, describe, process_file
 from flows.reference import read_reference
+from samples.protected import write_protected
 from schemas.sources import SourceConfigError, load_source, load_sources
 from schemas.spec_base import PasswordSpec
 from tests.conftest import REFERENCE
@@ -34,11 +33,7 @@ def _mod(sample_inbox):
 
 
 def _encrypted_copy(src: Path, dest: Path) -> Path:
-    out = io.BytesIO()
-    OOXMLFile(io.BytesIO(src.read_bytes())).encrypt(PASSWORD, out)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(out.getvalue())
-    return dest
+    return write_protected(src, dest, PASSWORD)
 
 
 def _process(path: Path, mod, spec, reference):
