@@ -16,6 +16,7 @@ from flows.discover import describe_refused, scan_inbox
 from flows.preflight import shown
 from flows.process import FileTask, describe_seen
 from flows.reference import config_hash, reference_fingerprint
+from flows.remote import fetch_drops
 from flows.retry import RetryPolicy, retry_io, unreadable_message
 from schemas.settings import Settings
 from schemas.sources import SourceConfig
@@ -91,10 +92,12 @@ def discover(
             )
         logger.warning("inbox %s is not reachable; retrying in %.1f s", settings.inbox, delay)
         time.sleep(delay)
+    drops = fetch_drops(settings.inbox, sources, policy, logger)  # remote drops mirrored into their folders first
     found, odd = scan_inbox(settings.inbox, sources)
     for entry in odd:
         logger.warning("refused, not read: %s", describe_refused(entry, settings.inbox))
     refused = [{"file": _key(path, src, settings), "status": "refused", "message": reason} for path, src, reason in odd]
+    refused += drops  # a drop that failed counts as a failed file; its refused entries as refused ones
     for path, src in found:
         rel = path.relative_to(settings.inbox / src.inbox_dir).as_posix()
         yaml_path = yaml_by_agency.get(src.agency)
