@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from dcf.commands import ingest, query, repair, sample, status
-from dcf.commands.common import EXIT_BUSY, EXIT_OK, EXIT_RUN_FAILED, err
+from dcf.commands.common import EXIT_BUSY, EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, err
 
 app = typer.Typer(
     name="dcf",
@@ -75,12 +75,14 @@ app.command(epilog="Example: dcf sample --inbox data/inbox --seed 42")(sample.sa
 
 def main() -> None:
     """Console entry point: a warehouse fault no command caught itself is still one 'error:' line, never a traceback."""
-    from warehouse.errors import WarehouseBusy, WarehouseError
+    from warehouse.errors import WarehouseBusy, WarehouseError, WarehouseKeyProblem
 
     try:
         app()
     except WarehouseError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        if isinstance(exc, WarehouseKeyProblem):  # the key setting: a configuration error
+            sys.exit(EXIT_USAGE)
         sys.exit(EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
 
 

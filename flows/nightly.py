@@ -45,10 +45,12 @@ from flows.nightly_steps import (
 )
 from flows.process import FileTask, process_file
 from flows.reference import read_reference
+from flows.remote import drop_failures, with_origin
 from schemas.batch import FileBatch
-from schemas.settings import Settings
+from schemas.settings import KEY_ENV, Settings
 from schemas.sources import SourceConfig, load_sources
 from transforms.reference import Reference
+from warehouse.connect import configured_key
 from warehouse.controls import check_control_totals
 from warehouse.faults import faultpoint
 from warehouse.store import (
@@ -77,7 +79,7 @@ def on_file_done(hook) -> None:
 @task(name="process-file", task_run_name="process {file_task.file_key}", cache_policy=NO_CACHE)
 def process(file_task: FileTask, reference: Reference, archive_root: Path) -> FileBatch:
     logger = get_run_logger()
-    batch = process_file(file_task, reference, log=logger.warning)
+    batch = with_origin(process_file(file_task, reference, log=logger.warning), file_task)  # a remote drop's URL
     faultpoint("reading")
     if not file_task.read_error and batch.file_hash != "unreadable" and "file_too_large" not in _rules(batch):
         try:  # every received file is kept (content-addressed), so re-processing never needs the inbox
@@ -144,6 +146,17 @@ def load_and_publish(
         staging = Staging(settings.warehouse, log=logger.info)
         for table, frame in _dimensions(reference, sources).items():
             staging.replace_dimension(table, frame)
+        restricted = {s.agency for s in sources if s.restricted}
+        staging.restrict(restricted)
+        if restricted and configured_key() is None:
+            logger.warning(
+                "restricted agencies (%s) are left out of the analyst edition, but no key is set (%s): their lines "
+                "are in plain text in %s",
+                ", ".join(sorted(restricted)),
+                KEY_ENV,
+                settings.warehouse.name,
+                extra=LINE,
+            )
         settled = settle_editions(batches)  # two files of one edition: never the file order's choice
         for before, after in zip(batches, settled, strict=True):
             if after is not before:
@@ -166,7 +179,8 @@ def load_and_publish(
         if mismatched:
             logger.warning("%d control total(s) between datasets do not hold (rule control_total_mismatch)", mismatched)
         totals = _totals(batches, unchanged, withdrawn)
-        outcome = "nothing_new" if not batches else ("partial" if totals["files_failed"] else "success")
+        totals["files_failed"] += drop_failures(refused or [])  # a remote drop not reached (flows/remote.py)
+        outcome = "partial" if totals["files_failed"] else ("nothing_new" if not batches else "success")
         staging.record_load(load, outcome, totals, datetime.now())
         staging.record_refused(load, refused or [], load.started_at)
         staging.record_failure_counts(load)
@@ -281,6 +295,9 @@ def nightly_ingestion(
             inbox=str(settings.inbox),
         )
         quiet = None if force or release else quiet_night(settings, configs, ref, batches, unchanged, refused, load)
+        if quiet is not None and (unreached := drop_failures(refused)):  # a remote drop not reached: exit 4
+            t = {**quiet.totals, "files_failed": quiet.totals["files_failed"] + unreached}
+            quiet = replace(quiet, outcome="partial", totals=t)
         summary = quiet or load_and_publish(settings, batches, unchanged, ref, configs, load, release, refused)
         summary = replace(summary, warnings=misplaced)
     logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)

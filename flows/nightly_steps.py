@@ -134,6 +134,7 @@ def quiet_night(
         dimensions=_dimensions(reference, sources),
         failed_again=[(b.file_key, b.file_hash, b.message) for b in batches],
         as_of=load.started_at,
+        restricted={s.agency for s in sources if s.restricted},
     )
     if reasons:
         get_run_logger().info("publishing: %s", "; ".join(reasons), extra={"dcf": "stage"})

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import Discriminator, Field, StrictBool, Tag, ValidationError, model_validator
 
 from schemas.outline import YAML_LOADER, first_match
 from schemas.spec_base import (
@@ -146,6 +146,9 @@ class SourceConfig(_Strict):
     #: what happens to the rows of a file that leaves the inbox: keep them (default; the file is reported as
     #: withdrawn) or retract them (removed from the warehouse at the next run; the raw archive still holds the file)
     withdrawn: Literal["keep", "retract"] = "keep"
+    #: true: the agency's lines are sensitive: published only to the full warehouse (encrypted when a key is set) and
+    #: left out of the analyst edition published beside it (warehouse/analyst.py, docs/adr/0010); true or false only
+    restricted: StrictBool = False
     #: where the agency's files wait when not in the local inbox (SFTP, an object store, another folder): mirrored
     #: into its inbox folder before discovery (schemas/spec_remote.py, flows/remote.py); None: the local inbox
     remote: RemoteSpec | None = None

@@ -18,3 +18,8 @@ class WarehouseUnreadable(WarehouseError):
     def __init__(self, message: str, cause: BaseException | None = None):
         super().__init__(message)
         self.cause = cause
+
+
+class WarehouseKeyProblem(WarehouseError):
+    """The warehouse key is missing, wrong or cannot be read: a configuration error (exit 2). The message names the
+    setting to fix (DCF_WAREHOUSE_KEY or the Secret block), never the key."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.connect import attach
 from warehouse.faults import faultpoint
 
 #: what analysts query; audit and staging tables stay in the warehouse file
@@ -65,7 +66,7 @@ def publish_to_lake(warehouse: Path, catalog: str, data_path: str, tables: tuple
     con = duckdb.connect()
     try:
         attach_lake(con, catalog, data_path)
-        con.execute(f"ATTACH {_literal(str(warehouse))} AS wh (READ_ONLY)")
+        attach(con, warehouse, "wh")  # read-only; with the key when the warehouse is encrypted (ADR 0010)
         con.execute("BEGIN TRANSACTION")
         for table in tables:
             con.execute(f"CREATE OR REPLACE TABLE lake.{table} AS SELECT * FROM wh.{table}")

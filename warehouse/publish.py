@@ -11,6 +11,10 @@ Layout beside the published file ``warehouse.duckdb``:
   next open of the *new* file replays into it. With the guard, read-only and read-write opens work, reads work, and
   writes fail with "Cannot open file ... .wal" (the published warehouse is read-only for everyone).
 - ``warehouse.duckdb.lock`` - the ingestion lock (flock), re-entrant within one process.
+- ``warehouse.analyst.duckdb`` (and its own WAL guard) - the analyst edition, published with the full warehouse
+  whenever an agency is restricted (warehouse/analyst.py, docs/adr/0010).
+
+Every file is opened through warehouse/connect.py, which attaches it with the key when one is configured.
 
 Every run starts with :func:`recover`: leftovers of a run that died (staging and publish copies, partial versions,
 versions newer than what was published) are removed and logged.
@@ -33,7 +37,9 @@ from typing import Any
 
 import duckdb
 
-from warehouse.errors import WarehouseBusy, WarehouseError, WarehouseUnreadable
+from warehouse import analyst
+from warehouse.connect import configured_key, httpfs_extension, is_encrypted, open_warehouse
+from warehouse.errors import WarehouseBusy, WarehouseError, WarehouseKeyProblem, WarehouseUnreadable
 from warehouse.faults import faultpoint
 
 #: how many earlier published states are kept besides the current one
@@ -144,20 +150,21 @@ def unreadable_error(path: Path, exc: BaseException, way_out: str | None = None)
 def read_only(warehouse: Path, config: dict[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to ``warehouse``. If a writer elsewhere holds the file (an analyst's read-write
     session), read a private snapshot copy instead of failing. A file that does not open raises
-    :class:`WarehouseUnreadable` naming the real path (never the snapshot's) and the way out. ``config``: DuckDB
-    settings fixed at connect time (``dcf sql`` turns external access off with them)."""
+    :class:`WarehouseUnreadable` naming the real path (never the snapshot's) and the way out; a missing or wrong key
+    :class:`WarehouseKeyProblem`. ``config``: DuckDB settings fixed for the connection (``dcf sql`` turns external
+    access off with them)."""
     if not warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}; run 'dcf run' first")
     with tempfile.TemporaryDirectory(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-") as tmp:
         try:
             try:
-                con = duckdb.connect(str(warehouse), read_only=True, config=config or {})
+                con = open_warehouse(warehouse, read_only=True, config=config)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise
                 copy = Path(tmp) / warehouse.name
                 shutil.copyfile(warehouse, copy)
-                con = duckdb.connect(str(copy), read_only=True, config=config or {})
+                con = open_warehouse(copy, read_only=True, config=config)
         except duckdb.Error as exc:
             raise unreadable_error(warehouse, exc) from None
         try:
@@ -181,6 +188,8 @@ def published_seq(published: Path) -> int | None:
     try:
         with read_only(published) as con:
             value = meta(con).get("publish_seq")
+    except WarehouseKeyProblem:
+        raise
     except (WarehouseError, duckdb.Error, OSError):
         return None
     return int(value) if value and value.isdigit() else None
@@ -216,7 +225,7 @@ def _inspect(path: Path, schema: str) -> tuple[str | None, tuple | None]:
     """(None, its last load's (load_id, finished_at)) if ``path`` opens as a warehouse of layout ``schema``, else
     (what is wrong, in words, None); one open of the file."""
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with open_warehouse(path, read_only=True) as con:
             found = meta(con).get("schema_version")
             if found != schema:
                 return (
@@ -249,21 +258,35 @@ def next_seq(published: Path) -> int:
     return max([0, *version_seqs(published), published_seq(published) or 0]) + 1
 
 
-def prune(published: Path) -> None:
-    """Keep the newest KEEP_VERSIONS + 1 versions (by sequence) and always the published one."""
+def prune(published: Path, log: Log | None = None) -> None:
+    """Keep the newest KEEP_VERSIONS + 1 versions (by sequence) and always the published one. With a key configured,
+    versions written in plain text before it was set are removed too: the warehouse is encrypted at rest, and such a
+    version could not be published under the key anyway."""
     seqs = version_seqs(published)
     current = published_seq(published)
     for seq in seqs[: max(0, len(seqs) - (KEEP_VERSIONS + 1))]:
         if seq != current:
             version_path(published, seq).unlink(missing_ok=True)
+    if configured_key() is not None:
+        for seq in version_seqs(published):
+            path = version_path(published, seq)
+            try:
+                plain = seq != current and not is_encrypted(path)
+            except duckdb.Error:  # a damaged version: rollback --list says so; not this function's to judge
+                continue
+            if plain:
+                path.unlink()
+                if log:
+                    log(f"removed version {seq:06d}: written without encryption, before the key was set")
 
 
 # -- recovery ----------------------------------------------------------------------------------------------------
 def _leftovers(published: Path) -> list[Path]:
     folder, name = published.parent, published.name
+    edition = analyst.analyst_path(published).name
     found = [
         p
-        for pattern in (f".{name}.staging-*", f".{name}.publish-*", f".{name}.rollback-*")
+        for pattern in (f".{name}.staging-*", f".{name}.publish-*", f".{name}.rollback-*", f".{edition}.publish-*")
         for p in folder.glob(pattern)
     ]
     vdir = versions_dir(published)
@@ -305,6 +328,19 @@ def recover(published: Path, log: Log) -> list[str]:
     return done
 
 
+def check_key(published: Path) -> None:
+    """Before a run: the key setting holds a usable key (or none is set), and it opens the newest kept version (else
+    the published file); :class:`WarehouseKeyProblem` otherwise, so a wrong key fails before any file is read."""
+    if configured_key() is not None:
+        httpfs_extension()  # writing needs it: say so now, not after the files are read
+    trusted = base_version(published) or (published if published.exists() else None)
+    if trusted is not None:
+        try:
+            open_warehouse(trusted, read_only=True).close()
+        except duckdb.Error:
+            pass  # a broken or busy file: the run says so in its own words
+
+
 def base_version(published: Path) -> Path | None:
     """The newest kept version: the trusted state a new staging copy starts from (None: none kept yet)."""
     seqs = version_seqs(published)
@@ -337,14 +373,19 @@ def _fsync(path: Path) -> None:
 
 
 def publish_file(ready: Path, published: Path, seq: int, log: Log) -> None:
-    """``ready`` (closed, complete, carrying publish_seq = ``seq``) becomes version ``seq`` and the published file.
+    """``ready`` (closed, complete, carrying publish_seq = ``seq``) becomes version ``seq`` and the published file,
+    and, when it records restricted agencies, its analyst edition is published beside it (warehouse/analyst.py).
 
     Order matters for kills at any point: the version is linked first (a kill after it leaves a version newer than
-    the published file, removed by :func:`recover`), the published copy is renamed in one step, pruning comes last.
+    the published file, removed by :func:`recover`), both copies are complete before either is renamed, each is
+    renamed in one step (a kill between the two leaves the analyst edition one version behind: the next night sees
+    it and publishes again, warehouse/quiet.py), pruning comes last.
     """
     vdir = versions_dir(published)
     version = version_path(published, seq)
     tmp = published.with_name(f".{published.name}.publish-{os.getpid()}")
+    edition = analyst.analyst_path(published)
+    edition_tmp = edition.with_name(f".{edition.name}.publish-{os.getpid()}")
     try:
         _fsync(ready)
         vdir.mkdir(exist_ok=True)
@@ -353,25 +394,40 @@ def publish_file(ready: Path, published: Path, seq: int, log: Log) -> None:
         faultpoint("version_link")
         shutil.copyfile(ready, tmp)
         _fsync(tmp)
+        left_out = analyst.build(ready, edition_tmp)
+        if left_out is not None:
+            _fsync(edition_tmp)
         faultpoint("rename")
         guard_wal(published, log)
         os.replace(tmp, published)
-    except BaseException:  # not published: undo this attempt's version and copy (a kill leaves them to recover())
+        if left_out is not None:
+            guard_wal(edition, log)
+            os.replace(edition_tmp, edition)
+    except BaseException:  # not published: undo this attempt's version and copies (a kill leaves them to recover())
         version.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
+        edition_tmp.unlink(missing_ok=True)
         raise
+    if left_out is not None:
+        log(
+            f"analyst edition {edition.name} published: {sum(left_out.values())} row(s) of restricted agencies left out"
+        )
     try:
         _fsync(published.parent)
         faultpoint("after_rename")
         ready.unlink()
-        prune(published)
+        if left_out is None and edition.exists():  # no agency is restricted any more: never leave a stale edition
+            edition.unlink()
+            edition.with_name(edition.name + ".wal").unlink(missing_ok=True)  # its guard (a link to nowhere)
+            log(f"removed the analyst edition {edition.name}: no agency is restricted any more")
+        prune(published, log)
     except OSError as exc:  # published already; tidying up can wait for the next run's recover()
         log(f"published, but could not tidy up ({exc}); the next run will")
 
 
 def stamp(path: Path, seq: int, **extra: str) -> None:
     """Write the version number (and other facts) into a closed private copy before it is published."""
-    with duckdb.connect(str(path)) as con:
+    with open_warehouse(path, read_only=False) as con:
         con.execute("CREATE TABLE IF NOT EXISTS warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
         for key, value in {
             "publish_seq": str(seq),
@@ -392,6 +448,11 @@ def rollback(published: Path, seq: int, schema: str, log: Log) -> int:
     if problem:
         raise WarehouseError(
             f"version {seq:06d} cannot be published: it {problem}; choose another ('dcf rollback --list')"
+        )
+    if configured_key() is not None and not is_encrypted(source):
+        raise WarehouseError(
+            f"version {seq:06d} cannot be published: it was written without encryption, before the key was set; "
+            "choose another ('dcf rollback --list')"
         )
     with exclusive_lock(published):
         recover(published, log)

@@ -16,6 +16,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from warehouse.analyst import analyst_path, restricted_of
+from warehouse.connect import open_warehouse
 from warehouse.ddl import SCHEMA_VERSION, schema_version
 from warehouse.publish import WAL_GUARD_TARGET, published_seq, version_path, version_seqs
 from warehouse.run_steps import CLOSED_RATES_SQL
@@ -28,10 +30,14 @@ def _intact(published: Path) -> str | None:
         return "no version kept yet"
     if published_seq(published) != seqs[-1]:
         return f"the published file is not version {seqs[-1]}, the newest kept"
-    wal = published.with_name(published.name + ".wal")
-    if not (wal.is_symlink() and os.readlink(wal) == WAL_GUARD_TARGET):
+    if not _guarded(published):
         return "the published file's write-ahead-log guard is missing"
     return None
+
+
+def _guarded(path: Path) -> bool:
+    wal = path.with_name(path.name + ".wal")
+    return wal.is_symlink() and os.readlink(wal) == WAL_GUARD_TARGET
 
 
 def _differs(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> bool:
@@ -55,18 +61,31 @@ def reasons_to_publish(
     dimensions: dict[str, pd.DataFrame],
     failed_again: list[tuple[str, str, str | None]],
     as_of: datetime,
+    restricted: AbstractSet[str] = frozenset(),
 ) -> list[str]:
     """What this night would change in the last published state ([] = nothing). ``present``: the files in the
     inbox; ``skip_agencies``: agencies whose folder is missing (they withdraw nothing); ``failed_again``: (file_key,
-    file_hash, message) of the files processed tonight, all of which failed."""
+    file_hash, message) of the files processed tonight, all of which failed; ``restricted``: the agencies the source
+    YAMLs restrict tonight (their analyst edition must match, warehouse/analyst.py)."""
     problem = _intact(published)
     if problem:
         return [problem]
-    base = version_path(published, version_seqs(published)[-1])
-    with duckdb.connect(str(base), read_only=True) as con:  # a private version: no writer, no guard needed
+    newest = version_seqs(published)[-1]
+    base = version_path(published, newest)
+    with open_warehouse(base, read_only=True) as con:  # a private version: no writer, no guard needed
         if schema_version(con) != SCHEMA_VERSION:
             return ["the warehouse layout is older than this code's"]
         reasons = []
+        recorded = restricted_of(con)
+        edition = analyst_path(published)
+        if recorded != sorted(restricted):
+            reasons.append("the restricted agencies changed")
+        elif recorded and published_seq(edition) != newest:
+            reasons.append(f"the analyst edition is not version {newest}")
+        elif recorded and not _guarded(edition):
+            reasons.append("the analyst edition's write-ahead-log guard is missing")
+        elif not recorded and edition.exists():
+            reasons.append("an analyst edition is left from when an agency was restricted")
         con.register("_present", pa.table({"file_key": pa.array(sorted(present), pa.string())}))
         con.register("_skip", pa.table({"agency_code": pa.array(sorted(skip_agencies), pa.string())}))
         try:

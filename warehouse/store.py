@@ -12,6 +12,7 @@ tests import them from ``warehouse.store``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -24,6 +25,8 @@ import pandas as pd
 
 from schemas.batch import FileBatch
 from warehouse import run_steps
+from warehouse.analyst import RESTRICTED_KEY
+from warehouse.connect import configured_key, encrypt_copy, is_encrypted, open_warehouse
 from warehouse.ddl import (  # noqa: F401  (re-exported)
     FILE_TABLES,
     SCHEMA_VERSION,
@@ -80,11 +83,15 @@ class Staging:
             if base is not None:
                 found = self._schema_of(base)
                 if found == SCHEMA_VERSION:
-                    shutil.copyfile(base, self.path)
+                    if configured_key() is not None and not is_encrypted(base):  # the key was set since
+                        log(f"encrypting the warehouse: the staging copy of {base.name} is written under the key")
+                        encrypt_copy(base, self.path)
+                    else:
+                        shutil.copyfile(base, self.path)
                     faultpoint("staging_copy")
                 else:
                     self.replaces_schema, self._replaced = found or "unknown", base
-            self._con = duckdb.connect(str(self.path))
+            self._con = open_warehouse(self.path, read_only=False)
             apply_ddl(self.con)
         except BaseException as exc:
             self.discard()
@@ -277,6 +284,14 @@ class Staging:
             if plain := explain(exc, self.published):
                 raise plain from exc
             raise
+
+    def restrict(self, agencies: AbstractSet[str]) -> None:
+        """Record which agencies are restricted (their source YAML says ``restricted: true``): each publish then
+        writes an analyst edition without their rows (warehouse/analyst.py). Kept by the copies a replay or rerate
+        starts from; the nightly flow sets it from the source YAMLs every night."""
+        self.con.execute("DELETE FROM warehouse_meta WHERE key = ?", [RESTRICTED_KEY])
+        if agencies:
+            self.con.execute("INSERT INTO warehouse_meta VALUES (?, ?)", [RESTRICTED_KEY, json.dumps(sorted(agencies))])
 
     def replace_dimension(self, table: str, df: pd.DataFrame) -> None:
         """Reference dimensions are replaced whole from reference/ and sources/ on every load."""

@@ -67,15 +67,16 @@ def connect(warehouse: Path | None, config: dict | None = None):
 
 @contextmanager
 def reading(path: Path, config: dict | None = None):
-    """A read-only connection; a warehouse that does not open is one 'error:' line naming the way out."""
-    from warehouse.errors import WarehouseError
+    """A read-only connection; a warehouse that does not open is one 'error:' line naming the way out (exit 2 for
+    a missing or wrong key: a configuration error, the setting named, never the key)."""
+    from warehouse.errors import WarehouseError, WarehouseKeyProblem
     from warehouse.publish import read_only
 
     try:
         with read_only(path, config) as con:
             yield con
     except WarehouseError as exc:
-        fail(escape(str(exc)), EXIT_RUN_FAILED)
+        fail(escape(str(exc)), EXIT_USAGE if isinstance(exc, WarehouseKeyProblem) else EXIT_RUN_FAILED)
 
 
 def bind(sql: str, params: list) -> str:

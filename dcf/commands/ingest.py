@@ -66,13 +66,18 @@ def _run(inbox, warehouse, sources, reference, level: int, **parameters) -> None
         fail(f"inbox {settings.inbox} does not exist (create it, or run 'make demo' for the sample inbox)", EXIT_USAGE)
     from flows.reference import ReferenceError_, check_reference
     from schemas.sources import load_sources
+    from warehouse.errors import WarehouseKeyProblem
+    from warehouse.publish import check_key
     from warehouse.store import WarehouseBusy, WarehouseError, exclusive_lock
 
     try:  # configuration problems are usage errors, reported before Prefect starts
         load_sources(settings.sources)
         check_reference(settings.reference)
+        check_key(settings.warehouse)
     except (SourceConfigError, ReferenceError_) as exc:
         fail(str(exc), EXIT_USAGE)
+    except WarehouseKeyProblem as exc:
+        fail(escape(str(exc)), EXIT_USAGE)
     from dcf.commands.run_output import run_console
     from flows.nightly import on_file_done, run_nightly
     from flows.prefect_local import LocalPrefectError, local_prefect
@@ -103,6 +108,8 @@ def _run(inbox, warehouse, sources, reference, level: int, **parameters) -> None
             )
         except LocalPrefectError as exc:
             fail(f"{escape(str(exc))}; the published warehouse was not changed", EXIT_RUN_FAILED)
+        except WarehouseKeyProblem as exc:  # e.g. a Secret block that stopped answering: the setting, named
+            fail(escape(str(exc)), EXIT_USAGE)
         except WarehouseError as exc:  # disk full, permissions, a broken published file: the cause and the next step
             fail(escape(str(exc)), EXIT_BUSY if isinstance(exc, WarehouseBusy) else EXIT_RUN_FAILED)
         except Exception as exc:  # noqa: BLE001 - the flow's log has the detail; the user gets one sentence

@@ -94,7 +94,7 @@ def rollback(
     versions are kept (DCF_KEEP_VERSIONS earlier ones, default 5); a version that does not open as a warehouse of
     this layout is refused."""
     from warehouse.ddl import SCHEMA_VERSION
-    from warehouse.errors import WarehouseBusy, WarehouseError
+    from warehouse.errors import WarehouseBusy, WarehouseError, WarehouseKeyProblem
     from warehouse.publish import list_versions, published_seq
     from warehouse.publish import rollback as do_rollback
 
@@ -102,7 +102,10 @@ def rollback(
     if fmt != "table" and not list_only:  # never roll back when a script only meant to list
         fail("--format applies to --list only", EXIT_USAGE)
     settings = resolve_settings(warehouse=warehouse)
-    versions = list_versions(settings.warehouse, SCHEMA_VERSION)
+    try:
+        versions = list_versions(settings.warehouse, SCHEMA_VERSION)
+    except WarehouseKeyProblem as exc:
+        fail(escape(str(exc)), EXIT_USAGE)
     if list_only and fmt != "table":
         listed = Result(
             ["version", "last_load", "finished", "state", "path"],
@@ -144,7 +147,11 @@ def rollback(
     except WarehouseError as exc:
         fail(
             escape(str(exc)),
-            EXIT_USAGE if "cannot be published" in str(exc) or "no kept version" in str(exc) else EXIT_RUN_FAILED,
+            EXIT_USAGE
+            if isinstance(exc, WarehouseKeyProblem)
+            or "cannot be published" in str(exc)
+            or "no kept version" in str(exc)
+            else EXIT_RUN_FAILED,
         )
     out.print(
         f"published version {chosen.seq} (last load {chosen.load_id}) again as {settings.warehouse}, "

@@ -225,7 +225,7 @@ COMMENT ON COLUMN audit_failure_count.failures IS 'Failures seen by that load (c
 
 -- warehouse_meta -----------------------------------------------------------------------------------------------------
 COMMENT ON TABLE warehouse_meta IS 'Facts about the warehouse file itself, as key/value pairs.';
-COMMENT ON COLUMN warehouse_meta.key IS 'Name of the fact; schema_version = layout version of the tables (warehouse/ddl.py SCHEMA_VERSION); key.';
+COMMENT ON COLUMN warehouse_meta.key IS 'Name of the fact; schema_version = layout version of the tables (warehouse/ddl.py SCHEMA_VERSION); publish_seq = the version this file is; restricted_agencies = the agencies (JSON list) whose rows the analyst edition leaves out (full warehouse only, absent when none); edition = what an analyst edition holds (analyst edition only); key.';
 COMMENT ON COLUMN warehouse_meta.value IS 'Value of the fact, as text.';
 
 -- Views of 002_views.sql ----------------------------------------------------------------------------------------------

@@ -1,0 +1,227 @@
+"""The one way project code opens a warehouse file: the published one, a private version, the staging copy, the
+analyst edition (docs/adr/0010).
+
+Without a key configured (neither ``DCF_WAREHOUSE_KEY`` nor ``DCF_WAREHOUSE_KEY_SECRET``, schemas/settings.py) a file
+is opened as before, ``duckdb.connect(path, read_only=...)``. With a key, DuckDB's database encryption (AES-GCM-256):
+an in-memory connection attaches the file with the key under the name ``warehouse`` and ``USE``s it, so unqualified
+names work as before. Facts measured with duckdb 1.5.5 (ADR 0010):
+
+- ``duckdb.connect(path, config={"encryption_key": ...})`` is refused ("options were not recognized"): only
+  ``ATTACH ... (ENCRYPTION_KEY ...)`` takes a key.
+- Reading needs nothing more; writing needs OpenSSL from the httpfs extension (``duckdb-extension-httpfs``, loaded by
+  path: nothing is downloaded), else "DuckDB currently has a read-only crypto module loaded". It is loaded whenever a
+  key is used, and temporary files (spilled sorts and joins) are encrypted too (``temp_file_encryption``).
+- Without the key: CatalogException 'Cannot open encrypted database "..." without a key'; with another key:
+  InvalidInputException "Wrong encryption key used to open the database file"; with a key on a file that is not
+  encrypted: CatalogException 'A key is explicitly specified, but database "..." is not encrypted'.
+
+A missing or wrong key is :class:`WarehouseKeyProblem` naming the setting, never the key; no message of this module
+carries the key (DuckDB's own messages are scrubbed of it).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from schemas.settings import KEY_ENV, KEY_MIN_LENGTH, KEY_SECRET_ENV, KeySetting, key_setting
+from warehouse.errors import WarehouseKeyProblem
+
+#: the catalog name of a warehouse opened with a key (a file opened directly is named after its stem: "warehouse")
+ALIAS = "warehouse"
+NO_KEY = "without a key"
+WRONG_KEY = "Wrong encryption key"
+NOT_ENCRYPTED = "is not encrypted"
+_secrets: dict[str, str] = {}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _read_secret(where: KeySetting) -> str:
+    name = str(where.secret)
+    if name not in _secrets:
+        try:  # Prefect only when a Secret block is configured (its import costs seconds on a busy machine)
+            from prefect.blocks.system import Secret
+
+            value = Secret.load(name, _sync=True).get()  # type: ignore[call-arg, union-attr]
+        except Exception as exc:  # noqa: BLE001 - no block, no server: one sentence naming the block
+            raise WarehouseKeyProblem(f"the {where.setting} could not be read ({type(exc).__name__})") from None
+        _secrets[name] = value if isinstance(value, str) else ""
+    return _secrets[name]
+
+
+def configured_key() -> tuple[str, KeySetting] | None:
+    """(the key, where it comes from), or None when encryption is off. A setting that holds no usable key is
+    :class:`WarehouseKeyProblem`: a warehouse must never be written in plain text because a variable came empty."""
+    try:
+        where = key_setting()
+    except ValueError as exc:
+        raise WarehouseKeyProblem(str(exc)) from None
+    if where is None:
+        return None
+    key = os.environ.get(str(where.env), "") if where.env else _read_secret(where)
+    if not key:
+        raise WarehouseKeyProblem(
+            f"the {where.setting} is set but holds no key: give it the warehouse key, or unset "
+            f"{KEY_ENV} and {KEY_SECRET_ENV} for a warehouse without encryption"
+        )
+    if len(key) < KEY_MIN_LENGTH:
+        raise WarehouseKeyProblem(f"the key in the {where.setting} is shorter than {KEY_MIN_LENGTH} characters")
+    return key, where
+
+
+def httpfs_extension() -> Path:
+    """The httpfs extension of this duckdb version (its OpenSSL writes encrypted files), from its PyPI package."""
+    try:
+        import duckdb_extension_httpfs
+    except ImportError:
+        raise WarehouseKeyProblem(
+            f"writing an encrypted warehouse needs DuckDB's httpfs extension: install the package "
+            f"duckdb-extension-httpfs=={duckdb.__version__} (or unset {KEY_ENV} and {KEY_SECRET_ENV})"
+        ) from None
+    found = sorted(
+        pathlib.Path(duckdb_extension_httpfs.__file__).parent.rglob(f"v{duckdb.__version__}/*.duckdb_extension")
+    )
+    if not found:
+        raise WarehouseKeyProblem(f"no httpfs extension for duckdb {duckdb.__version__} in duckdb-extension-httpfs")
+    return found[0]
+
+
+def _scrubbed(exc: duckdb.Error, key: str) -> duckdb.Error:
+    """The same DuckDB error, its message without the key (should DuckDB ever quote the statement)."""
+    text = str(exc).replace(key, "***")
+    try:
+        return type(exc)(text)
+    except TypeError:  # an exception type that takes other arguments
+        return duckdb.Error(text)
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return _quote(str(value))
+
+
+def _apply(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> None:
+    """Connect-time settings given after the ATTACH (external access off forbids ATTACH, and setting a folder):
+    ``enable_external_access`` after the others, ``lock_configuration`` last, so no query can change them back."""
+    last = ("enable_external_access", "lock_configuration")
+    for name, value in sorted(config.items(), key=lambda item: last.index(item[0]) + 1 if item[0] in last else 0):
+        con.execute(f"SET {name} = {_setting(value)}")
+
+
+def missing_key(path: Path) -> WarehouseKeyProblem:
+    return WarehouseKeyProblem(
+        f"the warehouse {path} is encrypted and no key is set: set {KEY_ENV} (the key) or {KEY_SECRET_ENV} "
+        "(the name of a Prefect Secret block holding it)"
+    )
+
+
+def wrong_key(path: Path, where: KeySetting) -> WarehouseKeyProblem:
+    return WarehouseKeyProblem(f"the key in the {where.setting} does not open the warehouse {path} (wrong key)")
+
+
+def open_warehouse(
+    path: Path | str,
+    *,
+    read_only: bool = True,
+    config: Mapping[str, Any] | None = None,
+    plain: bool = False,
+) -> duckdb.DuckDBPyConnection:
+    """A connection whose default catalog is the warehouse at ``path``. With a key configured (and not ``plain``)
+    the file is attached with it: a new file is written encrypted, an existing one must open with the key. A file
+    that is not encrypted (written before the key was set, or an analyst edition) opens read-only as it is; opening
+    it read-write under a key is refused (warehouse/store.py encrypts a copy instead). ``config``: DuckDB settings
+    fixed for the connection (``dcf sql`` turns external access off with them)."""
+    path = Path(path)
+    found = None if plain else configured_key()
+    if found is None:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+        except duckdb.CatalogException as exc:
+            if NO_KEY in str(exc):
+                raise missing_key(path) from None
+            raise
+    key, where = found
+    con = duckdb.connect()
+    try:
+        con.execute(f"LOAD {_quote(str(httpfs_extension()))}")
+        con.execute("SET temp_file_encryption = true")
+        mode = ", READ_ONLY" if read_only else ""
+        con.execute(f"ATTACH {_quote(str(path))} AS {ALIAS} (ENCRYPTION_KEY {_quote(key)}{mode})")
+        con.execute(f"USE {ALIAS}")
+        _apply(con, config or {})
+    except duckdb.Error as exc:
+        con.close()
+        text = str(exc)
+        if WRONG_KEY in text:
+            raise wrong_key(path, where) from None
+        if NOT_ENCRYPTED in text:
+            if read_only:
+                return open_warehouse(path, read_only=True, config=config, plain=True)
+            raise WarehouseKeyProblem(
+                f"{path} is not encrypted, and a key is set ({where.setting}): it is not written in plain text"
+            ) from None
+        raise _scrubbed(exc, key) from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    """Attach the warehouse at ``path`` read-only to a connection of one's own as ``alias`` (with the key when one is
+    configured and the file is encrypted), e.g. to copy it elsewhere."""
+    found = configured_key()
+    target = f"ATTACH {_quote(str(path))} AS {alias}"
+    if found is None or not is_encrypted(path):
+        con.execute(f"{target} (READ_ONLY)")
+        return
+    key, where = found
+    try:
+        con.execute(f"{target} (ENCRYPTION_KEY {_quote(key)}, READ_ONLY)")
+    except duckdb.Error as exc:
+        if WRONG_KEY in str(exc):
+            raise wrong_key(path, where) from None
+        raise _scrubbed(exc, key) from None
+
+
+def is_encrypted(path: Path) -> bool:
+    """Whether ``path`` is an encrypted DuckDB file (asked of DuckDB without a key; the file is only read)."""
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.CatalogException as exc:
+        if NO_KEY in str(exc):
+            return True
+        raise
+    return False
+
+
+def encrypt_copy(source: Path, target: Path) -> None:
+    """Write ``target`` (a new file) encrypted under the configured key with everything ``source`` (a plain file)
+    holds: tables with their rows, constraints, views and comments (COPY FROM DATABASE). Used once, when the key is
+    set on a warehouse written without one."""
+    con = open_warehouse(target, read_only=False)
+    try:
+        con.execute(f"ATTACH {_quote(str(source))} AS plain_source (READ_ONLY)")
+        con.execute(f"COPY FROM DATABASE plain_source TO {current_catalog(con)}")
+        con.execute("DETACH plain_source")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def current_catalog(con: duckdb.DuckDBPyConnection) -> str:
+    """The quoted name of the connection's default catalog (the warehouse)."""
+    row = con.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    return '"' + str(row[0]).replace('"', '""') + '"'
