@@ -101,9 +101,14 @@ def status(
                 EXIT_RUN_FAILED,
             )
     warnings = _inbox_warnings(inbox, sources, last_inbox[0] if last_inbox else None)
+    from warehouse.analyst import analyst_path
+
+    edition = analyst_path(settings.warehouse)  # published beside it while an agency is restricted (ADR 0010)
+    edition_bytes = edition.stat().st_size if edition.is_file() else None
     if fmt == "json":
         sys.stdout.write(
             f'{{"warehouse": {_json_str(str(settings.warehouse))}, "bytes": {size}, '
+            f'"analyst_edition": {_json_str(str(edition)) if edition_bytes is not None else "null"}, '
             f'"recent_loads": {json_records(recent)}, "current_files": {json_records(files)}, '
             f'"datasets": {json_records(datasets)}, "refused_entries": {json_records(refused)}, '
             f'"withdrawn_files": {n_withdrawn}, "open_failures": {n_open}, '
@@ -113,6 +118,14 @@ def status(
         write([recent, files, datasets, refused], "csv", out, sys.stdout)
     else:
         out.print(screen(f"warehouse: {settings.warehouse} ({size / 1e6:.1f} MB)", keep=""))
+        if edition_bytes is not None:
+            out.print(
+                screen(
+                    f"analyst edition: {edition} ({edition_bytes / 1e6:.1f} MB; without the restricted agencies' "
+                    "rows: the file to give analysts)",
+                    keep="",
+                )
+            )
         out.print(rich_table(recent))
         out.print(rich_table(files))
         if datasets.rows:

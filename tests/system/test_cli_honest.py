@@ -70,6 +70,7 @@ def test_listing_commands_print_csv_and_json(sample_warehouse):
     status = json.loads(dcf("status", "--warehouse", wh, "--format", "json").stdout)
     assert [(f["file"], f["loaded"]) for f in status["current_files"]] == files
     assert status["open_failures"] == n_open and status["recent_loads"][0]["outcome"] == "success"
+    assert status["analyst_edition"] is None and "analyst edition" not in table.stdout  # no agency is restricted
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", status["recent_loads"][0]["started"])
     datasets = query(sample_warehouse, "SELECT dataset, rows_loaded FROM dataset_summary ORDER BY 1")
     assert {"transfer_register", "sipri_milex"} <= {d for d, _ in datasets}  # the sample register and reference

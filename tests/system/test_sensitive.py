@@ -249,7 +249,10 @@ def test_dcf_reads_with_the_key_and_fails_in_one_line_without_it(night):
     query = f"SELECT count(*) AS n FROM funding_lines WHERE agency_code = '{RESTRICTED}'"
     ok = dcf("sql", "--warehouse", str(wh), query, "--format", "csv", key=KEY)
     assert ok.returncode == 0 and int(ok.stdout.split()[-1]) > 100, ok.stderr
-    assert dcf("status", "--warehouse", str(wh), "--format", "json", key=KEY).returncode == 0
+    status = dcf("status", "--warehouse", str(wh), "--format", "json", key=KEY)
+    assert status.returncode == 0 and json.loads(status.stdout)["analyst_edition"] == str(edition), status.stderr
+    screen = dcf("status", "--warehouse", str(wh), key=KEY)
+    assert f"analyst edition: {edition} (" in screen.stdout.replace("\n", ""), screen.stdout
     analysts = dcf("sql", "--warehouse", str(edition), query, "--format", "csv", key=None)
     assert analysts.returncode == 0 and analysts.stdout.split()[-1] == "0", analysts.stderr
     for command in (["sql", query], ["status"], ["failures"], ["rollback", "--list"]):
