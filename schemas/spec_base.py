@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -69,9 +69,11 @@ class HeaderSpec(_Strict):
         raise ValueError("give either 'row' or 'detect: true', not both and not neither")
 
 
-class PasswordSpec(_Strict):
-    """Where the password of an agency's encrypted workbooks comes from: an environment variable (``env``) or a
-    Prefect Secret block (``secret``), never the YAML itself. flows/passwords.py reads it when a file needs it."""
+class SecretRef(_Strict):
+    """Where a secret comes from: an environment variable (``env``) or a Prefect Secret block (``secret``), never the
+    YAML itself. Subclasses say what the secret is in ``INLINE`` (the message for a value written inline)."""
+
+    INLINE: ClassVar[str] = "a secret never sits in the YAML"
 
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable")
     secret: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$", description="Prefect Secret block name")
@@ -80,22 +82,29 @@ class PasswordSpec(_Strict):
     @classmethod
     def _never_inline(cls, value: object) -> object:
         if not isinstance(value, dict):
-            raise ValueError(
-                "a password never sits in the YAML: write {env: VARIABLE} (an environment variable holding it) "
-                "or {secret: block-name} (a Prefect Secret block)"
-            )
+            raise ValueError(cls.INLINE)
         return value
 
     @model_validator(mode="after")
-    def _one_place(self) -> PasswordSpec:
+    def _one_place(self) -> SecretRef:
         if (self.env is None) == (self.secret is None):
             raise ValueError("give either 'env' or 'secret', not both and not neither")
         return self
 
     @property
     def setting(self) -> str:
-        """The setting to fix, in words (never the password)."""
+        """The setting to fix, in words (never the secret)."""
         return f"environment variable {self.env}" if self.env else f"Prefect Secret block '{self.secret}'"
+
+
+class PasswordSpec(SecretRef):
+    """Where the password of an agency's encrypted workbooks comes from. flows/passwords.py reads it when a file
+    needs it."""
+
+    INLINE: ClassVar[str] = (
+        "a password never sits in the YAML: write {env: VARIABLE} (an environment variable holding it) "
+        "or {secret: block-name} (a Prefect Secret block)"
+    )
 
 
 class FxSpec(_Strict):

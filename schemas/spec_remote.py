@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.spec_base import _Strict
+from schemas.spec_base import SecretRef, _Strict
 
 #: the protocols a drop may use: sftp (fsspec's SFTP file system, over paramiko), the object stores through their
 #: fsspec implementations (s3 needs s3fs, gs gcsfs, az adlfs, installed where used), a folder on this machine
@@ -111,36 +111,18 @@ def _clean(path: str, absolute: bool) -> str:
     return "/" + "/".join(steps) if absolute else "/".join(steps)
 
 
-class RemoteCredentials(_Strict):
+class RemoteCredentials(SecretRef):
     """Where the credential of a drop comes from (an environment variable or a Prefect Secret block) and what it
     holds: the path of a private key file (``key_file``, the default), a private key itself (``key``, e.g. the
     text of a Secret block), a ``password``, or ``options``: a JSON object of fsspec storage options (an object
     store's key and secret)."""
 
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable")
-    secret: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$", description="Prefect Secret block name")
+    INLINE: ClassVar[str] = (
+        "credentials never sit in the YAML: write {env: VARIABLE} (an environment variable holding them) "
+        "or {secret: block-name} (a Prefect Secret block)"
+    )
+
     holds: Literal["key_file", "key", "password", "options"] = "key_file"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _never_inline(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            raise ValueError(
-                "credentials never sit in the YAML: write {env: VARIABLE} (an environment variable holding them) "
-                "or {secret: block-name} (a Prefect Secret block)"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _one_place(self) -> RemoteCredentials:
-        if (self.env is None) == (self.secret is None):
-            raise ValueError("give either 'env' or 'secret', not both and not neither")
-        return self
-
-    @property
-    def setting(self) -> str:
-        """The setting to fix, in words (never the credential)."""
-        return f"environment variable {self.env}" if self.env else f"Prefect Secret block '{self.secret}'"
 
 
 class RemoteSpec(_Strict):
