@@ -19,6 +19,7 @@ import pytest
 
 from flows.nightly import run_nightly
 from schemas.settings import KEY_ENV, KEY_SECRET_ENV
+from tests.system.test_analyst_access import duckdb_cli
 from warehouse import analyst, connect, publish
 from warehouse.errors import WarehouseKeyProblem
 
@@ -30,14 +31,6 @@ README_SQL = re.findall(r"^```sql\n(.*?)^```", (ROOT / "README.md").read_text(en
 
 
 pytestmark = pytest.mark.slow
-
-
-def duckdb_cli() -> str:
-    exe = Path(sys.executable).with_name("duckdb")
-    found = str(exe) if exe.exists() else shutil.which("duckdb")
-    if not found:
-        pytest.skip("the duckdb command-line shell (PyPI package duckdb-cli) is not installed")
-    return found
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
