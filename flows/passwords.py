@@ -11,24 +11,32 @@ import io
 import os
 
 from schemas.spec_base import PasswordSpec
+from warehouse import connect as _connect
 
 
 class PasswordProblem(ValueError):
     """The workbook cannot be decrypted; the message names the setting (the environment variable or block)."""
 
 
+def secret_block_value(name: str) -> object:
+    """The value a Prefect Secret block holds (Prefect is imported only now: its import costs seconds on a busy
+    machine). Raises whatever loading raises (no block, no server); callers turn that into a sentence naming the
+    setting. The one reader of Secret blocks: workbook passwords, remote credentials (flows/remote.py) and the
+    warehouse key (registered with warehouse/connect.py below, and by dcf's read-only commands)."""
+    from prefect.blocks.system import Secret
+
+    return Secret.load(name, _sync=True).get()  # type: ignore[call-arg, union-attr]
+
+
 def password_of(spec: PasswordSpec) -> str:
     """The password the spec points at; PasswordProblem when it is not set or the block cannot be read."""
     if spec.env:
-        value = os.environ.get(spec.env)
-        if not value:
+        variable = os.environ.get(spec.env)
+        if not variable:
             raise PasswordProblem(f"the {spec.setting} is not set (the source's 'password' names it)")
-        return value
+        return variable
     try:
-        from prefect.blocks.system import Secret
-
-        block = Secret.load(str(spec.secret), _sync=True)  # type: ignore[call-arg]
-        value = block.get()  # type: ignore[union-attr]
+        value = secret_block_value(str(spec.secret))
     except Exception as exc:  # noqa: BLE001 - no block, no server, no permission: one sentence naming the block
         raise PasswordProblem(f"the {spec.setting} could not be read ({type(exc).__name__})") from None
     if not isinstance(value, str) or not value:
@@ -54,3 +62,8 @@ def decrypt(data: bytes, spec: PasswordSpec) -> bytes:
     except Exception as exc:  # noqa: BLE001 - a damaged container: say so without the library's internals
         raise PasswordProblem(f"the encrypted workbook could not be decrypted ({type(exc).__name__})") from None
     return out.getvalue()
+
+
+# The warehouse key may sit in a Prefect Secret block (DCF_WAREHOUSE_KEY_SECRET); warehouse/ imports no Prefect, so
+# the orchestration layer says how such a block is read (every flow imports this module through flows/process.py).
+_connect.use_block_reader(secret_block_value)

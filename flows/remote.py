@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from flows.discover import IGNORED_PREFIXES, _kind, _walk
 from flows.limits import Limits
+from flows.passwords import secret_block_value
 from flows.preflight import open_regular
 from flows.retry import RetryPolicy, describe_error, retry_io
 from schemas.spec_remote import RemoteCredentials, RemoteSpec
@@ -183,10 +184,7 @@ def credential_of(cred: RemoteCredentials) -> str | dict[str, Any]:
             raise RemoteProblem(f"the {cred.setting} is not set (the source's 'remote.credentials' names it)")
     else:
         try:
-            from prefect.blocks.system import Secret
-
-            block = Secret.load(str(cred.secret), _sync=True)  # type: ignore[call-arg]
-            value = block.get()  # type: ignore[union-attr]
+            value = secret_block_value(str(cred.secret))
         except Exception as exc:  # noqa: BLE001 - no block, no server, no permission: one sentence naming the block
             raise RemoteProblem(f"the {cred.setting} could not be read ({type(exc).__name__})") from None
     if cred.holds == "options":

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,15 @@ NO_KEY = "without a key"
 WRONG_KEY = "Wrong encryption key"
 NOT_ENCRYPTED = "is not encrypted"
 _secrets: dict[str, str] = {}
+#: reads a Prefect Secret block's value by name; registered by the orchestration layer (flows/__init__.py), so that
+#: warehouse/ imports no Prefect. None: a key kept in a Secret block cannot be read by this process.
+_block_reader: Callable[[str], object] | None = None
+
+
+def use_block_reader(reader: Callable[[str], object]) -> None:
+    """Say how a Prefect Secret block is read (flows/passwords.py ``secret_block_value``)."""
+    global _block_reader
+    _block_reader = reader
 
 
 def _quote(text: str) -> str:
@@ -47,10 +56,12 @@ def _quote(text: str) -> str:
 def _read_secret(where: KeySetting) -> str:
     name = str(where.secret)
     if name not in _secrets:
-        try:  # Prefect only when a Secret block is configured (its import costs seconds on a busy machine)
-            from prefect.blocks.system import Secret
-
-            value = Secret.load(name, _sync=True).get()  # type: ignore[call-arg, union-attr]
+        if _block_reader is None:
+            raise WarehouseKeyProblem(
+                f"the {where.setting} cannot be read by this program (it reads no Prefect Secret blocks): set {KEY_ENV}"
+            )
+        try:
+            value = _block_reader(name)
         except Exception as exc:  # noqa: BLE001 - no block, no server: one sentence naming the block
             raise WarehouseKeyProblem(f"the {where.setting} could not be read ({type(exc).__name__})") from None
         _secrets[name] = value if isinstance(value, str) else ""

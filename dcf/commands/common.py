@@ -39,6 +39,7 @@ FormatOpt = typer.Option("table", "--format", help="table (default, for reading)
 def resolve_settings(**kw):
     from schemas.settings import Settings
 
+    know_secret_blocks()  # every command that opens a warehouse resolves its settings first
     return Settings.resolve(**kw)
 
 
@@ -56,6 +57,19 @@ def choose(option: str, noun: str, value: str, choices: Iterable[str]) -> None:
 
 def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def _secret_block(name: str) -> object:
+    from flows.passwords import secret_block_value  # Prefect and the source models only when a block is read
+
+    return secret_block_value(name)
+
+
+def know_secret_blocks() -> None:
+    """Say how a Prefect Secret block holding the warehouse key is read (warehouse/ imports no Prefect)."""
+    from warehouse import connect
+
+    connect.use_block_reader(_secret_block)
 
 
 def connect(warehouse: Path | None, config: dict | None = None):

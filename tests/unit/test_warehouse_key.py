@@ -268,3 +268,17 @@ def test_a_connection_of_ones_own_attaches_the_warehouse_with_the_key(tmp_path, 
     with duckdb.connect() as con, pytest.raises(WarehouseKeyProblem, match="wrong key") as wrong:
         connect.attach(con, encrypted, "wh")
     assert OTHER not in str(wrong.value)
+
+
+def test_a_key_in_a_secret_block_is_read_through_the_reader_the_orchestration_layer_gives(monkeypatch):
+    """warehouse/ imports no Prefect: a Secret block is read by the reader flows/ or dcf registers, or not at all."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setenv(KEY_SECRET_ENV, "dcf-unit-key-block")
+    monkeypatch.setattr(connect, "_secrets", {})
+    monkeypatch.setattr(connect, "_block_reader", None)
+    with pytest.raises(WarehouseKeyProblem, match="reads no Prefect Secret blocks.*set " + KEY_ENV):
+        connect.configured_key()
+    asked: list[str] = []
+    connect.use_block_reader(lambda name: asked.append(name) or KEY)
+    assert connect.configured_key() == (KEY, connect.KeySetting(secret="dcf-unit-key-block"))
+    assert asked == ["dcf-unit-key-block"]
