@@ -4,6 +4,9 @@ current files are read again from the raw archive (a changed mapping or layout).
 from __future__ import annotations
 
 import functools
+import json
+import os
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +16,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import archive
 from flows.discover import describe_refused, scan_inbox
+from flows.limits import Limits
 from flows.preflight import shown
-from flows.process import FileTask, describe_seen
+from flows.process import FileTask, HashCache, describe_seen, modified_at
 from flows.reference import config_hash, reference_fingerprint
 from flows.remote import fetch_drops
 from flows.retry import RetryPolicy, retry_io, unreadable_message
@@ -23,7 +27,6 @@ from schemas.sources import SourceConfig
 from warehouse.store import (
     SCHEMA_VERSION,
     archived_current_files,
-    known_versions,
     read_only,
     schema_version,
     trusted,
@@ -77,8 +80,10 @@ def discover(
     logger = get_run_logger()
     ref_fp = reference_fingerprint(settings.reference)
     yaml_by_agency = source_yamls(settings, sources)
-    known = set() if force else known_versions(settings.warehouse)
-    loaded = known - failed_versions(settings.warehouse) if known else known
+    current, failed, archived = published_files(settings.warehouse)
+    known = set() if force else current
+    loaded = known - failed if known else known
+    hashes = load_hashes(settings.warehouse, reuse=not force)  # --force reads every file again
     todo: list[FileTask] = []
     unchanged: list[FileTask] = []
     policy = RetryPolicy.from_env()
@@ -104,7 +109,9 @@ def discover(
         ch = config_hash(yaml_path, ref_fp) if yaml_path else ref_fp[:16]
         key = _key(path, src, settings)
         try:  # one unreadable file must not stop the others: retried with backoff, then recorded as failed
-            digest, size, mtime, seen = retry_io(functools.partial(describe_seen, path), key, policy, logger.warning)
+            digest, size, mtime, seen = retry_io(
+                functools.partial(_describe, path, hashes), key, policy, logger.warning
+            )
         except FileNotFoundError:
             logger.warning("%s: disappeared while the inbox was being listed; skipped this run", key)
             continue
@@ -125,8 +132,9 @@ def discover(
             continue
         ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
         (unchanged if (ft.file_key, digest, ch) in loaded else todo).append(ft)
+    save_hashes(settings.warehouse, hashes)
     in_inbox = {t.file_key for t in todo + unchanged}
-    for key, digest, stored in archived_current_files(settings.warehouse):  # withdrawn from the inbox, rows kept
+    for key, digest, stored in archived:  # withdrawn from the inbox, rows kept
         kept = (
             None if key in in_inbox else archived_task(settings, sources, key, digest, stored, yaml_by_agency, ref_fp)
         )
@@ -141,6 +149,89 @@ def discover(
         extra={"dcf": "line"},
     )
     return todo, unchanged, refused
+
+
+def _describe(path: Path, hashes: HashCache) -> tuple[str, int, datetime, tuple[int, float]]:
+    """:func:`describe_seen`, without reading a file whose stat shows it unchanged since it was hashed (``hashes``);
+    a file that is read is recorded there with the stat taken before it was read."""
+    hashed_at = time.time_ns()  # before the stat: a write after this moment never looks older than the hash
+    st = path.stat()
+    if st.st_size > Limits.from_env().max_file_bytes:  # not read anyway; its version follows the limit in force
+        return describe_seen(path)
+    digest = hashes.known(path, st)
+    if digest is not None:
+        return digest, st.st_size, modified_at(st), (st.st_size, st.st_mtime)
+    found = describe_seen(path)
+    if found[3] == (st.st_size, st.st_mtime):  # else it changed as it was hashed: not recorded, hashed next time
+        hashes.record(path, st, found[0], hashed_at)
+    return found
+
+
+def published_files(
+    warehouse: Path,
+) -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """What :func:`known_versions`, :func:`failed_versions` and :func:`archived_current_files` say, in one look at
+    the last published state (opening a warehouse costs DuckDB 40-80 ms; a night asked three times)."""
+    source = trusted(warehouse)
+    if source is None:
+        return set(), set(), []
+    with read_only(source) as con:
+        if schema_version(con) == SCHEMA_VERSION:
+            rows = con.execute(
+                "SELECT file_key, file_hash, config_hash, status = 'failed', archive_path FROM audit_source_file "
+                "WHERE is_current ORDER BY file_key"
+            ).fetchall()
+        else:
+            rows = None
+    if rows is None:  # an older layout: everything is re-processed into a fresh database
+        return set(), set(), archived_current_files(warehouse)
+    current = {(key, digest, config) for key, digest, config, _, _ in rows}
+    failed = {(key, digest, config) for key, digest, config, failing, _ in rows if failing}
+    archived = [(key, digest, stored) for key, digest, _, _, stored in rows if stored is not None]
+    return current, failed, archived
+
+
+#: the hashes of the inbox files as last hashed, beside the warehouse (flows/process.py HashCache)
+HASHES_SUFFIX = ".inbox-hashes.json"
+HASHES_FORMAT = 1
+
+
+def hashes_path(warehouse: Path) -> Path:
+    return warehouse.with_name(f".{warehouse.name}{HASHES_SUFFIX}")
+
+
+def load_hashes(warehouse: Path, reuse: bool = True) -> HashCache:
+    """The hashes recorded by the last discovery (none when the file is missing, unreadable or of another format:
+    every file is then hashed, as on a first night)."""
+    try:
+        saved = json.loads(hashes_path(warehouse).read_text(encoding="utf-8"))
+        entries = saved["files"] if saved.get("format") == HASHES_FORMAT else {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        entries = {}
+    return HashCache(entries if isinstance(entries, dict) else {}, reuse=reuse)
+
+
+def save_hashes(warehouse: Path, hashes: HashCache) -> None:
+    """Keep the hashes of the files looked at tonight (written whole, then renamed into place). Only a cache: a
+    failure to write it costs the next night a full hash of the inbox, nothing else."""
+    if hashes.used == hashes.entries:
+        return
+    path = hashes_path(warehouse)
+    try:
+        if not path.parent.is_dir():
+            return
+        for left in path.parent.glob(f"{path.name}.tmp-*"):  # of a run that died writing it (runs hold the lock)
+            left.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"format": HASHES_FORMAT, "files": hashes.used}, fh)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
 
 
 def failed_versions(warehouse: Path) -> set[tuple[str, str, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -46,18 +47,63 @@ def describe(path: Path) -> tuple[str, int, datetime]:
     return describe_seen(path)[:3]
 
 
+class HashCache:
+    """The sha256 of each file as last hashed, with the file's stat at that moment, so that an unchanged file is
+    not read again (git's index does the same). A recorded hash is reused only when the file's size, mtime, ctime,
+    inode, device and mode are all as recorded AND its mtime and ctime were at least :attr:`RACY_NS` older than the
+    moment it was hashed: a file written in the same clock tick as it was hashed (or on a share whose clock runs a
+    little behind) could change again without its times moving, so it is hashed again until its times are safely
+    in the past ("racily clean" in git). Any write sets ctime to the current time, even a tool that puts the old
+    mtime back, so a changed file never matches. ``reuse=False`` (``--force``) hashes everything and records it."""
+
+    #: a stat this much older than the hash may be trusted (coarse timestamps: 2 s on FAT/SMB; some clock skew)
+    RACY_NS = 3_000_000_000
+
+    def __init__(self, entries: dict[str, list] | None = None, reuse: bool = True):
+        self.entries: dict[str, list] = dict(entries or {})
+        self.reuse = reuse
+        self.used: dict[str, list] = {}  # the entries of the files looked at this time (what is saved)
+        self.hashed = 0  # files read to hash them (the others were known)
+
+    @staticmethod
+    def _stat(st: os.stat_result) -> list[int]:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode]
+
+    def known(self, path: Path, st: os.stat_result) -> str | None:
+        """The recorded hash of ``path`` if ``st`` says it cannot have changed since."""
+        entry = self.entries.get(str(path)) if self.reuse else None
+        if not (isinstance(entry, list) and len(entry) == 8 and all(type(v) is int for v in entry[:7])):
+            return None  # none, or not written by this code
+        *recorded, hashed_at, digest = entry
+        if not isinstance(digest, str):
+            return None
+        if recorded != self._stat(st) or max(st.st_mtime_ns, st.st_ctime_ns) > hashed_at - self.RACY_NS:
+            return None
+        self.used[str(path)] = entry
+        return str(digest)
+
+    def record(self, path: Path, st: os.stat_result, digest: str, hashed_at: int) -> None:
+        """``digest`` is the hash of ``path`` read after ``st`` was taken, itself taken after ``hashed_at``."""
+        self.hashed += 1
+        self.used[str(path)] = [*self._stat(st), hashed_at, digest]
+
+
+def modified_at(st: os.stat_result) -> datetime:
+    """A file's mtime as recorded (naive UTC)."""
+    return datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
+
+
 def describe_seen(path: Path) -> tuple[str, int, datetime, tuple[int, float]]:
     """Hash, size, mtime and the (size, mtime) pair a later look compares with (stat taken before hashing, so a
     file that grows while it is hashed shows up as changed). A file over ``DCF_MAX_FILE_BYTES`` is not read to
     hash it (an 8 GiB file would hold up the night): its version is a digest of its size and mtime, and
     :func:`process_file` refuses it."""
     st = path.stat()
-    mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
     if st.st_size > Limits.from_env().max_file_bytes:
         digest = hashlib.sha256(f"not hashed: {st.st_size} bytes, mtime {st.st_mtime_ns}".encode()).hexdigest()
     else:
         digest = file_sha256(path)
-    return digest, st.st_size, mtime, (st.st_size, st.st_mtime)
+    return digest, st.st_size, modified_at(st), (st.st_size, st.st_mtime)
 
 
 _log = logging.getLogger("dcf.read")

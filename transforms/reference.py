@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import pycountry
@@ -24,6 +25,9 @@ class Reference:
     iso_currencies: frozenset[str]
     #: ISO 4217 codes no longer current (reference/historic_currencies.csv): code -> withdrawn_on, replaced_by
     historic_currencies: pd.DataFrame = field(default_factory=lambda: _historic(None))
+    #: :func:`country_dimension`, built once with the reference (flows/reference.py keeps both in its cache), and
+    #: the fingerprint of the ``countries`` it was built from: used only while ``countries`` still has that content
+    built_country_dimension: tuple[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
 
 
 def build_reference(
@@ -52,9 +56,29 @@ def _historic(table: pd.DataFrame | None) -> pd.DataFrame:
     return out.set_index("code")[["withdrawn_on", "replaced_by"]]
 
 
+def with_country_dimension(reference: Reference) -> Reference:
+    """``reference`` carrying its :func:`country_dimension` (built now), so that asking for it costs a copy."""
+    return replace(
+        reference, built_country_dimension=(_fingerprint(reference.countries), _country_dimension(reference))
+    )
+
+
+def _fingerprint(frame: pd.DataFrame) -> str:
+    h = hashlib.sha256(repr((list(frame.columns), [str(t) for t in frame.dtypes])).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 def country_dimension(reference: Reference) -> pd.DataFrame:
     """Every ISO 3166 country and the former states of the steward table, with region, OIC membership and the
     Arabic name (steward table first, pycountry's Arabic translation otherwise)."""
+    built = reference.built_country_dimension
+    if built is not None and built[0] == _fingerprint(reference.countries):
+        return built[1].copy()
+    return _country_dimension(reference)
+
+
+def _country_dimension(reference: Reference) -> pd.DataFrame:
     current = pd.DataFrame(
         [(c.alpha_3, c.alpha_2, c.name, False) for c in pycountry.countries],
         columns=["iso3", "iso2", "name_en", "is_former"],
