@@ -261,9 +261,13 @@ def publish_table(r: Scale) -> list[str]:
     for s in r.done:
         st, inc = s["flow"]["stages"], s.get("incremental", {}).get("stages")
         rows.append(
-            f"| {s['lines']:,} | {s['warehouse_bytes'] / 2**20:,.0f} | {st['staging']:.2f} | {st['publish']:.2f} | "
+            f"| {s['lines']:,} | {s['warehouse_bytes'] / 2**20:,.0f} | {st.get('staging_all', st['staging']):.2f} | "
+            f"{st['publish']:.2f} | "
             f"{st['publish_file']:.2f} | "
-            + " | ".join(seconds(inc[k]) if inc else "n/a" for k in ("staging_copy", "publish", "publish_file"))
+            + " | ".join(
+                seconds(inc.get(k + "_all", inc[k]) if k == "staging_copy" else inc[k]) if inc else "n/a"
+                for k in ("staging_copy", "publish", "publish_file")
+            )
             + " |"
         )
     return rows

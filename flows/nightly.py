@@ -17,12 +17,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import archive
 from flows.discover import inbox_warnings
-from flows.editions import settle_editions
 from flows.kinds.base import as_failed
 from flows.nightly_discover import (  # noqa: F401  (re-exported)
     InboxUnavailable,
@@ -31,9 +29,9 @@ from flows.nightly_discover import (  # noqa: F401  (re-exported)
     failed_versions,
     source_yamls,
 )
+from flows.nightly_load import NightLoad, in_window
 from flows.nightly_steps import (
     RunSummary,
-    _dimensions,
     _files,
     _locked_rates_of,
     _presence,
@@ -47,23 +45,23 @@ from flows.process import FileTask, process_file
 from flows.reference import read_reference
 from flows.remote import drop_failures, with_origin
 from schemas.batch import FileBatch
-from schemas.settings import KEY_ENV, Settings
+from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
 from transforms.reference import Reference
-from warehouse.connect import configured_key
+from warehouse import run_steps
 from warehouse.controls import check_control_totals
 from warehouse.faults import faultpoint
 from warehouse.store import (
     LoadInfo,
-    Staging,
-    WarehouseError,
     exclusive_lock,
-    explain,
     locked_rates,
     recover,
 )
 
 MAX_LOGGED_FAILURES = 5
+#: files submitted and not yet stored: the pool's threads keep busy while the flow's thread stores the one finished,
+#: and memory holds a few files' frames, never the night's (flows/nightly_load.py)
+IN_FLIGHT = int(os.environ.get("DCF_IN_FLIGHT", 0)) or max(2, os.cpu_count() or 2)
 #: tags for dcf's console (dcf/commands/run_output.py): a line shown by default, one failing row (--verbose only)
 LINE, ROW = {"dcf": "line"}, {"dcf": "row"}
 
@@ -127,76 +125,50 @@ def _rejected(batch: FileBatch, exc: Exception) -> FileBatch:
     return as_failed(batch, rule, message)
 
 
-@task(name="load-and-publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+@task(name="load-and-publish", cache_policy=NO_CACHE)
 def load_and_publish(
     settings: Settings,
-    batches: list[FileBatch],
+    night: NightLoad,
     unchanged: list[FileTask],
-    reference: Reference,
     sources: list[SourceConfig],
     load: LoadInfo,
     release_years: frozenset[int] = frozenset(),
     refused: list[dict] | None = None,
 ) -> RunSummary:
-    """Everything goes into a staging copy; checks; one atomic publish. A failure leaves the published state as it
-    was and removes the staging copy."""
+    """The files not stored yet (editions, settled together; failed files of a night that had no staging copy),
+    the night's whole-warehouse steps, the checks, and one atomic publish. A failure leaves the published state as
+    it was and removes the staging copy (NightLoad's exit, in the flow)."""
     logger = get_run_logger()
-    staging = None
-    try:
-        staging = Staging(settings.warehouse, log=logger.info)
-        for table, frame in _dimensions(reference, sources).items():
-            staging.replace_dimension(table, frame)
-        restricted = {s.agency for s in sources if s.restricted}
-        staging.restrict(restricted)
-        if restricted and configured_key() is None:
-            logger.warning(
-                "restricted agencies (%s) are left out of the analyst edition, but no key is set (%s): their lines "
-                "are in plain text in %s",
-                ", ".join(sorted(restricted)),
-                KEY_ENV,
-                settings.warehouse.name,
-                extra=LINE,
-            )
-        settled = settle_editions(batches)  # two files of one edition: never the file order's choice
-        for before, after in zip(batches, settled, strict=True):
-            if after is not before:
-                logger.error("%s: %s", after.file_key, after.message)
-        batches = staging.load_batches(settled, load, datetime.now(), on_reject=_rejected)
-        in_inbox, folderless = _presence(settings, sources, batches, unchanged)
-        withdrawn = staging.mark_withdrawn(
-            in_inbox, {s.agency: s.withdrawn for s in sources}, datetime.now(), skip_agencies=folderless
-        )
-        for w in withdrawn:
-            logger.warning("%s: %s", w["file"], w["message"])
-        released = _locked_rates_of(staging, release_years)
-        locked = staging.lock_closed_rates(load.started_at, load.load_id, release_years)
-        rates_changed = _rate_changes(released, _locked_rates_of(staging, release_years))
-        if locked:
-            get_run_logger().info("froze %d exchange rate(s) used by closed fiscal years", locked, extra=LINE)
-        staging.refresh_fiscal_periods()
-        staging.refresh_program_history(load.load_id, load.started_at)
-        mismatched = check_control_totals(staging.con, sources, load.load_id, datetime.now())
-        if mismatched:
-            logger.warning("%d control total(s) between datasets do not hold (rule control_total_mismatch)", mismatched)
-        totals = _totals(batches, unchanged, withdrawn)
-        totals["files_failed"] += drop_failures(refused or [])  # a remote drop not reached (flows/remote.py)
-        outcome = "partial" if totals["files_failed"] else ("nothing_new" if not batches else "success")
-        staging.record_load(load, outcome, totals, datetime.now())
-        staging.record_refused(load, refused or [], load.started_at)
-        staging.record_failure_counts(load)
-        staging.check()
-        open_failures = staging.open_failures()
-        staging.publish()
-    except BaseException as exc:
-        if staging is not None:
-            staging.discard()
-        if (
-            isinstance(exc, Exception)
-            and not isinstance(exc, WarehouseError)
-            and (plain := explain(exc, settings.warehouse))
-        ):
-            raise plain from exc
-        raise
+    staging = night.open()
+    batches = night.finish()
+    in_inbox, folderless = _presence(settings, sources, batches, unchanged)
+    withdrawn = staging.mark_withdrawn(
+        in_inbox, {s.agency: s.withdrawn for s in sources}, datetime.now(), skip_agencies=folderless
+    )
+    for w in withdrawn:
+        logger.warning("%s: %s", w["file"], w["message"])
+    changed = None if staging.replaces_schema else run_steps.night_changes(batches, withdrawn)  # ADR 0012
+    released = _locked_rates_of(staging, release_years)
+    locked = run_steps.lock_rates_scoped(
+        staging.con, staging.seq, load.started_at, load.load_id, release_years, datetime.now(), changed
+    )
+    rates_changed = _rate_changes(released, _locked_rates_of(staging, release_years))
+    if locked:
+        get_run_logger().info("froze %d exchange rate(s) used by closed fiscal years", locked, extra=LINE)
+    run_steps.refresh_fiscal_periods_scoped(staging.con, staging.seq, changed)
+    staging.refresh_program_history(load.load_id, load.started_at)
+    mismatched = check_control_totals(staging.con, sources, load.load_id, datetime.now())
+    if mismatched:
+        logger.warning("%d control total(s) between datasets do not hold (rule control_total_mismatch)", mismatched)
+    totals = _totals(batches, unchanged, withdrawn)
+    totals["files_failed"] += drop_failures(refused or [])  # a remote drop not reached (flows/remote.py)
+    outcome = "partial" if totals["files_failed"] else ("nothing_new" if not batches else "success")
+    staging.record_load(load, outcome, totals, datetime.now())
+    staging.record_refused(load, refused or [], load.started_at)
+    staging.record_failure_counts(load)
+    staging.check(changed, run_steps.countries_removed(staging.con, night.countries_before))
+    open_failures = staging.open_failures()
+    staging.publish()
     files = _files(batches, unchanged, withdrawn, refused)
     if len(open_failures):
         create_table_artifact(
@@ -278,14 +250,6 @@ def nightly_ingestion(
         for warning in misplaced:
             logger.warning("%s", warning)
         faultpoint("discovery")
-        futures = [process.submit(ft, ref, settings.archive) for ft in todo]
-        position = {f.task_run_id: i for i, f in enumerate(futures)}
-        finished: dict[int, FileBatch] = {}
-        for future in as_completed(futures):
-            finished[position[future.task_run_id]] = future.result()
-            for hook in _progress_hooks:
-                hook(len(finished), len(futures), finished[position[future.task_run_id]])
-        batches = [finished[i] for i in range(len(futures))]
         flow_run = getattr(get_run_context(), "flow_run", None)  # a task run's context has none
         load = LoadInfo(
             load_id=f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
@@ -294,11 +258,19 @@ def nightly_ingestion(
             run_by=getpass.getuser(),
             inbox=str(settings.inbox),
         )
-        quiet = None if force or release else quiet_night(settings, configs, ref, batches, unchanged, refused, load)
-        if quiet is not None and (unreached := drop_failures(refused)):  # a remote drop not reached: exit 4
-            t = {**quiet.totals, "files_failed": quiet.totals["files_failed"] + unreached}
-            quiet = replace(quiet, outcome="partial", totals=t)
-        summary = quiet or load_and_publish(settings, batches, unchanged, ref, configs, load, release, refused)
+        with NightLoad(settings, configs, ref, load, on_reject=_rejected, eager=force or bool(release)) as night:
+            submit = lambda ft: process.submit(ft, ref, settings.archive)  # noqa: E731
+            for done, (position, batch) in enumerate(in_window(submit, todo, window=IN_FLIGHT), start=1):
+                for hook in _progress_hooks:
+                    hook(done, len(todo), batch)
+                night.offer(position, batch)  # stored in the staging copy now (flows/nightly_load.py)
+            quiet = None
+            if not (force or release or night.opened):
+                quiet = quiet_night(settings, configs, ref, night.batches(), unchanged, refused, load)
+            if quiet is not None and (unreached := drop_failures(refused)):  # a remote drop not reached: exit 4
+                t = {**quiet.totals, "files_failed": quiet.totals["files_failed"] + unreached}
+                quiet = replace(quiet, outcome="partial", totals=t)
+            summary = quiet or load_and_publish(settings, night, unchanged, configs, load, release, refused)
         summary = replace(summary, warnings=misplaced)
     logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)
     create_markdown_artifact(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import pandas as pd
@@ -35,9 +35,12 @@ class FileBatch:
     context_json: str | None = None  # the standardiser's FileContext, kept so quarantined rows can be replayed
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # reference files: target table -> rows
     archive_path: str | None = None  # the received bytes in the raw archive (flows/archive.py)
+    kept_counts: dict[str, int] | None = None  # the counts of a batch whose frames were dropped once stored (slim)
 
     @property
     def counts(self) -> dict[str, int]:
+        if self.kept_counts is not None:
+            return dict(self.kept_counts)
         n = lambda df: 0 if df is None else len(df)  # noqa: E731
         return {
             "rows_read": self.rows_read,
@@ -45,6 +48,21 @@ class FileBatch:
             "rows_quarantined": n(self.quarantined),
             "rows_skipped": n(self.skipped),
         }
+
+    def slim(self) -> FileBatch:
+        """This batch once its rows are stored: the counts kept, the frames dropped (only the failures' rules stay,
+        for the run's summary), so a night holds the few files in flight in memory, never all of them."""
+        failures = self.failures[["rule"]] if self.failures is not None and "rule" in self.failures else self.failures
+        return replace(
+            self,
+            kept_counts=self.counts,
+            rows=None,
+            failures=failures,
+            quarantined=None,
+            warned=None,
+            skipped=None,
+            tables={},
+        )
 
     def _source_rows_in_tables(self) -> int:
         """Source rows behind the reference tables: one row of a sheet may become many values (one per year), so

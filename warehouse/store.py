@@ -58,11 +58,7 @@ from warehouse.published_state import (  # noqa: F401  (re-exported)
     trusted,
 )
 from warehouse.records import create_dataset_view
-from warehouse.run_steps import LoadInfo
-
-
-class PublishCheckFailed(RuntimeError):
-    """The staging copy failed a consistency check; nothing was published."""
+from warehouse.run_steps import LoadInfo, PublishCheckFailed  # noqa: F401  (PublishCheckFailed re-exported)
 
 
 class Staging:
@@ -329,27 +325,13 @@ class Staging:
         run_steps.record_refused(self.con, load, refused, seen_at)
 
     # -- checks and publish -------------------------------------------------------------------------------------
-    LINEAGE_KEYED = ("fact_funding_line", "dim_program", "quarantine_row", "warned_row", "skipped_row")
+    LINEAGE_KEYED = run_steps.LINEAGE_KEYED
 
-    def check(self) -> None:
+    def check(self, changed: AbstractSet[str] | None = None, dimensions_changed: bool = True) -> None:
+        """The checks before publishing (run_steps.check_staging): only the files ``changed`` tonight (and every
+        funding line's country when ``dimensions_changed``), or the whole warehouse when ``changed`` is None."""
         faultpoint("checks")
-        for table in self.LINEAGE_KEYED:
-            dup = self.con.execute(
-                f"SELECT file_key, sheet, excel_row FROM {table} GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
-            ).fetchone()
-            if dup:
-                raise PublishCheckFailed(f"{table}: row {dup} is stored twice")
-        bad = self.con.execute("SELECT file_key FROM file_reconciliation WHERE NOT reconciles").fetchall()
-        if bad:
-            raise PublishCheckFailed("row counts do not reconcile for: " + ", ".join(r[0] for r in bad))
-        counted = self.con.execute(
-            "SELECT count(*) FROM fact_funding_line f ANTI JOIN dim_country c ON c.iso3 = f.country_iso3 "
-            "WHERE f.country_iso3 IS NOT NULL"
-        ).fetchone()
-        assert counted is not None  # an aggregate returns one row
-        orphans = counted[0]
-        if orphans:
-            raise PublishCheckFailed(f"{orphans} funding line(s) point at a country missing from dim_country")
+        run_steps.check_staging(self.con, changed, dimensions_changed)
 
     def publish(self) -> None:
         """Stamp the version number, checkpoint, close, and publish (warehouse/publish.py publish_file)."""

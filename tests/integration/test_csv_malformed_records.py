@@ -10,7 +10,7 @@ from datetime import datetime
 import openpyxl
 import pytest
 
-from flows.nightly import _dimensions
+from flows.nightly_steps import _dimensions
 from flows.process import FileTask, describe, process_file
 from warehouse.export import ISSUE_COLUMNS, export_failures
 from warehouse.store import LoadInfo, Staging

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.nightly import _dimensions
+from flows.nightly_steps import _dimensions
 from flows.process import FileTask, describe, process_file
 from warehouse.store import LoadInfo, Staging
 

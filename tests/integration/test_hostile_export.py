@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 
 from flows import archive
-from flows.nightly import _dimensions
+from flows.nightly_steps import _dimensions
 from flows.process import FileTask, describe, process_file
 from warehouse.export import export_failures, workbook_name
 from warehouse.export_sheets import MAX_COMMENTS

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from flows.kinds.base import as_failed
-from flows.nightly import _dimensions
+from flows.nightly_steps import _dimensions
 from flows.process import FileTask, describe, process_file
 from flows.reference import read_reference
 from schemas.sources import load_sources

@@ -11,7 +11,8 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from flows.nightly import _dimensions, run_nightly
+from flows.nightly import run_nightly
+from flows.nightly_steps import _dimensions
 from warehouse import publish
 from warehouse.quiet import reasons_to_publish
 

@@ -145,6 +145,35 @@ def test_stage_breakdown_adds_up_to_the_flow_time():
     assert sum(fig[key] for key, _, kind in ROWS if kind == "wall") == 10.5
 
 
+def test_stage_breakdown_counts_what_is_stored_while_files_are_processed_inside_their_wall_time():
+    """Streaming (flows/nightly_load.py): the staging copy and the loads that ran on the flow's thread while files
+    were processed are part of the per-file wall time; only the last file's load (after the window) is serial."""
+    calls = [
+        ("flow_body", 0.0, 10.0, 0),
+        ("reference", 0.0, 1.0, 0),
+        ("discover", 1.0, 2.0, 0),
+        ("file_task", 2.0, 4.0, 1),
+        ("file_task", 2.0, 6.0, 2),
+        ("file_task", 4.0, 6.5, 1),
+        ("staging_copy", 4.0, 5.0, 0),  # opened when the first file came back
+        ("staging_ddl", 4.5, 5.0, 0),
+        ("load", 5.0, 5.5, 0),
+        ("load", 6.0, 6.25, 0),
+        ("load", 6.5, 7.0, 0),  # the last file, after the window
+        ("load_publish", 7.0, 9.0, 0),
+        ("load", 7.0, 7.25, 0),  # held editions, inside load-and-publish
+        ("publish", 8.0, 9.0, 0),
+    ]
+    fig = breakdown(calls, 10.0, [])
+    assert fig["per_file_wall"] == 4.5
+    assert fig["writer"] == 1.0 + 0.5 + 0.25
+    assert (fig["staging"], fig["staging_ddl"], fig["load"]) == (0.0, 0.0, 0.5 + 0.25)
+    assert fig["checks"] == 2.0 - 0.25 - 1.0
+    assert (fig["staging_all"], fig["staging_ddl_all"], fig["load_all"]) == (1.0, 0.5, 1.5)
+    assert fig["prefect_rest"] == 10.0 - (1.0 + 1.0 + 2.0 + 0.5) - 4.5
+    assert sum(fig[key] for key, _, kind in ROWS if kind == "wall") == 10.0
+
+
 def test_stage_breakdown_reports_hooks_it_lost():
     fig = breakdown([("flow_body", 0.0, 1.0, 0), ("file_task", 0.0, 0.5, 1)], 1.0, ["flows.kinds.table.read_x"])
     assert fig["problems"][0] == "stage probe: flows.kinds.table.read_x not found (renamed or moved?)"
