@@ -102,8 +102,10 @@ def listed(names: list[str], limit: int = MAX_LISTED) -> str:
 def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return column
-    empty = pc.equal(pc.utf8_trim_whitespace(column), "")
-    return pc.if_else(pc.fill_null(empty, False), pa.scalar(None, column.type), column)
+    empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), False)
+    if not pc.any(empty).as_py():  # nothing to null (a workbook read with whitespace_as_null): no copy
+        return column
+    return pc.if_else(empty, pa.scalar(None, column.type), column)
 
 
 def _to_text_frame(table: pa.Table, names: dict[str, str]) -> pd.DataFrame:

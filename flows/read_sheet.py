@@ -307,6 +307,7 @@ def read_workbook(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits |
         table = sheet_data.to_arrow()
     except Exception as exc:  # noqa: BLE001
         raise FileReadError(f"{where}: cannot read the sheet ({_reason(exc, path)})") from None
+    del sheet_data  # calamine's cells, now in Arrow: freed before the frame is built, not when the read returns
     scan_rows = spec.header.row if spec.header.row else spec.header.max_scan_rows
     head = table.slice(0, scan_rows)
     rows = [list(r) for r in zip(*(col.to_pylist() for col in head.columns))] if head.num_columns else []

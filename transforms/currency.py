@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.text import as_text, per_unique
+from transforms.text import as_text, per_unique, per_unique_objects
 
 
 def normalize_currency(cells: pd.Series, default: str | None) -> pd.Series:
@@ -30,5 +30,6 @@ def check_codes(codes: pd.Series, dated: pd.Series, ref) -> tuple[pd.Series, pd.
 
 
 def normalize_for_fx(codes: pd.Series, not_iso: pd.Series) -> pd.Series:
-    """Codes to look rates up for: unknown codes are left out (they fail as currency_unknown instead)."""
-    return codes.astype(object).where(~not_iso, None)
+    """Codes to look rates up for: unknown codes are left out (they fail as currency_unknown instead). Object dtype,
+    one shared text per distinct code."""
+    return per_unique_objects(codes, lambda u: u.astype(object), na=pd.NA).where(~not_iso, None)

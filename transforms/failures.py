@@ -184,6 +184,10 @@ def utf7_decoded(values: pd.Series) -> pd.Series:
     cells with a plus sign before base64 characters are decoded (one pass in Arrow, then Python for those)."""
     text = values.astype(_STR)
     out = pd.Series(pd.NA, index=values.index, dtype=_STR)
+    plus = text.str.contains("+", regex=False).fillna(False).astype(bool)  # a plain search first: most have none
+    if not plus.any():
+        return out
+    text = text[plus]
     maybe = text.str.contains(_UTF7_MAYBE, regex=True).fillna(False).astype(bool)
     for i, cell in text[maybe].items():
         decoded = _utf7(str(cell))

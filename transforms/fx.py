@@ -243,46 +243,71 @@ def convert(
     provider has a rate)."""
     idx = amount.index
     fy = (fiscal_year if fiscal_year is not None else pd.Series(0, index=idx)).astype("Int64").fillna(0).astype("int64")
-    by_date = (policy == TRANSACTION_DATE) & transaction_date.notna()
-    effective = pd.Series(np.where(by_date, TRANSACTION_DATE, PERIOD_AVERAGE), index=idx, dtype=object)
-    fell_back = (policy == TRANSACTION_DATE) & ~by_date
-    effective[fell_back] = PERIOD_AVERAGE + " (no transaction date)"
-    result = pd.DataFrame({"fx_rate": np.nan, "fx_rate_date": pd.NaT, "fx_provider": None}, index=idx)
-    result["fx_rate_date"] = result["fx_rate_date"].astype("datetime64[ns]")
-    result["fx_provider"] = result["fx_provider"].astype(object)
+    asked = (policy == TRANSACTION_DATE).to_numpy(dtype=bool)
+    by_date = asked & transaction_date.notna().to_numpy(dtype=bool)
+    fell_back = asked & ~by_date
+    named = np.array([TRANSACTION_DATE, PERIOD_AVERAGE, PERIOD_AVERAGE + " (no transaction date)"], dtype=object)
+    effective = pd.Series(named[np.where(by_date, 0, np.where(fell_back, 2, 1))], index=idx, dtype=object)
 
-    lines_d = pd.DataFrame(
-        {"currency": currency[by_date].astype(object), "date": transaction_date[by_date], "fiscal_year": fy[by_date]}
-    )
-    lines_p = pd.DataFrame(
+    # one rate per distinct key, taken back to the lines by key number (no merge of the lines on their keys)
+    rate = np.full(len(idx), np.nan)
+    rate_date = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[ns]")
+    provider = np.full(len(idx), np.nan, dtype=object)  # a line whose key has no rate at all: NaN, as a left join
+    for lines, columns, lookup in (
+        (by_date, {"currency": currency, "date": transaction_date}, lambda p, k: _on_dates(p, k, lookback_days)),
+        (~by_date, {"currency": currency, "start": period_start, "end": period_end}, _over_periods),
+    ):
+        at = np.flatnonzero(lines)
+        if not len(at):
+            continue
+        parts = {name: column.iloc[at] for name, column in {**columns, "fiscal_year": fy}.items()}
+        key, first = key_codes(list(parts.values()))
+        if not len(first):
+            continue
+        keys = pd.DataFrame(
+            {
+                name: (part.iloc[first].astype(object) if name == "currency" else part.iloc[first])
+                for name, part in parts.items()
+            }
+        ).reset_index(drop=True)
+        found = _chain(chain, keys, lookup)
+        hit = key >= 0
+        rows, which = at[hit], key[hit]
+        rate[rows] = found["units_per_usd"].to_numpy(dtype="float64")[which]
+        rate_date[rows] = pd.to_datetime(found["rate_date"]).to_numpy(dtype="datetime64[ns]")[which]
+        provider[rows] = found["provider"].to_numpy(dtype=object)[which]
+    result = pd.DataFrame(
         {
-            "currency": currency[~by_date].astype(object),
-            "start": period_start[~by_date],
-            "end": period_end[~by_date],
-            "fiscal_year": fy[~by_date],
-        }
+            "fx_rate": rate,
+            "fx_rate_date": pd.Series(rate_date, index=idx, dtype="datetime64[ns]"),
+            "fx_provider": pd.Series(provider, index=idx, dtype=object),
+        },
+        index=idx,
     )
-    date_keys = lines_d.drop_duplicates()
-    per_keys = lines_p.dropna().drop_duplicates()
-    date_keys = date_keys.dropna().reset_index(drop=True)
-    per_keys = per_keys.reset_index(drop=True)
-    date_rates = _chain(chain, date_keys, lambda p, k: _on_dates(p, k, lookback_days))
-    per_rates = _chain(chain, per_keys, _over_periods)
-
-    got_d = lines_d.merge(date_keys.join(date_rates), on=["currency", "date", "fiscal_year"], how="left").set_axis(
-        lines_d.index
-    )
-    got_p = lines_p.merge(
-        per_keys.join(per_rates), on=["currency", "start", "end", "fiscal_year"], how="left"
-    ).set_axis(lines_p.index)
-    for got in (got_d, got_p):
-        result.loc[got.index, "fx_rate"] = got["units_per_usd"].astype("float64")
-        result.loc[got.index, "fx_rate_date"] = pd.to_datetime(got["rate_date"]).astype("datetime64[ns]")
-        result.loc[got.index, "fx_provider"] = got["provider"]
     has = result["fx_rate"].notna()
     result["fx_policy"] = effective.where(has, None)
     result["amount_usd"] = (amount / result["fx_rate"]).where(has)
     return result[["amount_usd", *_OUT]]
+
+
+def key_codes(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys of aligned ``columns`` (a key: one row's values): per row, the number of its key in order
+    of first appearance (-1 where a value is missing: such a row has no key), and per key the position of its
+    first row. Columns are factorised one by one and the codes combined, kept dense (no overflow)."""
+    n = len(columns[0]) if columns else 0
+    combined = np.zeros(n, dtype="int64")
+    valid = np.ones(n, dtype=bool)
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        valid &= codes >= 0
+        combined = combined * (len(uniques) + 1) + (codes + 1)
+        combined, _ = pd.factorize(combined)
+    key = np.full(n, -1, dtype="int64")
+    at = np.flatnonzero(valid)
+    dense, _ = pd.factorize(combined[at])
+    key[at] = dense
+    _, first = np.unique(dense, return_index=True)
+    return key, at[first]
 
 
 def _chain(chain: FxChain, keys: pd.DataFrame, lookup) -> pd.DataFrame:

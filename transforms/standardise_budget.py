@@ -24,7 +24,7 @@ from transforms.standardise_checks import (
 )
 from transforms.standardise_context import FileContext, Standardised
 from transforms.standardise_rows import _is_marker, _order, _prepare
-from transforms.text import as_text
+from transforms.text import as_text, per_unique_objects
 
 _STR = pd.StringDtype("pyarrow")
 #: the largest amount a line may come to in US$ (1,000 trillion, ten times the world's yearly output): above it, or
@@ -117,46 +117,50 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     hist = ref.historic_currencies
     fails.append(
         failures_where(
-            data.assign(
-                currency=cur,
-                _on=cur.map(hist["withdrawn_on"].dt.strftime("%Y-%m-%d")).astype(_STR),
-                _by=cur.map(hist["replaced_by"]).astype(_STR),
-                _dated=tdate.fillna(period_start).dt.strftime("%Y-%m-%d").astype(_STR),
-            ),
+            data.assign(currency=cur),
             withdrawn,
             "currency",
             "currency_withdrawn",
             lambda r, v: (
-                "Currency '" + v + "' was withdrawn on " + r["_on"] + " (replaced by " + r["_by"] + "); this row is "
-                "dated " + r["_dated"] + ": state the amount in " + r["_by"] + ", or correct the date."
+                "Currency '"
+                + v
+                + "' was withdrawn on "
+                + r["currency"].map(hist["withdrawn_on"].dt.strftime("%Y-%m-%d")).astype(_STR)
+                + " (replaced by "
+                + r["currency"].map(hist["replaced_by"]).astype(_STR)
+                + "); this row is dated "
+                + _ymd(tdate[r.index].fillna(period_start[r.index])).astype(_STR)
+                + ": state the amount in "
+                + r["currency"].map(hist["replaced_by"]).astype(_STR)
+                + ", or correct the date."
             ),
         )
     )
 
     stage = categories.map_stages(data["stage"], ref.stage_labels, ctx.default_stage)
-    by_stage = stage.astype(object).map(ctx.fx_policy_by_stage).astype(object)
-    policy = by_stage.where(by_stage.notna(), ctx.fx_policy)
+    policy = fx_policies(stage, ctx.fx_policy_by_stage, ctx.fx_policy)
     rated = currency.normalize_for_fx(cur, not_iso)
     conv = fx.convert(amount, rated, tdate, period_start, period_end, policy, ref.fx_chain, ctx.fx_lookback_days, fy)
     no_rate = conv["fx_rate"].isna() & ~not_iso & cur.notna() & fy.notna()
-    when = pd.Series(
-        "on "
-        + tdate.dt.strftime("%Y-%m-%d").astype(object)
-        + " (or the "
-        + str(ctx.fx_lookback_days)
-        + " days before)",
-        index=data.index,
-        dtype=object,
-    ).where(
-        (policy == fx.TRANSACTION_DATE) & tdate.notna(),
-        "for the fiscal period "
-        + period_start.dt.strftime("%Y-%m-%d").astype(object)
-        + " to "
-        + period_end.dt.strftime("%Y-%m-%d").astype(object),
-    )
+
+    def when(at: pd.Index) -> pd.Series:
+        """Which rate was looked for, for the rows at ``at`` (only the failing rows: text per row is costly)."""
+        on = tdate[at]
+        return pd.Series(
+            "on " + _ymd(on).astype(object) + " (or the " + str(ctx.fx_lookback_days) + " days before)",
+            index=at,
+            dtype=object,
+        ).where(
+            (policy[at] == fx.TRANSACTION_DATE) & on.notna(),
+            "for the fiscal period "
+            + _ymd(period_start[at]).astype(object)
+            + " to "
+            + _ymd(period_end[at]).astype(object),
+        )
+
     fails.append(
         failures_where(
-            data.assign(currency=cur, _when=when.astype(_STR)),
+            data.assign(currency=cur),
             no_rate,
             "currency",
             "fx_rate_missing",
@@ -164,7 +168,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
                 "No exchange rate for "
                 + v
                 + " "
-                + r["_when"]
+                + when(r.index).astype(_STR)
                 + " from any provider ("
                 + ", ".join(ref.fx_chain.names)
                 + "); add one to reference/fx_rates.csv and re-run."
@@ -179,15 +183,16 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             np.isinf(amount) | np.isinf(usd) | (usd.abs() > MAX_AMOUNT_USD) | np.isinf(constant.astype("float64"))
         )
     scaled = f", times {ctx.unit_factor:,.10g} for its unit," if ctx.unit_factor != 1 else ""
-    as_read = unscaled.map(lambda x: f"{x:.6g}").astype(_STR)  # 1E+308 is 309 digits as text
     fails.append(
         failures_where(
-            data.assign(_read=as_read),
+            data,
             extreme,
             "amount",
             "amount_out_of_range",
             lambda r, v: (
-                f"{h('amount')} '" + v.where(v.str.len() <= 24, r["_read"]) + f"'{scaled} is out of range: "
+                f"{h('amount')} '"
+                + v.where(v.str.len() <= 24, as_read(unscaled[r.index]))  # 1E+308 is 309 digits as text
+                + f"'{scaled} is out of range: "
                 "infinite, or over US$1,000 trillion once converted; correct the amount or its unit."
             ),
         )
@@ -255,21 +260,17 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     outside = tdate.notna() & fy.notna() & ((tdate < period_start) | (tdate > period_end))
     fails.append(
         failures_where(
-            data.assign(
-                _s=period_start.dt.strftime("%Y-%m-%d"),
-                _e=period_end.dt.strftime("%Y-%m-%d"),
-                _d=tdate.dt.strftime("%Y-%m-%d"),
-            ),
+            data,
             outside,
             "transaction_date",
             "date_outside_period",
             lambda r, v: (
                 f"{h('transaction_date')} "
-                + r["_d"].astype(_STR)
+                + _ymd(tdate[r.index]).astype(_STR)
                 + " lies outside fiscal period "
-                + r["_s"].astype(_STR)
+                + _ymd(period_start[r.index]).astype(_STR)
                 + " to "
-                + r["_e"].astype(_STR)
+                + _ymd(period_end[r.index]).astype(_STR)
                 + "."
             ),
         )
@@ -306,4 +307,25 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         },
         index=data.index,
     )
-    return _finish(canonical, FundingLine, data, concat_failures(fails), skipped, len(raw), ctx)
+    failures = concat_failures(fails)
+    # the per-line intermediates are not needed by the finish: freed before the contract runs on every row
+    del fails, amount, amount_blank, marked, years, fy, cur, stage, rated, conv, constant, usd, extreme, iso3, cat
+    del amount_in_total, unknown_currency, withdrawn, not_iso
+    return _finish(canonical, FundingLine, data, failures, skipped, len(raw), ctx)
+
+
+def _ymd(when: pd.Series) -> pd.Series:
+    """Dates as YYYY-MM-DD text (NaN where NaT); a message's part, so computed for the failing rows only."""
+    return when.dt.strftime("%Y-%m-%d")
+
+
+def as_read(values: pd.Series) -> pd.Series:
+    """Amounts as read, before the unit, in at most 6 significant digits (1E+308 is 309 digits as text)."""
+    return values.map(lambda x: f"{x:.6g}").astype(_STR)
+
+
+def fx_policies(stage: pd.Series, by_stage: dict[str, str], default: str) -> pd.Series:
+    """Per line: the FX policy of its stage (``fx.by_stage``), else the source's policy; worked out per distinct
+    stage and broadcast back (object dtype, one shared text per distinct policy)."""
+    mapped = per_unique_objects(stage, lambda u: u.astype(object).map(by_stage).astype(object))
+    return mapped.where(mapped.notna(), default)

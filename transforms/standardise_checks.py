@@ -21,8 +21,8 @@ _STR = pd.StringDtype("pyarrow")
 
 
 def _raw_contract(model: type[pa.DataFrameModel], data: pd.DataFrame, ctx: FileContext) -> pd.DataFrame:
-    try:
-        model.validate(data, lazy=True)
+    try:  # on a shallow copy, in place: pandera would otherwise copy every cell first (the contract coerces nothing)
+        model.validate(data.copy(deep=False), lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         return from_pandera(exc.failure_cases, data, ctx.source_columns)
     return empty_failures()
@@ -47,7 +47,10 @@ def _finish(
     )
     quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
     replayable = warned[warned["rule"].isin(REPLAYABLE_WARNINGS)]["excel_row"].astype(int)
-    held = data[data["excel_row"].isin(set(replayable)) & data["excel_row"].isin(rows["excel_row"])]
+    wanted = data["excel_row"].isin(set(replayable))
+    if wanted.any():  # the loaded ones among them (no warned row: no lookup in a million loaded rows)
+        wanted &= data["excel_row"].isin(rows["excel_row"])
+    held = data[wanted]
     return Standardised(
         rows.reset_index(drop=True), failures, quarantined, skipped, rows_read, held.reset_index(drop=True)
     )
@@ -96,6 +99,8 @@ def apply_severity(failures: pd.DataFrame, severity: dict[str, str]) -> tuple[pd
 
 def warning_rules(data: pd.DataFrame, warned: pd.DataFrame) -> pd.Series:
     """Per row of ``data``: the rules it loads with as warnings, comma-separated (NA for none)."""
+    if warned.empty:  # the usual file: no lookup for a million rows
+        return pd.Series(pd.NA, index=data.index, dtype=_STR, name="excel_row")
     flags = warned.groupby(warned["excel_row"].astype(int))["rule"].agg(lambda s: ",".join(sorted(set(s))))
     return data["excel_row"].astype(int).map(flags).astype(_STR)
 
@@ -111,9 +116,11 @@ def validate_passing(
     """The rows no blocking failure holds back, through the canonical contract; a row that breaks it is held back
     too (rule canonical_contract). Returns ``(rows, failures, blocked)``."""
     keep = ~data["excel_row"].isin(blocked)
-    rows = canonical[keep.to_numpy()]
+    # a frame of our own (nothing held back: a shallow one, no copy of every row), so the contract coerces it in
+    # place instead of copying it again
+    rows = canonical[keep.to_numpy()] if blocked else canonical.copy(deep=False)
     try:
-        rows = schema.validate(rows, lazy=True)
+        rows = schema.validate(rows, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         extra = from_pandera(exc.failure_cases, rows, headers).assign(rule="canonical_contract", severity="block")
         failures = concat_failures([failures, extra])
@@ -154,14 +161,19 @@ def _unreadable_dates(data: pd.DataFrame, unreadable: pd.Series, column: str, ct
 
 
 def _ambiguous_dates(data: pd.DataFrame, ambiguous: pd.Series, column: str, ctx: FileContext) -> pd.DataFrame:
-    """A date that reads as two different days and no declared order: the steward declares it, we never guess."""
+    """A date that reads as two different days and no declared order: the steward declares it, we never guess.
+    Both readings are spelled out for the failing cells only."""
     return failures_where(
-        data.assign(_both=dates.both_readings(data[column]).astype(_STR)),
+        data,
         ambiguous,
         column,
         "date_ambiguous",
         lambda r, v: (
-            f"{ctx.header(column)} '" + v + "' reads as " + r["_both"] + f"; declare date_order: day_first or "
+            f"{ctx.header(column)} '"
+            + v
+            + "' reads as "
+            + dates.both_readings(r[column]).astype(_STR)
+            + f"; declare date_order: day_first or "
             f"month_first in {ctx.agency}'s source YAML (agency-wide or per file) and re-run."
         ),
     )

@@ -6,6 +6,7 @@ the fiscal year is derived from a date where the file states none. Also the sour
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from transforms import dates, numbers
@@ -32,7 +33,16 @@ def _split_rows(raw: pd.DataFrame, ctx: FileContext, labels: list[str]) -> tuple
         skipped["stated_text"] = cells.astype(_STR)
     else:
         skipped["stated_amount"] = float("nan")
-    return raw[status == DATA].copy(), skipped.reset_index(drop=True)
+    return data_rows(raw, (status == DATA).to_numpy()), skipped.reset_index(drop=True)
+
+
+def data_rows(raw: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows of ``raw`` where ``keep`` holds: a slice sharing raw's cells where they are one run of rows (the
+    usual sheet: the lines, then a totals row), else a new frame (never copied twice)."""
+    at = np.flatnonzero(keep)
+    if len(at) and at[-1] - at[0] + 1 == len(at):
+        return raw.iloc[at[0] : at[-1] + 1]
+    return raw[keep]
 
 
 def _prepare(raw: pd.DataFrame, ctx: FileContext, labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -11,7 +11,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 ARABIC_INDIC = "٠١٢٣٤٥٦٧٨٩"
 EASTERN_ARABIC_INDIC = "۰۱۲۳۴۵۶۷۸۹"
@@ -32,11 +34,37 @@ def per_unique(series: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Se
     return pd.Series(values, index=series.index, name=series.name)
 
 
+def per_unique_objects(series: pd.Series, fn: Callable[[pd.Series], pd.Series], na: object = np.nan) -> pd.Series:
+    """:func:`per_unique` for results kept as Python objects (object dtype, never inferred as text): each row holds a
+    reference to its distinct value's result, so a million rows cost a million pointers, not a million strings.
+    Missing cells get ``na``."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = fn(pd.Series(uniques, dtype=series.dtype if len(uniques) else object))
+    table = np.empty(len(mapped) + 1, dtype=object)
+    table[: len(mapped)] = np.asarray(mapped, dtype=object)
+    table[-1] = na  # code -1: a missing cell
+    return pd.Series(table[codes], index=series.index, name=series.name, dtype=object)
+
+
 def as_text(series: pd.Series) -> pd.Series:
-    """Any series -> Arrow-backed strings, stripped, with empty cells as NA."""
+    """Any series -> Arrow-backed strings, stripped, with empty cells as NA. Text that is that already (the usual
+    cell: the readers null empty cells) comes back as it is, sharing its memory, instead of as a copy."""
     s = series if isinstance(series.dtype, pd.StringDtype) else series.astype(STR)
-    s = s.str.strip()
-    return s.mask(s == "")
+    stripped = s.str.strip()
+    if s is series and _same_text(s, stripped):
+        return series.copy(deep=False)  # a Series of its own (a caller may set values in it), the same cells
+    return stripped.mask(stripped == "")
+
+
+def _same_text(cells: pd.Series, stripped: pd.Series) -> bool:
+    """Whether stripping changed no cell and left none empty (Arrow-backed text only; else False). Stripping only
+    removes characters, so the same total length in bytes means no cell changed."""
+    before, after = (getattr(x.array, "_pa_array", None) for x in (cells, stripped))
+    if before is None or after is None:
+        return False
+    if pc.sum(pc.binary_length(before)).as_py() != pc.sum(pc.binary_length(after)).as_py():
+        return False
+    return not pc.any(pc.equal(after, "")).as_py()
 
 
 def ascii_digits(series: pd.Series) -> pd.Series:
