@@ -13,9 +13,11 @@ No cell is ever a live formula: text starting with ``=``, ``+``, ``-`` or ``@`` 
 as a plain string cell (with Excel's quote-prefix style), whether it comes from the warehouse or from the source
 sheet, and every written workbook is checked for ``<f>`` elements before it is moved into place.
 
-The sheets are written as streams (openpyxl's write-only mode): memory does not grow with the rows of the source
-or the number of failures beyond the failures themselves; at most 10,000 failing cells of a workbook carry a comment
-(a note on the Issues sheet says so), the others are filled. A workbook name fits a file system's 255 bytes (a long
+The sheets are written as streams (openpyxl's write-only mode) and the failures are read as streams (ordered
+cursors, warehouse/export_query.py): memory does not grow with the rows of the source nor with the number of
+failures; at most 10,000 failing cells of a workbook carry a comment (a note on the Issues sheet says so), the others
+are filled; at most 1,000,000 failures are listed on the Issues sheet (a note says how many more there are and how
+to list them with ``dcf failures``). A workbook name fits a file system's 255 bytes (a long
 file name is cut, with a short hash of the whole key to keep it unique). A workbook that cannot be written is skipped
 and reported (``Exported.problems``): the others are written all the same.
 
@@ -35,8 +37,15 @@ from pathlib import Path
 from openpyxl import Workbook
 
 from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
-from warehouse.export_query import Failure, SourceFile, load_failures
-from warehouse.export_sheets import SourceUnreadable, comment_note, open_source, write_data, write_issues
+from warehouse.export_query import FileFailures, SourceFile, open_reader
+from warehouse.export_sheets import (
+    SourceUnreadable,
+    cap_note,
+    comment_note,
+    open_source,
+    write_data,
+    write_issues,
+)
 from warehouse.export_source import FORMULA_XML
 
 __all__ = ["ISSUE_COLUMNS", "Exported", "export_failures", "workbook_name"]
@@ -108,16 +117,16 @@ def _assert_no_formulas(path: Path) -> None:
                     tail = block[-8:]
 
 
-def _write_workbook(target: Path, src: SourceFile, failures: list[Failure]) -> None:
+def _write_workbook(target: Path, src: SourceFile, failures: FileFailures, status: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     # same folder (the rename is atomic), a short name (the target's name may already use the 255 bytes)
     tag = hashlib.sha256(target.name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     tmp = target.with_name(f".dcf-{tag}.{os.getpid()}.tmp")
     try:
         try:
-            _save(tmp, src, failures, None)
+            _save(tmp, src, failures, status, None)
         except SourceUnreadable as exc:  # the source failed half-way: the held-back rows instead
-            _save(tmp, src, failures, str(exc))
+            _save(tmp, src, failures, status, str(exc))
         _assert_no_formulas(tmp)
         os.replace(tmp, target)
     except BaseException:
@@ -125,7 +134,7 @@ def _write_workbook(target: Path, src: SourceFile, failures: list[Failure]) -> N
         raise
 
 
-def _save(tmp: Path, src: SourceFile, failures: list[Failure], problem: str | None) -> None:
+def _save(tmp: Path, src: SourceFile, failures: FileFailures, status: str, problem: str | None) -> None:
     # The Issues sheet comes first: it opens first and prints first (a print or PDF runs through the sheets in
     # order). The data sheet carries the source sheet's name, so a corrected export saved under the agency's file
     # name reads like the original: by sheet name, or by position, which the reader counts from the sheet after a
@@ -136,6 +145,8 @@ def _save(tmp: Path, src: SourceFile, failures: list[Failure], problem: str | No
     source = open_source(src, failures, problem)
     data = wb.create_sheet(src.sheet[:31] if src.sheet else "Data")
     notes: list[str] = []
+    if more := cap_note(failures, status):
+        notes.append(more)
     if src.status == "failed":
         notes.append("The last load could not read this file: see the file-level failures at the top of the table.")
     try:
@@ -155,12 +166,12 @@ def _save(tmp: Path, src: SourceFile, failures: list[Failure], problem: str | No
             f"The file at {src.path} changed after the warehouse last loaded it: cell addresses refer to "
             "the version that was loaded, the Data sheet shows the current one."
         )
-    if any(f.status == "resolved" for f in failures):
+    if failures.any_resolved:
         notes.append(
             "Resolved failures refer to the version of the file in which they were last seen; their cells "
             "may have moved since."
         )
-    if note := comment_note(marks):
+    if note := comment_note(marks, failures):
         notes.append(note)
     write_issues(issues, failures, notes)
     wb.active = 0
@@ -180,20 +191,20 @@ def export_failures(
     """
     if status not in ("open", "resolved", "all"):
         raise ValueError(f"status must be open, resolved or all, not {status!r}")
-    by_file, files = load_failures(Path(warehouse), agency, file_contains, status)
     out_dir = Path(out_dir)
     written: list[Path] = []
     problems: list[str] = []
     taken: set[str] = set()
-    for file_key in sorted(by_file):
-        failures = by_file[file_key]
-        name = workbook_name(failures[0].agency_code, file_key, taken)
-        taken.add(name)
-        target = out_dir / name
-        try:
-            _write_workbook(target, files[file_key], failures)
-        except Exception as exc:  # noqa: BLE001 - one workbook that cannot be written does not stop the others
-            problems.append(f"{file_key}: no workbook written ({type(exc).__name__}: {exc})")
-            continue
-        written.append(target)
+    with open_reader(Path(warehouse), agency, file_contains, status) as reader:
+        for failures in reader.files():
+            file_key = failures.file_key
+            try:
+                name = workbook_name(failures.agency_code, file_key, taken)
+                taken.add(name)
+                target = out_dir / name
+                _write_workbook(target, failures.source(), failures, status)
+            except Exception as exc:  # noqa: BLE001 - one workbook that cannot be written does not stop the others
+                problems.append(f"{file_key}: no workbook written ({type(exc).__name__}: {exc})")
+                continue
+            written.append(target)
     return Exported(sorted(written), problems)

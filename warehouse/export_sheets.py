@@ -4,7 +4,10 @@ their own rows and columns, failing cells filled and commented, marked row by ro
 Issues sheet (one row per failure in plain words). No cell is ever a live formula: text that starts like one is
 written as a plain string cell with Excel's quote prefix. At most MAX_COMMENTS failing cells of a workbook carry a
 comment (each comment is held until the workbook is saved); the others are filled all the same, and the Issues sheet
-says so."""
+says so. The failures come as ordered streams (warehouse/export_query.py): the Data sheet takes, for each source row,
+the failures of that row from a cursor in row order, so only one row's failures are held; the Issues sheet writes
+them from a second cursor, its widths and counts from SQL aggregates. At most MAX_ISSUES failures are listed (a
+worksheet holds 1,048,576 rows); a row below the table says how many more there are and how to see them."""
 
 from __future__ import annotations
 
@@ -24,13 +27,12 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from schemas.rules import FIXES, ISSUE_COLUMNS
 from warehouse.export_csv import csv_rows
-from warehouse.export_query import Failure, SourceFile
+from warehouse.export_query import SHEET_ROWS, Failure, FileFailures, Mark, SourceFile
 from warehouse.export_source import quarantine_rows, xlsx_rows
 
 #: Issues columns (1-based) whose text wraps, and the timestamp column
@@ -44,7 +46,8 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm", ".xltx", ".xltm"}
 MAX_WIDTH = 60
 WIDTH_SAMPLE_ROWS = 500  # Data column widths are fitted on the header and the first rows, not on every cell
 MAX_COMMENTS = 10_000  # failing cells with a comment per workbook; the others are filled only
-MAX_ROWS = 1_048_576  # a worksheet's last row
+MAX_ROWS = SHEET_ROWS  # a worksheet's last row
+MAX_ISSUES = 1_000_000  # failures listed on the Issues sheet; a note says how many more there are
 AUTHOR = "dcf"
 
 FILLS = {  # failing cell / whole row of a row-level failure
@@ -178,12 +181,12 @@ def _guarded(rows: Iterable[Sequence[object]], path: Path) -> Iterator[Sequence[
         yield row
 
 
-def open_source(src: SourceFile, failures: list[Failure], problem: str | None = None) -> DataSource:
+def open_source(src: SourceFile, failures: FileFailures, problem: str | None = None) -> DataSource:
     """The source's rows (the CSV's records or the sheet's rows), or the held-back rows when the source is gone or
     unreadable (``problem``: why, when a first attempt failed while reading)."""
     path = Path(src.path) if src.path else None
     header_row = src.header_row
-    sheet = src.sheet or next((f.sheet for f in failures if f.sheet), None)
+    sheet = src.sheet or failures.first_sheet
     if problem is None:
         if path is None:
             problem = "The raw archive holds no copy of this file (it could not be read when it arrived)"
@@ -193,7 +196,7 @@ def open_source(src: SourceFile, failures: list[Failure], problem: str | None = 
             try:
                 suffix = path.suffix.lower()
                 if suffix in CSV_SUFFIXES or (suffix not in XLSX_SUFFIXES and src.sheet == "" and not sheet):
-                    headers = {f.source_column.strip() for f in failures if f.source_column}
+                    headers = failures.source_columns()
                     rows, _encoding, _delimiter = csv_rows(path, headers, header_row or 1, src.encoding)
                     return DataSource(_guarded(rows, path), header_row or 1)
                 name, xrows, opened = xlsx_rows(path, sheet)
@@ -203,10 +206,10 @@ def open_source(src: SourceFile, failures: list[Failure], problem: str | None = 
                 return DataSource(_guarded(xrows, path), header_row, notes, opened)
             except Exception as exc:  # noqa: BLE001 - any unreadable file falls back to the warehouse copy
                 problem = unreadable(path, exc)
-    held = src.held_back()
-    qrows, header_row = quarantine_rows(held, src.header_row, failures)
+    held = failures.held_back()
+    qrows, header_row = quarantine_rows(held, src.header_row, failures.positions())
     note = (
-        f"{problem}: the Data sheet shows only the {len(held)} held-back row(s) stored in the warehouse, at "
+        f"{problem}: the Data sheet shows only the {held.count} held-back row(s) stored in the warehouse, at "
         f"their original rows, with the warehouse's column names as the header."
     )
     return DataSource(qrows, header_row, [note])
@@ -226,44 +229,51 @@ def _prepare(row: Iterable[object]) -> list[object]:
     return out
 
 
-def _position(address: str) -> tuple[int, int] | None:
-    try:
-        letters, row = coordinate_from_string(address)
-        column = column_index_from_string(letters)
-    except (ValueError, TypeError):
-        return None  # not a cell (a range, a bad address)
-    return (row, column) if 1 <= row <= MAX_ROWS else None
-
-
 @dataclass
 class _Marks:
-    """The failures of the Data sheet grouped by row, and the comments written so far."""
+    """The failures of the Data sheet, taken row by row from a stream in row order (only one row's are held), and
+    the comments written so far."""
 
-    cells: dict[int, dict[int, list[Failure]]]
-    rows: dict[int, list[Failure]]
+    stream: Iterator[tuple[int, int, Mark]]
     comments: int = 0
     uncommented: int = 0
     styles: _Styles = field(default_factory=_Styles)
+    _next: tuple[int, int, Mark] | None = None
+    _done: bool = False
 
-    @classmethod
-    def of(cls, failures: list[Failure]) -> _Marks:
-        cells: dict[int, dict[int, list[Failure]]] = defaultdict(dict)
-        rows: dict[int, list[Failure]] = defaultdict(list)
-        for f in failures:
-            if f.cell:
-                pos = _position(f.cell.upper())
-                if pos is not None:
-                    cells[pos[0]].setdefault(pos[1], []).append(f)
-            elif f.excel_row is not None and 1 <= f.excel_row <= MAX_ROWS:
-                rows[f.excel_row].append(f)
-        return cls(dict(cells), dict(rows))
+    def _peek(self) -> tuple[int, int, Mark] | None:
+        if self._next is None and not self._done:
+            self._next = next(self.stream, None)
+            self._done = self._next is None
+        return self._next
+
+    def take(self, r: int) -> tuple[dict[int, list[Mark]], list[Mark]]:
+        """The failures of row ``r``: {column: failures of that cell} (in order of appearance), those of the whole
+        row. Rows are taken in order; failures of rows before ``r`` are passed over."""
+        cells: dict[int, list[Mark]] = {}
+        whole: list[Mark] = []
+        while (item := self._peek()) is not None and item[0] <= r:
+            self._next = None
+            row, column, mark = item
+            if row < r:
+                continue
+            if column:
+                cells.setdefault(column, []).append(mark)
+            else:
+                whole.append(mark)
+        return cells, whole
+
+    def rows_left(self) -> Iterator[int]:
+        """The rows that still have failures (below the source's last row), in order."""
+        while (item := self._peek()) is not None:
+            yield item[0]
 
 
-def write_data(ws, source: DataSource, failures: list[Failure]) -> _Marks:
+def write_data(ws, source: DataSource, failures: FileFailures) -> _Marks:
     """Append the source's rows from Excel row 1 on (one pass), each row with a failure filled and commented as it
-    goes; rows that hold failures past the source's last row are added. Returns the marks (comment counts)."""
+    goes (the failures streamed in row order beside the rows); rows that hold failures past the source's last row
+    are added. Returns the marks (comment counts)."""
     header_row = source.header_row
-    marks = _Marks.of(failures)
     rows = iter(source.rows)
     sample_from = header_row or 1  # title rows above the header overflow into empty cells: they set no width
     sample_to = sample_from + WIDTH_SAMPLE_ROWS
@@ -280,20 +290,22 @@ def write_data(ws, source: DataSource, failures: list[Failure]) -> _Marks:
     for c, n in widths.items():
         ws.column_dimensions[get_column_letter(c)].width = _width(n)
     header = head[header_row - 1] if header_row and len(head) >= header_row else []
-    if any(ARABIC.search(f.source_column or "") for f in failures) or any(
-        isinstance(v, str) and ARABIC.search(v) for v in header
-    ):
+    if failures.arabic_columns or any(isinstance(v, str) and ARABIC.search(v) for v in header):
         ws.sheet_view.rightToLeft = True  # the agency's rows read right to left (the Issues sheet never does)
     ws.sheet_view.tabSelected = False
     if header_row:
         ws.freeze_panes = f"A{header_row + 1}"
     print_setup(ws, header_row)
+    marks = _Marks(failures.marks())
     r = 0
     for r, values in enumerate(chain(head, (_prepare(row) for row in rows)), 1):
         if r > MAX_ROWS:
             break
         ws.append(_row(ws, r, values, r == header_row, marks))
-    for extra in sorted(k for k in {*marks.cells, *marks.rows} if k > r):  # failures below the source's last row
+    for extra in marks.rows_left():  # failures below the source's last row
+        if extra <= r:  # past the sheet's last row
+            marks.take(extra)
+            continue
         while r < extra - 1:
             ws.append([])
             r += 1
@@ -303,8 +315,7 @@ def write_data(ws, source: DataSource, failures: list[Failure]) -> _Marks:
 
 
 def _row(ws, r: int, values: list[object], is_header: bool, marks: _Marks) -> list[object]:
-    cellf = marks.cells.get(r)
-    rowf = marks.rows.get(r)
+    cellf, rowf = marks.take(r)
     if not (cellf or rowf or is_header) and not any(type(v) is str and _needs_text_cell(v) for v in values):
         return values
     out: list[Any] = []
@@ -345,11 +356,11 @@ def _row(ws, r: int, values: list[object], is_header: bool, marks: _Marks) -> li
     return cells
 
 
-def _worst(group: list[Failure]) -> str:
+def _worst(group: list[Mark]) -> str:
     return max((f.severity for f in group), key=lambda s: _SEVERITY_RANK.get(s, 0))
 
 
-def _annotate(cell, group: list[Failure], fills: dict, marks: _Marks, fill: bool = True, extend: bool = False) -> None:
+def _annotate(cell, group: list[Mark], fills: dict, marks: _Marks, fill: bool = True, extend: bool = False) -> None:
     if fill:
         marks.styles.set(cell, "fill", fills.get(_worst(group), fills["block"]))
     if not (extend and cell.comment is not None) and marks.comments >= MAX_COMMENTS:
@@ -370,12 +381,26 @@ def _annotate(cell, group: list[Failure], fills: dict, marks: _Marks, fill: bool
     cell.comment = Comment(_clean(text), AUTHOR, height=min(600, 20 + 15 * lines), width=300)
 
 
-def comment_note(marks: _Marks) -> str | None:
+def comment_note(marks: _Marks, failures: FileFailures) -> str | None:
     if not marks.uncommented:
         return None
+    listed = "every failure" if failures.count <= MAX_ISSUES else f"the first {MAX_ISSUES:,} failures"
     return (
         f"Only the first {MAX_COMMENTS:,} failing cells of the Data sheet carry a comment; the other "
-        f"{marks.uncommented:,} are filled without one. This table lists every failure."
+        f"{marks.uncommented:,} are filled without one. This table lists {listed}."
+    )
+
+
+def cap_note(failures: FileFailures, status: str) -> str | None:
+    """What the Issues sheet leaves out, and how to see it, when the file has more than MAX_ISSUES failures."""
+    more = failures.count - MAX_ISSUES
+    if more <= 0:
+        return None
+    key = failures.file_key.replace("'", "'\\''")
+    return (
+        f"{more:,} more failure(s) of this file are not listed: this table stops at {MAX_ISSUES:,} (a worksheet "
+        f"holds at most {MAX_ROWS:,} rows). See every one with: dcf failures --file '{key}' --status {status} "
+        f"--limit {failures.count}"
     )
 
 
@@ -398,17 +423,15 @@ def _issue_values(f: Failure) -> list[object]:
     ]
 
 
-def write_issues(ws, failures: list[Failure], notes: list[str]) -> None:
-    """The Issues sheet: one row per failure, header bold and frozen, auto-filter, widths fitted, notes below."""
-    widths = [len(h) for h in ISSUE_COLUMNS]
-    for f in failures:
-        for c, v in enumerate(_issue_values(f)):
-            if v is not None:
-                widths[c] = max(widths[c], _display_len(v))
+def write_issues(ws, failures: FileFailures, notes: list[str]) -> None:
+    """The Issues sheet: one row per failure (at most MAX_ISSUES), header bold and frozen, auto-filter, widths
+    fitted (on every failure, from SQL), notes below."""
+    widths = [max(len(h), n) for h, n in zip(ISSUE_COLUMNS, failures.issue_widths(FIXES), strict=True)]
     for i, n in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = _width(n)
     wrap_at = {c: int(_width(widths[c - 1])) - 1 for c in _WRAPPED}
-    last = len(failures) + 1
+    listed = min(failures.count, MAX_ISSUES)
+    last = listed + 1
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(ISSUE_COLUMNS))}{last}"
     ws.sheet_view.tabSelected = True
@@ -420,7 +443,7 @@ def write_issues(ws, failures: list[Failure], notes: list[str]) -> None:
         styles.set(cell, "font", BOLD)
         header.append(cell)
     ws.append(header)
-    for r, f in enumerate(failures, start=2):
+    for r, f in enumerate(failures.issues(listed), start=2):
         row: list[object] = []
         for c, v in enumerate(_issue_values(f), start=1):
             if v is None:

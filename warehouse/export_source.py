@@ -11,10 +11,9 @@ from itertools import zip_longest
 from pathlib import Path
 
 import openpyxl
-from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
-from warehouse.export_query import Failure
+from warehouse.export_query import HeldBack
 
 #: a formula element (``<f>``) in a worksheet's XML; warehouse/export.py checks every written workbook for it too
 FORMULA_XML = re.compile(rb"<(?:\w+:)?f[\s>/]")
@@ -87,27 +86,20 @@ def xlsx_rows(path: Path, sheet: str | None) -> tuple[str, Iterator[Sequence[obj
 
 
 def quarantine_rows(
-    quarantined: dict[int, dict], loaded_header_row: int | None, failures: list[Failure]
+    held: HeldBack, loaded_header_row: int | None, position: dict[str, int]
 ) -> tuple[Iterator[list[object]], int]:
-    """The held-back rows at their Excel rows, canonical names as header; a column keeps the letter the failures
-    name for it (so their cell addresses still point at it), the others fill the free columns."""
-    columns: list[str] = []
-    for raw in quarantined.values():
-        columns += [c for c in raw if c not in columns]
-    position: dict[str, int] = {}
-    for f in failures:
-        if f.cell and f.column_name and f.column_name not in position:
-            try:
-                position[f.column_name] = column_index_from_string(coordinate_from_string(f.cell)[0])
-            except ValueError:
-                pass
+    """The held-back rows at their Excel rows (streamed in row order), canonical names as header; a column keeps the
+    letter the failures name for it (``position``, so their cell addresses still point at it), the others fill the
+    free columns."""
+    columns = list(held.columns)
+    position = dict(position)
     columns += [c for c in position if c not in columns]
     used = set(position.values())
     free = (i for i in range(1, 16385) if i not in used)
     for c in columns:
         if c not in position:
             position[c] = next(free)
-    first = min(quarantined) if quarantined else 2
+    first = held.first if held.first is not None else 2
     header_row = loaded_header_row if loaded_header_row and loaded_header_row < first else max(first - 1, 1)
     width = max(position.values(), default=0)
     head: list[object] = [None] * width
@@ -115,13 +107,17 @@ def quarantine_rows(
         head[position[c] - 1] = c
 
     def rows() -> Iterator[list[object]]:
-        last = max([header_row, *quarantined])
+        last = max(header_row, held.last if held.last is not None else header_row)
+        stored = held.rows()
+        nxt = next(stored, None)
         for r in range(1, last + 1):
+            while nxt is not None and nxt[0] < r:  # a row the header hides (or before row 1)
+                nxt = next(stored, None)
             if r == header_row:
                 yield head
-            elif r in quarantined:
+            elif nxt is not None and nxt[0] == r:
                 line: list[object] = [None] * width
-                for c, v in quarantined[r].items():
+                for c, v in nxt[1].items():
                     line[position[c] - 1] = v
                 yield line
             else:

@@ -127,8 +127,8 @@ def _export_in_child(wh: Path, out: Path) -> dict:
 @pytest.mark.slow
 def test_the_export_streams_tens_of_thousands_of_failing_rows(tmp_path, reference, sources):
     """Measured on 2 busy CPUs: 4,000 failing rows 174 MB peak in 5.6 s, 24,000 rows 228 MB in 26 s (most of it the
-    interpreter, DuckDB and pandas; what still grows, ~2.7 KB a failure, is the failures held for sorting and
-    openpyxl's shared-strings table). Before the streaming export, 20,000 rows took 468 s and 471 MB (a workbook held
+    interpreter, DuckDB and pandas; what grew then, ~2.7 KB a failure, was the failures held for sorting: they are now
+    read in row order from the warehouse, tests/integration/test_export_streaming_bound.py). Before the streaming export, 20,000 rows took 468 s and 471 MB (a workbook held
     in memory, a comment object per cell, a scan of the sheet per failing row)."""
     runs = {}
     for rows in (4_000, 24_000):
