@@ -7,52 +7,17 @@ says how many more there are and how to see them."""
 from __future__ import annotations
 
 import tracemalloc
-from datetime import datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from flows.nightly_steps import _dimensions
-from flows.process import FileTask, describe, process_file
+from tests.integration.test_hostile_export import _csv, _warehouse
 from warehouse import export_sheets
 from warehouse.export import ISSUE_COLUMNS, export_failures, workbook_name
 from warehouse.export_query import MEMORY_LIMIT
-from warehouse.store import LoadInfo, Staging
 
-HEADER = "Project;Project Name;Partner;Domain;Year;Amount (EUR '000);Currency;Booking Date"
 COL = {name: i for i, name in enumerate(ISSUE_COLUMNS)}
-
-
-def _csv(path: Path, rows: int) -> Path:
-    """A GAMI budget file whose every record fails (an unknown partner country); names that look like formulas."""
-    lines = [HEADER]
-    lines += [f"GAMI-P{i:06d};=Project {i};Atlantis;Maintenance;2024;{i % 997},50;EUR;2024-03-01" for i in range(rows)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _warehouse(base: Path, files: list[Path], reference, sources) -> Path:
-    gami = next(s for s in sources if s.agency == "GAMI")
-    batches = []
-    for path in files:
-        digest, size, mtime = describe(path)
-        task = FileTask(path, f"GAMI/{path.name}", digest, "test", size, mtime, gami, gami.spec_for(path.name))
-        batch = process_file(task, reference)
-        batch.archive_path = str(path)
-        batches.append(batch)
-    wh = base / "wh.duckdb"
-    staging = Staging(wh)
-    try:
-        for table, frame in _dimensions(reference, sources).items():
-            staging.replace_dimension(table, frame)
-        staging.load_batches(batches, LoadInfo("L1", datetime.now(), None, "test", str(base)), datetime.now(), None)
-        staging.check()
-        staging.publish()
-    except BaseException:
-        staging.discard()
-        raise
-    return wh
 
 
 def _peak_mb(wh: Path, out: Path, file_contains: str) -> float:
