@@ -18,7 +18,9 @@ Nothing else changes about what a night guarantees:
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -98,6 +100,9 @@ class NightLoad:
         self.countries_before: frozenset[str] = frozenset()  # dim_country's codes before tonight's (ADR 0012)
         self._stored: dict[int, FileBatch] = {}  # position -> the slim batch as stored
         self._held: dict[int, FileBatch] = {}  # position -> a batch not stored yet (failed before staging, editions)
+        #: the one writer: DuckDB runs on this thread, so a signal (SIGTERM, Ctrl-C) is handled on the flow's thread
+        #: at once instead of being turned into a DuckDB "interrupted" error in the middle of a file's insert
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcf-writer")
 
     def __enter__(self) -> NightLoad:
         return self
@@ -160,6 +165,7 @@ class NightLoad:
                     logger.error("%s: %s", after.file_key, after.message)
             self._held = {}
             self._store(dict(zip(positions, settled, strict=True)))
+        self._writer.shutdown(wait=True)  # nothing more to store tonight
         return self.batches()
 
     def batches(self) -> list[FileBatch]:
@@ -168,6 +174,17 @@ class NightLoad:
         return [every[p] for p in sorted(every)]
 
     def _store(self, batches: dict[int, FileBatch]) -> None:
+        """Store on the writer thread and wait there; interrupted (a signal), stop the writer's query first."""
+        future = self._writer.submit(contextvars.copy_context().run, self._store_now, batches)
+        try:
+            future.result()
+        except BaseException:
+            if not future.done() and self.staging is not None and self.staging._con is not None:
+                self.staging.con.interrupt()
+            wait([future])
+            raise
+
+    def _store_now(self, batches: dict[int, FileBatch]) -> None:
         staging = self.open()
         positions = list(batches)
         for held in [p for p in self._held if p not in batches]:  # failed files waiting for a staging copy
@@ -179,6 +196,7 @@ class NightLoad:
             self._stored[position] = batch.slim()
 
     def discard(self) -> None:
+        self._writer.shutdown(wait=True)
         if self.staging is not None:
             self.staging.discard()
 

@@ -152,7 +152,14 @@ class Staging:
                     or current is None
                     or current.status == "failed"
                     or isinstance(
-                        exc, (OSError, duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException)
+                        exc,
+                        (
+                            OSError,
+                            duckdb.IOException,
+                            duckdb.OutOfMemoryException,
+                            duckdb.FatalException,
+                            duckdb.InterruptException,  # a signal, never a file's fault
+                        ),
                     )
                 ):
                     raise
