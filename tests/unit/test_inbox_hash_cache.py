@@ -42,6 +42,17 @@ def _night(hashes: HashCache) -> HashCache:
     return HashCache(hashes.used)
 
 
+def _hashed_once(tmp_path: Path) -> tuple[Path, HashCache]:
+    """A settled file hashed on a first night, its record old enough to be trusted on the next."""
+    path = tmp_path / "MOD_budget.xlsx"
+    path.write_bytes(b"version one")
+    _settled(path)
+    hashes = HashCache()
+    _describe(path, hashes)
+    _older(hashes, path)
+    return path, hashes
+
+
 def test_an_unchanged_file_is_not_read_again(tmp_path, reads):
     path = tmp_path / "MOD_budget.xlsx"
     path.write_bytes(b"version one")
@@ -57,12 +68,7 @@ def test_an_unchanged_file_is_not_read_again(tmp_path, reads):
 
 
 def test_a_touched_or_rewritten_file_is_read_again(tmp_path, reads):
-    path = tmp_path / "MOD_budget.xlsx"
-    path.write_bytes(b"version one")
-    _settled(path)
-    hashes = HashCache()
-    _describe(path, hashes)
-    _older(hashes, path)
+    path, hashes = _hashed_once(tmp_path)
     os.utime(path)  # touched: same bytes, new mtime
     again = _night(hashes)
     assert _describe(path, again)[0] == hashlib.sha256(b"version one").hexdigest()
@@ -115,12 +121,7 @@ def test_a_file_changing_while_it_is_hashed_is_not_recorded(tmp_path, monkeypatc
 
 
 def test_force_reads_every_file_and_records_it(tmp_path, reads):
-    path = tmp_path / "MOD_budget.xlsx"
-    path.write_bytes(b"version one")
-    _settled(path)
-    hashes = HashCache()
-    _describe(path, hashes)
-    _older(hashes, path)
+    path, hashes = _hashed_once(tmp_path)
     forced = HashCache(hashes.used, reuse=False)
     _describe(path, forced)
     assert len(reads) == 2 and forced.hashed == 1 and str(path) in forced.used
