@@ -5,9 +5,11 @@ says which limits and why).
 calamine allocates a sheet as the rectangle from its first to its last referenced cell, whatever the sheet's
 ``<dimension>`` element claims (a sheet with a lying dimension reads fine; one with cells at A1 and XFD1048576
 aborts the process). So every worksheet's XML is streamed once through zlib, in bounded chunks, and its ``r="..."``
-references are decoded with numpy (one gather per character position, no per-cell Python loop) into the last row
+references are decoded with numpy (column-wise over the hits, no per-cell Python loop) into the last row
 and column. Elements without a reference count as one step past the last one, so the bound holds for sheets that
-omit them. The workbook is read into memory once and the same bytes are checked and handed to calamine, so the file
+omit them. The scan compares the XML as 16-bit words (numpy, without the GIL) and looks only at the few places that
+start a reference, a row or cell tag or a formula (:func:`_scan`); the regular expressions for error values and
+formulas without a saved result run only on chunks holding a ``#`` or a formula element. The workbook is read into memory once and the same bytes are checked and handed to calamine, so the file
 cannot change between the check and the read.
 """
 
@@ -34,7 +36,10 @@ from flows.limits import RATIO_FLOOR_BYTES, Limits
 from flows.names import shown
 
 CHUNK = 8 << 20
-_TAIL = 16  # bytes looked at past a chunk's end: a reference (r=" + 3 letters + 8 digits) is read whole
+_SPACING = 16  # whitespace read on either side of a reference's "=" (r = "A1"); more counts as beyond every limit
+#: bytes looked at past a chunk's end: a reference (r, up to _SPACING spaces, =, as many, a quote, 3 letters and 8
+#: digits and one more byte) is read whole
+_TAIL = 2 * _SPACING + 16
 _HISTORY = 24  # bytes kept before a chunk: a tag's "<prefix:" (prefix up to 16 characters) is seen whole
 _IS_SPACE = np.zeros(256, dtype=bool)
 _IS_SPACE[[0x20, 0x09, 0x0A, 0x0D]] = True
@@ -267,23 +272,33 @@ def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
     max_row = max_col = row_refs = cell_refs = row_tags = cell_tags = 0
     carry = b" " * _HISTORY  # bytes already scanned, kept so a tag's start is seen from the next chunk
     notes = _CellNotes()
+    origin = -_HISTORY  # where carry's first byte lies in the sheet's XML
+    read = 0  # bytes of XML read before this block
+    last_formula = -1  # where the last formula element's start seen lies in the sheet's XML
     with zf.open(info) as fh:
         while True:
             block = fh.read(CHUNK)
-            notes.scan(block)
             if block and len(carry) + len(block) <= _HISTORY + _TAIL:  # too short to scan yet
+                notes.scan(block, formulas=True)
                 carry += block
+                read += len(block)
                 continue
             buf = carry + block if block else carry + b"\0" * _TAIL
             end = len(buf) - _TAIL if block else len(carry)
-            a = np.frombuffer(buf, dtype=np.uint8)
-            r, c, nr, nc = _references(a, _HISTORY, end)
-            max_row, max_col, row_refs, cell_refs = max(max_row, r), max(max_col, c), row_refs + nr, cell_refs + nc
-            tags = _open_tags(a, _HISTORY, end)
-            row_tags, cell_tags = row_tags + tags[0], cell_tags + tags[1]
+            scan = _scan(buf, _HISTORY, end)
+            if scan.last_formula >= 0:
+                last_formula = origin + scan.last_formula
+            # a formula cell is matched in the first block it is whole in: the regular expressions run only on one
+            # holding a formula's start (or whose next one will see it: the last bytes are scanned with that one)
+            notes.scan(block, formulas=last_formula >= read - len(notes.tail))
+            read += len(block)
+            max_row, max_col = max(max_row, scan.max_row), max(max_col, scan.max_col)
+            row_refs, cell_refs = row_refs + scan.row_refs, cell_refs + scan.cell_refs
+            row_tags, cell_tags = row_tags + scan.row_tags, cell_tags + scan.cell_tags
             if not block:
                 break
             carry = buf[end - _HISTORY :]
+            origin += end - _HISTORY
     rows = max_row + max(row_tags - row_refs, 0)  # a row or cell without r= is one past the one before
     columns = max_col + max(cell_tags - cell_refs, 0)
     return Extent(
@@ -295,24 +310,195 @@ def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
     )
 
 
+@dataclass
+class _Scan:
+    """What one chunk of a sheet's XML holds (:func:`_scan`)."""
+
+    max_row: int = 0
+    max_col: int = 0
+    row_refs: int = 0
+    cell_refs: int = 0
+    row_tags: int = 0
+    cell_tags: int = 0
+    last_formula: int = -1  # where the last "<f" or ":f" lies (a formula element's start, or text like one)
+
+
+def _pair(two: bytes) -> int:
+    return int.from_bytes(two, "little")
+
+
+_R_EQ, _LT_C, _LT_R, _LT_F = _pair(b"r="), _pair(b"<c"), _pair(b"<r"), _pair(b"<f")
+_REF_WIDTH = 12  # bytes read from a reference's start: 4 letters (one too many) and 8 digits (one too many)
+_BIT_VALUES = (1 << np.arange(_REF_WIDTH)).astype(np.uint16)
+_LOWEST_BIT = np.array([(n & -n).bit_length() - 1 for n in range(1 << _REF_WIDTH)], dtype=np.int8)  # of n > 0
+
+
+def _scan(buf: bytes, start: int, end: int) -> _Scan:
+    """The references, tags and formula starts of ``buf`` whose first byte lies in ``buf[start:end]`` (``buf``
+    holds at least ``_HISTORY`` bytes before ``start`` and ``_TAIL`` after ``end``). A reference is ``r="..."`` or
+    ``r='...'`` after a space, on any element (:func:`_decode_references`); a tag is ``<row`` or ``<c`` followed by a
+    space, ``>`` or ``/``, with or without a namespace prefix (calamine matches local names; a prefixed one is counted
+    at its colon). Every place that matters starts with one of a few two-byte pairs (``r=``, ``<c``, ``<r``, ``<f``,
+    or a colon for a prefixed name), so the chunk is compared as 16-bit words at both alignments (C speed, without
+    the GIL) and only the hits are looked at closely; tests/unit/test_preflight_scan.py holds the byte-by-byte
+    reading this must equal."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    size = (len(buf) - 1) // 2
+    found, same = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
+    hits, codes = [], []
+    for offset in (0, 1):
+        words = np.frombuffer(buf, dtype="<u2", offset=offset, count=size)
+        np.equal(words, _R_EQ, out=found)
+        for pair in (_LT_C, _LT_R, _LT_F):
+            np.equal(words, pair, out=same)
+            found |= same
+        at = np.flatnonzero(found)
+        hits.append(at * 2 + offset)
+        codes.append(words[at])
+    pos, code = np.concatenate(hits), np.concatenate(codes)
+    keep = (pos >= start) & (pos < end)
+    pos, code = pos[keep], code[keep]
+    formulas = pos[code == _LT_F]
+    out = _Scan(last_formula=int(formulas.max()) if len(formulas) else -1)
+    out.max_row, out.max_col, out.row_refs, out.cell_refs = _decode_references(buf, pos[code == _R_EQ])
+    if any(spaced in buf for spaced in _SPACED_EQ):  # r = "A1": legal XML that calamine honours, Excel never writes
+        spaced_refs = _spaced_references(buf, start, end)
+        out.max_row, out.max_col = max(out.max_row, spaced_refs[0]), max(out.max_col, spaced_refs[1])
+        out.row_refs, out.cell_refs = out.row_refs + spaced_refs[2], out.cell_refs + spaced_refs[3]
+    lt_c, lt_r = pos[code == _LT_C] + 1, pos[code == _LT_R] + 1  # just after "<"
+    if b":" in buf:  # a prefixed name ("<x:c"): counted at its colon when only name characters lead back to "<"
+        colon = np.flatnonzero(a[start:end] == 0x3A) + start
+        after = a[colon + 1]
+        colon = colon[(after == 0x63) | (after == 0x72) | (after == 0x66)]
+        opens = np.zeros(len(colon), dtype=bool)
+        run = np.ones(len(colon), dtype=bool)
+        for k in range(1, _HISTORY - 7):
+            before = a[colon - k]
+            opens |= run & (before == 0x3C) & (k > 1)
+            run &= _NAME[before]
+        named = colon[opens] + 1
+        lt_c = np.concatenate([lt_c, named[a[named] == 0x63]])
+        lt_r = np.concatenate([lt_r, named[a[named] == 0x72]])
+        prefixed = colon[a[colon + 1] == 0x66]  # ":f": a prefixed formula element, or text like one
+        if len(prefixed):
+            out.last_formula = max(out.last_formula, int(prefixed[-1]))
+    out.row_tags, out.cell_tags = _local_is(a, lt_r, b"row"), _local_is(a, lt_c, b"c")
+    return out
+
+
+_SPACED_EQ = tuple(bytes([c, 0x3D]) for c in b" \t\n\r") + tuple(bytes([0x3D, c]) for c in b" \t\n\r")
+_SPACED_REF = re.compile(rb"[ \t\n\r]r(?:[ \t\n\r]+=[ \t\n\r]*|=[ \t\n\r]+)")
+_SPACED_QUOTE = re.compile(rb"[ \t\n\r]r[ \t\n\r]{0,%d}=[ \t\n\r]{0,%d}(['\"])" % (_SPACING, _SPACING))
+
+
+def _spaced_references(buf: bytes, start: int, end: int) -> tuple[int, int, int, int]:
+    """:func:`_decode_references` of the references written with whitespace around their ``=`` (``r = "XFD9"``,
+    whose ``r`` lies in ``buf[start:end]``): XML allows it and calamine places the cell there, so a sheet could
+    otherwise claim a huge rectangle unseen. Each is rewritten as ``r="..."`` into a small buffer of its own and
+    decoded the same way; one with more than ``_SPACING`` whitespace on a side of its ``=``, or no quote after it,
+    counts as beyond every limit."""
+    spans = []
+    for m in _SPACED_REF.finditer(buf, max(start - 1, 0)):  # to the buffer's end: a match may cross ``end``
+        if m.start() + 1 >= end:
+            break
+        if m.start() + 1 < start:
+            continue
+        quoted = _SPACED_QUOTE.match(buf, m.start())
+        if quoted is None:
+            return BEYOND, BEYOND, 0, 1
+        q = quoted.start(1)
+        spans.append(b" r=" + buf[q : q + 13])
+    if not spans:
+        return 0, 0, 0, 0
+    packed = b"".join(spans) + b"\0" * 16
+    return _decode_references(packed, np.arange(len(spans), dtype=np.int64) * 16 + 1)
+
+
+def _decode_references(buf: bytes, eq: np.ndarray) -> tuple[int, int, int, int]:
+    """(last row, last column, row references, cell references) of the references among the ``r=`` at ``eq`` (the
+    ``r`` after a space, the ``=`` before a quote): up to 4 letters, either case, then up to 8 digits; a reference
+    too long for Excel (4 letters, 8 digits) counts as beyond any limit. The 16 bytes from the
+    space before each ``r`` are gathered at once (two unaligned 8-byte words) and decoded column-wise."""
+    if len(eq) == 0:
+        return 0, 0, 0, 0
+    words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    window = np.empty((len(eq), 2), dtype="<u8")
+    window[:, 0] = words[eq - 1]
+    window[:, 1] = words[eq + 7]
+    window = window.view(np.uint8)  # one row per r=: space, r, =, quote, then 12 bytes of the reference
+    quote = window[:, 3]
+    valid = _IS_SPACE[window[:, 0]] & ((quote == 0x22) | (quote == 0x27))
+    window = window[:, 4:] if valid.all() else window[valid, 4:]
+    if len(window) == 0:
+        return 0, 0, 0, 0
+    upper = window[:, :4] & np.uint8(0xDF)
+    letter = (upper - np.uint8(0x41)) <= np.uint8(25)
+    run = letter[:, 0].copy()
+    n_letters = run.astype(np.int8)
+    for k in (1, 2, 3):
+        run &= letter[:, k]
+        n_letters += run
+    n_cells = int(np.count_nonzero(n_letters))
+    counts = (len(window) - n_cells, n_cells)
+    if run.any():  # four letters or more
+        return BEYOND, BEYOND, *counts
+    stop = (window - np.uint8(0x30)) > np.uint8(9)  # not a digit
+    stop[:, -1] = True
+    bits = stop.view(np.uint8) @ _BIT_VALUES  # bit j: column j is not a digit
+    bits &= np.uint16(0xFFFF) << n_letters.astype(np.uint16)  # only from the first column after the letters
+    n_digits = _LOWEST_BIT[bits] - n_letters  # the first non-digit after the letters
+    if n_digits.max() > 7:
+        return BEYOND, BEYOND, *counts
+    return (
+        _largest_in(window, n_letters, n_digits, 10, 0x30),
+        _largest_in(upper, np.zeros_like(n_letters), n_letters, 26, 0x40),
+        *counts,
+    )
+
+
+def _largest_in(window: np.ndarray, first: np.ndarray, length: np.ndarray, base: int, zero: int) -> int:
+    """The largest number written in ``window``'s rows from column ``first`` (0 to 3) for ``length`` bytes (digit d
+    is byte ``zero + d``; at most 8 of them): a longer one is larger, and among the longest the largest is the
+    greatest string, compared as big-endian integers of the same width."""
+    longest = int(length.max())
+    if longest == 0:
+        return 0
+    rows = np.flatnonzero(length == longest)
+    starts = first[rows]
+    best = b""
+    for column in range(int(starts.min()), int(starts.max()) + 1):
+        picked = rows[starts == column] if len(rows) and starts.min() != starts.max() else rows
+        if len(picked) == 0:
+            continue
+        part = np.zeros((len(picked), 8), dtype=np.uint8)
+        part[:, :longest] = window[picked, column : column + longest]
+        best = max(best, int(part.view(">u8").max()).to_bytes(8, "big")[:longest])
+    value = 0
+    for ch in best:
+        value = value * base + ch - zero
+    return value
+
+
 class _CellNotes:
     """What a sheet's cells say beyond their extent, seen chunk by chunk (each chunk scanned with the last
     ``_CELL_TAIL`` bytes of the one before, so a cell cut by a chunk's end is seen whole; cells are noted by their
     reference, so one seen twice counts once). Cheap: the regular expressions run only on a chunk whose bytes
-    may hold what they look for."""
+    may hold what they look for (``formulas``: whether the caller saw a formula element's start there)."""
 
     def __init__(self) -> None:
         self.tail = b""
         self.unknown_errors = False
         self.unsaved: set[tuple[int, int]] = set()
 
-    def scan(self, block: bytes) -> None:
-        seg = self.tail + block
+    def scan(self, block: bytes, formulas: bool = True) -> None:
+        seg = self.tail + block if self.tail else block
         self.tail = seg[-_CELL_TAIL:]
-        if not self.unknown_errors and b">#" in seg:
+        if not self.unknown_errors and b"#" in seg and b">#" in seg:
             self.unknown_errors = any(m.group(1) not in KNOWN_ERRORS for m in _ERROR_VALUE.finditer(seg))
-        if len(self.unsaved) < MAX_NOTED and (
-            b"f></" in seg or b"/></c>" in seg or b"<v/>" in seg or b"<v></v>" in seg
+        if (
+            formulas
+            and len(self.unsaved) < MAX_NOTED
+            and (b"f></" in seg or b"/></c>" in seg or b"<v/>" in seg or b"<v></v>" in seg)
         ):
             for m in _UNSAVED.finditer(seg):
                 if len(self.unsaved) >= MAX_NOTED:
@@ -326,67 +512,6 @@ def _column_index(letters: bytes) -> int:
     for ch in letters.upper():
         n = n * 26 + ch - 0x40
     return n - 1
-
-
-def _references(a: np.ndarray, start: int, end: int) -> tuple[int, int, int, int]:
-    """(last row, last column, row references, cell references) of the ``r="..."`` attributes whose ``r`` lies in
-    ``a[start:end]``; a reference too long for Excel (4+ letters, 8+ digits) counts as beyond any limit.
-    Column-wise over the hits (one gather per character position), never a loop over cells."""
-    eq = np.flatnonzero(a[start + 1 : end + 1] == 0x3D) + start + 1  # the "=" of r="
-    quote = a[eq + 1]
-    eq = eq[(a[eq - 1] == 0x72) & ((quote == 0x22) | (quote == 0x27)) & _IS_SPACE[a[eq - 2]]]  # r=, not sqref=
-    hit = eq + 2  # the reference's first character
-    if len(hit) == 0:
-        return 0, 0, 0, 0
-    n_letters = _run_length(a, hit, 4, 0x41, 0x5A, fold=True)  # A-Z, either case
-    digits_at = hit + n_letters
-    n_digits = _run_length(a, digits_at, 8, 0x30, 0x39)
-    is_cell = n_letters > 0
-    counts = (int((~is_cell).sum()), int(is_cell.sum()))
-    if n_letters.max() > 3 or n_digits.max() > 7:
-        return BEYOND, BEYOND, *counts
-    return _largest(a, digits_at, n_digits, 10, 0x30), _largest(a, hit, n_letters, 26, 0x40, fold=True), *counts
-
-
-def _run_length(a: np.ndarray, start: np.ndarray, width: int, low: int, high: int, fold: bool = False) -> np.ndarray:
-    """How many bytes from each ``start`` (up to ``width``) lie in [low, high] (``fold``: a-z read as A-Z)."""
-    length = np.zeros(len(start), dtype=np.int64)
-    going = np.ones(len(start), dtype=bool)
-    for k in range(width):
-        ch = a[start + k] & np.uint8(0xDF) if fold else a[start + k]
-        going &= (ch - np.uint8(low)) <= np.uint8(high - low)  # uint8 wraps below low
-        length += going
-    return length
-
-
-def _largest(a: np.ndarray, start: np.ndarray, length: np.ndarray, base: int, zero: int, fold: bool = False) -> int:
-    """The largest number written from the ``start``s (digit d is byte ``zero + d``): a longer one is larger, so
-    only the longest are evaluated, at a fixed width."""
-    longest = int(length.max())
-    at = start[length == longest]
-    value = np.zeros(len(at), dtype=np.int64)
-    for k in range(longest):
-        ch = a[at + k] & np.uint8(0xDF) if fold else a[at + k]
-        value = value * base + (ch.astype(np.int64) - zero)
-    return int(value.max()) if len(at) else 0
-
-
-def _open_tags(a: np.ndarray, start: int, end: int) -> tuple[int, int]:
-    """How many ``<row`` and ``<c`` opening tags (with or without a namespace prefix, as calamine matches local
-    names) start in ``a[start:end]``; a prefixed tag is counted at its colon."""
-    names = np.flatnonzero(a[start:end] == 0x3C) + start + 1  # just after "<"
-    colon = np.flatnonzero(a[start:end] == 0x3A) + start
-    if len(colon):
-        opens = np.zeros(len(colon), dtype=bool)
-        run = np.ones(len(colon), dtype=bool)  # only name characters between "<" and the colon
-        for k in range(1, _HISTORY - 7):
-            before = a[colon - k]
-            opens |= run & (before == 0x3C) & (k > 1)
-            run &= _NAME[before]
-        names = np.concatenate([names, colon[opens] + 1])
-    first = a[names]
-    names = names[(first == 0x63) | (first == 0x72)]  # c or r: most tags end here
-    return _local_is(a, names, b"row"), _local_is(a, names, b"c")
 
 
 def _local_is(a: np.ndarray, at: np.ndarray, name: bytes) -> int:
