@@ -8,7 +8,9 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from flows import archive
 from flows.discover import inbox_warnings
 from flows.kinds.base import as_failed
 from flows.nightly_discover import (  # noqa: F401  (re-exported)
+    RETRY_DELAYS,
     InboxUnavailable,
     archived_task,
     discover,
@@ -48,9 +51,11 @@ from schemas.batch import FileBatch
 from schemas.settings import Settings
 from schemas.sources import SourceConfig, load_sources
 from transforms.reference import Reference
+from warehouse import quiet as quiet_memo
 from warehouse import run_steps
 from warehouse.controls import check_control_totals
 from warehouse.faults import faultpoint
+from warehouse.published_state import TrustedLook
 from warehouse.store import (
     LoadInfo,
     exclusive_lock,
@@ -102,7 +107,7 @@ def process(file_task: FileTask, reference: Reference, archive_root: Path) -> Fi
             extra=LINE,
         )
         failures = batch.failures
-        for row in list(failures.itertuples())[:MAX_LOGGED_FAILURES] if failures is not None and len(failures) else []:
+        for row in failures.head(MAX_LOGGED_FAILURES).itertuples() if failures is not None and len(failures) else []:
             logger.warning("%s row %s: %s [%s]", batch.file_key, row.excel_row, row.message, row.rule, extra=ROW)
         if failures is not None and len(failures) > MAX_LOGGED_FAILURES:
             logger.warning(
@@ -168,7 +173,9 @@ def load_and_publish(
     staging.record_failure_counts(load)
     staging.check(changed, run_steps.countries_removed(staging.con, night.countries_before))
     open_failures = staging.open_failures()
+    settled = quiet_memo.settled_rates(staging.con, staging.seq, load.started_at)  # tonight's lock: nothing to freeze
     staging.publish()
+    quiet_memo.remember_settled_rates(settings.warehouse, staging.seq, settled)  # the next quiet night counts none
     files = _files(batches, unchanged, withdrawn, refused)
     if len(open_failures):
         create_table_artifact(
@@ -178,6 +185,23 @@ def load_and_publish(
         )
     summary = RunSummary(load.load_id, outcome, str(settings.warehouse), files, totals, _top_rules(batches))
     return replace(summary, rates_changed=rates_changed)
+
+
+def discovered(
+    settings: Settings, sources: list[SourceConfig], force: bool, look: TrustedLook
+) -> tuple[list[FileTask], list[FileTask], list[dict]]:
+    """:func:`discover` in the flow's own body (no task run: a Prefect task run costs a night 0.1-1 s of API calls
+    and parameter walking), retried as its task is (``RETRY_DELAYS``) and logged under the flow run."""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            return discover.fn(settings, sources, force, look)
+        except Exception as exc:  # as Prefect's task retries: any failure is tried again
+            if delay is None:
+                raise
+            look.close()  # its connection may be what failed: opened again for the next try
+            get_run_logger().warning("discovery failed (%s: %s); retrying in %d s", type(exc).__name__, exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # the last try raises or returns
 
 
 def _rules(batch: FileBatch) -> set[str]:
@@ -240,12 +264,15 @@ def nightly_ingestion(
     started = datetime.now()
     configs = load_sources(settings.sources)
     release = frozenset(rerate_fiscal_years or ())
-    with exclusive_lock(settings.warehouse):
+    with exclusive_lock(settings.warehouse), ExitStack() as stack:
         faultpoint("startup")
         recover(settings.warehouse, logger.info)  # what a run that died left behind
         ref = read_reference(settings.reference)
-        ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse, release)))
-        todo, unchanged, refused = discover(settings, configs, force or bool(release))
+        look = stack.enter_context(TrustedLook(settings.warehouse))  # the last published state, opened once
+        ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse, release, look)))
+        todo, unchanged, refused = discovered(settings, configs, force or bool(release), look)
+        if todo:  # files to process: a staging copy of that file may be made; a quiet check opens it again
+            look.close()
         misplaced = inbox_warnings(settings.inbox, configs)  # a folder no source reads: said, never guessed at
         for warning in misplaced:
             logger.warning("%s", warning)
@@ -266,7 +293,8 @@ def nightly_ingestion(
                 night.offer(position, batch)  # stored in the staging copy now (flows/nightly_load.py)
             quiet = None
             if not (force or release or night.opened):
-                quiet = quiet_night(settings, configs, ref, night.batches(), unchanged, refused, load)
+                quiet = quiet_night(settings, configs, ref, night.batches(), unchanged, refused, load, look)
+            look.close()  # asked all it is asked: a staging copy of that file may be made now
             if quiet is not None and (unreached := drop_failures(refused)):  # a remote drop not reached: exit 4
                 t = {**quiet.totals, "files_failed": quiet.totals["files_failed"] + unreached}
                 quiet = replace(quiet, outcome="partial", totals=t)

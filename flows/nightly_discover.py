@@ -8,6 +8,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -20,10 +21,11 @@ from flows.limits import Limits
 from flows.preflight import shown
 from flows.process import FileTask, HashCache, describe_seen, modified_at
 from flows.reference import config_hash, reference_fingerprint
-from flows.remote import fetch_drops
+from flows.remote import fetch_drops, origins
 from flows.retry import RetryPolicy, retry_io, unreadable_message
 from schemas.settings import Settings
 from schemas.sources import SourceConfig
+from warehouse.published_state import TrustedLook
 from warehouse.store import (
     SCHEMA_VERSION,
     archived_current_files,
@@ -69,18 +71,22 @@ def archived_task(
     return FileTask(kept, key, digest, ch, st.st_size, datetime.fromtimestamp(st.st_mtime), owner, owner.spec_for(rel))
 
 
-@task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+#: the retries of discovery (the nightly flow runs it in its own body, flows/nightly.py ``discovered``: no task run)
+RETRY_DELAYS = (1, 5)
+
+
+@task(name="discover", cache_policy=NO_CACHE, retries=len(RETRY_DELAYS), retry_delay_seconds=list(RETRY_DELAYS))
 def discover(
-    settings: Settings, sources: list[SourceConfig], force: bool = False
+    settings: Settings, sources: list[SourceConfig], force: bool = False, look: TrustedLook | None = None
 ) -> tuple[list[FileTask], list[FileTask], list[dict]]:
     """Hash every inbox file; split into (to process, unchanged, refused). Unchanged = same bytes, same config, and
     its last load did not fail (a failure's cause may lie outside the file: a limit since raised, a share that was
     down, so a failed file is tried again every run); refused = entries never read (links leaving the inbox, FIFOs,
-    ...), as run-summary rows with the reason."""
+    ...), as run-summary rows with the reason. ``look``: the last published state is asked through it."""
     logger = get_run_logger()
     ref_fp = reference_fingerprint(settings.reference)
     yaml_by_agency = source_yamls(settings, sources)
-    current, failed, archived = published_files(settings.warehouse)
+    current, failed, archived = published_files(settings.warehouse, look)
     known = set() if force else current
     loaded = known - failed if known else known
     hashes = load_hashes(settings.warehouse, reuse=not force)  # --force reads every file again
@@ -99,6 +105,7 @@ def discover(
         time.sleep(delay)
     drops = fetch_drops(settings.inbox, sources, policy, logger)  # remote drops mirrored into their folders first
     found, odd = scan_inbox(settings.inbox, sources)
+    fetched = {s.agency: origins(settings.inbox / s.inbox_dir, s) for s in sources if s.remote is not None}
     for entry in odd:
         logger.warning("refused, not read: %s", describe_refused(entry, settings.inbox))
     refused = [{"file": _key(path, src, settings), "status": "refused", "message": reason} for path, src, reason in odd]
@@ -127,10 +134,12 @@ def discover(
                     src,
                     src.spec_for(rel),
                     read_error=unreadable_message(path, exc, policy),
+                    origin=fetched.get(src.agency, {}).get(rel),
                 )
             )
             continue
-        ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen)
+        origin = fetched.get(src.agency, {}).get(rel)  # a remote drop's file: where it was fetched from
+        ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen, origin=origin)
         (unchanged if (ft.file_key, digest, ch) in loaded else todo).append(ft)
     save_hashes(settings.warehouse, hashes)
     in_inbox = {t.file_key for t in todo + unchanged}
@@ -168,14 +177,17 @@ def _describe(path: Path, hashes: HashCache) -> tuple[str, int, datetime, tuple[
 
 
 def published_files(
-    warehouse: Path,
+    warehouse: Path, look: TrustedLook | None = None
 ) -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """What :func:`known_versions`, :func:`failed_versions` and :func:`archived_current_files` say, in one look at
-    the last published state (opening a warehouse costs DuckDB 40-80 ms; a night asked three times)."""
-    source = trusted(warehouse)
-    if source is None:
-        return set(), set(), []
-    with read_only(source) as con:
+    the last published state (opening a warehouse costs DuckDB 40-80 ms; a night asked three times): through
+    ``look``'s connection when given, else the trusted file opened for this."""
+    with ExitStack() as stack:
+        if look is None:  # a look of its own, closed when done
+            look = stack.enter_context(TrustedLook(warehouse))
+        con = look.connection()
+        if con is None:
+            return set(), set(), []
         if schema_version(con) == SCHEMA_VERSION:
             rows = con.execute(
                 "SELECT file_key, file_hash, config_hash, status = 'failed', archive_path FROM audit_source_file "

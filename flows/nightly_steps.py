@@ -14,6 +14,7 @@ from schemas.batch import FileBatch
 from schemas.settings import Settings
 from schemas.sources import SourceConfig
 from transforms.reference import Reference, country_dimension
+from warehouse.published_state import TrustedLook
 from warehouse.quiet import reasons_to_publish
 from warehouse.store import (
     LoadInfo,
@@ -120,10 +121,11 @@ def quiet_night(
     unchanged: list[FileTask],
     refused: list[dict],
     load: LoadInfo,
+    look: TrustedLook | None = None,
 ) -> RunSummary | None:
     """The summary of a night that changes nothing (issue 14, point 8: no staging copy, no publish, every kept
     version kept), or None when something would change. Only nights whose processed files all failed (or none)
-    qualify; the published state decides the rest (warehouse/quiet.py)."""
+    qualify; the published state decides the rest (warehouse/quiet.py), asked through ``look`` when given."""
     if any(b.status != "failed" for b in batches):
         return None
     in_inbox, folderless = _presence(settings, sources, batches, unchanged)
@@ -135,6 +137,7 @@ def quiet_night(
         failed_again=[(b.file_key, b.file_hash, b.message) for b in batches],
         as_of=load.started_at,
         restricted={s.agency for s in sources if s.restricted},
+        look=look,
     )
     if reasons:
         get_run_logger().info("publishing: %s", "; ".join(reasons), extra={"dcf": "stage"})

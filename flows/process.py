@@ -41,6 +41,9 @@ class FileTask:
         None  # (size, mtime) when discovery hashed it: a later change means "still copying"
     )
     read_error: str | None = None  # discovery could not read it even after retries
+    #: where a remote drop's mirror fetched it from (flows/remote.py ``origins``, looked up once per folder at
+    #: discovery): the path the file audit records; None for a file dropped by hand or read from the raw archive
+    origin: str | None = None
 
 
 def describe(path: Path) -> tuple[str, int, datetime]:

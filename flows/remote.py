@@ -707,17 +707,16 @@ def drop_failures(entries: list[dict]) -> int:
     return sum(e.get("status") == "failed" for e in entries)
 
 
+def origins(folder: Path, src: SourceConfig) -> dict[str, str]:
+    """relative path -> remote location of every file the mirror fetched into ``folder`` (an agency's inbox folder),
+    read from its record once per night at discovery ({} for an agency without a remote drop). Discovery puts the
+    location on each file's task (``FileTask.origin``), so the record is never read again per file."""
+    if src.remote is None:
+        return {}
+    return {rel: src.remote.location.url_of(rel) for rel in read_manifest(folder).get("files", {})}
+
+
 def with_origin(batch: FileBatch, task: FileTask) -> FileBatch:
-    """A batch of a file the mirror fetched, with its remote location as the path the file audit records."""
-    spec = task.source.remote
-    if spec is None:
-        return batch
-    rel = task.file_key.split("/", 1)[-1]
-    path = Path(task.path)
-    depth = rel.count("/") + 1
-    if len(path.parts) <= depth:
-        return batch
-    folder = path.parents[depth - 1]
-    if path.relative_to(folder).as_posix() != rel or rel not in read_manifest(folder).get("files", {}):
-        return batch  # read from the raw archive, or a file not fetched from the drop
-    return replace(batch, path=spec.location.url_of(rel))
+    """A batch of a file the mirror fetched, with its remote location (``task.origin``, set at discovery) as the path
+    the file audit records; any other batch (a file dropped by hand, one read from the raw archive) as it is."""
+    return replace(batch, path=task.origin) if task.origin else batch

@@ -7,8 +7,11 @@ night does not grow with the warehouse (no copy, no rewrite)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import pickle
 import tempfile
 import time
 from collections import Counter
@@ -24,7 +27,8 @@ from warehouse.analyst import analyst_path, restricted_of
 from warehouse.connect import open_warehouse
 from warehouse.ddl import SCHEMA_VERSION, schema_version
 from warehouse.publish import WAL_GUARD_TARGET, published_seq, version_path, version_seqs
-from warehouse.run_steps import CLOSED_RATES_SQL
+from warehouse.published_state import TrustedLook
+from warehouse.run_steps import CLOSED_RATES_SQL, _mark_key
 
 
 def _intact(published: Path) -> str | None:
@@ -76,17 +80,25 @@ def reasons_to_publish(
     failed_again: list[tuple[str, str, str | None]],
     as_of: datetime,
     restricted: AbstractSet[str] = frozenset(),
+    look: TrustedLook | None = None,
 ) -> list[str]:
     """What this night would change in the last published state ([] = nothing). ``present``: the files in the
     inbox; ``skip_agencies``: agencies whose folder is missing (they withdraw nothing); ``failed_again``: (file_key,
     file_hash, message) of the files processed tonight, all of which failed; ``restricted``: the agencies the source
-    YAMLs restrict tonight (their analyst edition must match, warehouse/analyst.py)."""
+    YAMLs restrict tonight (their analyst edition must match, warehouse/analyst.py); ``look``: the night's
+    connection to the last published state (warehouse/published_state.py), used when it is the newest version."""
     problem = _intact(published)
     if problem:
         return [problem]
     newest = version_seqs(published)[-1]
     base = version_path(published, newest)
-    with open_warehouse(base, read_only=True) as con:  # a private version: no writer, no guard needed
+    memo = memo_path(published)
+    with contextlib.ExitStack() as stack:
+        if look is not None and look.source == base:
+            con = look.connection()
+            assert con is not None  # its source exists
+        else:  # a private version: no writer, no guard needed
+            con = stack.enter_context(open_warehouse(base, read_only=True))
         if schema_version(con) != SCHEMA_VERSION:
             return ["the warehouse layout is older than this code's"]
         reasons = []
@@ -119,8 +131,8 @@ def reasons_to_publish(
             ).fetchone()
             if not (same and same[0]):
                 reasons.append(f"{file_key} failed differently")
-        reasons += [f"{table} changed" for table, frame in dimensions.items() if _differs(con, table, frame)]
-        unlocked = unlocked_rates(con, base, memo_path(published), as_of)
+        reasons += [f"{table} changed" for table in dimensions_changed(con, base, memo, dimensions)]
+        unlocked = unlocked_rates(con, base, memo, as_of)
         if unlocked:
             reasons.append(f"{unlocked} exchange rate(s) of closed fiscal years to freeze")
     return reasons
@@ -195,6 +207,44 @@ def _published_seq(published: Path, memo: Path) -> int | None:
     return seq
 
 
+def _frame_digest(table: str, frame: pd.DataFrame) -> str | None:
+    """A digest of ``frame`` as pickled (1 ms for the dimensions; comparing one costs DuckDB 30-150 ms): a pickle
+    restores the very frame, columns, dtypes and values (NaN and None, 1 and "1" apart), so equal digests are equal
+    frames. Two equal frames built otherwise may pickle apart, which only costs a comparison; None (compared every
+    night) for a frame that cannot be pickled."""
+    try:
+        data = pickle.dumps(frame, protocol=4)
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError):
+        return None
+    return hashlib.sha256(table.encode() + b"\0" + data).hexdigest()
+
+
+def dimensions_changed(
+    con: duckdb.DuckDBPyConnection, base: Path, memo: Path, dimensions: dict[str, pd.DataFrame]
+) -> list[str]:
+    """The tables of ``dimensions`` whose rows differ from version ``base`` (open as ``con``), by :func:`_differs`.
+    A table found the same is remembered in ``memo`` with the digest of the frame compared and the version's
+    identity (size, times, inode: a version is never rewritten, another file is another identity): the same frame
+    against the same version compares the same, so it is not compared again. Any trouble with the memo: compared."""
+    try:
+        identity = _identity(base)
+        saved = _memo(memo).get("dimensions")
+        same = saved["tables"] if isinstance(saved, dict) and saved.get("version") == identity else {}
+    except (OSError, TypeError, KeyError):
+        identity, same = None, {}
+    digests = {table: _frame_digest(table, frame) for table, frame in dimensions.items()}
+    changed = [
+        table
+        for table, frame in dimensions.items()
+        if not (digests[table] is not None and isinstance(same, dict) and same.get(table) == digests[table])
+        and _differs(con, table, frame)
+    ]
+    unchanged = {table: digest for table, digest in digests.items() if table not in changed and digest is not None}
+    if identity is not None and unchanged != same:
+        _remember(memo, "dimensions", {"version": identity, "tables": unchanged})
+    return changed
+
+
 def _unlocked_now(con: duckdb.DuckDBPyConnection, as_of: datetime) -> int:
     row = con.execute(
         f"SELECT count(*) FROM ({CLOSED_RATES_SQL}) r ANTI JOIN fx_rate_lock l "
@@ -211,7 +261,7 @@ def unlocked_rates(con: duckdb.DuckDBPyConnection, base: Path, memo: Path, as_of
     have ``period_end < as_of``, and that set stays the same from the ``as_of`` it was counted at until the
     earliest period_end of the facts it left out. A version is immutable; its size, times and inode are part of
     the memo, so another file (or a rewritten one) is counted again. Any trouble with the memo: counted again."""
-    if "period_end < $as_of" not in CLOSED_RATES_SQL or CLOSED_RATES_SQL.count("$as_of") != 1 or as_of.tzinfo:
+    if not _memo_holds() or as_of.tzinfo:
         return _unlocked_now(con, as_of)  # the reasoning above no longer holds
     try:
         identity = _identity(base)
@@ -224,18 +274,65 @@ def unlocked_rates(con: duckdb.DuckDBPyConnection, base: Path, memo: Path, as_of
         pass
     count = _unlocked_now(con, as_of)
     try:
-        row = con.execute(  # the first moment a fact left out now would be counted
-            "SELECT CAST(min(period_end) AS TIMESTAMP) FROM fact_funding_line WHERE NOT (period_end < $as_of)",
-            {"as_of": as_of},
-        ).fetchone()
-        until = row[0] if row else None
         entry = {
             "version": _identity(base),
             "as_of": as_of.isoformat(),
-            "until": until.isoformat() if until is not None else None,
+            "until": _next_close(con, as_of),
             "count": count,
         }
     except (OSError, ValueError, TypeError, AttributeError, duckdb.Error):
         return count  # only a memo: the next night counts again
     _remember(memo, "rates", entry)
     return count
+
+
+def _memo_holds() -> bool:
+    """Whether the reasoning of :func:`unlocked_rates` holds for the query as written."""
+    return "period_end < $as_of" in CLOSED_RATES_SQL and CLOSED_RATES_SQL.count("$as_of") == 1
+
+
+def _next_close(con: duckdb.DuckDBPyConnection, as_of: datetime) -> str | None:
+    """The first moment a fact left out of the count at ``as_of`` would be counted (ISO text; None: none is left
+    out)."""
+    row = con.execute(
+        "SELECT CAST(min(period_end) AS TIMESTAMP) FROM fact_funding_line WHERE NOT (period_end < $as_of)",
+        {"as_of": as_of},
+    ).fetchone()
+    until = row[0] if row else None
+    return until.isoformat() if until is not None else None
+
+
+#: where the night's lock of closed-year rates records the state it locked (warehouse/run_steps.py _set_mark)
+LOCK_MARK = _mark_key("fx_rate_lock")
+
+
+def settled_rates(con: duckdb.DuckDBPyConnection, seq: int, as_of: datetime) -> dict | None:
+    """On a staging copy about to be published as version ``seq`` (every step of the night done): what
+    :func:`unlocked_rates` would remember of it, without counting, or None if that cannot be told here. Tonight's
+    lock (``as_of``, recorded for ``seq`` in warehouse_meta) froze every rate the facts of closed fiscal years use
+    (run_steps.lock_rates_scoped: exact, the loader's own next lock relies on it, and fx_rate_lock's key columns are
+    NOT NULL, so every such key is in it), and no later step of a night writes facts or locks: the count at ``as_of``
+    is 0, and it stays 0 until the first period_end left out (one pass over one column of the facts, on a publishing
+    night). The published night's first quiet check then needs no count (:func:`remember_settled_rates`)."""
+    if not _memo_holds() or as_of.tzinfo:
+        return None
+    try:
+        row = con.execute("SELECT value FROM warehouse_meta WHERE key = ?", [LOCK_MARK]).fetchone()
+        mark = json.loads(row[0]) if row else None
+        if not (isinstance(mark, dict) and mark.get("seq") == seq and mark.get("as_of") == as_of.isoformat()):
+            return None
+        return {"as_of": as_of.isoformat(), "until": _next_close(con, as_of), "count": 0}
+    except (ValueError, TypeError, AttributeError, duckdb.Error):
+        return None
+
+
+def remember_settled_rates(published: Path, seq: int, settled: dict | None) -> None:
+    """Right after version ``seq`` is published: remember :func:`settled_rates`'s answer for that version's file
+    (only a memo: a failure costs the next quiet night the count)."""
+    if settled is None:
+        return
+    try:
+        entry = {"version": _identity(version_path(published, seq)), **settled}
+    except OSError:
+        return
+    _remember(memo_path(published), "rates", entry)

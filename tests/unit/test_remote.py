@@ -370,22 +370,30 @@ def test_the_host_key_must_be_listed_in_known_hosts(tmp_path):
         policy.missing_host_key(None, "[127.0.0.1]:2222", other)
 
 
-def test_lineage_names_the_remote_location_of_a_mirrored_file_only(tmp_path):
+def test_lineage_names_the_remote_location_of_a_mirrored_file_only(tmp_path, monkeypatch):
     src = _source("sftp://dcf@drop.mod.example:2222/outgoing/", credentials={"env": "X"})
     folder = tmp_path / "inbox" / "mod"
     (folder / "sub").mkdir(parents=True)
     remote._write_manifest(folder, src.remote.location.shown, {"sub/MOD_budget_FY2024.xlsx": {"token": "t"}})  # type: ignore[union-attr]
+    url = "sftp://dcf@drop.mod.example:2222/outgoing/sub/MOD_budget_FY2024.xlsx"
+    assert remote.origins(folder, src) == {"sub/MOD_budget_FY2024.xlsx": url}  # read once a night, at discovery
+    assert remote.origins(folder, SourceConfig.model_validate(MOD)) == {}  # no drop: nothing was fetched
 
-    def batch_of(path: Path, key: str) -> tuple[FileBatch, SimpleNamespace]:
-        task = SimpleNamespace(source=src, file_key=key, path=path)
+    def never(folder: Path) -> dict:
+        raise AssertionError("the mirror's record is read at discovery, not once per processed file")
+
+    monkeypatch.setattr(remote, "read_manifest", never)
+
+    def batch_of(path: Path, key: str, origin: str | None) -> tuple[FileBatch, SimpleNamespace]:
+        task = SimpleNamespace(source=src, file_key=key, path=path, origin=origin)
         return FileBatch(key, "h", "c", "MOD", "budget", str(path), 1, None), task
 
-    fetched = remote.with_origin(*batch_of(folder / "sub" / "MOD_budget_FY2024.xlsx", "MOD/sub/MOD_budget_FY2024.xlsx"))
-    assert fetched.path == "sftp://dcf@drop.mod.example:2222/outgoing/sub/MOD_budget_FY2024.xlsx"
-    by_hand = remote.with_origin(*batch_of(folder / "MOD_note.csv", "MOD/MOD_note.csv"))  # not the mirror's
+    fetched = remote.with_origin(
+        *batch_of(folder / "sub" / "MOD_budget_FY2024.xlsx", "MOD/sub/MOD_budget_FY2024.xlsx", url)
+    )
+    assert fetched.path == url
+    by_hand = remote.with_origin(*batch_of(folder / "MOD_note.csv", "MOD/MOD_note.csv", None))  # not the mirror's
     assert by_hand.path == str(folder / "MOD_note.csv")
-    archived = tmp_path / "archive" / "ab" / "abcd" / "MOD_budget_FY2024.xlsx"
-    assert remote.with_origin(*batch_of(archived, "MOD/MOD_budget_FY2024.xlsx")).path == str(archived)
 
 
 def test_the_readme_example_of_a_remote_drop_is_a_valid_setting():
