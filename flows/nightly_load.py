@@ -194,6 +194,7 @@ class NightLoad:
         stored = staging.load_batches([batches[p] for p in positions], self.load, datetime.now(), self.on_reject)
         for position, batch in zip(positions, stored, strict=True):
             self._stored[position] = batch.slim()
+            batches[position].release()  # the object offered: the flow holds it until the next file is read
 
     def discard(self) -> None:
         self._writer.shutdown(wait=True)

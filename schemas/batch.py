@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 import pandas as pd
@@ -63,6 +63,13 @@ class FileBatch:
             skipped=None,
             tables={},
         )
+
+    def release(self) -> None:
+        """Become :meth:`slim` in place, for every holder of this object: the flow keeps the batch it offered (its
+        loop variable) until the next file finishes, and with it one more file's frames while the workers read."""
+        slim = self.slim()
+        for f in fields(self):
+            setattr(self, f.name, getattr(slim, f.name))
 
     def _source_rows_in_tables(self) -> int:
         """Source rows behind the reference tables: one row of a sheet may become many values (one per year), so
