@@ -36,22 +36,39 @@ def quarantine_frame(batch: FileBatch) -> pd.DataFrame:
     return held_frame(batch, batch.quarantined, "block")
 
 
+#: rows turned into JSON at a time: a file whose every row is held (up to a whole sheet, 1,048,575 rows) never has
+#: all its rows as Python dicts at once; the JSON texts are kept in Arrow (one buffer per slice), not as objects
+HELD_SLICE = 50_000
+
+
+def _raw_json(cells: pd.DataFrame) -> pa.ChunkedArray:
+    """Each row's cells as read, as a JSON object (missing cells null), slice by slice."""
+    chunks = []
+    for start in range(0, len(cells), HELD_SLICE):
+        part = cells.iloc[start : start + HELD_SLICE]
+        part = part.astype(object).where(part.notna(), None)
+        texts = [json.dumps(rec, ensure_ascii=False) for rec in part.to_dict(orient="records")]
+        chunks.append(pa.array(texts, type=pa.string()))
+        del part, texts
+    return pa.chunked_array(chunks, type=pa.string())
+
+
 def held_frame(batch: FileBatch, q: pd.DataFrame, severity: str) -> pd.DataFrame:
     """Rows kept with their cells as read (quarantined: the blocking rules; warned: the warning rules)."""
     assert batch.failures is not None, "only called for a batch with failures"
     keys = [c for c in ("sheet", "excel_row") if c in q.columns]  # multi-sheet files: a row is (sheet, row)
-    cells = q.drop(columns=keys).astype(object).where(q.drop(columns=keys).notna(), None)
-    raw_json = [json.dumps(rec, ensure_ascii=False) for rec in cells.to_dict(orient="records")]
+    raw_json = _raw_json(q.drop(columns=keys))
     blocking = batch.failures[batch.failures["severity"] == severity]
     fkeys = [c for c in keys if c in blocking.columns]
-    rules = blocking.groupby(fkeys)["rule"].agg(lambda s: ",".join(sorted(set(s))))
+    unique = blocking[[*fkeys, "rule"]].drop_duplicates().sort_values([*fkeys, "rule"])
+    rules = unique.groupby(fkeys, sort=False)["rule"].agg(",".join)  # each row's rules, sorted, once each
     index = pd.MultiIndex.from_frame(q[fkeys]) if len(fkeys) > 1 else pd.Index(q["excel_row"])
     out = pd.DataFrame(
         {
             "excel_row": q["excel_row"].astype("int32").to_numpy(),
             "agency_code": batch.agency_code,
             "kind": batch.kind,
-            "raw_json": raw_json,
+            "raw_json": pd.Series(pd.arrays.ArrowExtensionArray(raw_json)),
             "rules": pd.Series(rules.reindex(index).to_numpy()).fillna("").to_numpy(),
         }
     )
