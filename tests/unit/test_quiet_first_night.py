@@ -14,14 +14,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from tests.unit.test_quiet_rates_memo import add_lines
 from warehouse import quiet
 from warehouse.ddl import apply_ddl
 
-LINE = (
-    "'MOD/f.xlsx', 'Budget', {row}, 'MOD', 'P1', NULL, 'FRA', NULL, NULL, 'allocated', {fy}, 'FY', "
-    "DATE '{start}', DATE '{end}', NULL, 1.0, '{cur}', 1.0, 1.5, DATE '{end}', 'ecb', 'fiscal_period_average', "
-    "NULL, 2024, NULL, 'h', 'l'"
-)
 AS_OF = datetime(2025, 1, 1, 2)
 
 
@@ -38,17 +34,7 @@ def staged(tmp_path):
     path = tmp_path / "staging.duckdb"
     con = duckdb.connect(str(path))
     apply_ddl(con)
-    for row, (fy, start, end, cur) in enumerate(
-        [
-            (2022, "2021-07-01", "2022-06-30", "EUR"),
-            (2023, "2022-07-01", "2023-06-30", "GBP"),
-            (2031, "2030-07-01", "2031-06-30", "JPY"),
-        ],
-        start=2,
-    ):
-        con.execute(
-            f"INSERT INTO fact_funding_line VALUES ({LINE.format(row=row, fy=fy, start=start, end=end, cur=cur)})"
-        )
+    add_lines(con)
     con.execute(
         f"INSERT INTO fx_rate_lock SELECT *, TIMESTAMP '2025-01-01', 'l' FROM ({quiet.CLOSED_RATES_SQL})",
         {"as_of": AS_OF},

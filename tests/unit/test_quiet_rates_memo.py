@@ -22,22 +22,27 @@ LINE = (
 )
 
 
+def add_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """Three funding lines: fiscal years 2022 (EUR) and 2023 (GBP), closed, and 2031 (JPY), open."""
+    for row, (fy, start, end, cur) in enumerate(
+        [
+            (2022, "2021-07-01", "2022-06-30", "EUR"),
+            (2023, "2022-07-01", "2023-06-30", "GBP"),
+            (2031, "2030-07-01", "2031-06-30", "JPY"),
+        ],
+        start=2,
+    ):
+        con.execute(
+            f"INSERT INTO fact_funding_line VALUES ({LINE.format(row=row, fy=fy, start=start, end=end, cur=cur)})"
+        )
+
+
 @pytest.fixture
 def version(tmp_path):
     path = tmp_path / "000001.duckdb"
     with duckdb.connect(str(path)) as con:
         apply_ddl(con)
-        for row, (fy, start, end, cur) in enumerate(
-            [
-                (2022, "2021-07-01", "2022-06-30", "EUR"),
-                (2023, "2022-07-01", "2023-06-30", "GBP"),
-                (2031, "2030-07-01", "2031-06-30", "JPY"),
-            ],
-            start=2,
-        ):
-            con.execute(
-                f"INSERT INTO fact_funding_line VALUES ({LINE.format(row=row, fy=fy, start=start, end=end, cur=cur)})"
-            )
+        add_lines(con)
         con.execute(
             "INSERT INTO fx_rate_lock VALUES ('EUR', 'fiscal_period_average', DATE '2021-07-01', DATE '2022-06-30', "
             "2022, 1.5, DATE '2022-06-30', 'ecb', TIMESTAMP '2024-01-01', 'l')"
