@@ -309,6 +309,11 @@ def recover(published: Path, log: Log) -> list[str]:
     """Clear what a dead run left. Call with the lock held (so no live run owns these files). Returns what it did."""
     done = []
     for path in _leftovers(published):
+        if path.is_dir() and not path.is_symlink():  # DuckDB's spill folder of a staging copy (<staging>.tmp)
+            size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"removed {path.name}/ ({size:.1f} MB) left by a run that did not finish")
+            continue
         size = path.stat().st_size / 1e6 if path.exists() else 0.0
         path.unlink(missing_ok=True)
         done.append(f"removed {path.name} ({size:.1f} MB) left by a run that did not finish")

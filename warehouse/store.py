@@ -439,3 +439,5 @@ class Staging:
                 p.unlink(missing_ok=True)
             except OSError:
                 pass
+        # DuckDB's spill folder (its temp_directory, <database>.tmp): made when the buffer pool must write blocks out
+        shutil.rmtree(self.path.with_name(self.path.name + ".tmp"), ignore_errors=True)

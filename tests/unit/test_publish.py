@@ -99,6 +99,19 @@ def test_recovery_removes_leftovers_and_versions_never_published(tmp_path):
     assert publish.next_seq(wh) == 3
 
 
+def test_recovery_removes_a_dead_staging_copys_spill_folder(tmp_path):
+    """DuckDB spills a staging copy's blocks into <staging>.tmp/ (its temp_directory); a run killed then leaves a
+    folder, which the next run removes (it once stopped that run: IsADirectoryError)."""
+    wh = tiny(tmp_path / "w.duckdb", seq=1)
+    spill = tmp_path / ".w.duckdb.staging-123.tmp"
+    (spill / "nested").mkdir(parents=True)
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 2_000_000)
+    said: list[str] = []
+    publish.recover(wh, said.append)
+    assert not spill.exists()
+    assert said == ["removed .w.duckdb.staging-123.tmp/ (2.0 MB) left by a run that did not finish"]
+
+
 def test_versions_are_numbered_not_dated_and_pruned_by_number(tmp_path, monkeypatch):
     monkeypatch.setattr(publish, "KEEP_VERSIONS", 2)
     wh = tmp_path / "w.duckdb"
