@@ -158,12 +158,7 @@ def test_a_damaged_record_means_hashing_everything(tmp_path, content, reads):
 
 
 def test_a_recorded_entry_of_the_wrong_shape_is_not_trusted(tmp_path, reads):
-    path = tmp_path / "f.xlsx"
-    path.write_bytes(b"x")
-    _settled(path)
-    hashes = HashCache()
-    _describe(path, hashes)
-    _older(hashes, path)
+    path, hashes = _hashed_once(tmp_path)
     for broken in (hashes.used[str(path)][:7], [*hashes.used[str(path)][:6], "late", "d"], "text"):
         _describe(path, HashCache({str(path): broken}))
     assert len(reads) == 4
