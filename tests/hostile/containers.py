@@ -130,6 +130,27 @@ def far_cells_bomb(ctx: Ctx) -> Case:
     )
 
 
+def spaced_far_cells_bomb(ctx: Ctx) -> Case:
+    """A far cell whose reference has whitespace around its '=' (and single quotes): legal XML that calamine
+    honours, so the few bytes would ask for billions of cells (before issue 17's fix: the process aborted)."""
+    sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
+    col, row = ctx.rng.choice([("XFD", 1048576), ("XFD", 50000), ("AAA", 900000)])
+    far = ctx.rng.choice(['r = "{}"', "r\t=\n'{}'", 'r  =  "{}"', "r= '{}'"]).format(f"{col}{row}")
+    xml = (
+        f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t>'
+        f'</is></c></row><row r="{row}"><c {far}><v>1</v></c></row></sheetData></worksheet>'
+    ).encode()
+    return case(
+        ctx,
+        "bomb",
+        "spaced_far_cells",
+        _with_entry(ctx, "_spaced_far", deflated(sheet, xml)),
+        "MOD",
+        "failed",
+        "file_too_large",
+    )
+
+
 def many_entries(ctx: Ctx) -> Case:
     entries = entries_of(ctx.base("mod", "MOD_budget_FY2024.xlsx")) + [
         deflated(f"customXml/item{i}.xml", b"<a/>") for i in range(10_001)

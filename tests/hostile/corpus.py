@@ -30,6 +30,7 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.whitespace_sheet_bomb,
         c.empty_cells_bomb,
         c.far_cells_bomb,
+        c.spaced_far_cells_bomb,
         c.many_entries,
         c.wall_of_sheets,
         c.lying_dimension,

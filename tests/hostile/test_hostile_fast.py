@@ -23,6 +23,7 @@ BOMBS = [
     "whitespace_sheet_bomb",
     "empty_cells_bomb",
     "far_cells_bomb",
+    "spaced_far_cells_bomb",
     "many_entries",
     "wall_of_sheets",
     "lying_dimension",
