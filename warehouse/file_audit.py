@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -21,14 +22,6 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
 def _params(sql: str, values: dict) -> dict:
     """Only the named parameters the statement uses (DuckDB rejects extra ones)."""
     return {k: v for k, v in values.items() if f"${k}" in sql}
-
-
-def _cells(letters: pd.Series, rows: pd.Series) -> pd.Series:
-    """A1 addresses where both the column letter and the row are known, else None."""
-    ok = letters.notna() & rows.notna()
-    out = pd.Series(None, index=letters.index, dtype=object)
-    out[ok] = letters[ok].astype(str) + rows[ok].astype("int64").astype(str)
-    return out
 
 
 def quarantine_frame(batch: FileBatch) -> pd.DataFrame:
@@ -77,6 +70,57 @@ def held_frame(batch: FileBatch, q: pd.DataFrame, severity: str) -> pd.DataFrame
     return out
 
 
+#: a failure's fields as the failure frames carry them (schemas.frames.Failure), with those some frames add
+_FAILURE_FIELDS = ("excel_row", "column", "value", "rule", "severity", "message", "suggestion")
+_STRING = pd.StringDtype("pyarrow")
+
+
+def _failure_table(f: pd.DataFrame) -> pa.Table:
+    """The failures as an Arrow table, their text kept in Arrow (never one Python object per value: a sheet whose
+    every row fails holds over a million failures)."""
+    columns: dict[str, pd.Series] = {
+        "excel_row": f["excel_row"].astype("Int64"),
+        **{c: f[c].astype(_STRING) for c in _FAILURE_FIELDS[1:]},
+    }
+    for extra in ("cell", "sheet"):
+        columns[extra] = f[extra].astype(_STRING) if extra in f else pd.Series(pd.NA, index=f.index, dtype=_STRING)
+    return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+
+
+def _column_table(batch: FileBatch) -> pa.Table:
+    """Each canonical column's source header and column letter (a handful of rows, joined in SQL)."""
+    names = sorted(set(batch.column_letters) | set(batch.source_columns))
+    return pa.table(
+        {
+            "column_name": pa.array(names, type=pa.string()),
+            "source_column": pa.array([batch.source_columns.get(n) for n in names], type=pa.string()),
+            "letter": pa.array([batch.column_letters.get(n) for n in names], type=pa.string()),
+        }
+    )
+
+
+#: failures shaped and upserted per statement: DuckDB's upsert into the keyed failure table holds about 1 KiB per
+#: failure while it runs (1,310,719 failures in one statement: +1.4 GiB), so a sheet whose every row fails is
+#: stored a slice of rows at a time (all failures of a row in the same slice, as a row's failures share its key)
+FAILURE_SLICE = 100_000
+#: a failure's identity: the file, where (sheet, row, column), which rule and the value; stable across nights
+_FAILURE_ID = (
+    "md5(concat_ws('|', $file_key, coalesce(sheet, $sheet), coalesce(CAST(excel_row AS VARCHAR), '-'), "
+    "coalesce(column_name, '-'), rule, coalesce(value, '')))"
+)
+
+
+def row_slices(rows: pd.Series, size: int | None = None) -> list[tuple[int | None, int | None]]:
+    """Excel-row ranges [lo, hi) holding about ``size`` (FAILURE_SLICE) failures each (None: unbounded), covering
+    every row; a row's failures are never split between two ranges."""
+    size = size or FAILURE_SLICE
+    known = np.sort(rows.dropna().to_numpy(dtype="int64"))
+    if len(known) <= size:
+        return [(None, None)]
+    bounds = np.unique(known[size::size]).tolist()
+    return list(zip([None, *bounds], [*bounds, None], strict=True))
+
+
 def record_failures(
     con: duckdb.DuckDBPyConnection,
     batch: FileBatch,
@@ -85,33 +129,17 @@ def record_failures(
     scope_rows: list[int] | None = None,
 ) -> None:
     """Upsert the batch's failures; open failures of the file that no longer occur are resolved (only among
-    ``scope_rows`` when given: a replay re-checks some rows, not the file)."""
+    ``scope_rows`` when given: a replay re-checks some rows, not the file). The failures go to DuckDB as Arrow and
+    are shaped there (header, cell address, identity), a slice of rows at a time (FAILURE_SLICE): the frame is
+    never copied into Python objects and DuckDB never holds more than a slice in flight."""
     f = (
         batch.failures
         if batch.failures is not None
-        else pd.DataFrame(columns=["excel_row", "column", "value", "rule", "severity", "message", "suggestion"])
+        else pd.DataFrame({c: pd.Series(dtype="Int64" if c == "excel_row" else _STRING) for c in _FAILURE_FIELDS})
     )
-    letters = pd.Series(batch.column_letters, dtype=object)
-    headers = pd.Series(batch.source_columns, dtype=object)
-    incoming = pd.DataFrame(
-        {
-            "excel_row": f["excel_row"].astype("Int64"),
-            "column_name": f["column"].astype(object),
-            "source_column": f["column"].astype(object).map(headers),
-            "cell": f["cell"].astype(object)
-            if "cell" in f
-            else _cells(f["column"].astype(object).map(letters), f["excel_row"]),
-            "sheet": (f["sheet"] if "sheet" in f else pd.Series(None, index=f.index, dtype=object)).astype(
-                pd.StringDtype("pyarrow")
-            ),
-            "value": f["value"].astype(object),
-            "rule": f["rule"].astype(object),
-            "severity": f["severity"].astype(object),
-            "message": f["message"].astype(object),
-            "suggestion": f["suggestion"].astype(object),
-        }
-    )
-    con.register("_failures", to_arrow(incoming))
+    cell = "f.cell" if "cell" in f else "c.letter || CAST(f.excel_row AS VARCHAR)"  # NULL when either is unknown
+    con.register("_failures", _failure_table(f))
+    con.register("_failure_columns", _column_table(batch))
     try:
         params = {
             "file_key": batch.file_key,
@@ -122,37 +150,73 @@ def record_failures(
             "now": now,
             "scope": scope_rows or [],
         }
-        run = lambda sql: con.execute(sql, _params(sql, params))  # noqa: E731
+        run = lambda sql, **more: con.execute(sql, _params(sql, {**params, **more}))  # noqa: E731
+        slices: list[tuple[str, dict]] = [
+            (
+                "f.excel_row IS NOT NULL"
+                + (" AND f.excel_row >= $row_from" if lo is not None else "")
+                + (" AND f.excel_row < $row_to" if hi is not None else ""),
+                {"row_from": lo, "row_to": hi},
+            )
+            for lo, hi in row_slices(f["excel_row"])
+        ]
+        if f["excel_row"].isna().any():
+            slices.append(("f.excel_row IS NULL", {}))
+        # the file's failures as they stand (identity and when each was first seen): a failure seen again is deleted
+        # and inserted anew with its first sighting kept. Not an upsert: DuckDB keeps an update's old values in
+        # memory it cannot spill until the commit (1.3M failures updated: +1 GiB), while deleted rows cost a mark
+        # and inserted ones are written out under the memory limit
         run(
             """
-            CREATE OR REPLACE TEMP TABLE _new_failures AS
-            SELECT md5(concat_ws('|', $file_key, coalesce(sheet, $sheet), coalesce(CAST(excel_row AS VARCHAR), '-'),
-                                 coalesce(column_name, '-'), rule, coalesce(value, ''))) AS failure_id, *
-            FROM (SELECT DISTINCT * FROM _failures)
+            CREATE OR REPLACE TEMP TABLE _failures_before AS
+            SELECT failure_id, first_seen_load, first_seen_at FROM audit_validation_failure WHERE file_key = $file_key
             """
         )
-        run(
+        for where, bounds in slices:  # one statement each, no temporary table per slice (kept until the commit)
+            fresh = f"""
+                SELECT {_FAILURE_ID} AS failure_id, *
+                FROM (
+                    SELECT DISTINCT CAST(f.excel_row AS BIGINT) AS excel_row, f."column" AS column_name,
+                           c.source_column, {cell} AS cell, f.sheet, f.value, f.rule, f.severity, f.message,
+                           f.suggestion
+                    FROM _failures f LEFT JOIN _failure_columns c ON c.column_name = f."column"
+                    WHERE {where}
+                )
             """
+            run(
+                f"""
+                DELETE FROM audit_validation_failure
+                WHERE file_key = $file_key AND failure_id IN (SELECT failure_id FROM ({fresh}))
+                """,
+                **bounds,
+            )
+            run(
+                f"""
+                INSERT INTO audit_validation_failure
+                SELECT n.failure_id, $file_key, $file_hash, $agency, coalesce(n.sheet, $sheet), n.excel_row, n.cell,
+                       n.column_name, n.source_column, n.value, n.rule, n.severity, n.message, n.suggestion, 'open',
+                       coalesce(b.first_seen_load, $load), $load, coalesce(b.first_seen_at, $now), $now, NULL
+                FROM ({fresh}) n LEFT JOIN _failures_before b ON b.failure_id = n.failure_id
+                """,
+                **bounds,
+            )
+        run(
+            f"""
             UPDATE audit_validation_failure SET status = 'resolved', resolved_at = $now
             WHERE file_key = $file_key AND status = 'open'
-              AND failure_id NOT IN (SELECT failure_id FROM _new_failures)
+              AND failure_id NOT IN (
+                  SELECT {_FAILURE_ID} FROM (SELECT excel_row, "column" AS column_name, sheet, rule, value FROM _failures)
+              )
             """
             + ("AND list_contains($scope, excel_row)" if scope_rows is not None else "")
         )
-        run(
-            """
-            INSERT INTO audit_validation_failure
-            SELECT failure_id, $file_key, $file_hash, $agency, coalesce(sheet, $sheet), excel_row, cell, column_name, source_column,
-                   value, rule, severity, message, suggestion, 'open', $load, $load, $now, $now, NULL
-            FROM _new_failures
-            ON CONFLICT (failure_id) DO UPDATE SET
-                status = 'open', file_hash = excluded.file_hash, last_seen_load = excluded.last_seen_load,
-                last_seen_at = excluded.last_seen_at, message = excluded.message,
-                suggestion = excluded.suggestion, resolved_at = NULL
-            """
-        )
     finally:
         con.unregister("_failures")
+        con.unregister("_failure_columns")
+        try:
+            con.execute("DROP TABLE IF EXISTS _failures_before")
+        except duckdb.Error:  # an aborted transaction: the caller rolls it back, and the temporary table with it
+            pass
 
 
 def record_file(con: duckdb.DuckDBPyConnection, batch: FileBatch, load_id: str, now: datetime) -> None:

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from flows.nightly_steps import _dimensions
 from flows.process import FileTask, describe, process_file
+from warehouse import file_audit
 from warehouse.store import LoadInfo, Staging
 
 NAME = "GAMI_budget_2025.csv"
@@ -96,3 +98,41 @@ def test_failures_resolve_recur_and_keep_their_first_seen_date(versions, referen
     assert third[fixed]["failure_id"] == first[fixed]["failure_id"] and third[fixed]["last_seen_load"] == "L3"
     assert (third[fixed]["first_seen_load"], third[fixed]["first_seen_at"]) == ("L1", t1)
     assert {f["status"] for f in third.values()} == {"open"}
+
+
+def _every_failure(wh: Path) -> list[tuple]:
+    with duckdb.connect(str(wh), read_only=True) as con:
+        return con.execute("SELECT * FROM audit_validation_failure ORDER BY failure_id").fetchall()
+
+
+def test_failures_stored_a_few_rows_at_a_time_are_the_same(versions, reference, sources, tmp_path, monkeypatch):
+    """A sheet whose every row fails is stored a slice of rows at a time (FAILURE_SLICE): with slices of two
+    failures, every version gives exactly the rows that one slice gives (resolved, kept, first seen)."""
+    v1, v2, _, _ = versions
+    got = {}
+    for size in (file_audit.FAILURE_SLICE, 2):
+        monkeypatch.setattr(file_audit, "FAILURE_SLICE", size)
+        wh, path = tmp_path / f"wh{size}.duckdb", tmp_path / f"drop{size}" / NAME
+        path.parent.mkdir()
+        for n, version in enumerate((v1, v2, v1)):
+            path.write_bytes(version)
+            when = datetime(2026, 1, 1 + n, 2, 0)
+            _load(wh, path, f"L{n}", when, reference, sources)
+            got.setdefault(size, []).append(_every_failure(wh))
+    assert len(got[2][0]) >= 3
+    assert got[2] == got[file_audit.FAILURE_SLICE]
+
+
+@pytest.mark.parametrize(
+    ("rows", "size", "want"),
+    [
+        ([2, 2, 3, 5, 5, 5, 9], 2, [(None, 3), (3, 5), (5, 9), (9, None)]),
+        ([5, 5, 5, 5], 2, [(None, 5), (5, None)]),
+        ([4, 3, None, 2], 3, [(None, None)]),
+        ([None, None], 1, [(None, None)]),
+        ([7, 1, 4], 1, [(None, 4), (4, 7), (7, None)]),
+    ],
+)
+def test_row_slices_keep_a_row_whole_and_cover_every_row(rows, size, want):
+    series = pd.Series(rows, dtype="Int64")
+    assert file_audit.row_slices(series, size) == want

@@ -82,9 +82,11 @@ def test_duckdb_gets_its_memory_limit_back_after_a_load(sample_inbox, tmp_path):
     try:
         staging.load_batches([first], load, datetime(2026, 1, 1), on_reject=None)
         limits = [q for q in recorder.sql if "memory_limit" in q]
-        # lowered (tried twice when DuckDB cannot free enough, as an interrupt stops one statement), then set back
+        # bounded while storing, lowered (tried twice when DuckDB cannot free enough, as an interrupt stops one
+        # statement), then set back
+        assert limits[0] == f"SET memory_limit = '{store.STORE_MEMORY}'", limits
         assert limits[-1] == f"SET memory_limit = '{opened[0]}'", limits
-        assert set(limits[:-1]) == {"SET memory_limit = '1MB'"}, limits
+        assert set(limits[1:-1]) == {"SET memory_limit = '1MB'"}, limits
         staging._con = recorder.con
         staging.con.execute("CREATE TABLE big AS SELECT range::VARCHAR || repeat('x', 40) AS s FROM range(300000)")
         assert staging.con.execute("SELECT count(DISTINCT s) FROM big").fetchone() == (300000,)
@@ -216,3 +218,110 @@ def test_a_stored_batch_lets_go_of_its_frames_for_every_holder(sample_inbox, tmp
             assert stored == (counts["rows_loaded"],)
         finally:
             night.discard()
+
+
+def _limit(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _as_set(limit: str) -> str:
+    """What DuckDB shows once ``limit`` is SET (its display rounds: '18.8 GiB' set shows as '18.7 GiB')."""
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{limit}'")
+    return _limit(con)
+
+
+@pytest.mark.parametrize(("setting", "bound"), [(None, "600MB"), ("256MB", "256MB"), ("1 GiB", "1GiB")])
+def test_files_are_stored_under_the_memory_bound(sample_inbox, tmp_path, monkeypatch, setting, bound):
+    """DuckDB stores under DCF_STORE_MEMORY (default 600MB), so it spills instead of growing with a file's size,
+    and has its opened limit back afterwards."""
+    if setting is not None:
+        monkeypatch.setenv(store.STORE_MEMORY_ENV, setting)
+    (first, _), reference, sources = _batches(sample_inbox)
+    staging, load = _staging(tmp_path, reference, sources)
+    opened = _limit(staging.con)
+    seen: list[str] = []
+    write = Staging._write_file
+
+    def spy(self, batch, load, now):
+        seen.append(_limit(self.con))
+        return write(self, batch, load, now)
+
+    monkeypatch.setattr(Staging, "_write_file", spy)
+    try:
+        stored = staging.load_batches([first], load, datetime(2026, 1, 1), on_reject=_reject)
+        assert [b.status for b in stored] == ["loaded"]
+        assert seen == [_as_set(bound)] and seen[0] != opened
+        assert _limit(staging.con) == _as_set(opened)
+    finally:
+        staging.discard()
+
+
+@pytest.mark.parametrize("setting", ["off", "0"])
+def test_the_bound_can_be_switched_off(sample_inbox, tmp_path, monkeypatch, setting):
+    monkeypatch.setenv(store.STORE_MEMORY_ENV, setting)
+    (first, _), reference, sources = _batches(sample_inbox)
+    staging, load = _staging(tmp_path, reference, sources)
+    opened = _limit(staging.con)
+    recorder = _Recorder(staging.con)
+    staging._con = recorder  # type: ignore[assignment]
+    try:
+        staging.load_batches([first], load, datetime(2026, 1, 1), on_reject=_reject)
+        assert not [q for q in recorder.sql if q.startswith("SET memory_limit") and "1MB" not in q and opened not in q]
+    finally:
+        staging._con = recorder.con
+        staging.discard()
+
+
+def test_a_wrong_bound_is_said_and_the_default_used(monkeypatch):
+    monkeypatch.setenv(store.STORE_MEMORY_ENV, "lots")
+    said: list[str] = []
+    assert store.store_memory(said.append) == store.STORE_MEMORY
+    assert said and "DCF_STORE_MEMORY='lots'" in said[0] and "600MB" in said[0]
+
+
+def test_a_file_that_does_not_fit_the_bound_is_stored_without_it(sample_inbox, tmp_path, monkeypatch):
+    """A bound too small for a file never costs the file (nor the night): the transaction is rolled back and every
+    file of it stored again under the limit the connection was opened with, and the log says so."""
+    monkeypatch.setenv(store.STORE_MEMORY_ENV, "16MB")
+    (first, second), reference, sources = _batches(sample_inbox)
+    said: list[str] = []
+    record = store.record_failures
+
+    def hungry(con, batch, *args, **kwargs):  # the second file needs more memory than it may spill (a big list)
+        if batch is second:
+            assert con.execute("SELECT len(list(range)) FROM range(5000000)").fetchone() == (5000000,)
+        return record(con, batch, *args, **kwargs)
+
+    monkeypatch.setattr(store, "record_failures", hungry)
+    staging, load = _staging(tmp_path, reference, sources)
+    staging.log = said.append
+    opened = _limit(staging.con)
+    try:
+        stored = staging.load_batches([first, second], load, datetime(2026, 1, 1), on_reject=_reject)
+        assert [b.status for b in stored] == ["loaded", "loaded"]
+        got = staging.con.execute("SELECT file_key, count(*) FROM fact_funding_line GROUP BY 1 ORDER BY 1").fetchall()
+        assert got == sorted((b.file_key, b.counts["rows_loaded"]) for b in (first, second))
+        assert _limit(staging.con) == _as_set(opened)
+        assert any(
+            "could not be stored within DCF_STORE_MEMORY=16MB" in line and "stored again" in line for line in said
+        ), said
+        staging.check()
+    finally:
+        staging.discard()
+
+
+def test_a_bound_duckdb_cannot_take_is_said_and_the_file_stored(sample_inbox, tmp_path, monkeypatch):
+    monkeypatch.setenv(store.STORE_MEMORY_ENV, "1KB")  # below what DuckDB holds already: SET is refused
+    (first, _), reference, sources = _batches(sample_inbox)
+    said: list[str] = []
+    staging, load = _staging(tmp_path, reference, sources)
+    staging.log = said.append
+    try:
+        stored = staging.load_batches([first], load, datetime(2026, 1, 1), on_reject=_reject)
+        assert [b.status for b in stored] == ["loaded"]
+        assert any(line.startswith("storing without DCF_STORE_MEMORY=1KB") for line in said), said
+    finally:
+        staging.discard()
