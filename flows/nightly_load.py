@@ -36,6 +36,7 @@ from schemas.sources import SourceConfig
 from transforms.reference import Reference
 from warehouse import run_steps
 from warehouse.connect import configured_key
+from warehouse.memory import give_back
 from warehouse.store import LoadInfo, Staging, WarehouseError, explain
 
 LINE = {"dcf": "line"}
@@ -195,6 +196,7 @@ class NightLoad:
         for position, batch in zip(positions, stored, strict=True):
             self._stored[position] = batch.slim()
             batches[position].release()  # the object offered: the flow holds it until the next file is read
+        give_back()  # what storing them freed goes back to the system (warehouse/memory.py)
 
     def discard(self) -> None:
         self._writer.shutdown(wait=True)

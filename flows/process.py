@@ -23,6 +23,7 @@ from schemas.batch import FileBatch
 from schemas.rules import RULES
 from schemas.sources import AnySpec, SourceConfig, kind_name
 from transforms.reference import Reference
+from warehouse.memory import give_back
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ def process_file(task: FileTask, reference: Reference, log=_log.warning) -> File
         return _process_file(task, reference, log, started)
     except Exception as exc:  # noqa: BLE001 - one file never stops the night
         return unexpected(task, exc, started)
+    finally:
+        give_back()  # the file's transient frames are freed: their pages go back (warehouse/memory.py)
 
 
 def _process_file(task: FileTask, reference: Reference, log, started: float) -> FileBatch:

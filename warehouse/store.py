@@ -39,6 +39,7 @@ from warehouse.ddl import (  # noqa: F401  (re-exported)
 from warehouse.editions import FIGURE_COLUMNS, same_figures
 from warehouse.faults import faultpoint
 from warehouse.file_audit import held_frame, quarantine_frame, record_failures, record_file, to_arrow
+from warehouse.memory import give_back
 from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the CLI import them from here)
     WarehouseBusy,
     WarehouseError,
@@ -298,6 +299,7 @@ class Staging:
             create_dataset_view(con, batch.tables["record_field"])
         if batch.quarantined is not None and len(batch.quarantined):
             self._insert("quarantine_row", quarantine_frame(batch), lineage)
+            give_back()  # the held rows' JSON, stored (a whole sheet's: 150 MB)
         if batch.warned is not None and len(batch.warned):
             self._insert("warned_row", held_frame(batch, batch.warned, "warn"), lineage)
         if batch.skipped is not None and len(batch.skipped):

@@ -51,10 +51,59 @@ def test_held_rows_equal_one_pass_over_every_row(monkeypatch: pytest.MonkeyPatch
     got = file_audit.held_frame(batch, q, "block")
     want = _one_pass(batch, q)
     assert got["excel_row"].tolist() == want["excel_row"].tolist()
-    assert got["raw_json"].tolist() == want["raw_json"].tolist()
+    assert _records(got) == _records(want)  # the same objects, keys in the same order (spacing is DuckDB's)
     assert got["rules"].tolist() == want["rules"].tolist()
     assert set(got["rules"]) == {"amount_not_number,country_unknown", "country_unknown"}
     assert json.loads(got["raw_json"].iloc[0]).keys() == {f"c{i}" for i in range(6)}
+
+
+def _records(frame: pd.DataFrame) -> list[list[tuple]]:
+    return [list(json.loads(text).items()) for text in frame["raw_json"]]
+
+
+def test_any_text_survives_the_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quotes, backslashes, control characters, NUL, right-to-left and astral characters, a key with a quote:
+    what JSON gives back is the cell as read."""
+    nasty = ['a "quoted" \\ back', "tab\there\nnewline\r", "nul\x00byte\x1f", "\u202eRTL تدريب", "😀 \u2028", "", None]
+    q = pd.DataFrame({"plain": pd.array(nasty, dtype="str"), 'it\'s "odd"': pd.array(nasty[::-1], dtype="str")})
+    q["excel_row"] = np.arange(2, len(nasty) + 2, dtype="int32")
+    batch = types.SimpleNamespace(
+        failures=pd.DataFrame({"excel_row": [3, 3, 5], "rule": ["b_rule", "a_rule", "b_rule"], "severity": "block"}),
+        agency_code="MOD",
+        kind="budget",
+    )
+    got = file_audit.held_frame(batch, q, "block")
+    assert _records(got) == _records(_one_pass(batch, q))
+    assert got["rules"].tolist() == ["", "a_rule,b_rule", "", "b_rule", "", "", ""]
+
+
+def test_cells_duckdb_cannot_take_are_written_in_python() -> None:
+    """A column of mixed Python types (a number and a text) cannot go to Arrow: the same records, built in Python."""
+    q = pd.DataFrame({"a": pd.Series([1, "x", None], dtype=object), "b": ["u", None, "w"]})
+    q["excel_row"] = np.array([2, 3, 4], dtype="int32")
+    batch = types.SimpleNamespace(
+        failures=pd.DataFrame({"excel_row": [4], "rule": ["r"], "severity": "block"}), agency_code="MOD", kind="x"
+    )
+    got = file_audit.held_frame(batch, q, "block")
+    assert [json.loads(t) for t in got["raw_json"]] == [
+        {"a": 1, "b": "u"},
+        {"a": "x", "b": None},
+        {"a": None, "b": "w"},
+    ]
+    assert got["rules"].tolist() == ["", "", "r"]
+
+
+def test_multi_sheet_rows_are_keyed_by_sheet_and_row() -> None:
+    q = pd.DataFrame({"sheet": ["S1", "S2", "S1"], "v": ["a", "b", "c"]})
+    q["excel_row"] = np.array([5, 5, 6], dtype="int32")
+    failures = pd.DataFrame(
+        {"sheet": ["S2", "S2", "S1"], "excel_row": [5, 5, 6], "rule": ["z", "y", "x"], "severity": "block"}
+    )
+    batch = types.SimpleNamespace(failures=failures, agency_code="DAC", kind="records")
+    got = file_audit.held_frame(batch, q, "block")
+    assert got["rules"].tolist() == ["", "y,z", "x"]
+    assert got["sheet"].tolist() == ["S1", "S2", "S1"]
+    assert [json.loads(t) for t in got["raw_json"]] == [{"v": "a"}, {"v": "b"}, {"v": "c"}]
 
 
 def _python_peak(n: int) -> int:
