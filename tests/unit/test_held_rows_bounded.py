@@ -123,3 +123,21 @@ def test_python_memory_does_not_grow_with_the_held_rows(monkeypatch: pytest.Monk
     # here); all rows as dicts at once would add ~870 bytes a row
     per_row = (large - small) / 18_000
     assert per_row < 400, (small, large, per_row)
+
+
+def test_duckdb_out_of_memory_falls_back_to_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB running out of memory while it writes the JSON never costs the file (nor the night): Python writes
+    the same records."""
+    import duckdb
+
+    real = duckdb.connect
+    monkeypatch.setattr(file_audit.duckdb, "connect", lambda: real(config={"memory_limit": "8MB", "threads": 1}))
+    used: list[int] = []
+    python_json = file_audit._raw_json
+    monkeypatch.setattr(file_audit, "_raw_json", lambda cells: used.append(len(cells)) or python_json(cells))
+    batch, q = _held(60_000)
+    q = q.assign(c0=q["c0"].fillna("") + "x" * 200)  # about 20 MB of JSON: more than DuckDB may hold
+    got = file_audit.held_frame(batch, q, "block")
+    assert used == [60_000]
+    assert _records(got) == _records(_one_pass(batch, q))
+    assert got["rules"].tolist() == _one_pass(batch, q)["rules"].tolist()
