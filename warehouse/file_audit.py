@@ -46,6 +46,9 @@ def _raw_json(cells: pd.DataFrame) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, type=pa.string())
 
 
+_POSITION = "__dcf_position"  # the rows' order, beside their cells
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -53,13 +56,13 @@ def _quoted(name: str) -> str:
 def _held_in_duckdb(q: pd.DataFrame, cells: list[str], rules: pd.DataFrame, fkeys: list[str]) -> pa.Table | None:
     """(raw_json, rules) per row of ``q``, in its order, built by DuckDB from Arrow: the JSON objects and each
     row's sorted rules never become Python objects (1,048,575 held rows: 89 s and +508 MiB in Python before).
-    None when the cells cannot go to Arrow (mixed types in a column) or DuckDB runs out of memory: the caller builds
-    them in Python."""
+    None when the cells cannot go to Arrow (mixed types in a column) or DuckDB fails (out of memory): the caller
+    builds them in Python."""
     try:
         held = pa.Table.from_pandas(q[[*fkeys, *cells]], preserve_index=False)
     except (pa.ArrowException, ValueError, TypeError):
         return None
-    held = held.append_column("_pos", pa.array(np.arange(len(q), dtype=np.int64)))
+    held = held.append_column(_POSITION, pa.array(np.arange(len(q), dtype=np.int64)))
     pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', q.{_quoted(c)}" for c in cells)
     on = " AND ".join(f"q.{_quoted(k)} IS NOT DISTINCT FROM r.{_quoted(k)}" for k in fkeys) or "true"
     keys = ", ".join(_quoted(k) for k in fkeys)
@@ -76,10 +79,10 @@ def _held_in_duckdb(q: pd.DataFrame, cells: list[str], rules: pd.DataFrame, fkey
             else "SELECT string_agg(DISTINCT rule, ',' ORDER BY rule) AS rules FROM rules_in"
         )
         ruled = con.execute(
-            f"SELECT coalesce(r.rules, '') AS rules FROM q LEFT JOIN ({grouped}) r ON {on} ORDER BY q._pos"
+            f"SELECT coalesce(r.rules, '') AS rules FROM q LEFT JOIN ({grouped}) r ON {on} ORDER BY q.{_POSITION}"
         ).to_arrow_table()
         return pa.table({"raw_json": texts.column("raw_json"), "rules": ruled.column("rules")})
-    except duckdb.OutOfMemoryException:  # never a reason to lose the file, nor the night: Python writes them
+    except duckdb.Error:  # out of memory, a column name it refuses: never a reason to lose the file; Python writes them
         return None
     finally:
         con.close()
@@ -94,11 +97,11 @@ def held_frame(batch: FileBatch, q: pd.DataFrame, severity: str) -> pd.DataFrame
     fkeys = [c for c in keys if c in blocking.columns]
     rules_in = pd.DataFrame(
         {
-            **{k: (blocking[k].astype("int64") if k == "excel_row" else blocking[k].astype(_STRING)) for k in fkeys},
+            **{k: (blocking[k].astype("Int64") if k == "excel_row" else blocking[k].astype(_STRING)) for k in fkeys},
             "rule": blocking["rule"].astype(_STRING),
         }
     )
-    probe = {k: (q[k].astype("int64") if k == "excel_row" else q[k].astype(_STRING)) for k in fkeys}
+    probe = {k: (q[k].astype("Int64") if k == "excel_row" else q[k].astype(_STRING)) for k in fkeys}
     built = _held_in_duckdb(q.assign(**probe), cells, rules_in, fkeys)
     rules: object
     if built is not None:
