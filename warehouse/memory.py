@@ -26,7 +26,11 @@ _TRIM = _malloc_trim()
 
 
 def give_back() -> None:
-    """Return the free pages of Arrow's pool (the calling thread's, and abandoned ones) and of glibc's heap."""
-    pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)
+    """Return the free pages of Arrow's pool (the calling thread's, and abandoned ones) and of glibc's heap. Never
+    raises: it only saves memory, and it runs where a file's outcome must not be lost (process_file's ``finally``)."""
+    try:
+        pa.default_memory_pool().release_unused()
+        if _TRIM is not None:
+            _TRIM(0)
+    except Exception:  # noqa: BLE001 - saving memory is never worth an error
+        pass
