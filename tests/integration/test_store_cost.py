@@ -39,18 +39,24 @@ def _cached(con: duckdb.DuckDBPyConnection) -> int:
     return int(found[0])
 
 
+def _while_writing(monkeypatch, read) -> list:
+    """What ``read(connection)`` gives as each file is written (Staging._write_file spied)."""
+    seen: list = []
+    write = Staging._write_file
+
+    def spy(self, batch, load, now):
+        seen.append(read(self.con))
+        return write(self, batch, load, now)
+
+    monkeypatch.setattr(Staging, "_write_file", spy)
+    return seen
+
+
 def test_a_file_is_stored_on_one_thread_and_the_threads_come_back(sample_inbox, tmp_path, monkeypatch):
     (good, bad), reference, sources = _batches(sample_inbox)
     bad = replace(bad, rows=bad.rows.assign(program_name=[object()] * len(bad.rows)))  # refused: rolled back alone
     staging, load = _staging(tmp_path, reference, sources)
-    seen: list[int] = []
-    write = Staging._write_file
-
-    def spy(self, batch, load, now):
-        seen.append(_threads(self.con))
-        return write(self, batch, load, now)
-
-    monkeypatch.setattr(Staging, "_write_file", spy)
+    seen = _while_writing(monkeypatch, _threads)
     try:
         staging.con.execute("CHECKPOINT")  # the dimensions on disk, then read: DuckDB caches their blocks
         staging.con.execute("SELECT * FROM dim_country, dim_agency, dim_category").fetchall()
@@ -242,14 +248,7 @@ def test_files_are_stored_under_the_memory_bound(sample_inbox, tmp_path, monkeyp
     (first, _), reference, sources = _batches(sample_inbox)
     staging, load = _staging(tmp_path, reference, sources)
     opened = _limit(staging.con)
-    seen: list[str] = []
-    write = Staging._write_file
-
-    def spy(self, batch, load, now):
-        seen.append(_limit(self.con))
-        return write(self, batch, load, now)
-
-    monkeypatch.setattr(Staging, "_write_file", spy)
+    seen = _while_writing(monkeypatch, _limit)
     try:
         stored = staging.load_batches([first], load, datetime(2026, 1, 1), on_reject=_reject)
         assert [b.status for b in stored] == ["loaded"]
