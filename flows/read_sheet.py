@@ -32,11 +32,13 @@ from flows.read_common import (
     check_cell_lengths,
     listed,
 )
+from flows.read_windows import NotWindowed, read_in_windows
 from schemas.rules import ISSUE_COLUMNS, ISSUES_SHEET
 from schemas.sources import FileSpec, RecordsFileSpec
 from schemas.spec_base import PasswordSpec
 from transforms.failures import UNSAVED_FORMULAS
 from transforms.text import column_letter, normalize_header
+from warehouse.memory import give_back
 
 
 def _steward_issues(reader: fastexcel.ExcelReader) -> bool:
@@ -86,6 +88,10 @@ class _SheetNotes:
 
     hidden: set[str] | None = None
     unsaved: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
+    #: the zip entry holding each sheet (for a large one, read in windows: flows/read_windows.py)
+    parts: dict[str, str] = field(default_factory=dict)
+    #: the workbook's bytes as calamine reads them
+    data: bytes = b""
 
 
 _NOTES: weakref.WeakKeyDictionary[fastexcel.ExcelReader, _SheetNotes] = weakref.WeakKeyDictionary()
@@ -158,15 +164,19 @@ def _sheet_notes(data: bytes, names: list[str], extents: dict[str, Extent]) -> _
             part = name.lstrip("/") if name.startswith("/") else posixpath.normpath(f"xl/{name}")
             targets[rid.group(1)] = part.lower()
     parts = {entry.lower(): extent for entry, extent in extents.items()}
-    notes = _SheetNotes(hidden=set())
+    entries = {entry.lower(): entry for entry in extents}
+    notes = _SheetNotes(hidden=set(), data=data)
     for name, tag in zip(names, tags):
         if _STATE.search(tag):
             assert notes.hidden is not None
             notes.hidden.add(name)
-        rid = _REL_ID.search(tag)
-        extent = parts.get(targets.get(rid.group(1), "")) if rid else None
+        ref = _REL_ID.search(tag)
+        entry = targets.get(ref.group(1), "") if ref else ""
+        extent = parts.get(entry)
         if extent is not None and extent.unsaved:
             notes.unsaved[name] = extent.unsaved
+        if entry in entries:
+            notes.parts[name] = entries[entry]
     return notes
 
 
@@ -301,13 +311,7 @@ def read_workbook(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits |
     reader = _open_workbook(path, limits, spec.password)
     sheet = _resolve_sheet(reader, spec.sheet, path)
     where = f"{shown(path)} [{shown(sheet)}]"
-    try:  # one pass: every cell as text, from Excel row 1, so positions are Excel rows and columns
-        sheet_data = reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="string", whitespace_as_null=True)
-        abs_index = [c.absolute_index for c in sheet_data.available_columns()]
-        table = sheet_data.to_arrow()
-    except Exception as exc:  # noqa: BLE001
-        raise FileReadError(f"{where}: cannot read the sheet ({_reason(exc, path)})") from None
-    del sheet_data  # calamine's cells, now in Arrow: freed before the frame is built, not when the read returns
+    abs_index, table = _read_sheet(reader, sheet, where, path)
     scan_rows = spec.header.row if spec.header.row else spec.header.max_scan_rows
     head = table.slice(0, scan_rows)
     rows = [list(r) for r in zip(*(col.to_pylist() for col in head.columns))] if head.num_columns else []
@@ -327,6 +331,36 @@ def read_workbook(path: Path, spec: FileSpec | RecordsFileSpec, limits: Limits |
         source_columns={canon: str(header_cells[pos]).strip() for canon, pos in found.items()},
         column_letters={canon: column_letter(abs_index[pos]) for canon, pos in found.items()},
     )
+
+
+def _cells(reader: fastexcel.ExcelReader, sheet: str, skip_rows: int | None = 0) -> tuple[list[int], pa.Table]:
+    """One pass: every cell of the sheet as text, from Excel row 1, so positions are Excel rows; with the columns'
+    absolute 0-based positions (fastexcel leaves out empty columns before the first one used)."""
+    sheet_data = reader.load_sheet(
+        sheet, header_row=None, skip_rows=skip_rows, dtypes="string", whitespace_as_null=True
+    )
+    abs_index = [c.absolute_index for c in sheet_data.available_columns()]
+    return abs_index, sheet_data.to_arrow()  # calamine's cells are freed when sheet_data goes, on return
+
+
+def _read_sheet(reader: fastexcel.ExcelReader, sheet: str, where: str, path: Path) -> tuple[list[int], pa.Table]:
+    """The sheet's cells (:func:`_cells`); a large sheet of an xlsx one window of rows at a time, so calamine never
+    holds all its cells at once (flows/read_windows.py), unless its XML is not laid out for that."""
+    notes = _NOTES.get(reader)
+    part = notes.parts.get(sheet) if notes is not None else None
+    if notes is not None and part is not None:
+        try:
+            return read_in_windows(notes.data, part, lambda book, skip: _cells(fastexcel.read_excel(book), sheet, skip))
+        except NotWindowed:
+            pass
+        finally:
+            give_back()  # calamine's windows, read and freed: their pages go back before the next phase
+    try:
+        return _cells(reader, sheet)
+    except Exception as exc:  # noqa: BLE001
+        raise FileReadError(f"{where}: cannot read the sheet ({_reason(exc, path)})") from None
+    finally:
+        give_back()
 
 
 def read_workbook_grids(path: Path, limits: Limits | None = None) -> list:
