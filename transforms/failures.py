@@ -7,6 +7,8 @@ import unicodedata
 from collections.abc import Callable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.frames import FAILURE_COLUMNS
 from schemas.rules import severity
@@ -240,12 +242,41 @@ def utf7_failures(data: pd.DataFrame, columns: list[str], header: Callable[[str]
     return concat_failures(parts)
 
 
-def concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    parts = [p for p in parts if len(p)]
-    if not parts:
+def concat_failures(parts: list[pd.DataFrame], release: bool = False) -> pd.DataFrame:
+    """The parts as one frame, ordered by Excel row then column (file-level failures first), stable. Put together
+    and ordered in Arrow, one column at a time: with ``release`` (the caller's list is emptied, so the parts go as
+    their columns are ordered) a sheet whose 1,048,575 rows all fail holds its failures about once over, not three
+    times (pandas' concat, then sort: +430 MB)."""
+    kept = [_arrow(p) for p in parts if len(p)]
+    if release:
+        parts.clear()
+    if not kept:
         return empty_failures()
+    keys = pa.concat_tables([t.select(["excel_row", "column"]) for t in kept])
+    order = pc.sort_indices(
+        keys, sort_keys=[("excel_row", "ascending", "at_start"), ("column", "ascending", "at_start")]
+    )
+    del keys
+    columns = {}
+    for name in FAILURE_COLUMNS:
+        column = pa.chunked_array(
+            [chunk for t in kept for chunk in t.column(name).chunks], _ARROW_SCHEMA.field(name).type
+        )
+        kept = [t.drop_columns([name]) for t in kept]  # this column of the parts goes once it is ordered
+        columns[name] = column.take(order)
+        del column
+    return pa.table(columns).to_pandas(types_mapper=_PANDAS_TYPES.get)
+
+
+_ARROW_SCHEMA = pa.schema([(c, pa.int64() if c == "excel_row" else pa.large_string()) for c in FAILURE_COLUMNS])
+_PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.large_string(): _STR}
+
+
+def _arrow(part: pd.DataFrame) -> pa.Table:
+    """One part of failures in Arrow, its text shared with the part's own Arrow buffers."""
     return (
-        pd.concat(parts, ignore_index=True)
-        .sort_values(["excel_row", "column"], kind="stable", na_position="first")
-        .reset_index(drop=True)
+        pa.Table.from_pandas(part[FAILURE_COLUMNS], preserve_index=False)
+        .select(FAILURE_COLUMNS)
+        .cast(_ARROW_SCHEMA)
+        .replace_schema_metadata(None)
     )

@@ -200,6 +200,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
 
     iso3, country_failures = map_country_column(data, "partner_country", h("partner_country"), ref)
     fails.append(country_failures)
+    del country_failures  # held by ``fails`` alone, so ordering them lets them go (concat_failures' release)
 
     cat = categories.map_labels(data["category"], ctx.agency, ref.category_mappings, "category_code")
     unmapped = cat.isna() & as_text(data["category"]).notna()
@@ -307,7 +308,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         },
         index=data.index,
     )
-    failures = concat_failures(fails)
+    failures = concat_failures(fails, release=True)
     # the per-line intermediates are not needed by the finish: freed before the contract runs on every row
     del fails, amount, amount_blank, marked, years, fy, cur, stage, rated, conv, constant, usd, extreme, iso3, cat
     del amount_in_total, unknown_currency, withdrawn, not_iso
