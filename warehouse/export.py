@@ -134,6 +134,19 @@ def _write_workbook(target: Path, src: SourceFile, failures: FileFailures, statu
         raise
 
 
+def _discard(wb: Workbook) -> None:
+    """Close a write-only workbook's sheets that were not saved and remove their temporary files (openpyxl only
+    removes them at exit, and not at all when the process is killed)."""
+    for ws in wb.worksheets:
+        try:
+            if not ws.closed:
+                ws.close()
+            if ws._writer is not None:
+                ws._writer.cleanup()
+        except Exception:  # noqa: BLE001 - cleaning up after a failure must not hide it
+            pass
+
+
 def _save(tmp: Path, src: SourceFile, failures: FileFailures, status: str, problem: str | None) -> None:
     # The Issues sheet comes first: it opens first and prints first (a print or PDF runs through the sheets in
     # order). The data sheet carries the source sheet's name, so a corrected export saved under the agency's file
@@ -141,41 +154,45 @@ def _save(tmp: Path, src: SourceFile, failures: FileFailures, status: str, probl
     # steward Issues sheet (flows/read_sheet.py). Both are streamed (write-only): the Data sheet is written first,
     # the Issues sheet (whose notes say what the Data sheet could not show) after it.
     wb = Workbook(write_only=True)
-    issues = wb.create_sheet(ISSUES_SHEET)
-    source = open_source(src, failures, problem)
-    data = wb.create_sheet(src.sheet[:31] if src.sheet else "Data")
-    notes: list[str] = []
-    if more := cap_note(failures, status):
-        notes.append(more)
-    if src.status == "failed":
-        notes.append("The last load could not read this file: see the file-level failures at the top of the table.")
     try:
-        marks = write_data(data, source, failures)
-    finally:
-        source.close()
-    notes += source.notes
-    unread = any("could not be read" in n for n in notes)
-    if (
-        src.path
-        and src.file_hash
-        and Path(src.path).is_file()
-        and not unread
-        and _sha256(Path(src.path)) != src.file_hash
-    ):
-        notes.append(
-            f"The file at {src.path} changed after the warehouse last loaded it: cell addresses refer to "
-            "the version that was loaded, the Data sheet shows the current one."
-        )
-    if failures.any_resolved:
-        notes.append(
-            "Resolved failures refer to the version of the file in which they were last seen; their cells "
-            "may have moved since."
-        )
-    if note := comment_note(marks, failures):
-        notes.append(note)
-    write_issues(issues, failures, notes)
-    wb.active = 0
-    wb.save(tmp)
+        issues = wb.create_sheet(ISSUES_SHEET)
+        source = open_source(src, failures, problem)
+        data = wb.create_sheet(src.sheet[:31] if src.sheet else "Data")
+        notes: list[str] = []
+        if more := cap_note(failures, status):
+            notes.append(more)
+        if src.status == "failed":
+            notes.append("The last load could not read this file: see the file-level failures at the top of the table.")
+        try:
+            marks = write_data(data, source, failures)
+        finally:
+            source.close()
+        notes += source.notes
+        unread = any("could not be read" in n for n in notes)
+        if (
+            src.path
+            and src.file_hash
+            and Path(src.path).is_file()
+            and not unread
+            and _sha256(Path(src.path)) != src.file_hash
+        ):
+            notes.append(
+                f"The file at {src.path} changed after the warehouse last loaded it: cell addresses refer to "
+                "the version that was loaded, the Data sheet shows the current one."
+            )
+        if failures.any_resolved:
+            notes.append(
+                "Resolved failures refer to the version of the file in which they were last seen; their cells "
+                "may have moved since."
+            )
+        if note := comment_note(marks, failures):
+            notes.append(note)
+        write_issues(issues, failures, notes)
+        wb.active = 0
+        wb.save(tmp)
+    except BaseException:
+        _discard(wb)  # an error, or SIGTERM (dcf failures --export): openpyxl's temporary files go now
+        raise
 
 
 def export_failures(

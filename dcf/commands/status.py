@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from dcf.commands.common import (
     EXIT_RUN_FAILED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     FormatOpt,
     SourcesOpt,
@@ -21,6 +22,7 @@ from dcf.commands.common import (
     fail,
     out,
     resolve_settings,
+    sigterm_exits,
     warn,
 )
 from dcf.output import FORMATS, Result, json_records, rich_table, screen, write
@@ -226,7 +228,13 @@ def failures(
         settings = resolve_settings(warehouse=warehouse)
         if not settings.warehouse.exists():
             fail(f"no warehouse at {escape(str(settings.warehouse))}; run 'dcf run' first", EXIT_USAGE)
-        written = export_failures(settings.warehouse, export, agency=agency, file_contains=file, status=state)
+        try:
+            with sigterm_exits():
+                written = export_failures(settings.warehouse, export, agency=agency, file_contains=file, status=state)
+        except SystemExit as stop:
+            if stop.code == EXIT_TERMINATED:
+                warn("the export was stopped (SIGTERM); the workbook being written was removed, earlier ones stay")
+            raise
         for path in written:
             out.print(screen(str(path), keep=""))
         for problem in getattr(written, "problems", []):  # a workbook that could not be written: one line each
