@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +33,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
+
+from warehouse.signals import sigterm_exits
 
 #: seconds to wait for the server to answer; env DCF_PREFECT_START_TIMEOUT
 DEFAULT_START_TIMEOUT = 600.0
@@ -278,27 +279,6 @@ def _drain_prefect_workers(timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def _sigterm_raises_systemexit() -> Iterator[None]:
-    """SIGTERM raises SystemExit(143) in the main thread, so ``with`` blocks unwind and the server is stopped.
-
-    (Python's default for SIGTERM ends the process at once, skipping every ``finally``.) Prefect swaps in its own
-    handler while a flow runs and, after marking the run crashed, re-delivers the signal to this one.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
 def local_prefect(
     notify: Notify | None = None, timeout: float | None = None, handle_sigterm: bool = True
 ) -> Iterator[str | None]:
@@ -316,7 +296,7 @@ def local_prefect(
     """
     with ExitStack() as stack:
         if handle_sigterm:
-            stack.enter_context(_sigterm_raises_systemexit())
+            stack.enter_context(sigterm_exits())
         if api_configured():
             yield None
             return

@@ -3,9 +3,7 @@ warnings), the common options, settings resolution, the one-line 'error:' exit, 
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,28 +91,6 @@ def reading(path: Path, config: dict | None = None):
             yield con
     except WarehouseError as exc:
         fail(escape(str(exc)), EXIT_USAGE if isinstance(exc, WarehouseKeyProblem) else EXIT_RUN_FAILED)
-
-
-EXIT_TERMINATED = 143  # 128 + SIGTERM
-
-
-@contextmanager
-def sigterm_exits():
-    """SIGTERM (a scheduler's stop, ``timeout``, ``kill``) raises SystemExit(143) in the main thread instead of
-    ending the process at once, so ``finally`` blocks and exit handlers run: a stopped export removes the workbook
-    it was writing and openpyxl's temporary files (a killed full-size export left 153 MB in /tmp)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def bind(sql: str, params: list) -> str:

@@ -11,7 +11,6 @@ from rich.markup import escape
 
 from dcf.commands.common import (
     EXIT_RUN_FAILED,
-    EXIT_TERMINATED,
     EXIT_USAGE,
     FormatOpt,
     SourcesOpt,
@@ -22,11 +21,11 @@ from dcf.commands.common import (
     fail,
     out,
     resolve_settings,
-    sigterm_exits,
     warn,
 )
 from dcf.output import FORMATS, Result, json_records, rich_table, screen, write
 from flows.names import shown
+from warehouse.signals import EXIT_TERMINATED, sigterm_exits
 
 #: the kinds of label mapping_queue holds (warehouse/sql/002_views.sql)
 MAPPING_KINDS = ("category", "country", "currency", "stage")
