@@ -33,8 +33,13 @@ from transforms.text import column_letter
 WINDOW_BYTES = 16 << 20
 #: sheets whose XML is at least this large are read in windows; smaller ones whole, as before
 WINDOWED_FROM = 4 * WINDOW_BYTES
+#: XML with no row start for this long is read whole (rows under another prefix than <sheetData>'s, or one row
+#: this long): gathering it into one window would hold it twice
+NO_ROW_START_MAX = 4 * WINDOW_BYTES
 _HEAD_MAX = 16 << 20  # the sheet's XML before <sheetData> (views, column widths): kilobytes as Excel writes it
 _CHUNK = 4 << 20  # decompressed bytes read from the zip at a time
+#: a row's or cell's reference (r="12" or r="C12"), the row number captured
+_REFERENCE_ROW = re.compile(rb"""\sr\s*=\s*["'][A-Za-z$]*(\d+)["']""")
 _SHEET_DATA = re.compile(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>")
 _ROOT = re.compile(rb"<((?:[\w.-]+:)?)worksheet\b")
 _UNSAFE = (b"<![CDATA[", b"<!--", b"<?")
@@ -78,6 +83,11 @@ def read_in_windows(
         with zf.open(info) as fh:
             for head, run, tail, prefix in _row_runs(fh, window):
                 marked = rows > 0 and bool(pieces)
+                low = lowest_row(run)
+                if marked and low is not None and low <= rows:
+                    # a cell on a row read before: the whole read lets it overwrite (even with a value that
+                    # reads as empty), a window cannot
+                    raise NotWindowed("a window places cells on rows an earlier window covers")
                 column = min(pieces[0][0]) if marked else 0
                 first = _marker(prefix, rows, column, mark) if marked else b""
                 book = _book(others, part, (head, first, run, tail))
@@ -209,32 +219,42 @@ def _row_runs(fh: IO[bytes], window: int) -> Iterator[tuple[bytes, bytes, bytes,
     row_tag = re.compile(re.escape(literal) + rb"(?=[\s/>])")
     no_reference = re.compile(b"<" + re.escape(prefix) + rb"row(?=[\s/>])(?![^>]*\sr\s*=)")
     done = False
-    while not done:
+    while True:
         while len(pending) < window and not done:
             chunk = fh.read(step)
             if chunk:
                 pending += chunk
             else:
                 done = True
+        cut = -1 if done else _last_row_start(pending, literal, row_tag)
+        if not done and cut <= 0:  # one row longer than a window (or rows under another prefix): read on
+            if len(pending) > NO_ROW_START_MAX:
+                raise NotWindowed("no row start within several windows")
+            more = fh.read(step)
+            if more:
+                pending += more
+                continue
+            done = True
         if done:
             stop = pending.find(end_tag)
             if stop < 0:
                 raise NotWindowed("no </sheetData>")
             run, pending = pending[:stop], b""
         else:
-            cut = _last_row_start(pending, literal, row_tag)
-            if cut <= 0:  # one row longer than a window: read on
-                more = fh.read(step)
-                if not more:
-                    done = True
-                pending += more
-                continue
             run, pending = pending[:cut], pending[cut:]
         if any(mark in run for mark in _UNSAFE) or no_reference.search(run):
             raise NotWindowed("rows without their reference, or markup where rows are cut")
         if end_tag in run:
             raise NotWindowed("content after </sheetData> where rows are cut")
         yield head, run, tail, prefix
+        if done:
+            return
+
+
+def lowest_row(run: bytes) -> int | None:
+    """The lowest row number any row or cell reference of ``run`` names (None: no reference)."""
+    found = _REFERENCE_ROW.findall(run)
+    return min(map(int, found)) if found else None
 
 
 def _last_row_start(buf: bytes, literal: bytes, row_tag: re.Pattern[bytes]) -> int:

@@ -250,3 +250,48 @@ def test_read_workbook_in_windows_gives_the_same_frame(sample_inbox, sources, mo
         before.column_letters,
         before.source_columns,
     )
+
+
+@pytest.mark.parametrize(
+    ("rows_xml", "tail", "window"),
+    [
+        pytest.param(rows_of(3) + f'<row r="4">{cell("B4", "y" * 5000)}</row>', "", 1024, id="last-row-over-a-window"),
+        pytest.param(
+            rows_of(300),
+            "<mergeCells>" + '<mergeCell ref="D1:E1"/>' * 600 + "</mergeCells>",
+            2048,
+            id="a-long-tail-after-the-rows",
+        ),
+    ],
+)
+def test_the_last_rows_are_never_left_out(rows_xml, tail, window):
+    """The last run of rows is read even when it, or what follows </sheetData>, is longer than a window."""
+    data = raw_book(rows_xml, tail=tail)
+    assert windowed(data, "Budget", window) == whole(data, "Budget")
+
+
+def test_rows_under_another_prefix_are_read_in_one_piece_or_whole(monkeypatch):
+    """Rows whose prefix differs from <sheetData>'s (calamine reads elements by local name): no row start is found,
+    so the rows are read in one piece, never cut short, and past NO_ROW_START_MAX the sheet is read whole."""
+    data = raw_book(rows_of(400, "x:"))
+    assert windowed(data, "Budget", 2048) == whole(data, "Budget")
+    assert len(whole(data, "Budget")[1][0]) == 400
+    monkeypatch.setattr(rw, "NO_ROW_START_MAX", 3 * 2048)
+    with pytest.raises(NotWindowed, match="no row start"):
+        windowed(data, "Budget", 2048)
+
+
+@pytest.mark.parametrize(
+    "later", ['<c r="C300" t="e"><v>#N/A</v></c>', '<c r="C5" t="inlineStr"><is><t>  </t></is></c>']
+)
+def test_a_later_cell_that_reads_empty_on_a_row_read_before_is_caught(later):
+    """A cell on a row an earlier window read, whose value reads as empty (an error, whitespace): the whole read lets
+    it overwrite; windows cannot, so they are never used for such a sheet."""
+    row = later.split('r="C')[1].split('"')[0]
+    data = raw_book(rows_of(320) + f'<row r="{row}">{later}</row>' + rows_of(280, start=321))
+    expected = whole(data, "Budget")
+    for window in range(1024, 9000, 97):
+        try:
+            assert windowed(data, "Budget", window) == expected
+        except NotWindowed:
+            pass
