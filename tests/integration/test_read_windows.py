@@ -16,7 +16,7 @@ import pytest
 
 import flows.read_windows as rw
 from flows.read_sheet import _cells, read_workbook
-from flows.read_windows import NotWindowed, read_in_windows
+from flows.read_windows import NotWindowed, at_most, names_row_at_most, read_in_windows
 
 PART = "xl/worksheets/sheet1.xml"
 
@@ -295,3 +295,32 @@ def test_a_later_cell_that_reads_empty_on_a_row_read_before_is_caught(later):
             assert windowed(data, "Budget", window) == expected
         except NotWindowed:
             pass
+
+
+def test_at_most_matches_exactly_the_numbers_up_to_n():
+    import random
+    import re
+
+    rng = random.Random(17)
+    cases = [(n, m) for n in (0, 1, 9, 10, 99, 100, 101, 1048576) for m in range(0, 200)]
+    cases += [(rng.randint(0, 10**7), rng.randint(0, 10**7)) for _ in range(5000)]
+    cases += [(n, n + d) for n in (rng.randint(0, 10**7) for _ in range(500)) for d in (-1, 0, 1)]
+    for n, m in cases:
+        if m >= 0:
+            assert (re.fullmatch(at_most(n), str(m)) is not None) == (m <= n), (n, m)
+
+
+@pytest.mark.parametrize(
+    ("run", "rows", "expected"),
+    [
+        (b'<row r="301"><c r="B301"><v>1</v></c></row>', 300, False),
+        (b'<row r="301"><c r="B300"><v>1</v></c></row>', 300, True),
+        (b'<row r="301"><c r="B0300"><v>1</v></c></row>', 300, True),
+        (b"<row r='301'><c r = 'B29' t='e'><v>#N/A</v></c></row>", 300, True),
+        (b'<row\nr="5"/>', 300, True),
+        (b'<row r="3000"><c r="AB3000" ref="A1"/></row>', 300, False),
+        (b'<row r="301"><c r="B301"><is><t>\xff</t></is></c></row>', 300, True),
+    ],
+)
+def test_names_row_at_most(run, rows, expected):
+    assert names_row_at_most(run, rows) is expected
