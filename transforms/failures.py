@@ -246,37 +246,63 @@ def concat_failures(parts: list[pd.DataFrame], release: bool = False) -> pd.Data
     """The parts as one frame, ordered by Excel row then column (file-level failures first), stable. Put together
     and ordered in Arrow, one column at a time: with ``release`` (the caller's list is emptied, so the parts go as
     their columns are ordered) a sheet whose 1,048,575 rows all fail holds its failures about once over, not three
-    times (pandas' concat, then sort: +430 MB)."""
+    times (pandas' concat, then sort: +430 MB).
+
+    Its text columns come back dictionary-encoded (``TEXT``: Arrow dictionary of large strings, pd.NA for missing,
+    ``==``, ``isin``, ``astype`` as for text; a sort or ``.str`` raises rather than guess): a failure's column, rule,
+    severity and message repeat across rows (a whole sheet's 1.3M failures: 50 messages), so the frame is held as
+    indices into the distinct texts, 244 -> ~40 MiB on that sheet, and DuckDB reads the dictionary as it is."""
     kept = [_arrow(p) for p in parts if len(p)]
     if release:
         parts.clear()
     if not kept:
         return empty_failures()
-    keys = pa.concat_tables([t.select(["excel_row", "column"]) for t in kept])
+    keys = pa.concat_tables([t.select(["excel_row"]).append_column("column", _plain(t.column("column"))) for t in kept])
     order = pc.sort_indices(
         keys, sort_keys=[("excel_row", "ascending", "at_start"), ("column", "ascending", "at_start")]
     )
     del keys
     columns = {}
     for name in FAILURE_COLUMNS:
-        column = pa.chunked_array(
-            [chunk for t in kept for chunk in t.column(name).chunks], _ARROW_SCHEMA.field(name).type
-        )
+        chunks = [chunk for t in kept for chunk in t.column(name).chunks]
+        if name == "excel_row":
+            column = pa.chunked_array(chunks, pa.int64())
+        else:
+            column = pa.chunked_array([_encoded(c) for c in chunks], _DICTIONARY).unify_dictionaries()
+        del chunks
         kept = [t.drop_columns([name]) for t in kept]  # this column of the parts goes once it is ordered
         columns[name] = column.take(order)
         del column
-    return pa.table(columns).to_pandas(types_mapper=_PANDAS_TYPES.get)
+    return pd.DataFrame(
+        {
+            name: pd.Int64Dtype().__from_arrow__(column)
+            if name == "excel_row"
+            else pd.arrays.ArrowExtensionArray(column)
+            for name, column in columns.items()
+        }
+    )
 
 
-_ARROW_SCHEMA = pa.schema([(c, pa.int64() if c == "excel_row" else pa.large_string()) for c in FAILURE_COLUMNS])
-_PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.large_string(): _STR}
+_DICTIONARY = pa.dictionary(pa.int32(), pa.large_string())
+#: the pandas type of a failure frame's text columns once put together (concat_failures)
+TEXT = pd.ArrowDtype(_DICTIONARY)
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A text column as plain large strings (the sort key: Arrow sorts no dictionary)."""
+    chunks = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in column.chunks]
+    return pa.chunked_array([c.cast(pa.large_string()) for c in chunks], pa.large_string())
+
+
+def _encoded(chunk: pa.Array) -> pa.DictionaryArray:
+    """One chunk of text as a dictionary of large strings with int32 indices, whichever way it came."""
+    if pa.types.is_dictionary(chunk.type):
+        return pa.DictionaryArray.from_arrays(chunk.indices.cast(pa.int32()), chunk.dictionary.cast(pa.large_string()))
+    return pc.dictionary_encode(chunk.cast(pa.large_string()))
 
 
 def _arrow(part: pd.DataFrame) -> pa.Table:
-    """One part of failures in Arrow, its text shared with the part's own Arrow buffers."""
-    return (
-        pa.Table.from_pandas(part[FAILURE_COLUMNS], preserve_index=False)
-        .select(FAILURE_COLUMNS)
-        .cast(_ARROW_SCHEMA)
-        .replace_schema_metadata(None)
-    )
+    """One part of failures in Arrow, its text shared with the part's own Arrow buffers (or dictionary)."""
+    table = pa.Table.from_pandas(part[FAILURE_COLUMNS], preserve_index=False).replace_schema_metadata(None)
+    at = table.schema.get_field_index("excel_row")
+    return table.set_column(at, "excel_row", table.column(at).cast(pa.int64()))

@@ -108,7 +108,7 @@ def held_frame(batch: FileBatch, q: pd.DataFrame, severity: str) -> pd.DataFrame
         raw_json, rules = built.column("raw_json"), pd.arrays.ArrowExtensionArray(built.column("rules"))
     else:
         raw_json = _raw_json(q[cells])
-        unique = blocking[[*fkeys, "rule"]].drop_duplicates().sort_values([*fkeys, "rule"])
+        unique = rules_in.drop_duplicates().sort_values([*fkeys, "rule"])  # text, not a dictionary: sortable
         grouped = unique.groupby(fkeys, sort=False)["rule"].agg(",".join)  # each row's rules, sorted, once each
         index = pd.MultiIndex.from_frame(q[fkeys]) if len(fkeys) > 1 else pd.Index(q["excel_row"])
         rules = pd.Series(grouped.reindex(index).to_numpy()).fillna("").to_numpy()
@@ -134,13 +134,19 @@ _STRING = pd.StringDtype("pyarrow")
 def _failure_table(f: pd.DataFrame) -> pa.Table:
     """The failures as an Arrow table, their text kept in Arrow (never one Python object per value: a sheet whose
     every row fails holds over a million failures)."""
-    columns: dict[str, pd.Series] = {
-        "excel_row": f["excel_row"].astype("Int64"),
-        **{c: f[c].astype(_STRING) for c in _FAILURE_FIELDS[1:]},
-    }
-    for extra in ("cell", "sheet"):
-        columns[extra] = f[extra].astype(_STRING) if extra in f else pd.Series(pd.NA, index=f.index, dtype=_STRING)
+    columns: dict[str, pd.Series] = {"excel_row": f["excel_row"].astype("Int64")}
+    for c in (*_FAILURE_FIELDS[1:], "cell", "sheet"):
+        columns[c] = _text(f[c]) if c in f else pd.Series(pd.NA, index=f.index, dtype=_STRING)
     return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """A text column as DuckDB reads it: a dictionary-encoded one (transforms.failures.TEXT) as it is, never
+    spelled out row by row (1.3M failures' messages: +127 MiB); anything else as text."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype):
+        return values
+    return values.astype(_STRING)
 
 
 def _column_table(batch: FileBatch) -> pa.Table:
