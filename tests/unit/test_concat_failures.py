@@ -3,9 +3,14 @@ caller's parts go (issue 17, point 8: a sheet whose every row fails held its fai
 
 from __future__ import annotations
 
+import types
+
 import pandas as pd
+import pyarrow as pa
+import pytest
 
 from transforms.failures import TEXT, concat_failures, empty_failures, failures_where, file_failure
+from warehouse import file_audit
 
 
 def parts() -> list[pd.DataFrame]:
@@ -63,15 +68,9 @@ def test_text_is_held_once_per_distinct_value_and_reads_as_text():
     assert got["rule"].isin(["header_not_found"]).sum() == 1
 
 
-def test_storing_reads_the_dictionary_as_it_is_and_the_held_rules_in_either_path():
+def test_storing_reads_the_dictionary_as_it_is_and_the_held_rules_in_either_path(monkeypatch: pytest.MonkeyPatch):
     """The failure table DuckDB reads keeps the dictionary (never spelled out per row), and a held row's rules are
     the same whether DuckDB or Python (the fallback, which sorts them) builds them."""
-    import types
-
-    import pyarrow as pa
-
-    from warehouse import file_audit
-
     frame = pd.DataFrame({"excel_row": [2, 3, 4], "amount": ["x", "y", "1"], "currency": ["Q", "SAR", "Q"]})
     failures = concat_failures(
         [
@@ -85,9 +84,5 @@ def test_storing_reads_the_dictionary_as_it_is_and_the_held_rules_in_either_path
     held = file_audit.held_frame(batch, frame.astype({"excel_row": "int32"}), "block")  # type: ignore[arg-type]
     expected = ["amount_not_number,currency_unknown", "amount_not_number", "currency_unknown"]
     assert held["rules"].tolist() == expected
-    original = file_audit._held_in_duckdb
-    try:
-        file_audit._held_in_duckdb = lambda *a: None  # type: ignore[assignment]  # the Python fallback
-        assert file_audit.held_frame(batch, frame.astype({"excel_row": "int32"}), "block")["rules"].tolist() == expected  # type: ignore[arg-type]
-    finally:
-        file_audit._held_in_duckdb = original
+    monkeypatch.setattr(file_audit, "_held_in_duckdb", lambda *a: None)  # the Python fallback
+    assert file_audit.held_frame(batch, frame.astype({"excel_row": "int32"}), "block")["rules"].tolist() == expected  # type: ignore[arg-type]
