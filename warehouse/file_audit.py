@@ -5,6 +5,7 @@ when they no longer occur) and its version (audit_source_file)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 
 import duckdb
@@ -24,9 +25,54 @@ def _params(sql: str, values: dict) -> dict:
     return {k: v for k, v in values.items() if f"${k}" in sql}
 
 
-def quarantine_frame(batch: FileBatch) -> pd.DataFrame:
-    assert batch.quarantined is not None, "only called for a batch with quarantined rows"
-    return held_frame(batch, batch.quarantined, "block")
+def _held_parts(batch: FileBatch, q: pd.DataFrame, severity: str) -> tuple[list[str], list[str], pa.DictionaryArray]:
+    """The held rows' keys (multi-sheet files: a row is (sheet, row)), their cells' columns, and each row's rules."""
+    assert batch.failures is not None, "only called for a batch with failures"
+    keys = [c for c in ("sheet", "excel_row") if c in q.columns]
+    cells = [c for c in q.columns if c not in keys]
+    fkeys = [c for c in keys if c in batch.failures.columns]
+    failures = batch.failures.loc[batch.failures["severity"] == severity, [*fkeys, "rule"]]  # only what is used
+    return keys, cells, held_rules(q[fkeys], failures)
+
+
+def held_rules(held: pd.DataFrame, failures: pd.DataFrame) -> pa.DictionaryArray:
+    """Each held row's rules: the distinct rules of the failures whose key (``held``'s columns: excel_row, maybe
+    sheet) is the row's, sorted, comma-joined ('' for none), in ``held``'s order; as a dictionary of the few
+    combinations that occur. Vectorised (one bit per rule and row): never a Python string per row, nor a grouping
+    in DuckDB (1,048,574 rows, 1.3M failures: +330 MiB there)."""
+    n = len(held)
+    rule_codes, uniques = pd.factorize(failures["rule"])  # missing rules: -1
+    names = [str(name) for name in uniques]
+    order = np.argsort(np.asarray(names, dtype=object))  # code point order (DuckDB's ORDER BY rule before)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    named = rule_codes >= 0
+    held_key = np.zeros(n, dtype=np.int64)
+    failure_key = np.zeros(len(failures), dtype=np.int64)
+    for k in held.columns:  # one integer per key, shared by both sides; a missing key matches a missing one
+        dtype = "Int64" if k == "excel_row" else _STRING
+        both = pd.concat([held[k].astype(dtype), failures[k].astype(dtype)], ignore_index=True)
+        codes, values = pd.factorize(both, use_na_sentinel=False)
+        held_key = held_key * max(len(values), 1) + codes[:n]
+        failure_key = failure_key * max(len(values), 1) + codes[n:]
+    # the key tuples, numbered 0..k-1 by one hash pass over both sides (never a sort of a million keys)
+    key, keys = pd.factorize(np.concatenate([held_key, failure_key[named]]))
+    rules = rank[rule_codes[named]]
+    masks = np.zeros((len(keys), max((len(names) + 63) // 64, 1)), dtype=np.uint64)  # a bit per rule and key
+    np.bitwise_or.at(masks, (key[n:], rules // 64), np.left_shift(np.uint64(1), (rules % 64).astype(np.uint64)))
+    row_masks = masks[key[:n]]
+    if row_masks.shape[1] == 1:  # up to 64 rules (the usual case): one hash pass
+        combo_of, firsts = pd.factorize(row_masks[:, 0])
+        combos = np.asarray(firsts, dtype=np.uint64)[:, None]
+    else:
+        combos, combo_of = np.unique(row_masks, axis=0, return_inverse=True)
+    sorted_names = [names[i] for i in order]
+    texts = [
+        ",".join(name for b, name in enumerate(sorted_names) if int(combo[b // 64]) >> (b % 64) & 1) for combo in combos
+    ]
+    return pa.DictionaryArray.from_arrays(
+        pa.array(combo_of.reshape(-1).astype(np.int32)), pa.array(texts, type=pa.string())
+    )
 
 
 #: rows turned into JSON at a time where DuckDB cannot take the cells (a column of mixed Python types): a file whose
@@ -46,79 +92,94 @@ def _raw_json(cells: pd.DataFrame) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, type=pa.string())
 
 
-_POSITION = "__dcf_position"  # the rows' order, beside their cells
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _held_in_duckdb(q: pd.DataFrame, cells: list[str], rules: pd.DataFrame, fkeys: list[str]) -> pa.Table | None:
-    """(raw_json, rules) per row of ``q``, in its order, built by DuckDB from Arrow: the JSON objects and each
-    row's sorted rules never become Python objects (1,048,575 held rows: 89 s and +508 MiB in Python before).
-    None when the cells cannot go to Arrow (mixed types in a column) or DuckDB fails (out of memory): the caller
-    builds them in Python."""
-    try:
-        held = pa.Table.from_pandas(q[[*fkeys, *cells]], preserve_index=False)
-    except (pa.ArrowException, ValueError, TypeError):
-        return None
-    held = held.append_column(_POSITION, pa.array(np.arange(len(q), dtype=np.int64)))
-    pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', q.{_quoted(c)}" for c in cells)
-    on = " AND ".join(f"q.{_quoted(k)} IS NOT DISTINCT FROM r.{_quoted(k)}" for k in fkeys) or "true"
-    keys = ", ".join(_quoted(k) for k in fkeys)
-    con = duckdb.connect()
-    try:
-        con.register("q", held)
-        con.register("rules_in", pa.Table.from_pandas(rules, preserve_index=False))
-        # the objects: a projection of one scan, so in the rows' order without a sort (preserve_insertion_order)
-        made = f"json_object({pairs})" if cells else "'{}'"
-        texts = con.execute(f"SELECT CAST({made} AS VARCHAR) AS raw_json FROM q").to_arrow_table()
-        grouped = (
-            f"SELECT {keys}, string_agg(DISTINCT rule, ',' ORDER BY rule) AS rules FROM rules_in GROUP BY ALL"
-            if fkeys
-            else "SELECT string_agg(DISTINCT rule, ',' ORDER BY rule) AS rules FROM rules_in"
+def _json_ready(t: pa.DataType) -> bool:
+    """Cells of this Arrow type become JSON in DuckDB without a chance of an error (an error would end the load's
+    transaction; anything else is written by Python)."""
+    if pa.types.is_dictionary(t):
+        return _json_ready(t.value_type)
+    return any(
+        check(t)
+        for check in (
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_boolean,
+            pa.types.is_null,
+            pa.types.is_date,
+            pa.types.is_timestamp,
         )
-        ruled = con.execute(
-            f"SELECT coalesce(r.rules, '') AS rules FROM q LEFT JOIN ({grouped}) r ON {on} ORDER BY q.{_POSITION}"
-        ).to_arrow_table()
-        return pa.table({"raw_json": texts.column("raw_json"), "rules": ruled.column("rules")})
-    except duckdb.Error:  # out of memory, a column name it refuses: never a reason to lose the file; Python writes them
-        return None
+    )
+
+
+def store_held(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: list[str],
+    batch: FileBatch,
+    q: pd.DataFrame,
+    severity: str,
+    lineage: Mapping[str, object],
+    override: bool = False,
+) -> bool:
+    """Insert the held rows ``q`` (quarantined: severity 'block'; warned: 'warn') into ``table`` (whose columns are
+    ``columns``), each row's cells as a JSON object built by DuckDB in the INSERT itself: on the staging connection,
+    under its memory bound (DCF_STORE_MEMORY), one pass over the rows in their order. The rows' JSON never exists
+    outside the table (1,048,574 held rows built on a connection of their own and handed over: +600 MiB).
+    ``lineage``: one value per column for every row (the frame's own sheet wins unless ``override``). False, with
+    nothing done, when the cells cannot go to Arrow as JSON-ready types (a column of mixed Python types): the caller
+    stores held_frame's rows."""
+    keys, cells, rules = _held_parts(batch, q, severity)
+    try:
+        arrow = pa.Table.from_pandas(q[cells], preserve_index=False)
+    except (pa.ArrowException, ValueError, TypeError):
+        return False
+    if not all(_json_ready(field.type) for field in arrow.schema):
+        return False
+    held = {f"c{i}": arrow.column(i) for i in range(len(cells))}  # names as parameters: any header is safe
+    held["excel_row"] = pa.chunked_array([pa.array(q["excel_row"].to_numpy(dtype="int32"))])
+    held["rules"] = pa.chunked_array([rules])
+    values = {
+        "excel_row": "h.excel_row",
+        "agency_code": "$agency",
+        "kind": "$kind",
+        "raw_json": "CAST("
+        + (", ".join(f"$k{i}, h.c{i}" for i in range(len(cells))).join(("json_object(", ")")) if cells else "'{}'")
+        + " AS VARCHAR)",
+        "rules": "h.rules",
+    }
+    params: dict[str, object] = {"agency": batch.agency_code, "kind": batch.kind}
+    params.update({f"k{i}": str(c) for i, c in enumerate(cells)})
+    if "sheet" in keys and not (override and "sheet" in lineage):
+        held["sheet"] = pa.chunked_array(
+            [pa.array(q["sheet"].astype(_STRING).to_numpy(dtype=object), type=pa.string())]
+        )
+        values["sheet"] = "h.sheet"
+    for name, value in lineage.items():
+        if name in columns and (override or name not in values):
+            values[name], params[f"l_{name}"] = f"$l_{name}", value
+    values = {c: v for c, v in values.items() if c in columns}
+    con.register("_held", pa.table(held))
+    try:
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(values)}) SELECT {', '.join(values.values())} FROM _held h", params
+        )
     finally:
-        con.close()
+        con.unregister("_held")
+    return True
 
 
 def held_frame(batch: FileBatch, q: pd.DataFrame, severity: str) -> pd.DataFrame:
-    """Rows kept with their cells as read (quarantined: the blocking rules; warned: the warning rules)."""
-    assert batch.failures is not None, "only called for a batch with failures"
-    keys = [c for c in ("sheet", "excel_row") if c in q.columns]  # multi-sheet files: a row is (sheet, row)
-    cells = [c for c in q.columns if c not in keys]
-    blocking = batch.failures[batch.failures["severity"] == severity]
-    fkeys = [c for c in keys if c in blocking.columns]
-    rules_in = pd.DataFrame(
-        {
-            **{k: (blocking[k].astype("Int64") if k == "excel_row" else blocking[k].astype(_STRING)) for k in fkeys},
-            "rule": blocking["rule"].astype(_STRING),
-        }
-    )
-    probe = {k: (q[k].astype("Int64") if k == "excel_row" else q[k].astype(_STRING)) for k in fkeys}
-    built = _held_in_duckdb(q.assign(**probe), cells, rules_in, fkeys)
-    rules: object
-    if built is not None:
-        raw_json, rules = built.column("raw_json"), pd.arrays.ArrowExtensionArray(built.column("rules"))
-    else:
-        raw_json = _raw_json(q[cells])
-        unique = rules_in.drop_duplicates().sort_values([*fkeys, "rule"])  # text, not a dictionary: sortable
-        grouped = unique.groupby(fkeys, sort=False)["rule"].agg(",".join)  # each row's rules, sorted, once each
-        index = pd.MultiIndex.from_frame(q[fkeys]) if len(fkeys) > 1 else pd.Index(q["excel_row"])
-        rules = pd.Series(grouped.reindex(index).to_numpy()).fillna("").to_numpy()
+    """Rows kept with their cells as read (quarantined: the blocking rules; warned: the warning rules), their JSON
+    written by Python slice by slice: for the cells store_held cannot hand to DuckDB."""
+    keys, cells, rules = _held_parts(batch, q, severity)
     out = pd.DataFrame(
         {
             "excel_row": q["excel_row"].astype("int32").to_numpy(),
             "agency_code": batch.agency_code,
             "kind": batch.kind,
-            "raw_json": pd.Series(pd.arrays.ArrowExtensionArray(raw_json)),
-            "rules": rules,
+            "raw_json": pd.Series(pd.arrays.ArrowExtensionArray(_raw_json(q[cells]))),
+            "rules": pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([rules]))),
         }
     )
     if "sheet" in q.columns:
@@ -234,6 +295,7 @@ def record_failures(
             SELECT failure_id, first_seen_load, first_seen_at FROM audit_validation_failure WHERE file_key = $file_key
             """
         )
+        seen_before = run("SELECT count(*) > 0 FROM _failures_before").fetchone() == (True,)
         for where, bounds in slices:  # one statement each, no temporary table per slice (kept until the commit)
             fresh = f"""
                 SELECT {_FAILURE_ID} AS failure_id, *
@@ -245,13 +307,14 @@ def record_failures(
                     WHERE {where}
                 )
             """
-            run(
-                f"""
-                DELETE FROM audit_validation_failure
-                WHERE file_key = $file_key AND failure_id IN (SELECT failure_id FROM ({fresh}))
-                """,
-                **bounds,
-            )
+            if seen_before:  # a file's first failures: nothing of it to delete
+                run(
+                    f"""
+                    DELETE FROM audit_validation_failure
+                    WHERE file_key = $file_key AND failure_id IN (SELECT failure_id FROM ({fresh}))
+                    """,
+                    **bounds,
+                )
             run(
                 f"""
                 INSERT INTO audit_validation_failure
@@ -262,13 +325,13 @@ def record_failures(
                 """,
                 **bounds,
             )
+        # what is still open and was not written again by this load no longer occurs (each failure seen now was
+        # inserted above with last_seen_load = this load): no identity of every failure computed again and held
+        # in a hash set for a NOT IN (1.3M failures)
         run(
-            f"""
+            """
             UPDATE audit_validation_failure SET status = 'resolved', resolved_at = $now
-            WHERE file_key = $file_key AND status = 'open'
-              AND failure_id NOT IN (
-                  SELECT {_FAILURE_ID} FROM (SELECT excel_row, "column" AS column_name, sheet, rule, value FROM _failures)
-              )
+            WHERE file_key = $file_key AND status = 'open' AND last_seen_load <> $load
             """
             + ("AND list_contains($scope, excel_row)" if scope_rows is not None else "")
         )

@@ -38,7 +38,7 @@ from warehouse.ddl import (  # noqa: F401  (re-exported)
 )
 from warehouse.editions import FIGURE_COLUMNS, same_figures
 from warehouse.faults import faultpoint
-from warehouse.file_audit import held_frame, quarantine_frame, record_failures, record_file, to_arrow
+from warehouse.file_audit import held_frame, record_failures, record_file, store_held, to_arrow
 from warehouse.memory import give_back
 from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the CLI import them from here)
     WarehouseBusy,
@@ -299,10 +299,10 @@ class Staging:
         if "record_field" in batch.tables:
             create_dataset_view(con, batch.tables["record_field"])
         if batch.quarantined is not None and len(batch.quarantined):
-            self._insert("quarantine_row", quarantine_frame(batch), lineage)
-            give_back()  # the held rows' JSON, stored (a whole sheet's: 150 MB)
+            self._insert_held("quarantine_row", batch, batch.quarantined, "block", lineage)
+            give_back()
         if batch.warned is not None and len(batch.warned):
-            self._insert("warned_row", held_frame(batch, batch.warned, "warn"), lineage)
+            self._insert_held("warned_row", batch, batch.warned, "warn", lineage)
         if batch.skipped is not None and len(batch.skipped):
             self._insert("skipped_row", batch.skipped, lineage)
         record_failures(con, batch, load.load_id, now)
@@ -360,6 +360,20 @@ class Staging:
             self.con.unregister("_incoming")
             del arrow
 
+    def _insert_held(
+        self,
+        table: str,
+        batch: FileBatch,
+        q: pd.DataFrame,
+        severity: str,
+        same: Mapping[str, object],
+        override: bool = False,
+    ) -> None:
+        """Rows held back with their cells as JSON: built by DuckDB in the INSERT (file_audit.store_held), or by
+        Python where the cells cannot go to DuckDB as they are."""
+        if not store_held(self.con, table, self._columns(table), batch, q, severity, same, override):
+            self._insert(table, held_frame(batch, q, severity), same, override)
+
     def apply_replay(
         self, batch: FileBatch, replayed: list[int], load: LoadInfo, now: datetime, were_loaded: int = 0
     ) -> None:
@@ -387,9 +401,9 @@ class Staging:
             if rows is not None and passed:
                 self._insert(target, rows, lineage, True)
             if batch.quarantined is not None and len(batch.quarantined):
-                self._insert("quarantine_row", quarantine_frame(batch), lineage, True)
+                self._insert_held("quarantine_row", batch, batch.quarantined, "block", lineage, True)
             if batch.warned is not None and len(batch.warned):
-                self._insert("warned_row", held_frame(batch, batch.warned, "warn"), lineage, True)
+                self._insert_held("warned_row", batch, batch.warned, "warn", lineage, True)
             record_failures(con, batch, load.load_id, now, scope_rows=replayed)
             moved = passed - were_loaded  # rows that left quarantine (a warned row was already counted loaded)
             con.execute(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import types
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
-import pytest
 
 from transforms.failures import TEXT, concat_failures, empty_failures, failures_where, file_failure
 from warehouse import file_audit
+from warehouse.ddl import apply_ddl
 
 
 def parts() -> list[pd.DataFrame]:
@@ -68,9 +69,9 @@ def test_text_is_held_once_per_distinct_value_and_reads_as_text():
     assert got["rule"].isin(["header_not_found"]).sum() == 1
 
 
-def test_storing_reads_the_dictionary_as_it_is_and_the_held_rules_in_either_path(monkeypatch: pytest.MonkeyPatch):
+def test_storing_reads_the_dictionary_as_it_is_and_the_held_rules_in_either_path():
     """The failure table DuckDB reads keeps the dictionary (never spelled out per row), and a held row's rules are
-    the same whether DuckDB or Python (the fallback, which sorts them) builds them."""
+    the same whether DuckDB builds its JSON (store_held) or Python does (held_frame)."""
     frame = pd.DataFrame({"excel_row": [2, 3, 4], "amount": ["x", "y", "1"], "currency": ["Q", "SAR", "Q"]})
     failures = concat_failures(
         [
@@ -81,8 +82,12 @@ def test_storing_reads_the_dictionary_as_it_is_and_the_held_rules_in_either_path
     table = file_audit._failure_table(failures)
     assert pa.types.is_dictionary(table.schema.field("message").type)
     batch = types.SimpleNamespace(failures=failures, agency_code="MOD", kind="budget")
-    held = file_audit.held_frame(batch, frame.astype({"excel_row": "int32"}), "block")  # type: ignore[arg-type]
+    q = frame.astype({"excel_row": "int32"})
     expected = ["amount_not_number,currency_unknown", "amount_not_number", "currency_unknown"]
-    assert held["rules"].tolist() == expected
-    monkeypatch.setattr(file_audit, "_held_in_duckdb", lambda *a: None)  # the Python fallback
-    assert file_audit.held_frame(batch, frame.astype({"excel_row": "int32"}), "block")["rules"].tolist() == expected  # type: ignore[arg-type]
+    assert file_audit.held_frame(batch, q, "block")["rules"].tolist() == expected  # type: ignore[arg-type]
+    con = duckdb.connect()
+    apply_ddl(con)
+    cols = [r[0] for r in con.execute("SELECT * FROM quarantine_row LIMIT 0").description]
+    lineage = {"file_key": "k", "sheet": "S", "file_hash": "h", "load_id": "L"}
+    assert file_audit.store_held(con, "quarantine_row", cols, batch, q, "block", lineage)  # type: ignore[arg-type]
+    assert [r[0] for r in con.execute("SELECT rules FROM quarantine_row ORDER BY rowid").fetchall()] == expected
