@@ -69,9 +69,9 @@ def test_reader_holding_the_file_does_not_block_a_load(published, sample_inbox):
         assert fresh.execute("SELECT count(*) FROM audit_load").fetchone()[0] == before + 1
 
 
-def _reader(path: str, stop, deadline: float, queue) -> None:
+def _reader(path: str, stop, deadline: float, queue, beat) -> None:
     """An analyst's process: open read-only, query, close, again and again until told to stop (or a deadline);
-    report (queries, errors)."""
+    report (queries, errors). ``beat``: when its last query ended (a starved reader and a hung one differ)."""
     import time as _time
 
     import duckdb as _duckdb
@@ -85,17 +85,21 @@ def _reader(path: str, stop, deadline: float, queue) -> None:
             done += 1
         except Exception as exc:  # noqa: BLE001 - every error counts
             errors.append(f"{type(exc).__name__}: {exc}")
+        beat.value = _time.time()
     queue.put((done, errors[:5], len(errors)))
 
 
 def test_four_readers_see_no_error_during_repeated_loads(published, sample_inbox):
     import multiprocessing as mp
+    import queue as _queue
     import time
 
     inbox, _ = sample_inbox
     ctx = mp.get_context("spawn")
     queue, stop = ctx.Queue(), ctx.Event()
-    readers = [ctx.Process(target=_reader, args=(str(published), stop, time.time() + 600, queue)) for _ in range(4)]
+    beats = [ctx.Value("d", 0.0) for _ in range(4)]
+    deadline = time.time() + 900
+    readers = [ctx.Process(target=_reader, args=(str(published), stop, deadline, queue, b)) for b in beats]
     for r in readers:
         r.start()
     time.sleep(3)  # let them start querying
@@ -104,9 +108,21 @@ def test_four_readers_see_no_error_during_repeated_loads(published, sample_inbox
         assert run_nightly(inbox=str(inbox), warehouse=str(published), force=True).outcome == "success"
         loads += 1
     stop.set()
-    results = [queue.get(timeout=120) for _ in readers]
-    for r in readers:
-        r.join(timeout=30)
+    results = []
+    try:  # a reader ends its query, then reports: on a machine busy with other work that may take a while
+        for _ in readers:
+            results.append(queue.get(timeout=max(deadline - time.time(), 0) + 120))
+    except _queue.Empty:
+        now = time.time()
+        state = [
+            (r.is_alive(), round(now - b.value, 1) if b.value else None) for r, b in zip(readers, beats, strict=True)
+        ]
+        pytest.fail(f"a reader never reported: (alive, seconds since its last query ended) per reader: {state}")
+    finally:
+        for r in readers:
+            r.join(timeout=30)
+            if r.is_alive():
+                r.kill()
     assert loads == 3
     assert all(done > 0 for done, _, _ in results), results
     assert sum(n for _, _, n in results) == 0, [e for _, e, _ in results]
