@@ -64,6 +64,7 @@ from transforms.standardise_checks import (
     _unreadable_dates,
     apply_severity,
     map_country_column,
+    rows_held,
     validate_passing,
     warning_rules,
 )
@@ -240,5 +241,5 @@ def _finish(
     passing, failures, blocked = validate_passing(
         contract(ctx, fields, warn_rules), rows, data, failures, blocked, ctx.source_columns
     )
-    quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
+    quarantined = rows_held(data, blocked)
     return RecordsResult(passing.reset_index(drop=True), fields, failures, quarantined, skipped, rows_read)

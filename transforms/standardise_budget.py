@@ -11,7 +11,8 @@ import pandas as pd
 from schemas.frames import FundingLine, RawBudget
 from schemas.sources import STAGES
 from transforms import categories, currency, dates, deflate, fiscal, fx, numbers
-from transforms.failures import concat_failures, failures_where, utf7_failures
+from transforms.failures import Message, concat_failures, utf7_failures
+from transforms.failures import failures_where as _failures_where
 from transforms.reference import Reference
 from transforms.standardise_checks import (
     _ambiguous_dates,
@@ -30,6 +31,21 @@ _STR = pd.StringDtype("pyarrow")
 #: the largest amount a line may come to in US$ (1,000 trillion, ten times the world's yearly output): above it, or
 #: infinite once read and scaled by the unit, the amount is out of range (one failure, on the amount)
 MAX_AMOUNT_USD = 1e15
+
+
+def failures_where(
+    frame: pd.DataFrame,
+    mask: pd.Series,
+    column: str | None,
+    rule: str,
+    message: Message,
+    suggestion: pd.Series | None = None,
+    per_value: bool = False,
+) -> pd.DataFrame:
+    """transforms.failures.failures_where, copying of the failing rows only what this module's messages read (the
+    failing value, and the currency a withdrawn-currency message names); ``per_value``: the message depends on the
+    value alone (written once per distinct value)."""
+    return _failures_where(frame, mask, column, rule, message, suggestion, reads=("currency",), per_value=per_value)
 
 
 def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
@@ -57,6 +73,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             "amount",
             "amount_not_number",
             lambda r, v: f"{h('amount')} '" + v + "' is not a number.",
+            per_value=True,
         )
     )
     fails.append(
@@ -68,6 +85,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             lambda r, v: (
                 f"{h('amount')} is '" + v + "', which this source declares means no value; a line needs an amount."
             ),
+            per_value=True,
         )
     )
 
@@ -86,6 +104,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             "fiscal_year",
             "fiscal_year_unreadable",
             lambda r, v: f"{h('fiscal_year')} '" + v + f"' is not a fiscal year this agency uses ({calendar}).",
+            per_value=True,
         )
     )
 
@@ -112,6 +131,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
                 "Currency '" + v + "' is not an ISO 4217 currency code (current, or historic in "
                 "reference/historic_currencies.csv)."
             ),
+            per_value=True,
         )
     )
     hist = ref.historic_currencies
@@ -220,6 +240,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
                 "add it to reference/category_mappings.csv."
             ),
             cat_hint,
+            per_value=True,
         )
     )
 
@@ -239,6 +260,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             "stage",
             "stage_unknown",
             lambda r, v: f"{h('stage')} '" + v + "' is not one of " + ", ".join(STAGES) + ".",
+            per_value=True,
         )
     )
     fails.append(
@@ -248,6 +270,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
             "amount",
             "allocation_negative",
             lambda r, v: f"{h('amount')} '" + v + "' is negative; an allocation cannot be below zero.",
+            per_value=True,
         )
     )
 
@@ -284,6 +307,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         amount_in_total = amount
     fails.append(_reconcile_totals(amount_in_total, skipped, ctx))
     fails.append(utf7_failures(data, [c for c in data.columns if c != "excel_row"], h))
+    failures = concat_failures(fails, release=True)  # before the canonical frame: the parts go first
 
     canonical = pd.DataFrame(
         {
@@ -308,7 +332,6 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
         },
         index=data.index,
     )
-    failures = concat_failures(fails, release=True)
     # the per-line intermediates are not needed by the finish: freed before the contract runs on every row
     del fails, amount, amount_blank, marked, years, fy, cur, stage, rated, conv, constant, usd, extreme, iso3, cat
     del amount_in_total, unknown_currency, withdrawn, not_iso

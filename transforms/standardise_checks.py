@@ -6,6 +6,7 @@ flagged, and the passing rows validated against the canonical contract (:func:`_
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -45,7 +46,7 @@ def _finish(
     rows, failures, blocked = validate_passing(
         model.to_schema(), canonical, data, failures, blocked, ctx.source_columns
     )
-    quarantined = data[data["excel_row"].isin(blocked)].reset_index(drop=True)
+    quarantined = rows_held(data, blocked)
     replayable = warned[warned["rule"].isin(REPLAYABLE_WARNINGS)]["excel_row"].astype(int)
     wanted = data["excel_row"].isin(set(replayable))
     if wanted.any():  # the loaded ones among them (no warned row: no lookup in a million loaded rows)
@@ -81,18 +82,21 @@ def map_country_column(data: pd.DataFrame, column: str, header: str, ref: Refere
             f"{header} '" + v + "' is not a known country name or code; add it to reference/country_aliases.csv."
         ),
         hint,
+        reads=(),
+        per_value=True,
     )
     return iso3, failures
 
 
-def apply_severity(failures: pd.DataFrame, severity: dict[str, str]) -> tuple[pd.DataFrame, set[int], pd.DataFrame]:
-    """The source's severities applied: ``(failures, rows a blocking failure holds back, the row warnings)``."""
+def apply_severity(failures: pd.DataFrame, severity: dict[str, str]) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The source's severities applied: ``(failures, rows a blocking failure holds back (their Excel rows, sorted,
+    once each: an array, not a Python set of a sheet's million ints, +63 MiB), the row warnings)``."""
     if severity and len(failures):
         override = failures["rule"].astype(object).map(severity)
         failures = failures.assign(
             severity=override.where(override.notna(), failures["severity"].astype(object)).astype(_STR)
         )
-    blocked = set(failures.loc[failures["severity"] == "block", "excel_row"].dropna().astype(int))
+    blocked = np.unique(failures.loc[failures["severity"] == "block", "excel_row"].dropna().to_numpy(dtype="int64"))
     warned = failures[(failures["severity"] == "warn") & failures["excel_row"].notna()]
     return failures, blocked, warned
 
@@ -105,27 +109,34 @@ def warning_rules(data: pd.DataFrame, warned: pd.DataFrame) -> pd.Series:
     return data["excel_row"].astype(int).map(flags).astype(_STR)
 
 
+def rows_held(data: pd.DataFrame, blocked: np.ndarray) -> pd.DataFrame:
+    """The rows of ``data`` whose Excel row is blocked, renumbered; when every row is, ``data`` itself (no copy of a
+    whole sheet whose every row fails: +130 MiB at 1M rows)."""
+    held = data["excel_row"].isin(blocked)
+    return (data if held.all() else data[held]).reset_index(drop=True)
+
+
 def validate_passing(
     schema: pa.DataFrameSchema,
     canonical: pd.DataFrame,
     data: pd.DataFrame,
     failures: pd.DataFrame,
-    blocked: set[int],
+    blocked: np.ndarray,
     headers: dict[str, str],
-) -> tuple[pd.DataFrame, pd.DataFrame, set[int]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """The rows no blocking failure holds back, through the canonical contract; a row that breaks it is held back
     too (rule canonical_contract). Returns ``(rows, failures, blocked)``."""
     keep = ~data["excel_row"].isin(blocked)
     # a frame of our own (nothing held back: a shallow one, no copy of every row), so the contract coerces it in
     # place instead of copying it again
-    rows = canonical[keep.to_numpy()] if blocked else canonical.copy(deep=False)
+    rows = canonical[keep.to_numpy()] if len(blocked) else canonical.copy(deep=False)
     try:
         rows = schema.validate(rows, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         extra = from_pandera(exc.failure_cases, rows, headers).assign(rule="canonical_contract", severity="block")
         failures = concat_failures([failures, extra])
-        bad = set(extra["excel_row"].dropna().astype(int))
-        blocked = blocked | bad
+        bad = np.unique(extra["excel_row"].dropna().to_numpy(dtype="int64"))
+        blocked = np.union1d(blocked, bad)
         rows = schema.validate(rows[~rows["excel_row"].isin(bad)], lazy=False)
     return rows, failures, blocked
 

@@ -35,7 +35,7 @@ def plain(failures: pd.DataFrame) -> pd.DataFrame:
 def test_the_order_is_excel_row_then_column_file_level_first_stable():
     got = concat_failures(parts())
     expected = (
-        pd.concat([p for p in parts() if len(p)], ignore_index=True)
+        pd.concat([plain(p) for p in parts() if len(p)], ignore_index=True)
         .sort_values(["excel_row", "column"], kind="stable", na_position="first")
         .reset_index(drop=True)
     )
