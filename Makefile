@@ -9,7 +9,7 @@ FILES   ?= 10
 SIZES   ?= 100000,300000,1000000,2000000,5000000
 PYTEST_ARGS ?= --durations=25
 
-.PHONY: help install demo run test test-fast lint format bench bench-scale lock serve clean fuzz mutate
+.PHONY: help install demo run test test-fast lint format bench bench-worst bench-scale lock serve clean fuzz mutate
 
 help:
 	@echo "make demo   - create .venv if missing, write the synthetic sample inbox, run the nightly flow, print a summary"
@@ -18,6 +18,7 @@ help:
 	@echo "make fuzz   - the whole hostile-file corpus (about 2,000 files): each file, then 20 real nights, then peers' workbooks"
 	@echo "make mutate - mutation testing with mutmut (ONLY='transforms.numbers*' for a part); prints the score"
 	@echo "make bench  - benchmarks (LINES=$(LINES) FILES=$(FILES)); writes BENCHMARKS.md"
+	@echo "make bench-worst - peak memory of a run and an export on Excel's largest sheet, every row failing (~10 min)"
 	@echo "make bench-scale - the scaling run (SIZES=$(SIZES) lines; ~30 min, corpora cached in ~/.cache/dcf-bench)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml (then commit it)"
 
@@ -73,6 +74,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --lines $(LINES) --files $(FILES)
+
+# the largest legal sheet, every row failing: peak RSS of one run and of the export (BENCHMARKS.md "Worst legal sheet")
+bench-worst: $(STAMP)
+	$(BIN)/python -m benchmarks.worst_sheet
 
 # every issue-15 target from one run: 100k..5M lines, each size's flows in a child process (BENCHMARKS.md "Scaling")
 bench-scale: $(STAMP)
