@@ -86,6 +86,20 @@ def run_flow(inbox: Path, warehouse: Path):
     return run_nightly(inbox=str(inbox), warehouse=str(warehouse))
 
 
+def settle_after_publish(warehouse: Path) -> float:
+    """Wait until the published file is older than warehouse.quiet's RACY_NS (3 s), as it is on every real night
+    with nothing new (nights come hours after the last publish): only then does a night trust what it remembers of
+    the file (its version number) instead of opening it again, since a write within that window might not move the
+    file's times. Returns the seconds waited (excluded from every figure)."""
+    from warehouse.quiet import RACY_NS
+
+    st = warehouse.stat()
+    wait = (max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS - time.time_ns()) / 1e9 + 0.05
+    if wait > 0:
+        time.sleep(wait)
+    return max(wait, 0.0)
+
+
 def check_flow(summary, corpus: Corpus) -> list[str]:
     """Problems with a first run on the corpus: every row read, reconciled, nothing quarantined."""
     t = summary.totals

@@ -266,7 +266,7 @@ def nightly_ingestion(
     release = frozenset(rerate_fiscal_years or ())
     with exclusive_lock(settings.warehouse), ExitStack() as stack:
         faultpoint("startup")
-        recover(settings.warehouse, logger.info)  # what a run that died left behind
+        recover(settings.warehouse, logger.info, quiet_memo.remembered_seq)  # what a run that died left behind
         ref = read_reference(settings.reference)
         look = stack.enter_context(TrustedLook(settings.warehouse))  # the last published state, opened once
         ref = replace(ref, fx_chain=ref.fx_chain.with_locks(locked_rates(settings.warehouse, release, look)))

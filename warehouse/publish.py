@@ -305,8 +305,10 @@ def _dead(pid: int) -> bool:
     return False
 
 
-def recover(published: Path, log: Log) -> list[str]:
-    """Clear what a dead run left. Call with the lock held (so no live run owns these files). Returns what it did."""
+def recover(published: Path, log: Log, seq_of: Callable[[Path], int | None] | None = None) -> list[str]:
+    """Clear what a dead run left. Call with the lock held (so no live run owns these files). Returns what it did.
+    ``seq_of``: how the published file's version number is found (default :func:`published_seq`, which opens it;
+    the nightly flow passes warehouse.quiet's, which remembers it while the file is unchanged)."""
     done = []
     for path in _leftovers(published):
         if path.is_dir() and not path.is_symlink():  # DuckDB's spill folder of a staging copy (<staging>.tmp)
@@ -317,7 +319,7 @@ def recover(published: Path, log: Log) -> list[str]:
         size = path.stat().st_size / 1e6 if path.exists() else 0.0
         path.unlink(missing_ok=True)
         done.append(f"removed {path.name} ({size:.1f} MB) left by a run that did not finish")
-    current = published_seq(published)
+    current = (seq_of or published_seq)(published)
     if current is not None:
         for seq in version_seqs(published):
             if seq > current:  # linked, but the rename never happened: the published state is the one before

@@ -181,6 +181,11 @@ def _identity(path: Path) -> list:
     return [str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
+def remembered_seq(published: Path) -> int | None:
+    """The published file's version number, from the memo while the file is unchanged (see :func:`_published_seq`)."""
+    return _published_seq(published, memo_path(published))
+
+
 def _published_seq(published: Path, memo: Path) -> int | None:
     """:func:`published_seq`, without opening the published file (40-80 ms for DuckDB) when it is the very file
     (path, size, mtime, ctime, inode) whose number the last check read, and was not written in the moments before

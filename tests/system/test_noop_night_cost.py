@@ -114,3 +114,21 @@ def test_a_noop_night_opens_the_published_state_once_and_reads_no_table_that_gro
         assert not read & growing, (number, read & growing)
     second_read = set().union(*(_tables(sql, tables) for _, sql in nights[1][1]))
     assert not second_read & {"dim_agency", "dim_country", "dim_category"}  # found the same last night: remembered
+
+
+def test_a_later_quiet_night_opens_the_published_file_at_most_once_then_not_at_all(sample_inbox, tmp_path, monkeypatch):
+    """As real nights find it (hours after the publish, the file older than quiet.RACY_NS): the first quiet night
+    reads the published file's version number once, for recovery, and remembers it; the quiet check and the next
+    night take it from the memo (any write to the file changes its identity and it is read again)."""
+    import time
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_inbox[0] / "gami", inbox / "gami")
+    wh = tmp_path / "warehouse.duckdb"
+    with local_prefect():
+        assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "success"
+        st = wh.stat()
+        time.sleep(max(0.0, (max(st.st_mtime_ns, st.st_ctime_ns) + quiet.RACY_NS - time.time_ns()) / 1e9) + 0.1)
+        first, second = (_night(inbox, wh, monkeypatch)[0] for _ in range(2))
+    assert first.count(str(wh)) == 1, first  # recovery reads it; the quiet check uses what recovery remembered
+    assert second.count(str(wh)) == 0, second
