@@ -5,13 +5,15 @@ checked against the fiscal period, the totals row reconciled), every row loaded,
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from schemas.frames import FundingLine, RawBudget
 from schemas.sources import STAGES
 from transforms import categories, currency, dates, deflate, fiscal, fx, numbers
-from transforms.failures import Message, concat_failures, utf7_failures
+from transforms.failures import concat_failures, utf7_failures
 from transforms.failures import failures_where as _failures_where
 from transforms.reference import Reference
 from transforms.standardise_checks import (
@@ -33,19 +35,10 @@ _STR = pd.StringDtype("pyarrow")
 MAX_AMOUNT_USD = 1e15
 
 
-def failures_where(
-    frame: pd.DataFrame,
-    mask: pd.Series,
-    column: str | None,
-    rule: str,
-    message: Message,
-    suggestion: pd.Series | None = None,
-    per_value: bool = False,
-) -> pd.DataFrame:
-    """transforms.failures.failures_where, copying of the failing rows only what this module's messages read (the
-    failing value, and the currency a withdrawn-currency message names); ``per_value``: the message depends on the
-    value alone (written once per distinct value)."""
-    return _failures_where(frame, mask, column, rule, message, suggestion, reads=("currency",), per_value=per_value)
+#: transforms.failures.failures_where copying of the failing rows only what this module's messages read: the failing
+#: value, and the currency a withdrawn-currency message names (``per_value=True`` where the message depends on the
+#: value alone: written once per distinct value)
+failures_where = partial(_failures_where, reads=("currency",))
 
 
 def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> Standardised:
