@@ -25,14 +25,18 @@ def _params(sql: str, values: dict) -> dict:
     return {k: v for k, v in values.items() if f"${k}" in sql}
 
 
-def _held_parts(batch: FileBatch, q: pd.DataFrame, severity: str) -> tuple[list[str], list[str], pa.DictionaryArray]:
-    """The held rows' keys (multi-sheet files: a row is (sheet, row)), their cells' columns, and each row's rules."""
-    assert batch.failures is not None, "only called for a batch with failures"
+def _held_columns(q: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The held rows' keys (multi-sheet files: a row is (sheet, row)) and their cells' columns."""
     keys = [c for c in ("sheet", "excel_row") if c in q.columns]
-    cells = [c for c in q.columns if c not in keys]
+    return keys, [c for c in q.columns if c not in keys]
+
+
+def _rules_of(batch: FileBatch, q: pd.DataFrame, keys: list[str], severity: str) -> pa.DictionaryArray:
+    """Each held row's rules of ``severity`` (held_rules), keyed as its failures are."""
+    assert batch.failures is not None, "only called for a batch with failures"
     fkeys = [c for c in keys if c in batch.failures.columns]
     failures = batch.failures.loc[batch.failures["severity"] == severity, [*fkeys, "rule"]]  # only what is used
-    return keys, cells, held_rules(q[fkeys], failures)
+    return held_rules(q[fkeys], failures)
 
 
 def held_rules(held: pd.DataFrame, failures: pd.DataFrame) -> pa.DictionaryArray:
@@ -129,7 +133,7 @@ def store_held(
     ``lineage``: one value per column for every row (the frame's own sheet wins unless ``override``). False, with
     nothing done, when the cells cannot go to Arrow as JSON-ready types (a column of mixed Python types): the caller
     stores held_frame's rows."""
-    keys, cells, rules = _held_parts(batch, q, severity)
+    keys, cells = _held_columns(q)
     try:
         arrow = pa.Table.from_pandas(q[cells], preserve_index=False)
     except (pa.ArrowException, ValueError, TypeError):
@@ -138,22 +142,19 @@ def store_held(
         return False
     held = {f"c{i}": arrow.column(i) for i in range(len(cells))}  # names as parameters: any header is safe
     held["excel_row"] = pa.chunked_array([pa.array(q["excel_row"].to_numpy(dtype="int32"))])
-    held["rules"] = pa.chunked_array([rules])
+    held["rules"] = pa.chunked_array([_rules_of(batch, q, keys, severity)])
+    pairs = ", ".join(f"$k{i}, h.c{i}" for i in range(len(cells)))
     values = {
         "excel_row": "h.excel_row",
         "agency_code": "$agency",
         "kind": "$kind",
-        "raw_json": "CAST("
-        + (", ".join(f"$k{i}, h.c{i}" for i in range(len(cells))).join(("json_object(", ")")) if cells else "'{}'")
-        + " AS VARCHAR)",
+        "raw_json": f"CAST(json_object({pairs}) AS VARCHAR)" if cells else "'{}'",
         "rules": "h.rules",
     }
     params: dict[str, object] = {"agency": batch.agency_code, "kind": batch.kind}
     params.update({f"k{i}": str(c) for i, c in enumerate(cells)})
     if "sheet" in keys and not (override and "sheet" in lineage):
-        held["sheet"] = pa.chunked_array(
-            [pa.array(q["sheet"].astype(_STRING).to_numpy(dtype=object), type=pa.string())]
-        )
+        held["sheet"] = pa.chunked_array([pa.array(q["sheet"].astype(_STRING), type=pa.string())])  # Arrow to Arrow
         values["sheet"] = "h.sheet"
     for name, value in lineage.items():
         if name in columns and (override or name not in values):
@@ -172,7 +173,8 @@ def store_held(
 def held_frame(batch: FileBatch, q: pd.DataFrame, severity: str) -> pd.DataFrame:
     """Rows kept with their cells as read (quarantined: the blocking rules; warned: the warning rules), their JSON
     written by Python slice by slice: for the cells store_held cannot hand to DuckDB."""
-    keys, cells, rules = _held_parts(batch, q, severity)
+    keys, cells = _held_columns(q)
+    rules = _rules_of(batch, q, keys, severity)
     out = pd.DataFrame(
         {
             "excel_row": q["excel_row"].astype("int32").to_numpy(),

@@ -300,7 +300,7 @@ class Staging:
             create_dataset_view(con, batch.tables["record_field"])
         if batch.quarantined is not None and len(batch.quarantined):
             self._insert_held("quarantine_row", batch, batch.quarantined, "block", lineage)
-            give_back()
+            give_back()  # what building the held rows took (their Arrow columns, the rules) goes back
         if batch.warned is not None and len(batch.warned):
             self._insert_held("warned_row", batch, batch.warned, "warn", lineage)
         if batch.skipped is not None and len(batch.skipped):
