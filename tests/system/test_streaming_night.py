@@ -5,7 +5,7 @@ others are still being processed, on the sample agencies through the real flow."
 
 from __future__ import annotations
 
-import gc
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -17,13 +17,29 @@ from schemas.batch import FileBatch
 pytestmark = pytest.mark.slow
 
 
+_BATCHES: dict[int, weakref.ref[FileBatch]] = {}  # by id: a dataclass with eq is unhashable
+
+
 def _holding_rows() -> int:
-    """FileBatch objects alive in this process that still hold a file's frames."""
-    return sum(
-        1
-        for o in gc.get_objects()
-        if isinstance(o, FileBatch) and (o.rows is not None or o.quarantined is not None or o.tables)
-    )
+    """FileBatch objects alive in this process that still hold a file's frames. Tracked as they are made, never by
+    ``gc.get_objects()``: walking every object while the worker threads build tuples made one of them fail with
+    "SystemError: Objects/tupleobject.c:927: bad argument to internal function" (a fresh clone's run on a busy
+    machine: the file failed, the night was partial)."""
+    alive = [o for ref in list(_BATCHES.values()) if (o := ref()) is not None]
+    return sum(1 for o in alive if o.rows is not None or o.quarantined is not None or o.tables)
+
+
+@pytest.fixture(autouse=True)
+def _track_batches(monkeypatch):
+    made = FileBatch.__init__
+
+    def init(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        _BATCHES[id(self)] = weakref.ref(self)
+
+    monkeypatch.setattr(FileBatch, "__init__", init)
+    yield
+    _BATCHES.clear()
 
 
 @pytest.mark.parametrize("in_flight", [1, 2])
@@ -47,7 +63,7 @@ def test_a_night_holds_only_the_files_in_flight_and_stores_each_as_it_comes(
     assert total >= 15 and len(seen) == total
     # submitted and not yet handed over (in_flight) + the one handed to the hook + at most one per worker thread whose
     # task engine still holds the result it returned while it finishes its bookkeeping; never the night's
-    assert max(held for _, held, _ in seen) <= 2 * in_flight + 1, seen
+    assert 1 <= max(held for _, held, _ in seen) <= 2 * in_flight + 1, seen  # the batch handed over is counted
     # the staging copy exists from the first stored file on, long before the last file is processed
     assert all(on_disk for done, _, on_disk in seen[2:]), seen
     # and what was streamed adds up: every file's rows are in the published warehouse, as its counts say
