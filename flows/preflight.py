@@ -323,11 +323,6 @@ class _Scan:
     last_formula: int = -1  # where the last "<f" or ":f" lies (a formula element's start, or text like one)
 
 
-def _pair(two: bytes) -> int:
-    return int.from_bytes(two, "little")
-
-
-_R_EQ, _LT_C, _LT_R, _LT_F = _pair(b"r="), _pair(b"<c"), _pair(b"<r"), _pair(b"<f")
 _REF_WIDTH = 12  # bytes read from a reference's start: 4 letters (one too many) and 8 digits (one too many)
 _BIT_VALUES = (1 << np.arange(_REF_WIDTH)).astype(np.uint16)
 _LOWEST_BIT = np.array([(n & -n).bit_length() - 1 for n in range(1 << _REF_WIDTH)], dtype=np.int8)  # of n > 0
@@ -338,34 +333,23 @@ def _scan(buf: bytes, start: int, end: int) -> _Scan:
     holds at least ``_HISTORY`` bytes before ``start`` and ``_TAIL`` after ``end``). A reference is ``r="..."`` or
     ``r='...'`` after a space, on any element (:func:`_decode_references`); a tag is ``<row`` or ``<c`` followed by a
     space, ``>`` or ``/``, with or without a namespace prefix (calamine matches local names; a prefixed one is counted
-    at its colon). Every place that matters starts with one of a few two-byte pairs (``r=``, ``<c``, ``<r``, ``<f``,
-    or a colon for a prefixed name), so the chunk is compared as 16-bit words at both alignments (C speed, without
-    the GIL) and only the hits are looked at closely; tests/unit/test_preflight_scan.py holds the byte-by-byte
-    reading this must equal."""
+    at its colon). Every place that matters is next to a "<" (``<c``, ``<r``, ``<f``), an "=" (``r=``) or a colon
+    (a prefixed name), so those bytes are found in one pass each (C speed, without the GIL) and only they are looked
+    at closely; tests/unit/test_preflight_scan.py holds the byte-by-byte reading this must equal."""
     a = np.frombuffer(buf, dtype=np.uint8)
-    size = (len(buf) - 1) // 2
-    found, same = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
-    hits, codes = [], []
-    for offset in (0, 1):
-        words = np.frombuffer(buf, dtype="<u2", offset=offset, count=size)
-        np.equal(words, _R_EQ, out=found)
-        for pair in (_LT_C, _LT_R, _LT_F):
-            np.equal(words, pair, out=same)
-            found |= same
-        at = np.flatnonzero(found)
-        hits.append(at * 2 + offset)
-        codes.append(words[at])
-    pos, code = np.concatenate(hits), np.concatenate(codes)
-    keep = (pos >= start) & (pos < end)
-    pos, code = pos[keep], code[keep]
-    formulas = pos[code == _LT_F]
-    out = _Scan(last_formula=int(formulas.max()) if len(formulas) else -1)
-    out.max_row, out.max_col, out.row_refs, out.cell_refs = _decode_references(buf, pos[code == _R_EQ])
-    if any(spaced in buf for spaced in _SPACED_EQ):  # r = "A1": legal XML that calamine honours, Excel never writes
+    lt = np.flatnonzero(a[start:end] == 0x3C) + start  # every "<", then the letter after it
+    after_lt = a[lt + 1]
+    eq = np.flatnonzero(a == 0x3D)  # every "=", then the letter before it (and the whitespace around it)
+    r_eq = eq[(eq > start) & (eq <= end)] - 1
+    r_eq = r_eq[a[r_eq] == 0x72]
+    formulas = lt[after_lt == 0x66]
+    out = _Scan(last_formula=int(formulas[-1]) if len(formulas) else -1)
+    out.max_row, out.max_col, out.row_refs, out.cell_refs = _decode_references(buf, r_eq)
+    if _spaced_eq(a, eq):  # r = "A1": legal XML that calamine honours, Excel never writes
         spaced_refs = _spaced_references(buf, start, end)
         out.max_row, out.max_col = max(out.max_row, spaced_refs[0]), max(out.max_col, spaced_refs[1])
         out.row_refs, out.cell_refs = out.row_refs + spaced_refs[2], out.cell_refs + spaced_refs[3]
-    lt_c, lt_r = pos[code == _LT_C] + 1, pos[code == _LT_R] + 1  # just after "<"
+    lt_c, lt_r = lt[after_lt == 0x63] + 1, lt[after_lt == 0x72] + 1  # just after "<"
     if b":" in buf:  # a prefixed name ("<x:c"): counted at its colon when only name characters lead back to "<"
         colon = np.flatnonzero(a[start:end] == 0x3A) + start
         after = a[colon + 1]
@@ -386,7 +370,20 @@ def _scan(buf: bytes, start: int, end: int) -> _Scan:
     return out
 
 
-_SPACED_EQ = tuple(bytes([c, 0x3D]) for c in b" \t\n\r") + tuple(bytes([0x3D, c]) for c in b" \t\n\r")
+_SPACE = np.zeros(256, dtype=bool)  # the whitespace XML allows around an attribute's "="
+_SPACE[[0x20, 0x09, 0x0A, 0x0D]] = True
+
+
+def _spaced_eq(a: np.ndarray, eq: np.ndarray) -> bool:
+    """Whether any "=" of the bytes ``a`` (at ``eq``) has whitespace beside it, where a reference may be written
+    ``r = "A1"``: the neighbours of the "="s looked up at once (numpy, without the GIL), not the bytes searched
+    once per whitespace character and side (eight passes holding the GIL were a fifth of a file's work)."""
+    if not len(eq):
+        return False
+    before, after = eq[eq > 0] - 1, eq[eq < len(a) - 1] + 1
+    return bool(_SPACE[a[before]].any() or _SPACE[a[after]].any())
+
+
 _SPACED_REF = re.compile(rb"[ \t\n\r]r(?:[ \t\n\r]+=[ \t\n\r]*|=[ \t\n\r]+)")
 _SPACED_QUOTE = re.compile(rb"[ \t\n\r]r[ \t\n\r]{0,%d}=[ \t\n\r]{0,%d}(['\"])" % (_SPACING, _SPACING))
 
