@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from transforms.text import as_text, per_unique, per_unique_objects
@@ -21,12 +22,15 @@ def check_codes(codes: pd.Series, dated: pd.Series, ref) -> tuple[pd.Series, pd.
     code before that date is valid: it still needs a rate (the ECB series holds the euro's predecessors, or a
     steward's row in fx_rates.csv)."""
     hist = ref.historic_currencies
-    unknown = codes.notna() & ~codes.isin(ref.iso_currencies) & ~codes.isin(hist.index)
-    withdrawn_on = codes.astype(object).map(hist["withdrawn_on"])
-    withdrawn = (
-        codes.notna() & pd.notna(withdrawn_on) & dated.notna() & (dated >= pd.to_datetime(withdrawn_on))
-    ).fillna(False)
-    return unknown.fillna(False).astype(bool), withdrawn.astype(bool)
+    # per distinct code (a file holds a few), taken back to the rows by code number
+    number, distinct = pd.factorize(codes, use_na_sentinel=True)
+    known = pd.Series(distinct, dtype=object)
+    is_unknown = np.append(~known.isin(ref.iso_currencies) & ~known.isin(hist.index), False)
+    ends = np.append(pd.to_datetime(known.map(hist["withdrawn_on"])).to_numpy("datetime64[ns]"), np.datetime64("NaT"))
+    on = ends[number]  # a missing code (number -1) takes the NaT appended last
+    when = pd.to_datetime(dated).to_numpy("datetime64[ns]")
+    withdrawn = ~np.isnat(on) & ~np.isnat(when) & (when >= on)
+    return pd.Series(is_unknown[number], index=codes.index), pd.Series(withdrawn, index=codes.index)
 
 
 def normalize_for_fx(codes: pd.Series, not_iso: pd.Series) -> pd.Series:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -12,7 +13,9 @@ def deflate(amount_usd: pd.Series, year: pd.Series, cpi_annual: pd.DataFrame, ba
     index = pd.Series(cpi_annual["value"].to_numpy(dtype="float64"), index=cpi_annual["year"].astype(int).to_numpy())
     if base_year not in index.index:
         raise ValueError(f"no CPI for the base year {base_year}; CPI covers {index.index.min()}-{index.index.max()}")
-    factor = year.astype("Int64").map(index).astype("float64")
+    number, years = pd.factorize(year.astype("Int64"), use_na_sentinel=True)  # per distinct year, then per row
+    factor = np.append(pd.Series(years, dtype="Int64").map(index).to_numpy("float64", na_value=np.nan), np.nan)
+    factor = pd.Series(factor[number], index=year.index)
     return (amount_usd * index[base_year] / factor).astype("float64")
 
 

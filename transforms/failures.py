@@ -224,7 +224,10 @@ def utf7_decoded(values: pd.Series) -> pd.Series:
     cells with a plus sign before base64 characters are decoded (one pass in Arrow, then Python for those)."""
     text = values.astype(_STR)
     out = pd.Series(pd.NA, index=values.index, dtype=_STR)
-    plus = text.str.contains("+", regex=False).fillna(False).astype(bool)  # a plain search first: most have none
+    cells = getattr(text.array, "_pa_array", None)
+    if cells is not None and not pc.any(pc.match_substring(cells, "+")).as_py():
+        return out  # a plain search in Arrow first, told without a frame: most columns have no plus sign at all
+    plus = text.str.contains("+", regex=False).fillna(False).astype(bool)
     if not plus.any():
         return out
     text = text[plus]
