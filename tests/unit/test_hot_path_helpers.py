@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.currency import normalize_for_fx
+from transforms.currency import check_codes, normalize_for_fx
+from transforms.deflate import deflate
 from transforms.failures import utf7_decoded
 from transforms.fx import key_codes
 from transforms.standardise_budget import as_read, fx_policies
@@ -97,3 +98,31 @@ def test_warning_rules_without_warnings_is_all_missing():
     assert out.dtype == STR and out.isna().all() and list(out.index) == [5, 6] and out.name == "excel_row"
     warned = pd.DataFrame({"excel_row": pd.array([4, 4], dtype="Int64"), "rule": pd.array(["b", "a"], dtype=STR)})
     assert warning_rules(data, warned).tolist() == [pd.NA, "a,b"]
+
+
+class _Currencies:
+    """The two tables check_codes reads of the reference, inline."""
+
+    iso_currencies = pd.Index(["USD", "EUR"])
+    historic_currencies = pd.DataFrame({"withdrawn_on": ["2023-01-01"]}, index=pd.Index(["HRK"], name="code"))
+
+
+def test_check_codes_per_distinct_code_withdrawn_from_its_day_on():
+    codes = pd.Series(["HRK", "HRK", "HRK", "XYZ", None, "USD", "HRK"], dtype=STR, index=range(10, 17))
+    dated = pd.Series(
+        pd.to_datetime(["2022-12-31", "2023-01-01", "2023-07-01", "2023-07-01", "2023-07-01", None, None])
+    )
+    dated.index = codes.index
+    unknown, withdrawn = check_codes(codes, dated, _Currencies())
+    assert unknown.dtype == bool and withdrawn.dtype == bool and list(unknown.index) == list(range(10, 17))
+    assert unknown.tolist() == [False, False, False, True, False, False, False]  # a missing code is not unknown
+    assert withdrawn.tolist() == [False, True, True, False, False, False, False]  # undated: cannot say
+
+
+def test_deflate_per_distinct_year_and_nothing_where_the_year_has_no_cpi():
+    cpi = pd.DataFrame({"year": [2020, 2023, 2024], "value": [100.0, 120.0, 150.0]})
+    amount = pd.Series([10.0, 10.0, 10.0, 10.0], index=[5, 6, 7, 8])
+    year = pd.Series([2020, 2024, None, 2019], index=amount.index, dtype="Int64")
+    out = deflate(amount, year, cpi, 2024)
+    assert list(out.index) == [5, 6, 7, 8]
+    assert out.iloc[:2].tolist() == [15.0, 10.0] and out.iloc[2:].isna().all()
