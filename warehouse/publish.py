@@ -41,6 +41,7 @@ from warehouse import analyst
 from warehouse.connect import configured_key, httpfs_extension, is_encrypted, open_warehouse
 from warehouse.errors import WarehouseBusy, WarehouseError, WarehouseKeyProblem, WarehouseUnreadable
 from warehouse.faults import faultpoint
+from warehouse.filecopy import copy_file
 
 #: how many earlier published states are kept besides the current one
 KEEP_VERSIONS = int(os.environ.get("DCF_KEEP_VERSIONS", "5"))
@@ -163,7 +164,7 @@ def read_only(warehouse: Path, config: dict[str, Any] | None = None) -> Iterator
                 if "lock" not in str(exc).lower():
                     raise
                 copy = Path(tmp) / warehouse.name
-                shutil.copyfile(warehouse, copy)
+                copy_file(warehouse, copy)
                 con = open_warehouse(copy, read_only=True, config=config)
         except duckdb.Error as exc:
             raise unreadable_error(warehouse, exc) from None
@@ -399,7 +400,7 @@ def publish_file(ready: Path, published: Path, seq: int, log: Log) -> None:
         os.link(ready, version)
         _fsync(vdir)
         faultpoint("version_link")
-        shutil.copyfile(ready, tmp)
+        copy_file(ready, tmp)
         _fsync(tmp)
         left_out = analyst.build(ready, edition_tmp)
         if left_out is not None:
@@ -466,7 +467,7 @@ def rollback(published: Path, seq: int, schema: str, log: Log) -> int:
         new = next_seq(published)
         ready = published.with_name(f".{published.name}.rollback-{os.getpid()}")
         try:
-            shutil.copyfile(source, ready)
+            copy_file(source, ready)
             stamp(ready, new, rolled_back_from=str(seq))
             publish_file(ready, published, new, log)
         except OSError as exc:

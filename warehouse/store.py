@@ -39,6 +39,7 @@ from warehouse.ddl import (  # noqa: F401  (re-exported)
 from warehouse.editions import FIGURE_COLUMNS, same_figures
 from warehouse.faults import faultpoint
 from warehouse.file_audit import held_frame, record_failures, record_file, store_held, to_arrow
+from warehouse.filecopy import copy_file
 from warehouse.memory import give_back
 from warehouse.publish import (  # noqa: F401  (re-exported: the flows and the CLI import them from here)
     WarehouseBusy,
@@ -111,7 +112,7 @@ class Staging:
                         log(f"encrypting the warehouse: the staging copy of {base.name} is written under the key")
                         encrypt_copy(base, self.path)
                     else:
-                        shutil.copyfile(base, self.path)
+                        copy_file(base, self.path)
                     faultpoint("staging_copy")
                 else:
                     self.replaces_schema, self._replaced = found or "unknown", base
