@@ -286,6 +286,8 @@ def nightly_ingestion(
             inbox=str(settings.inbox),
         )
         with NightLoad(settings, configs, ref, load, on_reject=_rejected, eager=force or bool(release)) as night:
+            if todo:
+                night.prepare()  # the staging copy is made while the first files are read
             submit = lambda ft: process.submit(ft, ref, settings.archive)  # noqa: E731
             for done, (position, batch) in enumerate(in_window(submit, todo, window=IN_FLIGHT), start=1):
                 for hook in _progress_hooks:
@@ -298,6 +300,8 @@ def nightly_ingestion(
             if quiet is not None and (unreached := drop_failures(refused)):  # a remote drop not reached: exit 4
                 t = {**quiet.totals, "files_failed": quiet.totals["files_failed"] + unreached}
                 quiet = replace(quiet, outcome="partial", totals=t)
+            if quiet is not None:
+                night.discard()  # a staging copy made ahead, unused: nothing is published
             summary = quiet or load_and_publish(settings, night, unchanged, configs, load, release, refused)
         summary = replace(summary, warnings=misplaced)
     logger.info("load %s: %s; warehouse %s", summary.load_id, summary.outcome, summary.warehouse)

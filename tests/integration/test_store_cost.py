@@ -226,6 +226,39 @@ def test_a_stored_batch_lets_go_of_its_frames_for_every_holder(sample_inbox, tmp
             night.discard()
 
 
+def test_the_staging_copy_made_ahead_is_the_one_stored_into_and_removed_when_unused(
+    sample_inbox, tmp_path, monkeypatch
+):
+    """The flow asks for the staging copy before reading (NightLoad.prepare): it is made on the writer thread, the
+    first file is stored into that very copy (made once), and a night that stores nothing removes it."""
+    (first, _), reference, sources = _batches(sample_inbox)
+    monkeypatch.setattr(nightly_load, "get_run_logger", lambda: logging.getLogger("test"))
+    made: list[Staging] = []
+    monkeypatch.setattr(nightly_load, "Staging", lambda *a, **k: made.append(Staging(*a, **k)) or made[-1])
+    settings = Settings.resolve(
+        inbox=tmp_path / "inbox", warehouse=tmp_path / "wh.duckdb", sources=ROOT / "sources", reference=REFERENCE
+    )
+    load = LoadInfo("L1", datetime(2026, 1, 1), None, "test", "inbox")
+    staged = lambda: sorted(p.name for p in tmp_path.glob(".wh.duckdb.staging-*") if p.suffix != ".wal")  # noqa: E731
+
+    with NightLoad(settings, sources, reference, load, on_reject=_reject) as night:
+        night.prepare()
+        night.prepare()  # asked twice: made once
+        assert night._prepared is not None
+        ahead = night._prepared.result()  # made on the writer thread, nothing stored yet
+        assert not night.opened and staged() == [ahead.path.name]
+        night.offer(0, first)
+        assert night.staging is ahead and made == [ahead]
+        night.discard()
+    assert list(tmp_path.glob(".wh.duckdb.staging-*")) == []
+
+    with NightLoad(settings, sources, reference, load, on_reject=_reject) as night:  # a quiet night
+        night.prepare()
+        night.discard()
+        assert staged() == [] and len(made) == 2 and not night.opened
+    assert list(tmp_path.glob(".wh.duckdb.staging-*")) == []  # its write-ahead log too
+
+
 def _limit(con: duckdb.DuckDBPyConnection) -> str:
     row = con.execute("SELECT current_setting('memory_limit')").fetchone()
     assert row is not None

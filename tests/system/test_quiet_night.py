@@ -48,6 +48,7 @@ def test_idle_nights_keep_every_version_and_leave_the_published_file_alone(inbox
     first, second = (run_nightly(inbox=str(inbox), warehouse=str(wh)) for _ in range(2))
     assert first.outcome == second.outcome == "partial" and second.totals["files_failed"] == 1
     assert publish.version_seqs(wh) == [2, 3] and publish.published_seq(wh) == 3
+    assert list(tmp_path.glob(f".{wh.name}.staging-*")) == []  # the copy made ahead for the quiet night: removed
 
     # the published file replaced behind the loader's back (not a warehouse): the next night publishes again
     wh.unlink()
