@@ -62,6 +62,7 @@ from benchmarks.scenarios import (
     trivial_flow,
 )
 from benchmarks.stages import StageProbe
+from warehouse.filecopy import can_clone
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "BENCHMARKS.md"
@@ -261,6 +262,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> Scale:
         if corpus.lines == naive_after:
             naive_figures = time_naive(args, corpora[0][0], workdir)
     machine["load_end"] = os.getloadavg()[0]
+    machine["clones"] = can_clone(workdir)  # whether the warehouses' copies were clones or byte copies
     return Scale(
         sizes=results,
         origins=[origin for _, origin in corpora] + [changed_origin],

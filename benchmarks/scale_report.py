@@ -345,7 +345,7 @@ def render_scale(r: Scale) -> str:
         f"{'n/a' if pub_exp is None else f'{pub_exp:.2f}'} (of its copy part, publish_file: "
         f"{'n/a' if file_exp is None else f'{file_exp:.2f}'}). A first load has nothing to copy into staging (a new "
         "file and its DDL); the incremental night copies the published warehouse into staging and publishes a "
-        "warehouse of the same size with one file replaced.",
+        "warehouse of the same size with one file replaced. " + _copies(r.machine.get("clones")),
         "",
         f"### Incremental night: one changed {r.file_lines:,}-line workbook",
         "",
@@ -395,3 +395,19 @@ def print_scale(r: Scale, out: Path) -> None:
     for problem in r.problems:
         print(f"PROBLEM: {problem}")
     print(f"written to {out}")
+
+
+def _copies(clones: bool | None) -> str:
+    """Which way the run's warehouse files were copied (warehouse/filecopy.py): it decides how the copies grow."""
+    if clones is None:
+        return "Whether the warehouses' folder could clone files was not recorded in this run."
+    if clones:
+        return (
+            "The warehouses' folder can clone files (warehouse/filecopy.py), so the staging and published copies were "
+            "clones, whose cost does not grow with the warehouse."
+        )
+    return (
+        "The warehouses' folder cannot clone files (warehouse/filecopy.py: a file system without reflinks, such as "
+        "ext4), so the staging and published copies were byte copies, which grow with the warehouse; on XFS or "
+        "btrfs they are clones (docs/adr/0012-publish-what-changed.md)."
+    )
