@@ -224,9 +224,8 @@ def utf7_decoded(values: pd.Series) -> pd.Series:
     cells with a plus sign before base64 characters are decoded (one pass in Arrow, then Python for those)."""
     text = values.astype(_STR)
     out = pd.Series(pd.NA, index=values.index, dtype=_STR)
-    cells = getattr(text.array, "_pa_array", None)
-    if cells is not None and not pc.any(pc.match_substring(cells, "+")).as_py():
-        return out  # a plain search in Arrow first, told without a frame: most columns have no plus sign at all
+    if not _may_hold(text, 0x2B):
+        return out  # most columns have no plus sign at all: told from their bytes, without a frame
     plus = text.str.contains("+", regex=False).fillna(False).astype(bool)
     if not plus.any():
         return out
@@ -237,6 +236,22 @@ def utf7_decoded(values: pd.Series) -> pd.Series:
         if decoded is not None:
             out[i] = decoded
     return out
+
+
+def _may_hold(text: pd.Series, byte: int) -> bool:
+    """Whether any cell of Arrow-backed ``text`` may hold ``byte`` (an ASCII character): its chunks' character
+    buffers compared at once (numpy, without the GIL). A buffer may hold bytes of cells outside the column's slice,
+    so True only means "look closer"; False is certain. Any other layout: True."""
+    cells = getattr(text.array, "_pa_array", None)
+    if cells is None:
+        return True
+    for chunk in cells.chunks:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return True
+        data = chunk.buffers()[2]
+        if data is not None and data.size and bool((np.frombuffer(data, dtype=np.uint8) == byte).any()):
+            return True
+    return False
 
 
 def _utf7(cell: str) -> str | None:

@@ -127,6 +127,7 @@ def range_provider(name: str, table: pd.DataFrame) -> RangeProvider:
 
 
 # ---- looking rates up ----------------------------------------------------------------------------------------------
+_STR = pd.StringDtype("pyarrow")
 _OUT = ["fx_rate", "fx_rate_date", "fx_provider", "fx_policy"]
 
 
@@ -246,13 +247,14 @@ def convert(
     asked = (policy == TRANSACTION_DATE).to_numpy(dtype=bool)
     by_date = asked & transaction_date.notna().to_numpy(dtype=bool)
     fell_back = asked & ~by_date
-    named = np.array([TRANSACTION_DATE, PERIOD_AVERAGE, PERIOD_AVERAGE + " (no transaction date)"], dtype=object)
-    effective = pd.Series(named[np.where(by_date, 0, np.where(fell_back, 2, 1))], index=idx, dtype=object)
+    named = pd.array([TRANSACTION_DATE, PERIOD_AVERAGE, PERIOD_AVERAGE + " (no transaction date)"], dtype=_STR)
+    effective = np.where(by_date, 0, np.where(fell_back, 2, 1))  # a number into ``named`` per line
 
     # one rate per distinct key, taken back to the lines by key number (no merge of the lines on their keys)
     rate = np.full(len(idx), np.nan)
     rate_date = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[ns]")
-    provider = np.full(len(idx), np.nan, dtype=object)  # a line whose key has no rate at all: NaN, as a left join
+    provider = np.full(len(idx), -1, dtype="int64")  # a number into ``providers``; -1: no rate for the line's key
+    providers: list[str] = []
     for lines, columns, lookup in (
         (by_date, {"currency": currency, "date": transaction_date}, lambda p, k: _on_dates(p, k, lookback_days)),
         (~by_date, {"currency": currency, "start": period_start, "end": period_end}, _over_periods),
@@ -275,17 +277,21 @@ def convert(
         rows, which = at[hit], key[hit]
         rate[rows] = found["units_per_usd"].to_numpy(dtype="float64")[which]
         rate_date[rows] = pd.to_datetime(found["rate_date"]).to_numpy(dtype="datetime64[ns]")[which]
-        provider[rows] = found["provider"].to_numpy(dtype=object)[which]
+        number, names = pd.factorize(found["provider"], use_na_sentinel=True)  # per key: a few providers
+        provider[rows] = np.where(number >= 0, number + len(providers), -1)[which]
+        providers += [str(name) for name in names]
+    # the texts as Arrow strings taken from their few distinct values (as the canonical contract wants them: no
+    # per-line conversion of Python strings there)
+    has = ~np.isnan(rate)
     result = pd.DataFrame(
         {
             "fx_rate": rate,
             "fx_rate_date": pd.Series(rate_date, index=idx, dtype="datetime64[ns]"),
-            "fx_provider": pd.Series(provider, index=idx, dtype=object),
+            "fx_provider": pd.Series(pd.array(providers, dtype=_STR).take(provider, allow_fill=True), index=idx),
+            "fx_policy": pd.Series(named.take(np.where(has, effective, -1), allow_fill=True), index=idx),
         },
         index=idx,
     )
-    has = result["fx_rate"].notna()
-    result["fx_policy"] = effective.where(has, None)
     result["amount_usd"] = (amount / result["fx_rate"]).where(has)
     return result[["amount_usd", *_OUT]]
 

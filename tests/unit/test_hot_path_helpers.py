@@ -8,7 +8,7 @@ import pandas as pd
 
 from transforms.currency import check_codes, normalize_for_fx
 from transforms.deflate import deflate
-from transforms.failures import utf7_decoded
+from transforms.failures import _may_hold, utf7_decoded
 from transforms.fx import key_codes
 from transforms.standardise_budget import as_read, fx_policies
 from transforms.standardise_checks import warning_rules
@@ -126,3 +126,13 @@ def test_deflate_per_distinct_year_and_nothing_where_the_year_has_no_cpi():
     out = deflate(amount, year, cpi, 2024)
     assert list(out.index) == [5, 6, 7, 8]
     assert out.iloc[:2].tolist() == [15.0, 10.0] and out.iloc[2:].isna().all()
+
+
+def test_may_hold_is_certain_only_when_it_says_no():
+    plain = pd.Series(["Italy", None, "France"], dtype=STR)
+    assert _may_hold(plain, ord("+")) is False
+    assert _may_hold(pd.Series(["C++"], dtype=STR), ord("+")) is True
+    sliced = pd.Series(["+AOk-", "Italy"], dtype=STR).iloc[1:]  # the buffer still holds the first cell's bytes
+    assert _may_hold(sliced, ord("+")) is True and utf7_decoded(sliced).isna().all()
+    assert _may_hold(pd.Series(["a+b"], dtype=object), ord("+")) is True  # not Arrow text: look closer
+    assert utf7_decoded(pd.Series(["+AEkAdABhAGwAeQ-"], dtype=object)).tolist() == ["Italy"]
