@@ -105,10 +105,11 @@ def test_chain_and_policies(row, expected):
 def test_every_case_at_once_keeps_each_lines_provider_and_policy_as_text():
     """One call over lines of both policies and several providers (each line's provider and policy are numbers
     into the distinct texts of both passes), with a line no provider has a rate for."""
-    rows = [row for row, _ in CASES] + [(100, "YER", "2024-01-05", fx.TRANSACTION_DATE)]
+    cases = CASES[::-1]  # the period-average lines meet their providers in another order than the dated ones
+    rows = [row for row, _ in cases] + [(100, "YER", "2024-01-05", fx.TRANSACTION_DATE)]
     got = convert(rows, chain("override", "peg", "ecb", "worldbank"))
     assert got["fx_provider"].dtype == pd.StringDtype("pyarrow") and got["fx_policy"].dtype == got["fx_provider"].dtype
-    expected = [(provider, policy) for _, (_, _, provider, policy) in CASES]
+    expected = [(provider, policy) for _, (_, _, provider, policy) in cases]
     assert list(zip(got["fx_provider"].iloc[:-1], got["fx_policy"].iloc[:-1], strict=True)) == expected
     assert got["fx_provider"].iloc[-1] is pd.NA and got["fx_policy"].iloc[-1] is pd.NA
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from transforms.currency import check_codes, normalize_for_fx
 from transforms.deflate import deflate
@@ -135,4 +136,6 @@ def test_may_hold_is_certain_only_when_it_says_no():
     sliced = pd.Series(["+AOk-", "Italy"], dtype=STR).iloc[1:]  # the buffer still holds the first cell's bytes
     assert _may_hold(sliced, ord("+")) is True and utf7_decoded(sliced).isna().all()
     assert _may_hold(pd.Series(["a+b"], dtype=object), ord("+")) is True  # not Arrow text: look closer
+    coded = pa.chunked_array([pa.array(["a+b", "c"]).dictionary_encode()])  # Arrow, but not laid out as text
+    assert _may_hold(pd.Series(pd.arrays.ArrowExtensionArray(coded)), ord("+")) is True
     assert utf7_decoded(pd.Series(["+AEkAdABhAGwAeQ-"], dtype=object)).tolist() == ["Italy"]
