@@ -135,11 +135,15 @@ def discover(
                     src.spec_for(rel),
                     read_error=unreadable_message(path, exc, policy),
                     origin=fetched.get(src.agency, {}).get(rel),
+                    retried=(key, "unreadable", ch) in failed,
                 )
             )
             continue
         origin = fetched.get(src.agency, {}).get(rel)  # a remote drop's file: where it was fetched from
-        ft = FileTask(path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen, origin=origin)
+        retried = (key, digest, ch) in failed
+        ft = FileTask(
+            path, key, digest, ch, size, mtime, src, src.spec_for(rel), seen=seen, origin=origin, retried=retried
+        )
         (unchanged if (ft.file_key, digest, ch) in loaded else todo).append(ft)
     save_hashes(settings.warehouse, hashes)
     in_inbox = {t.file_key for t in todo + unchanged}

@@ -10,10 +10,11 @@ Nothing else changes about what a night guarantees:
 - nothing is published until every file is processed and every check passed, in one atomic publish
   (flows/nightly.py ``load_and_publish``); any failure before that discards the staging copy and leaves the
   published warehouse as it was;
-- the staging copy is made on the writer thread while the first files are read (:meth:`NightLoad.prepare`), so
-  copying the warehouse overlaps reading instead of following it; a night whose processed files all failed stores
-  nothing in it until the quiet-night check says there is something to publish (issue 14, point 8), and a quiet
-  night discards it unused: it publishes nothing and keeps every version;
+- on a night that will publish (a file new or changed, or ``--force``), the staging copy is made on the writer
+  thread while the first files are read (:meth:`NightLoad.prepare`), so copying the warehouse overlaps reading
+  instead of following it; a night whose files are only failures tried again makes no copy until the quiet-night
+  check says there is something to publish (issue 14, point 8): a quiet night makes none, publishes nothing and
+  keeps every version;
 - files claiming an edition of a publisher's dataset are held back and settled together at the end, so file order
   never decides which one loads (flows/editions.py).
 """
@@ -107,6 +108,7 @@ class NightLoad:
         #: at once instead of being turned into a DuckDB "interrupted" error in the middle of a file's insert
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcf-writer")
         self._prepared: Future[Staging] | None = None  # the staging copy being made ahead (:meth:`prepare`)
+        self._submitted = False  # a store was handed to the writer thread
 
     def __enter__(self) -> NightLoad:
         return self
@@ -131,8 +133,14 @@ class NightLoad:
         the first file will be stored: the copy, which grows with the warehouse (0.5 s at 142 MiB here), then
         overlaps the reading of the first files instead of following it. Nothing is written into it before
         :meth:`open`; a failure making it is raised there, where making it at the first need raised it."""
-        if self._prepared is None and self.staging is None:
+        if self._prepared is None and self.staging is None and not self._submitted:  # before any store: else the
+            # first store, opening the copy on the writer thread, would wait for a copy queued behind itself
             self._prepared = self._writer.submit(contextvars.copy_context().run, self._new_staging)
+
+    def wait_prepared(self) -> None:
+        """Wait until the staging copy made ahead (if any) is made (or failed: said where it is used)."""
+        if self._prepared is not None:
+            wait([self._prepared])
 
     def _new_staging(self) -> Staging:
         return Staging(self.settings.warehouse, log=get_run_logger().info)
@@ -191,6 +199,7 @@ class NightLoad:
 
     def _store(self, batches: dict[int, FileBatch]) -> None:
         """Store on the writer thread and wait there; interrupted (a signal), stop the writer's query first."""
+        self._submitted = True
         future = self._writer.submit(contextvars.copy_context().run, self._store_now, batches)
         try:
             future.result()

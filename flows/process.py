@@ -45,6 +45,9 @@ class FileTask:
     #: where a remote drop's mirror fetched it from (flows/remote.py ``origins``, looked up once per folder at
     #: discovery): the path the file audit records; None for a file dropped by hand or read from the raw archive
     origin: str | None = None
+    #: the same bytes under the same config as a load that failed (tried again every night, flows/nightly_discover.py):
+    #: such a file alone gives a night nothing new unless it now fails differently or loads (warehouse/quiet.py)
+    retried: bool = False
 
 
 def describe(path: Path) -> tuple[str, int, datetime]:

@@ -26,9 +26,9 @@ def check_codes(codes: pd.Series, dated: pd.Series, ref) -> tuple[pd.Series, pd.
     number, distinct = pd.factorize(codes, use_na_sentinel=True)
     known = pd.Series(distinct, dtype=object)
     is_unknown = np.append(~known.isin(ref.iso_currencies) & ~known.isin(hist.index), False)
-    ends = np.append(pd.to_datetime(known.map(hist["withdrawn_on"])).to_numpy("datetime64[ns]"), np.datetime64("NaT"))
-    on = ends[number]  # a missing code (number -1) takes the NaT appended last
-    when = pd.to_datetime(dated).to_numpy("datetime64[ns]")
+    when = pd.to_datetime(dated).to_numpy()  # compared in the dates' own unit (no day out of range wraps)
+    ends = pd.to_datetime(known.map(hist["withdrawn_on"])).to_numpy().astype(when.dtype)
+    on = np.append(ends, np.datetime64("NaT"))[number]  # a missing code (number -1) takes the NaT appended last
     withdrawn = ~np.isnat(on) & ~np.isnat(when) & (when >= on)
     return pd.Series(is_unknown[number], index=codes.index), pd.Series(withdrawn, index=codes.index)
 

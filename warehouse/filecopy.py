@@ -23,14 +23,18 @@ FICLONE = 0x40049409
 
 #: the file system (or the kernel, or the pair of folders) cannot clone: copy the bytes instead
 _CANNOT_CLONE = frozenset(
-    {errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EBADF}
+    # EAGAIN: ZFS 2.2 refuses to clone blocks not yet written out (a file just written), openzfs/zfs#15172
+    {errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EBADF, errno.EAGAIN}
 )
 
 
 def copy_file(source: Path | str, target: Path | str) -> str:
     """``target`` becomes a file with ``source``'s bytes (created or truncated, as :func:`shutil.copyfile` does):
     cloned where the file system can, else copied. Returns ``"clone"`` or ``"copy"``. A real failure (disk full,
-    I/O error, permissions) raises, whichever way was tried."""
+    I/O error, permissions) raises, whichever way was tried; so does a target that is the source itself (a hard link
+    of it), which is left as it is."""
+    if os.path.lexists(target) and os.path.samefile(source, target):  # never truncate the source (a hard link)
+        raise shutil.SameFileError(f"{source} and {target} are the same file")
     if fcntl is not None and hasattr(fcntl, "ioctl"):
         with open(source, "rb") as src, open(target, "wb") as dst:
             try:

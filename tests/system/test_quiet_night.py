@@ -11,6 +11,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
+import flows.nightly_load as nightly_load
 from flows.nightly import run_nightly
 from flows.nightly_steps import _dimensions
 from warehouse import publish
@@ -93,3 +94,29 @@ def test_a_fiscal_year_that_closed_since_the_last_load_publishes(sample_warehous
     assert reasons_to_publish(wh, **ask, as_of=datetime(2024, 1, 1)) == []  # 2024 not closed yet: nothing to freeze
     later = reasons_to_publish(wh, **ask, as_of=datetime.now())
     assert later == [f"{thawed} exchange rate(s) of closed fiscal years to freeze"]
+
+
+def test_a_staging_copy_is_made_ahead_only_on_a_night_that_will_publish(inbox_copy, tmp_path, monkeypatch):
+    """A night with a new or changed file makes its staging copy while the files are read, once; a night whose only
+    files are failures tried again makes none (issue 14, point 8: such a night's cost does not grow with the
+    warehouse). Counted by a spy that hands every call to the real Staging."""
+    made: list[object] = []
+    real = nightly_load.Staging
+
+    def counted(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(nightly_load, "Staging", counted)
+    inbox, _ = inbox_copy
+    wh = tmp_path / "warehouse.duckdb"
+    assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "success" and len(made) == 1
+    (inbox / "mod" / "MOD_budget_FY2030.xlsx").write_bytes(b"PK\x03\x04 cut short")
+    assert run_nightly(inbox=str(inbox), warehouse=str(wh)).outcome == "partial" and len(made) == 2  # new: recorded
+    again = run_nightly(inbox=str(inbox), warehouse=str(wh))
+    assert again.outcome == "partial" and again.totals["files_failed"] == 1
+    assert len(made) == 2 and publish.published_seq(wh) == 2  # failing the same way: no copy, nothing published
+    (inbox / "gami" / "GAMI_budget_2025.csv").unlink()  # withdrawn: published beside the same failure
+    assert run_nightly(inbox=str(inbox), warehouse=str(wh)).totals["files_withdrawn"] == 1
+    assert len(made) == 3 and publish.published_seq(wh) == 3  # made once, at the first need (no file to read)
+    assert list(tmp_path.glob(f".{wh.name}.staging-*")) == []

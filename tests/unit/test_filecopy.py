@@ -4,6 +4,7 @@ either way an independent file with the source's bytes, and a real failure is ne
 from __future__ import annotations
 
 import errno
+import shutil
 
 import pytest
 
@@ -59,3 +60,14 @@ def test_can_clone_says_what_the_folder_does_and_leaves_nothing_behind(tmp_path,
     assert filecopy.can_clone(tmp_path) is False
     assert list(tmp_path.iterdir()) == []
     assert filecopy.can_clone(tmp_path / "missing") is False
+
+
+def test_a_target_that_is_the_source_itself_is_refused_and_the_source_kept(tmp_path):
+    source = tmp_path / "version-000001.duckdb"
+    source.write_bytes(b"a kept version")
+    link = tmp_path / "published.duckdb"
+    link.hardlink_to(source)  # versions are hard links of the file that was published
+    for target in (source, link):
+        with pytest.raises(shutil.SameFileError):
+            filecopy.copy_file(source, target)
+    assert source.read_bytes() == b"a kept version"

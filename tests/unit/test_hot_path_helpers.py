@@ -139,3 +139,11 @@ def test_may_hold_is_certain_only_when_it_says_no():
     coded = pa.chunked_array([pa.array(["a+b", "c"]).dictionary_encode()])  # Arrow, but not laid out as text
     assert _may_hold(pd.Series(pd.arrays.ArrowExtensionArray(coded)), ord("+")) is True
     assert utf7_decoded(pd.Series(["+AEkAdABhAGwAeQ-"], dtype=object)).tolist() == ["Italy"]
+
+
+def test_check_codes_compares_dates_in_their_own_unit():
+    """Dates in microseconds (pandas 3's default) beyond nanoseconds' range (1677-2262) compare as dates, not wrapped."""
+    codes = pd.Series(["HRK", "HRK", "HRK"], dtype=STR)
+    dated = pd.Series(np.array(["1500-01-01", "3000-01-01", "2022-06-30"], dtype="datetime64[us]"))
+    unknown, withdrawn = check_codes(codes, dated, _Currencies())
+    assert withdrawn.tolist() == [False, True, False] and not unknown.any()
