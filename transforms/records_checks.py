@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from transforms import currency, fx, numbers
+from transforms import currency, dates, fx, numbers
 from transforms.failures import concat_failures, empty_failures, failures_where
 from transforms.records_fields import RecordsContext
 from transforms.reference import Reference
@@ -87,8 +87,11 @@ def _as_of(col: dict, cols: dict[str, dict], out: dict[str, pd.Series], index: p
         when = out[basis]
         return when, when, when, pd.Series(fx.TRANSACTION_DATE, index=index, dtype=object)
     year = out[basis]
-    start = pd.to_datetime(year.astype("string") + "-01-01", errors="coerce")
-    end = pd.to_datetime(year.astype("string") + "-12-31", errors="coerce")
+    # a year whose days the warehouse cannot store (outside 1677-2262) has no period: its money is not dated (and
+    # fails as such), instead of the file failing on a date out of range
+    year = year.where((year > dates.STORABLE[0].year) & (year < dates.STORABLE[1].year))
+    start = pd.to_datetime(year.astype("string") + "-01-01", errors="coerce").astype("datetime64[ns]")
+    end = pd.to_datetime(year.astype("string") + "-12-31", errors="coerce").astype("datetime64[ns]")
     nat = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
     return nat, start, end, pd.Series(fx.PERIOD_AVERAGE, index=index, dtype=object)
 
@@ -184,10 +187,21 @@ def _money(
             f"{ctx.header(name)} has an amount but its currency cell is empty.",
         )
     )
+    unstorable = amount.notna() & ~dated & out[col["as_of"]].notna()  # a year the warehouse has no days for
     fails.append(
         failures_where(
             data,
-            amount.notna() & ~dated & code.notna(),
+            unstorable,
+            col["as_of"],
+            "date_out_of_range",
+            f"{basis} is a year outside {dates.STORABLE_TEXT}, the range the warehouse can store, so "
+            f"{ctx.header(name)} cannot be converted as of it; correct the year.",
+        )
+    )
+    fails.append(
+        failures_where(
+            data,
+            amount.notna() & ~dated & ~unstorable & code.notna(),
             name,
             "required_missing",
             f"{ctx.header(name)} has an amount but no {basis} to convert it as of.",

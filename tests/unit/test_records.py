@@ -253,3 +253,20 @@ def test_a_records_source_validates_as_one_of_the_file_kinds():
         }
     )
     assert isinstance(cfg.files[0], RecordsFileSpec) and cfg.spec_for("x.csv") is cfg.files[0]
+
+
+def test_money_as_of_a_year_the_warehouse_cannot_store_costs_that_record_only(reference):
+    """A year outside 1677-2262 has no days the warehouse can store: that record fails on its year cell, saying so;
+    the others load (it once raised OutOfBoundsDatetime and failed the whole file)."""
+    c = ctx(
+        {
+            "v": {"header": ["V"], "type": "money", "currency": "USD", "as_of": "y"},
+            "y": {"header": ["Y"], "type": "year"},
+        }
+    )
+    r = standardise_records(frame(v=["2", "1", "5"], y=["2020", "3000", "1500"]), c, reference)
+    assert list(r.rows["excel_row"]) == [2] and r.rows["v_usd"].tolist() == [2.0]
+    assert rules_by_row(r) == {3: ["date_out_of_range"], 4: ["date_out_of_range"]}
+    f = r.failures.set_index("excel_row")
+    assert f.loc[3, "column"] == "y" and f.loc[3, "value"] == "3000"
+    assert "outside 1677-2262" in f.loc[4, "message"] and "correct the year" in f.loc[4, "message"]
