@@ -285,8 +285,9 @@ def nightly_ingestion(
             run_by=getpass.getuser(),
             inbox=str(settings.inbox),
         )
-        with NightLoad(settings, configs, ref, load, on_reject=_rejected, eager=force or bool(release)) as night:
-            if force or release or any(not task.retried for task in todo):  # a night that will publish
+        eager = force or bool(release)  # a night that publishes whatever its files do
+        with NightLoad(settings, configs, ref, load, on_reject=_rejected, eager=eager) as night:
+            if eager or any(not task.retried for task in todo):  # a night that will publish
                 night.prepare()  # its staging copy is made while the first files are read
             submit = lambda ft: process.submit(ft, ref, settings.archive)  # noqa: E731
             for done, (position, batch) in enumerate(in_window(submit, todo, window=IN_FLIGHT), start=1):
@@ -294,7 +295,7 @@ def nightly_ingestion(
                     hook(done, len(todo), batch)
                 night.offer(position, batch)  # stored in the staging copy now (flows/nightly_load.py)
             quiet = None
-            if not (force or release or night.opened):
+            if not (eager or night.opened):
                 night.wait_prepared()  # the published state is asked again only once no copy is being made of it
                 quiet = quiet_night(settings, configs, ref, night.batches(), unchanged, refused, load, look)
             look.close()  # asked all it is asked: a staging copy of that file may be made now

@@ -22,15 +22,13 @@ def check_codes(codes: pd.Series, dated: pd.Series, ref) -> tuple[pd.Series, pd.
     code before that date is valid: it still needs a rate (the ECB series holds the euro's predecessors, or a
     steward's row in fx_rates.csv)."""
     hist = ref.historic_currencies
-    # per distinct code (a file holds a few), taken back to the rows by code number
-    number, distinct = pd.factorize(codes, use_na_sentinel=True)
-    known = pd.Series(distinct, dtype=object)
-    is_unknown = np.append(~known.isin(ref.iso_currencies) & ~known.isin(hist.index), False)
+    # per distinct code (a file holds a few), taken back to the rows
+    unknown = per_unique(codes, lambda u: (~u.isin(ref.iso_currencies) & ~u.isin(hist.index)).astype("boolean"))
+    ends = per_unique(codes, lambda u: pd.to_datetime(u.astype(object).map(hist["withdrawn_on"])))
     when = pd.to_datetime(dated).to_numpy()  # compared in the dates' own unit (no day out of range wraps)
-    ends = pd.to_datetime(known.map(hist["withdrawn_on"])).to_numpy().astype(when.dtype)
-    on = np.append(ends, np.datetime64("NaT"))[number]  # a missing code (number -1) takes the NaT appended last
+    on = ends.to_numpy().astype(when.dtype)
     withdrawn = ~np.isnat(on) & ~np.isnat(when) & (when >= on)
-    return pd.Series(is_unknown[number], index=codes.index), pd.Series(withdrawn, index=codes.index)
+    return unknown.fillna(False).astype(bool), pd.Series(withdrawn, index=codes.index)
 
 
 def normalize_for_fx(codes: pd.Series, not_iso: pd.Series) -> pd.Series:

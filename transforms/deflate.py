@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
+from transforms.text import per_unique
 
 
 def deflate(amount_usd: pd.Series, year: pd.Series, cpi_annual: pd.DataFrame, base_year: int) -> pd.Series:
@@ -13,9 +14,7 @@ def deflate(amount_usd: pd.Series, year: pd.Series, cpi_annual: pd.DataFrame, ba
     index = pd.Series(cpi_annual["value"].to_numpy(dtype="float64"), index=cpi_annual["year"].astype(int).to_numpy())
     if base_year not in index.index:
         raise ValueError(f"no CPI for the base year {base_year}; CPI covers {index.index.min()}-{index.index.max()}")
-    number, years = pd.factorize(year.astype("Int64"), use_na_sentinel=True)  # per distinct year, then per row
-    factor = np.append(pd.Series(years, dtype="Int64").map(index).to_numpy("float64", na_value=np.nan), np.nan)
-    factor = pd.Series(factor[number], index=year.index)
+    factor = per_unique(year.astype("Int64"), lambda u: u.map(index).astype("Float64")).astype("float64")
     return (amount_usd * index[base_year] / factor).astype("float64")
 
 

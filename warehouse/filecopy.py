@@ -35,7 +35,7 @@ def copy_file(source: Path | str, target: Path | str) -> str:
     of it), which is left as it is."""
     if os.path.lexists(target) and os.path.samefile(source, target):  # never truncate the source (a hard link)
         raise shutil.SameFileError(f"{source} and {target} are the same file")
-    if fcntl is not None and hasattr(fcntl, "ioctl"):
+    if fcntl is not None:
         with open(source, "rb") as src, open(target, "wb") as dst:
             try:
                 fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
