@@ -79,7 +79,8 @@ def test_local_currency_to_usd_within_2_percent(sipri, chain):
     assert set(result["Country"]) == set(COUNTRIES)
     assert len(result) >= 35  # 5 countries x 8 years, less the odd missing value
     assert result["ours_usd_m"].notna().all(), result[result["ours_usd_m"].isna()]
-    providers = result.groupby("Country")["provider"].agg(lambda s: set(s))
+    # A plain dict: groupby().agg(set) casts the sets back to the column's (Arrow text) dtype, as lists.
+    providers = {country: set(group) for country, group in result.groupby("Country")["provider"]}
     assert providers["Saudi Arabia"] == {"peg"} and providers["Pakistan"] == {"worldbank"}
     assert providers["Türkiye"] == {"ecb"} and providers["Indonesia"] == {"ecb"}
     worst = result.sort_values("rel_diff", ascending=False).head(5)
