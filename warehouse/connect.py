@@ -167,6 +167,9 @@ def open_warehouse(
     try:
         con.execute(f"LOAD {_quote(str(httpfs_extension()))}")
         con.execute("SET temp_file_encryption = true")
+        # beside the warehouse, as DuckDB itself puts a file database's (an in-memory one spills into ./.tmp of
+        # whatever folder the process runs in)
+        con.execute(f"SET temp_directory = {_quote(str(path) + '.tmp')}")
         mode = ", READ_ONLY" if read_only else ""
         con.execute(f"ATTACH {_quote(str(path))} AS {ALIAS} (ENCRYPTION_KEY {_quote(key)}{mode})")
         con.execute(f"USE {ALIAS}")

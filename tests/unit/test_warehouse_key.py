@@ -62,6 +62,28 @@ def test_without_a_key_a_file_opens_exactly_as_before(tmp_path, unkeyed):
             con.execute("DELETE FROM t")
 
 
+@pytest.mark.parametrize("read_only", [False, True])
+def test_with_or_without_a_key_duckdb_spills_beside_the_warehouse_not_into_the_working_folder(
+    tmp_path, monkeypatch, read_only
+):
+    path = tmp_path / "w.duckdb"
+    monkeypatch.delenv(KEY_SECRET_ENV, raising=False)
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    _write(path)  # plain, as DuckDB opens a file: its temp folder is the file's name + .tmp
+    with connect.open_warehouse(path, read_only=read_only) as con:
+        assert con.execute("SELECT current_setting('temp_directory')").fetchone() == (f"{path}.tmp",)
+    monkeypatch.setenv(KEY_ENV, KEY)
+    keyed_path = _write(tmp_path / "k.duckdb")  # under the key: attached to an in-memory database
+    monkeypatch.chdir(tmp_path)
+    with connect.open_warehouse(keyed_path, read_only=read_only) as con:
+        assert con.execute("SELECT current_setting('temp_directory')").fetchone() == (f"{keyed_path}.tmp",)
+        con.execute("SET memory_limit = '16MB'")  # make it spill: a window's sort larger than memory
+        con.execute("SET threads = 1")
+        sorted_rows = "SELECT row_number() OVER (ORDER BY hash(i)) AS x FROM range(3000000) t(i)"
+        assert con.execute(f"SELECT max(x) FROM ({sorted_rows})").fetchone() == (3_000_000,)
+    assert not (tmp_path / ".tmp").exists()
+
+
 def test_a_file_written_under_the_key_opens_with_it_and_with_nothing_else(tmp_path, keyed, monkeypatch):
     path = _write(tmp_path / "w.duckdb")
     assert connect.is_encrypted(path)
