@@ -446,17 +446,31 @@ def _decode_references(buf: bytes, eq: np.ndarray) -> tuple[int, int, int, int]:
     n_digits = _LOWEST_BIT[bits] - n_letters  # the first non-digit after the letters
     if n_digits.max() > 7:
         return BEYOND, BEYOND, *counts
+    rows = np.arange(len(window))
+    padded = (window[rows, n_letters] == 0x30) & (n_digits > 1)  # leading zeros: A0000001 is A1 to calamine
     return (
-        _largest_in(window, n_letters, n_digits, 10, 0x30),
+        _largest_value(window, n_letters, n_digits) if padded.any() else _largest_in(window, n_letters, n_digits),
         _largest_in(upper, np.zeros_like(n_letters), n_letters, 26, 0x40),
         *counts,
     )
 
 
-def _largest_in(window: np.ndarray, first: np.ndarray, length: np.ndarray, base: int, zero: int) -> int:
+def _largest_value(window: np.ndarray, first: np.ndarray, length: np.ndarray) -> int:
+    """The largest number written in decimal digits in ``window``'s rows from column ``first`` for ``length`` bytes
+    (at most 7), by value: where some are written with leading zeros, the longest is not always the largest."""
+    rows = np.arange(len(window))
+    value = np.zeros(len(window), dtype=np.int64)
+    for k in range(int(length.max())):
+        digit = window[rows, np.minimum(first + k, window.shape[1] - 1)].astype(np.int64) - 0x30
+        value = np.where(k < length, value * 10 + digit, value)
+    return int(value.max())
+
+
+def _largest_in(window: np.ndarray, first: np.ndarray, length: np.ndarray, base: int = 10, zero: int = 0x30) -> int:
     """The largest number written in ``window``'s rows from column ``first`` (0 to 3) for ``length`` bytes (digit d
     is byte ``zero + d``; at most 8 of them): a longer one is larger, and among the longest the largest is the
-    greatest string, compared as big-endian integers of the same width."""
+    greatest string, compared as big-endian integers of the same width. Only where no number has a leading zero
+    (column letters have none: A is 1): else :func:`_largest_value`."""
     longest = int(length.max())
     if longest == 0:
         return 0

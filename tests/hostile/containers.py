@@ -118,12 +118,15 @@ def empty_cells_bomb(ctx: Ctx) -> Case:
 
 
 def far_cells_bomb(ctx: Ctx) -> Case:
-    """Two cells at A1 and XFD1048576 (a few hundred bytes): calamine would allocate 17 billion cells."""
+    """Two cells at A1 and XFD1048576 (a few hundred bytes): calamine would allocate 17 billion cells. The near
+    cell is sometimes written with leading zeros (A0000001, which calamine reads as A1), longer than the far one's
+    reference: the largest row is the largest number, not the longest."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
-    col, row = ctx.rng.choice([("XFD", 1048576), ("ZZ", 1048576), ("XFD", 5000), ("AAA", 900000)])
+    col, row = ctx.rng.choice([("XFD", 1048576), ("ZZ", 1048576), ("XFD", 5000), ("AAA", 900000), ("XFD", 999999)])
+    near = ctx.rng.choice(["1", "1", "0000001"])
     xml = (
-        f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t>'
-        f'</is></c></row><row r="{row}"><c r="{col}{row}"><v>1</v></c></row></sheetData></worksheet>'
+        f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="{row}"><c r="{col}{row}"><v>1</v></c>'
+        f'</row><row r="{near}"><c r="A{near}" t="inlineStr"><is><t>x</t></is></c></row></sheetData></worksheet>'
     ).encode()
     return case(
         ctx, "bomb", "far_cells", _with_entry(ctx, "_far", deflated(sheet, xml)), "MOD", "failed", "file_too_large"

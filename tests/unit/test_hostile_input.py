@@ -230,6 +230,8 @@ def sheet_zip(path: Path, sheet_xml: str) -> Path:
         ("<row><c/><c/></row><row><c/></row>", (2, 3)),  # no references: each element is one step on (an upper bound)
         ("<x:row r='7'><x:c r='c7'/></x:row>", (7, 3)),  # prefixed elements, single quotes, lower case
         ('<row r="2"><c r="AAAA2"/></row>', (preflight.BEYOND, preflight.BEYOND)),  # no Excel column has 4 letters
+        # leading zeros (calamine reads A0000001 as A1): the last row is the largest number, not the longest
+        ('<row r="999999"><c r="XFD999999"/></row><row r="0000001"><c r="A0000001"/></row>', (999999, 16384)),
     ],
 )
 def test_a_sheets_extent_is_read_from_its_cell_references(tmp_path, cells, expected):
@@ -253,7 +255,13 @@ def test_the_extent_does_not_depend_on_where_chunks_end(sample_inbox, monkeypatc
     assert (whole.rows, whole.columns) == (212, 7)
 
 
-def test_far_apart_cells_are_refused_and_a_lying_dimension_is_not(sample_inbox, sources, reference, tmp_path):
+@pytest.mark.parametrize(
+    "near,far",
+    [("1", "1048576"), ("0000001", "999999")],  # A0000001 is A1 to calamine: longer than XFD999999, yet nearer
+)
+def test_far_apart_cells_are_refused_and_a_lying_dimension_is_not(
+    sample_inbox, sources, reference, tmp_path, near, far
+):
     """calamine sizes a sheet by its cells, not by <dimension>: two cells at A1 and XFD1048576 would make it
     allocate 17 billion cells (the process aborts); a dimension claiming the whole sheet over small data is fine."""
     from tests.hostile.zipbuild import deflated, entries_of, write_zip
@@ -261,7 +269,10 @@ def test_far_apart_cells_are_refused_and_a_lying_dimension_is_not(sample_inbox, 
     base = sample_inbox[0] / "mod" / "MOD_budget_FY2024.xlsx"
     entries = entries_of(base)
     sheet = max(entries, key=lambda e: e.size)
-    far = f'<worksheet xmlns="{MAIN_NS}"><sheetData><row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>'
+    far = (
+        f'<worksheet xmlns="{MAIN_NS}"><sheetData><row r="{far}"><c r="XFD{far}"><v>1</v></c></row>'
+        f'<row r="{near}"><c r="A{near}"><v>1</v></c></row></sheetData></worksheet>'
+    )
     write_zip(
         tmp_path / "MOD_budget_far.xlsx", [e for e in entries if e is not sheet] + [deflated(sheet.name, far.encode())]
     )

@@ -30,13 +30,13 @@ def _run_length(a, start, width, low, high, fold=False):
 
 
 def _largest(a, start, length, base, zero, fold=False):
-    longest = int(length.max())
-    at = start[length == longest]
-    value = np.zeros(len(at), dtype=np.int64)
-    for k in range(longest):
-        ch = a[at + k] & np.uint8(0xDF) if fold else a[at + k]
-        value = value * base + (ch.astype(np.int64) - zero)
-    return int(value.max()) if len(at) else 0
+    """The largest number among the runs, by value: leading zeros count for nothing (calamine reads A0000001 as
+    A1), so a longer run is not always the larger."""
+    value = np.zeros(len(start), dtype=np.int64)
+    for k in range(int(length.max()) if len(start) else 0):
+        ch = a[start + k] & np.uint8(0xDF) if fold else a[start + k]
+        value = np.where(k < length, value * base + (ch.astype(np.int64) - zero), value)
+    return int(value.max()) if len(start) else 0
 
 
 def _references(a, start, end):
@@ -179,7 +179,8 @@ def random_sheet(rng: random.Random) -> bytes:
     def piece() -> str:
         letters = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcxyz") for _ in range(rng.choice([1, 1, 2, 3, 3])))
         number = rng.choice([1, 5, 99, 1048576, 1048577, rng.randrange(1, 10**7)])
-        return rng.choice(PIECES).format(a=letters, n=number)
+        padded = f"{number:0{rng.choice([1, 2, 7, 8])}d}" if rng.random() < 0.2 else str(number)  # leading zeros
+        return rng.choice(PIECES).format(a=letters, n=padded)
 
     body = "".join(piece() for _ in range(rng.randrange(1, 150)))
     return f'<worksheet xmlns="u"><sheetData>{body}</sheetData></worksheet>'.encode()
@@ -207,6 +208,12 @@ def test_a_far_reference_is_seen_wherever_the_chunks_end(chunk, monkeypatch):
         ('<c r="A1"/><c r="ABCD1"/>', (BEYOND, BEYOND)),  # four letters: no Excel column
         ('<c r="A1"/><c r="B12345678"/>', (BEYOND, BEYOND)),  # eight digits: no Excel row
         ('<c r="A7"/><c r="B1234567"/>', (1234567, 2)),
+        # leading zeros: calamine reads A0000001 as A1, so the longest reference is not the last row; the cells
+        # at row 900,000 must still count (the scan once took the longest digits for the largest: rows 1)
+        ('<row r="900000"><c r="C900000"/></row><row r="0000001"><c r="A0000001"/></row>', (900000, 3)),
+        ('<c r="XFD999999"/><c r="A0000001"/><row r="0000002"/>', (999999, 16384)),
+        ('<c r="A00000001"/>', (BEYOND, BEYOND)),  # eight digits, even if zeros: no Excel row
+        ('<c r="B0"/><c r="C00"/>', (0, 3)),
         ("<a:c r='c3'/><a:c/><a:c/>", (3, 5)),  # prefixed cells without a reference each step one column on
         ('<row r="9"/><abc.d-e_f:row/><row/>', (11, 0)),
     ],
