@@ -124,7 +124,7 @@ def test_nights_on_a_cloning_file_system_clone_every_copy_and_keep_every_guarant
     # and the files share their blocks: the file system holds less than the files' own blocks summed (the published
     # file and the version it was published from are one set of blocks, not two)
     os.sync()
-    files = {(st.st_ino): st.st_blocks * 512 for st in (p.stat() for p in folder.rglob("*") if p.is_file())}
+    files = {st.st_ino: st.st_blocks * 512 for st in (p.stat() for p in folder.rglob("*") if p.is_file())}
     shared = sum(files.values()) - (_used_bytes(cloning_dir) - used_before)
     assert shared > wh.stat().st_size // 2, (shared, wh.stat().st_size, files)
 
