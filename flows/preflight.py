@@ -269,7 +269,7 @@ def _check_extent(extent: Extent, where: str, limits: Limits) -> None:
 def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
     """Stream one worksheet's XML and bound the rectangle calamine would allocate for it; on the way, note error
     values calamine does not know and formula cells without a saved result (:class:`_CellNotes`)."""
-    max_row = max_col = row_refs = cell_refs = row_tags = cell_tags = 0
+    max_row = max_col = row_tags = cell_tags = rows_with_ref = cells_with_ref = 0
     carry = b" " * _HISTORY  # bytes already scanned, kept so a tag's start is seen from the next chunk
     notes = _CellNotes()
     origin = -_HISTORY  # where carry's first byte lies in the sheet's XML
@@ -293,14 +293,18 @@ def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
             notes.scan(block, formulas=last_formula >= read - len(notes.tail))
             read += len(block)
             max_row, max_col = max(max_row, scan.max_row), max(max_col, scan.max_col)
-            row_refs, cell_refs = row_refs + scan.row_refs, cell_refs + scan.cell_refs
+            rows_with_ref, cells_with_ref = (
+                rows_with_ref + scan.row_tags_with_ref,
+                cells_with_ref + scan.cell_tags_with_ref,
+            )
             row_tags, cell_tags = row_tags + scan.row_tags, cell_tags + scan.cell_tags
             if not block:
                 break
             carry = buf[end - _HISTORY :]
             origin += end - _HISTORY
-    rows = max_row + max(row_tags - row_refs, 0)  # a row or cell without r= is one past the one before
-    columns = max_col + max(cell_tags - cell_refs, 0)
+    # a row or cell without its own r= is one past the one before: at most one step each past the last reference
+    rows = max_row + row_tags - rows_with_ref
+    columns = max_col + cell_tags - cells_with_ref
     return Extent(
         rows=rows,
         columns=columns,
@@ -316,10 +320,10 @@ class _Scan:
 
     max_row: int = 0
     max_col: int = 0
-    row_refs: int = 0
-    cell_refs: int = 0
     row_tags: int = 0
     cell_tags: int = 0
+    row_tags_with_ref: int = 0  # of the row tags, those whose first attribute is their reference (_tags)
+    cell_tags_with_ref: int = 0
     last_formula: int = -1  # where the last "<f" or ":f" lies (a formula element's start, or text like one)
 
 
@@ -344,11 +348,11 @@ def _scan(buf: bytes, start: int, end: int) -> _Scan:
     r_eq = r_eq[a[r_eq] == 0x72]
     formulas = lt[after_lt == 0x66]
     out = _Scan(last_formula=int(formulas[-1]) if len(formulas) else -1)
-    out.max_row, out.max_col, out.row_refs, out.cell_refs = _decode_references(buf, r_eq)
-    if _spaced_eq(a, eq):  # r = "A1": legal XML that calamine honours, Excel never writes
+    out.max_row, out.max_col, _, _ = _decode_references(buf, r_eq)
+    spaced = _spaced_eq(a, eq)
+    if spaced:  # r = "A1": legal XML that calamine honours, Excel never writes
         spaced_refs = _spaced_references(buf, start, end)
         out.max_row, out.max_col = max(out.max_row, spaced_refs[0]), max(out.max_col, spaced_refs[1])
-        out.row_refs, out.cell_refs = out.row_refs + spaced_refs[2], out.cell_refs + spaced_refs[3]
     lt_c, lt_r = lt[after_lt == 0x63] + 1, lt[after_lt == 0x72] + 1  # just after "<"
     if b":" in buf:  # a prefixed name ("<x:c"): counted at its colon when only name characters lead back to "<"
         colon = np.flatnonzero(a[start:end] == 0x3A) + start
@@ -360,14 +364,44 @@ def _scan(buf: bytes, start: int, end: int) -> _Scan:
             before = a[colon - k]
             opens |= run & (before == 0x3C) & (k > 1)
             run &= _NAME[before]
+        opens |= run  # a prefix longer than the bytes looked back at: counted as a tag (calamine reads any prefix)
         named = colon[opens] + 1
         lt_c = np.concatenate([lt_c, named[a[named] == 0x63]])
         lt_r = np.concatenate([lt_r, named[a[named] == 0x72]])
         prefixed = colon[a[colon + 1] == 0x66]  # ":f": a prefixed formula element, or text like one
         if len(prefixed):
             out.last_formula = max(out.last_formula, int(prefixed[-1]))
-    out.row_tags, out.cell_tags = _local_is(a, lt_r, b"row"), _local_is(a, lt_c, b"c")
+    out.row_tags, out.row_tags_with_ref = _tags(a, lt_r, b"row", spaced)
+    out.cell_tags, out.cell_tags_with_ref = _tags(a, lt_c, b"c", spaced)
     return out
+
+
+def _tags(a: np.ndarray, at: np.ndarray, name: bytes, spaced: bool) -> tuple[int, int]:
+    """(tags, tags carrying their own reference) among the names at ``at``: a tag is ``name`` followed by
+    whitespace, ``>`` or ``/``; it carries its reference when its first attribute is ``r``, after one whitespace
+    character, then ``=`` and a quote (``spaced``: the buffer has an "=" with whitespace beside it, so up to
+    ``_SPACING`` whitespace may lie on either side of it), as every writer puts it (the schema's order); that
+    reference is among those :func:`_decode_references` and :func:`_spaced_references` read. Any other tag counts as
+    one without (calamine places it one step past the one before): an ``r`` later in the tag is then counted twice
+    (an upper bound), and an ``r="..."`` inside another attribute's value, on another element, or repeated, never
+    hides a tag without one."""
+    after = at + len(name)
+    match = _DELIMITER[a[after]]
+    for i, ch in enumerate(name):
+        match &= a[at + i] == ch
+    own = match & _IS_SPACE[a[after]] & (a[after + 1] == 0x72)
+    at_eq = after + 2
+    if spaced:
+        for _ in range(_SPACING):
+            at_eq = np.where(_IS_SPACE[a[at_eq]], at_eq + 1, at_eq)
+    own &= a[at_eq] == 0x3D
+    at_quote = at_eq + 1
+    if spaced:
+        for _ in range(_SPACING):
+            at_quote = np.where(_IS_SPACE[a[at_quote]], at_quote + 1, at_quote)
+    quote = a[at_quote]
+    own &= (quote == 0x22) | (quote == 0x27)
+    return int(match.sum()), int(own.sum())
 
 
 _SPACE = np.zeros(256, dtype=bool)  # the whitespace XML allows around an attribute's "="
@@ -523,10 +557,3 @@ def _column_index(letters: bytes) -> int:
     for ch in letters.upper():
         n = n * 26 + ch - 0x40
     return n - 1
-
-
-def _local_is(a: np.ndarray, at: np.ndarray, name: bytes) -> int:
-    match = _DELIMITER[a[at + len(name)]]
-    for i, ch in enumerate(name):
-        match &= a[at + i] == ch
-    return int(match.sum())

@@ -154,6 +154,30 @@ def spaced_far_cells_bomb(ctx: Ctx) -> Case:
     )
 
 
+def hidden_wide_row_bomb(ctx: Ctx) -> Case:
+    """A row of cells without a reference (calamine places each one column past the one before), with as many
+    references written where calamine does not read them: on other elements, inside another attribute's value, a
+    second r on one cell; and a far row. Counting references instead of the cells that carry one, the pre-check
+    once saw one column; calamine would allocate a million rows of 20,000."""
+    sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
+    n = 20_000
+    bare = ctx.rng.choice(["<c/>", '<c t="n"><v>1</v></c>', "<averyveryverylongprefix:c/>"])
+    decoy = ctx.rng.choice(['<x r="A1"/>', "<c x=' r=\"A1\"'/>", '<c r="A1" r="A1"/>'])
+    xml = (
+        f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1">{bare * n}{decoy * n}</row>'
+        '<row r="1048576"><c r="A1048576"><v>1</v></c></row></sheetData></worksheet>'
+    ).encode()
+    return case(
+        ctx,
+        "bomb",
+        "hidden_wide_row",
+        _with_entry(ctx, "_hidden_wide", deflated(sheet, xml)),
+        "MOD",
+        "failed",
+        "file_too_large",
+    )
+
+
 def many_entries(ctx: Ctx) -> Case:
     entries = entries_of(ctx.base("mod", "MOD_budget_FY2024.xlsx")) + [
         deflated(f"customXml/item{i}.xml", b"<a/>") for i in range(10_001)

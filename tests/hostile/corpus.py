@@ -31,6 +31,7 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.empty_cells_bomb,
         c.far_cells_bomb,
         c.spaced_far_cells_bomb,
+        c.hidden_wide_row_bomb,
         c.many_entries,
         c.wall_of_sheets,
         c.lying_dimension,

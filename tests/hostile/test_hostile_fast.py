@@ -24,6 +24,7 @@ BOMBS = [
     "empty_cells_bomb",
     "far_cells_bomb",
     "spaced_far_cells_bomb",
+    "hidden_wide_row_bomb",
     "many_entries",
     "wall_of_sheets",
     "lying_dimension",

@@ -232,6 +232,12 @@ def sheet_zip(path: Path, sheet_xml: str) -> Path:
         ('<row r="2"><c r="AAAA2"/></row>', (preflight.BEYOND, preflight.BEYOND)),  # no Excel column has 4 letters
         # leading zeros (calamine reads A0000001 as A1): the last row is the largest number, not the longest
         ('<row r="999999"><c r="XFD999999"/></row><row r="0000001"><c r="A0000001"/></row>', (999999, 16384)),
+        # cells without a reference count whatever references lie elsewhere (calamine places each one column on):
+        ('<row r="1">' + "<c/>" * 300 + '</row><row r="2">' + '<x r="A2"/>' * 300 + "</row>", (2, 301)),
+        ('<row r="1">' + "<c x=' r=\"A1\"'/>" * 300 + "</row>", (1, 301)),  # r= inside another attribute's value
+        ('<row r="1">' + '<c r="B1" r="B1"/>' * 300 + "<c/>" * 300 + "</row>", (1, 302)),  # a second r on a cell
+        ('<row r="1">' + "<averyveryverylongprefix:c/>" * 300 + "</row>", (1, 300)),  # any prefix is a cell's
+        ('<row r="1"><c t="n" r="C1"/></row>', (1, 4)),  # r not first: counted as a step too (an upper bound)
     ],
 )
 def test_a_sheets_extent_is_read_from_its_cell_references(tmp_path, cells, expected):
@@ -257,7 +263,18 @@ def test_the_extent_does_not_depend_on_where_chunks_end(sample_inbox, monkeypatc
 
 @pytest.mark.parametrize(
     "near,far",
-    [("1", "1048576"), ("0000001", "999999")],  # A0000001 is A1 to calamine: longer than XFD999999, yet nearer
+    [
+        ('<row r="1"><c r="A1"><v>1</v></c></row>', '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'),
+        # A0000001 is A1 to calamine: a longer reference than XFD999999, yet the nearer cell
+        ('<row r="0000001"><c r="A0000001"><v>1</v></c></row>', '<row r="999999"><c r="XFD999999"><v>1</v></c></row>'),
+        # 10,000 cells without a reference (each a column past the one before) and as many references on other
+        # elements, then one far row: a million rows of 10,000 columns
+        (
+            '<row r="1">' + "<c/>" * 10_000 + '<x r="A1"/>' * 10_000 + "</row>",
+            '<row r="1048576"><c r="A1048576"/></row>',
+        ),
+    ],
+    ids=["far-cell", "leading-zeros", "hidden-wide-row"],
 )
 def test_far_apart_cells_are_refused_and_a_lying_dimension_is_not(
     sample_inbox, sources, reference, tmp_path, near, far
@@ -269,10 +286,7 @@ def test_far_apart_cells_are_refused_and_a_lying_dimension_is_not(
     base = sample_inbox[0] / "mod" / "MOD_budget_FY2024.xlsx"
     entries = entries_of(base)
     sheet = max(entries, key=lambda e: e.size)
-    far = (
-        f'<worksheet xmlns="{MAIN_NS}"><sheetData><row r="{far}"><c r="XFD{far}"><v>1</v></c></row>'
-        f'<row r="{near}"><c r="A{near}"><v>1</v></c></row></sheetData></worksheet>'
-    )
+    far = f'<worksheet xmlns="{MAIN_NS}"><sheetData>{far}{near}</sheetData></worksheet>'
     write_zip(
         tmp_path / "MOD_budget_far.xlsx", [e for e in entries if e is not sheet] + [deflated(sheet.name, far.encode())]
     )

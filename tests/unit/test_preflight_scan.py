@@ -56,27 +56,32 @@ def _references(a, start, end):
     return _largest(a, digits_at, n_digits, 10, 0x30), _largest(a, hit, n_letters, 26, 0x40, fold=True), *counts
 
 
-def _local_is(a, at, name):
-    match = _DELIMITER[a[at + len(name)]]
-    for i, ch in enumerate(name):
-        match &= a[at + i] == ch
-    return int(match.sum())
+_OWN_REF = re.compile(rb"[ \t\n\r]r[ \t\n\r]{0,16}=[ \t\n\r]{0,16}['\"]")
+
+
+def _tags_at(a, at, name):
+    """(tags, tags whose first attribute is their reference: one whitespace byte, r, up to 16 whitespace, =, as
+    many, a quote) named ``name``."""
+    tags = own = 0
+    for q in at:
+        q = int(q)
+        if bytes(a[q : q + len(name)]) != name or not _DELIMITER[a[q + len(name)]]:
+            continue
+        tags += 1
+        own += bool(_OWN_REF.match(bytes(a[q + len(name) : q + len(name) + 40])))
+    return tags, own
 
 
 def _open_tags(a, start, end):
-    names = np.flatnonzero(a[start:end] == 0x3C) + start + 1
-    colon = np.flatnonzero(a[start:end] == 0x3A) + start
-    if len(colon):
-        opens = np.zeros(len(colon), dtype=bool)
-        run = np.ones(len(colon), dtype=bool)
-        for k in range(1, _HISTORY - 7):
-            before = a[colon - k]
-            opens |= run & (before == 0x3C) & (k > 1)
-            run &= _NAME[before]
-        names = np.concatenate([names, colon[opens] + 1])
-    first = a[names]
-    names = names[(first == 0x63) | (first == 0x72)]
-    return _local_is(a, names, b"row"), _local_is(a, names, b"c")
+    names = [i + 1 for i in range(start, end) if a[i] == 0x3C]
+    for colon in (i for i in range(start, end) if a[i] == 0x3A):  # "<prefix:name", any prefix of name characters
+        k = 1
+        while k <= _HISTORY - 8 and _NAME[a[colon - k]]:
+            k += 1
+        if k > _HISTORY - 8 or (k > 1 and a[colon - k] == 0x3C):  # too long to see its start: counted
+            names.append(colon + 1)
+    names = np.array(names, dtype=np.int64)
+    return (*_tags_at(a, names, b"row"), *_tags_at(a, names, b"c"))
 
 
 _SPACED = re.compile(rb"(?<=[ \t\n\r]r)[ \t\n\r]*=[ \t\n\r]*(?=['\"])")
@@ -88,7 +93,7 @@ def oracle_extent(xml: bytes, chunk: int) -> preflight.Extent:
     ``=`` (``r = "B3"``) is a reference for calamine: the oracle reads the XML with that whitespace taken out (the
     whitespace is short here; tests/unit/test_spaced_reference.py covers long runs and chunk edges)."""
     xml = _SPACED.sub(b"=", xml)
-    max_row = max_col = row_refs = cell_refs = row_tags = cell_tags = 0
+    max_row = max_col = row_tags = cell_tags = rows_with_ref = cells_with_ref = 0
     carry = b" " * _HISTORY
     notes = _CellNotes()
     blocks = [xml[i : i + chunk] for i in range(0, len(xml), chunk)] + [b""]
@@ -100,16 +105,17 @@ def oracle_extent(xml: bytes, chunk: int) -> preflight.Extent:
         buf = carry + block if block else carry + b"\0" * _TAIL
         end = len(buf) - _TAIL if block else len(carry)
         a = np.frombuffer(buf, dtype=np.uint8)
-        r, c, nr, nc = _references(a, _HISTORY, end)
-        max_row, max_col, row_refs, cell_refs = max(max_row, r), max(max_col, c), row_refs + nr, cell_refs + nc
+        r, c, _, _ = _references(a, _HISTORY, end)
+        max_row, max_col = max(max_row, r), max(max_col, c)
         tags = _open_tags(a, _HISTORY, end)
-        row_tags, cell_tags = row_tags + tags[0], cell_tags + tags[1]
+        row_tags, rows_with_ref = row_tags + tags[0], rows_with_ref + tags[1]
+        cell_tags, cells_with_ref = cell_tags + tags[2], cells_with_ref + tags[3]
         if not block:
             break
         carry = buf[end - _HISTORY :]
     return preflight.Extent(
-        rows=max_row + max(row_tags - row_refs, 0),
-        columns=max_col + max(cell_tags - cell_refs, 0),
+        rows=max_row + row_tags - rows_with_ref,
+        columns=max_col + cell_tags - cells_with_ref,
         cells=cell_tags,
         unknown_errors=notes.unknown_errors,
         unsaved=frozenset(notes.unsaved),
