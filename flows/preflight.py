@@ -6,9 +6,12 @@ calamine allocates a sheet as the rectangle from its first to its last reference
 ``<dimension>`` element claims (a sheet with a lying dimension reads fine; one with cells at A1 and XFD1048576
 aborts the process). So every worksheet's XML is streamed once through zlib, in bounded chunks, and its ``r="..."``
 references are decoded with numpy (column-wise over the hits, no per-cell Python loop) into the last row
-and column. Elements without a reference count as one step past the last one, so the bound holds for sheets that
-omit them. The scan compares the XML as 16-bit words (numpy, without the GIL) and looks only at the few places that
-start a reference, a row or cell tag or a formula (:func:`_scan`); the regular expressions for error values and
+and column, by value (leading zeros count for nothing: calamine reads A0000001 as A1). A row or cell that does not
+carry its own reference as its first attribute counts as one step past the last one (calamine places a row or cell
+without one after the one before), so the bound holds for sheets that omit them, and references written where
+calamine does not read them (on other elements, inside another attribute's value, a second one on a cell) can only
+raise it. The scan finds the "<", "=" and ":" bytes in one numpy pass each (without the GIL) and looks only at the
+places that start a reference, a row or cell tag or a formula (:func:`_scan`); the regular expressions for error values and
 formulas without a saved result run only on chunks holding a ``#`` or a formula element. The workbook is read into memory once and the same bytes are checked and handed to calamine, so the file
 cannot change between the check and the read.
 """
