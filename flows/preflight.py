@@ -46,8 +46,10 @@ _TAIL = 2 * _SPACING + 16
 _HISTORY = 24  # bytes kept before a chunk: a tag's "<prefix:" (prefix up to 16 characters) is seen whole
 _IS_SPACE = np.zeros(256, dtype=bool)
 _IS_SPACE[[0x20, 0x09, 0x0A, 0x0D]] = True
-_NAME = np.zeros(256, dtype=bool)  # characters of an XML name prefix
-_NAME[[*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B), 0x5F, 0x2D, 0x2E]] = True
+#: what may stand in an element name's prefix as calamine reads it ("<x:c", "<ф:c", "<#$:c", even "<:c": the name
+#: runs to whitespace, ">" or "/", and its part after the first colon is matched): every byte but those and ":"
+_PREFIX = np.ones(256, dtype=bool)
+_PREFIX[[0x20, 0x09, 0x0A, 0x0D, 0x3C, 0x3E, 0x2F, 0x3A]] = False
 _DELIMITER = _IS_SPACE.copy()  # what may follow a tag's name
 _DELIMITER[[0x3E, 0x2F]] = True
 BEYOND = 1 << 40  # a reference Excel cannot hold: over every limit
@@ -357,7 +359,7 @@ def _scan(buf: bytes, start: int, end: int) -> _Scan:
         spaced_refs = _spaced_references(buf, start, end)
         out.max_row, out.max_col = max(out.max_row, spaced_refs[0]), max(out.max_col, spaced_refs[1])
     lt_c, lt_r = lt[after_lt == 0x63] + 1, lt[after_lt == 0x72] + 1  # just after "<"
-    if b":" in buf:  # a prefixed name ("<x:c"): counted at its colon when only name characters lead back to "<"
+    if b":" in buf:  # a prefixed name ("<x:c"): counted at its colon when only prefix bytes lead back to "<"
         colon = np.flatnonzero(a[start:end] == 0x3A) + start
         after = a[colon + 1]
         colon = colon[(after == 0x63) | (after == 0x72) | (after == 0x66)]
@@ -365,8 +367,8 @@ def _scan(buf: bytes, start: int, end: int) -> _Scan:
         run = np.ones(len(colon), dtype=bool)
         for k in range(1, _HISTORY - 7):
             before = a[colon - k]
-            opens |= run & (before == 0x3C) & (k > 1)
-            run &= _NAME[before]
+            opens |= run & (before == 0x3C)
+            run &= _PREFIX[before]
         opens |= run  # a prefix longer than the bytes looked back at: counted as a tag (calamine reads any prefix)
         named = colon[opens] + 1
         lt_c = np.concatenate([lt_c, named[a[named] == 0x63]])

@@ -238,6 +238,11 @@ def sheet_zip(path: Path, sheet_xml: str) -> Path:
         ('<row r="1">' + '<c r="B1" r="B1"/>' * 300 + "<c/>" * 300 + "</row>", (1, 302)),  # a second r on a cell
         ('<row r="1">' + "<averyveryverylongprefix:c/>" * 300 + "</row>", (1, 300)),  # any prefix is a cell's
         ('<row r="1"><c t="n" r="C1"/></row>', (1, 4)),  # r not first: counted as a step too (an upper bound)
+        # calamine reads any prefix, to the first colon: non-ASCII, punctuation, even none
+        ('<row r="1">' + "<ф:c/>" * 300 + "</row>", (1, 300)),
+        ('<row r="1">' + "<a=b:c/><#$%:c/><:c/>" * 100 + "</row>", (1, 300)),
+        ("<ф:row><c/></ф:row>" * 300, (300, 300)),
+        ('<row r="1">' + "<ns:deeper:c/>" * 300 + "</row>", (1, 0)),  # local name "deeper:c": not a cell for calamine
     ],
 )
 def test_a_sheets_extent_is_read_from_its_cell_references(tmp_path, cells, expected):

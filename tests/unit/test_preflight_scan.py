@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from flows import preflight
-from flows.preflight import _DELIMITER, _HISTORY, _IS_SPACE, _NAME, _TAIL, BEYOND, _CellNotes
+from flows.preflight import _DELIMITER, _HISTORY, _IS_SPACE, _PREFIX, _TAIL, BEYOND, _CellNotes
 
 # ------------------------------------------------------------------------------------------- the byte-by-byte oracle
 
@@ -74,11 +74,11 @@ def _tags_at(a, at, name):
 
 def _open_tags(a, start, end):
     names = [i + 1 for i in range(start, end) if a[i] == 0x3C]
-    for colon in (i for i in range(start, end) if a[i] == 0x3A):  # "<prefix:name", any prefix of name characters
+    for colon in (i for i in range(start, end) if a[i] == 0x3A):  # "<prefix:name", any prefix (even none)
         k = 1
-        while k <= _HISTORY - 8 and _NAME[a[colon - k]]:
+        while k <= _HISTORY - 8 and _PREFIX[a[colon - k]]:
             k += 1
-        if k > _HISTORY - 8 or (k > 1 and a[colon - k] == 0x3C):  # too long to see its start: counted
+        if k > _HISTORY - 8 or a[colon - k] == 0x3C:  # too long to see its start: counted
             names.append(colon + 1)
     names = np.array(names, dtype=np.int64)
     return (*_tags_at(a, names, b"row"), *_tags_at(a, names, b"c"))
@@ -178,6 +178,10 @@ PIECES = [
     ' header="0.5" footer="1"',
     "<r><t>rich</t></r>",
     "<ф:c r='{a}{n}'>",
+    "<ф:c/>",
+    "<:c>",
+    '<a=b:row r="{n}">',
+    "<#$:row>",
 ]
 
 
