@@ -161,7 +161,7 @@ def hidden_wide_row_bomb(ctx: Ctx) -> Case:
     once saw one column; calamine would allocate a million rows of 20,000."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
     n = 20_000
-    bare = ctx.rng.choice(["<c/>", '<c t="n"><v>1</v></c>', "<averyveryverylongprefix:c/>"])
+    bare = ctx.rng.choice(["<c/>", '<c t="n"><v>1</v></c>', "<averyveryverylongprefix:c/>", "<ф:c/>", "<:c/>"])
     decoy = ctx.rng.choice(['<x r="A1"/>', "<c x=' r=\"A1\"'/>", '<c r="A1" r="A1"/>'])
     xml = (
         f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1">{bare * n}{decoy * n}</row>'
