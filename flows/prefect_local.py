@@ -20,6 +20,7 @@ actually needed.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -309,9 +310,19 @@ def local_prefect(
         except BaseException:
             server.stop()
             raise
+        stack.callback(_quiet_after_server)
         stack.callback(server.stop)
-        stack.callback(_drain_prefect_workers)  # callbacks run last-in first-out: drain, then stop
+        stack.callback(_drain_prefect_workers)  # callbacks run last-in first-out: drain, stop, then quiet
         yield server.api_url
+
+
+def _quiet_after_server() -> None:
+    """Once the server is gone, nothing can be sent to it: a task thread still finishing after SIGTERM (the
+    interpreter waits for the pool's threads) would have Prefect log "Error emitting event" with a traceback, and
+    its log handlers "--- Logging error ---", on the user's terminal. Both are switched off."""
+    logging.raiseExceptions = False
+    for name in ("prefect.events.utilities", "prefect.events.worker"):
+        logging.getLogger(name).disabled = True
 
 
 @contextmanager
