@@ -121,37 +121,25 @@ def far_cells_bomb(ctx: Ctx) -> Case:
     """Two cells at A1 and XFD1048576 (a few hundred bytes): calamine would allocate 17 billion cells. The near
     cell is sometimes written with leading zeros (A0000001, which calamine reads as A1), longer than the far one's
     reference: the largest row is the largest number, not the longest."""
-    sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
     col, row = ctx.rng.choice([("XFD", 1048576), ("ZZ", 1048576), ("XFD", 5000), ("AAA", 900000), ("XFD", 999999)])
     near = ctx.rng.choice(["1", "1", "0000001"])
     xml = (
         f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="{row}"><c r="{col}{row}"><v>1</v></c>'
         f'</row><row r="{near}"><c r="A{near}" t="inlineStr"><is><t>x</t></is></c></row></sheetData></worksheet>'
     ).encode()
-    return case(
-        ctx, "bomb", "far_cells", _with_entry(ctx, "_far", deflated(sheet, xml)), "MOD", "failed", "file_too_large"
-    )
+    return _sheet_bomb(ctx, "far_cells", xml)
 
 
 def spaced_far_cells_bomb(ctx: Ctx) -> Case:
     """A far cell whose reference has whitespace around its '=' (and single quotes): legal XML that calamine
     honours, so the few bytes would ask for billions of cells (before issue 17's fix: the process aborted)."""
-    sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
     col, row = ctx.rng.choice([("XFD", 1048576), ("XFD", 50000), ("AAA", 900000)])
     far = ctx.rng.choice(['r = "{}"', "r\t=\n'{}'", 'r  =  "{}"', "r= '{}'"]).format(f"{col}{row}")
     xml = (
         f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t>'
         f'</is></c></row><row r="{row}"><c {far}><v>1</v></c></row></sheetData></worksheet>'
     ).encode()
-    return case(
-        ctx,
-        "bomb",
-        "spaced_far_cells",
-        _with_entry(ctx, "_spaced_far", deflated(sheet, xml)),
-        "MOD",
-        "failed",
-        "file_too_large",
-    )
+    return _sheet_bomb(ctx, "spaced_far_cells", xml)
 
 
 def hidden_wide_row_bomb(ctx: Ctx) -> Case:
@@ -159,7 +147,6 @@ def hidden_wide_row_bomb(ctx: Ctx) -> Case:
     references written where calamine does not read them: on other elements, inside another attribute's value, a
     second r on one cell; and a far row. Counting references instead of the cells that carry one, the pre-check
     once saw one column; calamine would allocate a million rows of 20,000."""
-    sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
     n = 20_000
     bare = ctx.rng.choice(["<c/>", '<c t="n"><v>1</v></c>', "<averyveryverylongprefix:c/>", "<ф:c/>", "<:c/>"])
     decoy = ctx.rng.choice(['<x r="A1"/>', "<c x=' r=\"A1\"'/>", '<c r="A1" r="A1"/>'])
@@ -167,15 +154,14 @@ def hidden_wide_row_bomb(ctx: Ctx) -> Case:
         f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1"/><sheetData><row r="1">{bare * n}{decoy * n}</row>'
         '<row r="1048576"><c r="A1048576"><v>1</v></c></row></sheetData></worksheet>'
     ).encode()
-    return case(
-        ctx,
-        "bomb",
-        "hidden_wide_row",
-        _with_entry(ctx, "_hidden_wide", deflated(sheet, xml)),
-        "MOD",
-        "failed",
-        "file_too_large",
-    )
+    return _sheet_bomb(ctx, "hidden_wide_row", xml)
+
+
+def _sheet_bomb(ctx: Ctx, name: str, xml: bytes) -> Case:
+    """MOD's budget workbook with its data sheet's XML replaced by ``xml``: refused before calamine reads it."""
+    sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))
+    entry = _with_entry(ctx, "_" + name, deflated(sheet, xml))
+    return case(ctx, "bomb", name, entry, "MOD", "failed", "file_too_large")
 
 
 def many_entries(ctx: Ctx) -> Case:
