@@ -139,8 +139,11 @@ def test_the_export_streams_tens_of_thousands_of_failing_rows(tmp_path, referenc
         assert not runs[rows]["problems"]
     small, large = (runs[n]["peak_kb"] / 1024 for n in (4_000, 24_000))
     print({n: (round(r["peak_kb"] / 1024), round(r["seconds"], 1)) for n, r in runs.items()})
-    assert large < 350, f"peak {large:.0f} MB for 24,000 failing rows"
-    assert large - small < 90, f"{small:.0f} MB -> {large:.0f} MB: memory grows with the rows"
+    # 2026-12-02, 2 cores: 230 / 316 / 328 MB at 4,000 / 24,000 / 44,000 rows (a fresh clone under load: 263 and 353
+    # MB), so the 4,000 -> 24,000 step is DuckDB's ranking buffer (capped at 256 MB) filling, not growth per row;
+    # the export that held its workbook in memory took 471 MB for 20,000 rows
+    assert large < 400, f"peak {large:.0f} MB for 24,000 failing rows"
+    assert large - small < 130, f"{small:.0f} MB -> {large:.0f} MB: memory grows with the rows"
     [path] = runs[24_000]["written"]
     wb = openpyxl.load_workbook(path, read_only=True)
     assert wb.sheetnames == ["Issues", "Data"]
