@@ -353,7 +353,7 @@ def _scan(buf: bytes, start: int, end: int) -> _Scan:
     r_eq = r_eq[a[r_eq] == 0x72]
     formulas = lt[after_lt == 0x66]
     out = _Scan(last_formula=int(formulas[-1]) if len(formulas) else -1)
-    out.max_row, out.max_col, _, _ = _decode_references(buf, r_eq)
+    out.max_row, out.max_col = _decode_references(buf, r_eq)
     spaced = _spaced_eq(a, eq)
     if spaced:  # r = "A1": legal XML that calamine honours, Excel never writes
         spaced_refs = _spaced_references(buf, start, end)
@@ -395,22 +395,19 @@ def _tags(a: np.ndarray, at: np.ndarray, name: bytes, spaced: bool) -> tuple[int
     for i, ch in enumerate(name):
         match &= a[at + i] == ch
     own = match & _IS_SPACE[a[after]] & (a[after + 1] == 0x72)
-    at_eq = after + 2
-    if spaced:
-        for _ in range(_SPACING):
-            at_eq = np.where(_IS_SPACE[a[at_eq]], at_eq + 1, at_eq)
+    at_eq = _past_spaces(a, after + 2) if spaced else after + 2
     own &= a[at_eq] == 0x3D
-    at_quote = at_eq + 1
-    if spaced:
-        for _ in range(_SPACING):
-            at_quote = np.where(_IS_SPACE[a[at_quote]], at_quote + 1, at_quote)
+    at_quote = _past_spaces(a, at_eq + 1) if spaced else at_eq + 1
     quote = a[at_quote]
     own &= (quote == 0x22) | (quote == 0x27)
     return int(match.sum()), int(own.sum())
 
 
-_SPACE = np.zeros(256, dtype=bool)  # the whitespace XML allows around an attribute's "="
-_SPACE[[0x20, 0x09, 0x0A, 0x0D]] = True
+def _past_spaces(a: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``at`` moved past up to ``_SPACING`` whitespace bytes of ``a``."""
+    for _ in range(_SPACING):
+        at = np.where(_IS_SPACE[a[at]], at + 1, at)
+    return at
 
 
 def _spaced_eq(a: np.ndarray, eq: np.ndarray) -> bool:
@@ -420,14 +417,14 @@ def _spaced_eq(a: np.ndarray, eq: np.ndarray) -> bool:
     if not len(eq):
         return False
     before, after = eq[eq > 0] - 1, eq[eq < len(a) - 1] + 1
-    return bool(_SPACE[a[before]].any() or _SPACE[a[after]].any())
+    return bool(_IS_SPACE[a[before]].any() or _IS_SPACE[a[after]].any())
 
 
 _SPACED_REF = re.compile(rb"[ \t\n\r]r(?:[ \t\n\r]+=[ \t\n\r]*|=[ \t\n\r]+)")
 _SPACED_QUOTE = re.compile(rb"[ \t\n\r]r[ \t\n\r]{0,%d}=[ \t\n\r]{0,%d}(['\"])" % (_SPACING, _SPACING))
 
 
-def _spaced_references(buf: bytes, start: int, end: int) -> tuple[int, int, int, int]:
+def _spaced_references(buf: bytes, start: int, end: int) -> tuple[int, int]:
     """:func:`_decode_references` of the references written with whitespace around their ``=`` (``r = "XFD9"``,
     whose ``r`` lies in ``buf[start:end]``): XML allows it and calamine places the cell there, so a sheet could
     otherwise claim a huge rectangle unseen. Each is rewritten as ``r="..."`` into a small buffer of its own and
@@ -441,22 +438,22 @@ def _spaced_references(buf: bytes, start: int, end: int) -> tuple[int, int, int,
             continue
         quoted = _SPACED_QUOTE.match(buf, m.start())
         if quoted is None:
-            return BEYOND, BEYOND, 0, 1
+            return BEYOND, BEYOND
         q = quoted.start(1)
         spans.append(b" r=" + buf[q : q + 13])
     if not spans:
-        return 0, 0, 0, 0
+        return 0, 0
     packed = b"".join(spans) + b"\0" * 16
     return _decode_references(packed, np.arange(len(spans), dtype=np.int64) * 16 + 1)
 
 
-def _decode_references(buf: bytes, eq: np.ndarray) -> tuple[int, int, int, int]:
-    """(last row, last column, row references, cell references) of the references among the ``r=`` at ``eq`` (the
+def _decode_references(buf: bytes, eq: np.ndarray) -> tuple[int, int]:
+    """(last row, last column) of the references among the ``r=`` at ``eq`` (the
     ``r`` after a space, the ``=`` before a quote): up to 4 letters, either case, then up to 8 digits; a reference
     too long for Excel (4 letters, 8 digits) counts as beyond any limit. The 16 bytes from the
     space before each ``r`` are gathered at once (two unaligned 8-byte words) and decoded column-wise."""
     if len(eq) == 0:
-        return 0, 0, 0, 0
+        return 0, 0
     words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
     window = np.empty((len(eq), 2), dtype="<u8")
     window[:, 0] = words[eq - 1]
@@ -466,7 +463,7 @@ def _decode_references(buf: bytes, eq: np.ndarray) -> tuple[int, int, int, int]:
     valid = _IS_SPACE[window[:, 0]] & ((quote == 0x22) | (quote == 0x27))
     window = window[:, 4:] if valid.all() else window[valid, 4:]
     if len(window) == 0:
-        return 0, 0, 0, 0
+        return 0, 0
     upper = window[:, :4] & np.uint8(0xDF)
     letter = (upper - np.uint8(0x41)) <= np.uint8(25)
     run = letter[:, 0].copy()
@@ -474,23 +471,20 @@ def _decode_references(buf: bytes, eq: np.ndarray) -> tuple[int, int, int, int]:
     for k in (1, 2, 3):
         run &= letter[:, k]
         n_letters += run
-    n_cells = int(np.count_nonzero(n_letters))
-    counts = (len(window) - n_cells, n_cells)
     if run.any():  # four letters or more
-        return BEYOND, BEYOND, *counts
+        return BEYOND, BEYOND
     stop = (window - np.uint8(0x30)) > np.uint8(9)  # not a digit
     stop[:, -1] = True
     bits = stop.view(np.uint8) @ _BIT_VALUES  # bit j: column j is not a digit
     bits &= np.uint16(0xFFFF) << n_letters.astype(np.uint16)  # only from the first column after the letters
     n_digits = _LOWEST_BIT[bits] - n_letters  # the first non-digit after the letters
     if n_digits.max() > 7:
-        return BEYOND, BEYOND, *counts
+        return BEYOND, BEYOND
     rows = np.arange(len(window))
     padded = (window[rows, n_letters] == 0x30) & (n_digits > 1)  # leading zeros: A0000001 is A1 to calamine
     return (
         _largest_value(window, n_letters, n_digits) if padded.any() else _largest_in(window, n_letters, n_digits),
         _largest_in(upper, np.zeros_like(n_letters), n_letters, 26, 0x40),
-        *counts,
     )
 
 
