@@ -27,9 +27,10 @@ import os
 import posixpath
 import re
 import stat
+import struct
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,9 +144,16 @@ def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             _check_directory(infos, where, limits)
-            for info in _worksheets(zf, infos):
+            sheets = _worksheets(zf, infos)
+            for info in sheets:
                 extents[info.filename] = extent = sheet_extent(zf, info)
                 _check_extent(extent, f"{where} ({_entry_name(info)})", limits)
+            for info in infos:  # every other entry calamine may read holds what the directory says, and no more
+                if info not in sheets and not info.filename.lower().endswith(".rels"):
+                    for _ in entry_blocks(zf, info):
+                        pass
+    except UnreadableContainer:
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError) as exc:
         first = (str(exc).splitlines() or [""])[0][:160]
         raise UnreadableContainer(f"corrupt zip container ({type(exc).__name__}: {first})") from None
@@ -240,7 +248,7 @@ def _worksheets(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[zipfi
             continue
         if info.file_size > MAX_RELS_BYTES:
             raise UnreadableContainer(f"relationship part {_entry_name(info)} of {info.file_size:,} bytes")
-        for tag in re.findall(rb"<(?:\w+:)?Relationship\b[^>]*>", zf.read(info)):
+        for tag in re.findall(rb"<(?:\w+:)?Relationship\b[^>]*>", b"".join(entry_blocks(zf, info))):
             kind = re.search(rb"""\bType\s*=\s*["']([^"']*)["']""", tag)
             target = re.search(rb"""\bTarget\s*=\s*["']([^"']*)["']""", tag)
             if kind and target and kind.group(1).rstrip(b"/").endswith(b"/worksheet"):
@@ -271,6 +279,64 @@ def _check_extent(extent: Extent, where: str, limits: Limits) -> None:
         )
 
 
+def entry_blocks(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """An entry's bytes as calamine reads them, in blocks of at most ``CHUNK``, checked against the directory.
+
+    calamine (Rust's zip crate) reads a stored entry as all its compressed bytes and a deflated one to the end of
+    its deflate stream, whatever uncompressed size the directory declares; Python's zipfile stops at that declared
+    size. A forged entry that inflates past its declared size (its CRC made to match the part zipfile reads, four
+    bytes suffice) was scanned short here and read whole by calamine: a far cell hidden past the declared end
+    aborted the process, and an entry far larger than declared passed the size and ratio limits. So the entry is
+    read as calamine reads it, never past its declared size plus one byte, and one that holds other than what the
+    directory says (its size, its CRC), or that is compressed in a way Excel never writes, is refused."""
+    with zf.open(info):  # zipfile checks the local header: its signature, its name, no encryption
+        pass
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise UnreadableContainer(
+            f"entry {_entry_name(info)} is compressed with method {info.compress_type}, which Excel never writes "
+            "(only stored or deflated): save the workbook again from Excel"
+        )
+    fp = zf.fp
+    assert fp is not None  # an open ZipFile
+    fp.seek(info.header_offset + 26)
+    names, extra = struct.unpack("<HH", fp.read(4))
+    fp.seek(info.header_offset + 30 + names + extra)
+    left, size, crc = info.compress_size, 0, 0
+    inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    pending = b""
+    while True:
+        if not pending and left:
+            pending = fp.read(min(left, CHUNK))
+            if not pending:
+                raise UnreadableContainer(
+                    f"corrupt zip container: entry {_entry_name(info)} is cut short (the file ends inside it)"
+                )
+            left -= len(pending)
+        if inflate is None:
+            block, pending = pending, b""
+        else:
+            block = inflate.decompress(pending, min(CHUNK, info.file_size + 1 - size))
+            pending = inflate.unconsumed_tail
+        size += len(block)
+        if size > info.file_size:
+            raise UnreadableContainer(
+                f"corrupt zip container: entry {_entry_name(info)} holds more than the {info.file_size:,} bytes its "
+                "directory declares"
+            )
+        if block:
+            crc = zlib.crc32(block, crc)
+            yield block
+        if inflate.eof if inflate is not None else not left:
+            break
+        if not block and not pending and not left:
+            raise UnreadableContainer(
+                f"corrupt zip container: entry {_entry_name(info)} is cut short (its deflate stream does not end)"
+            )
+    if size != info.file_size or crc != info.CRC:
+        what = f"{size:,} bytes, not the {info.file_size:,} declared" if size != info.file_size else "a bad CRC-32"
+        raise UnreadableContainer(f"corrupt zip container: entry {_entry_name(info)} holds {what}")
+
+
 def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
     """Stream one worksheet's XML and bound the rectangle calamine would allocate for it; on the way, note error
     values calamine does not know and formula cells without a saved result (:class:`_CellNotes`)."""
@@ -280,33 +346,33 @@ def sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Extent:
     origin = -_HISTORY  # where carry's first byte lies in the sheet's XML
     read = 0  # bytes of XML read before this block
     last_formula = -1  # where the last formula element's start seen lies in the sheet's XML
-    with zf.open(info) as fh:
-        while True:
-            block = fh.read(CHUNK)
-            if block and len(carry) + len(block) <= _HISTORY + _TAIL:  # too short to scan yet
-                notes.scan(block, formulas=True)
-                carry += block
-                read += len(block)
-                continue
-            buf = carry + block if block else carry + b"\0" * _TAIL
-            end = len(buf) - _TAIL if block else len(carry)
-            scan = _scan(buf, _HISTORY, end)
-            if scan.last_formula >= 0:
-                last_formula = origin + scan.last_formula
-            # a formula cell is matched in the first block it is whole in: the regular expressions run only on one
-            # holding a formula's start (or whose next one will see it: the last bytes are scanned with that one)
-            notes.scan(block, formulas=last_formula >= read - len(notes.tail))
+    blocks = entry_blocks(zf, info)
+    while True:
+        block = next(blocks, b"")
+        if block and len(carry) + len(block) <= _HISTORY + _TAIL:  # too short to scan yet
+            notes.scan(block, formulas=True)
+            carry += block
             read += len(block)
-            max_row, max_col = max(max_row, scan.max_row), max(max_col, scan.max_col)
-            rows_with_ref, cells_with_ref = (
-                rows_with_ref + scan.row_tags_with_ref,
-                cells_with_ref + scan.cell_tags_with_ref,
-            )
-            row_tags, cell_tags = row_tags + scan.row_tags, cell_tags + scan.cell_tags
-            if not block:
-                break
-            carry = buf[end - _HISTORY :]
-            origin += end - _HISTORY
+            continue
+        buf = carry + block if block else carry + b"\0" * _TAIL
+        end = len(buf) - _TAIL if block else len(carry)
+        scan = _scan(buf, _HISTORY, end)
+        if scan.last_formula >= 0:
+            last_formula = origin + scan.last_formula
+        # a formula cell is matched in the first block it is whole in: the regular expressions run only on one
+        # holding a formula's start (or whose next one will see it: the last bytes are scanned with that one)
+        notes.scan(block, formulas=last_formula >= read - len(notes.tail))
+        read += len(block)
+        max_row, max_col = max(max_row, scan.max_row), max(max_col, scan.max_col)
+        rows_with_ref, cells_with_ref = (
+            rows_with_ref + scan.row_tags_with_ref,
+            cells_with_ref + scan.cell_tags_with_ref,
+        )
+        row_tags, cell_tags = row_tags + scan.row_tags, cell_tags + scan.cell_tags
+        if not block:
+            break
+        carry = buf[end - _HISTORY :]
+        origin += end - _HISTORY
     # a row or cell without its own r= is one past the one before: at most one step each past the last reference
     rows = max_row + row_tags - rows_with_ref
     columns = max_col + cell_tags - cells_with_ref

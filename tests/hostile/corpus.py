@@ -32,6 +32,7 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.far_cells_bomb,
         c.spaced_far_cells_bomb,
         c.hidden_wide_row_bomb,
+        c.understated_entry_bomb,
         c.many_entries,
         c.wall_of_sheets,
         c.lying_dimension,

@@ -20,6 +20,7 @@ class Entry:
     parts: list[bytes]  # the raw deflate stream, in pieces (the same piece may repeat)
     crc: int
     size: int  # uncompressed
+    method: int = zipfile.ZIP_DEFLATED  # or ZIP_STORED: parts hold the bytes as they are
 
 
 def deflated(name: str, data: bytes) -> Entry:
@@ -38,6 +39,43 @@ def repeated(name: str, prefix: bytes, block: bytes, count: int, suffix: bytes) 
     return Entry(name, [head, *([piece] * count), tail], crc, len(prefix) + len(block) * count + len(suffix))
 
 
+def understated(name: str, declared: bytes, hidden: bytes, method: int = zipfile.ZIP_DEFLATED) -> Entry:
+    """An entry whose directory declares ``declared`` (its size, its CRC-32) while its data hold ``declared`` and
+    then ``hidden`` and four bytes that make the whole's CRC-32 the declared part's: Python's zipfile reads the
+    declared bytes and finds the CRC right; calamine reads a stored entry's every byte and a deflated one to the end
+    of its stream."""
+    whole = declared + hidden
+    whole += forge_crc(whole, zlib.crc32(declared))
+    if method == zipfile.ZIP_STORED:
+        return Entry(name, [whole], zlib.crc32(declared), len(declared), method)
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return Entry(name, [c.compress(whole) + c.flush()], zlib.crc32(declared), len(declared), method)
+
+
+def forge_crc(data: bytes, target: int) -> bytes:
+    """Four bytes that, appended to ``data``, make its CRC-32 ``target`` (CRC-32 is linear: the register after
+    ``data`` is walked back from the wanted one through the table's entries, whose top bytes are all distinct)."""
+    table = [_crc_byte(i) for i in range(256)]
+    by_top = {entry >> 24: i for i, entry in enumerate(table)}
+    want, picks = target ^ 0xFFFFFFFF, []
+    for _ in range(4):
+        index = by_top[want >> 24]
+        picks.append(index)
+        want = ((want ^ table[index]) << 8) & 0xFFFFFFFF
+    register, out = zlib.crc32(data) ^ 0xFFFFFFFF, bytearray()
+    for index in reversed(picks):
+        out.append((register ^ index) & 0xFF)
+        register = (register >> 8) ^ table[index]
+    assert zlib.crc32(data + out) == target
+    return bytes(out)
+
+
+def _crc_byte(value: int) -> int:
+    for _ in range(8):
+        value = (value >> 1) ^ 0xEDB88320 if value & 1 else value >> 1
+    return value
+
+
 def entries_of(xlsx: Path) -> list[Entry]:
     """Every entry of an existing workbook, re-deflated (to be replaced or extended)."""
     with zipfile.ZipFile(xlsx) as zf:
@@ -54,7 +92,17 @@ def write_zip(path: Path, entries: list[Entry]) -> None:
             sizes = (0xFFFFFFFF, 0xFFFFFFFF) if big else (comp, e.size)
             fh.write(
                 struct.pack(
-                    "<IHHHHHIIIHH", 0x04034B50, 45 if big else 20, 0, 8, 0, 0x21, e.crc, *sizes, len(name), len(extra)
+                    "<IHHHHHIIIHH",
+                    0x04034B50,
+                    45 if big else 20,
+                    0,
+                    e.method,
+                    0,
+                    0x21,
+                    e.crc,
+                    *sizes,
+                    len(name),
+                    len(extra),
                 )
                 + name
                 + extra
@@ -68,7 +116,7 @@ def write_zip(path: Path, entries: list[Entry]) -> None:
                     45,
                     45 if big else 20,
                     0,
-                    8,
+                    e.method,
                     0,
                     0x21,
                     e.crc,

@@ -450,3 +450,44 @@ def test_an_unreadable_workbook_says_why_when_its_bytes_tell(data, expected):
             )
         data = buf.getvalue()
     assert _why_unreadable(data) == expected
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED], ids=["deflated", "stored"])
+def test_a_far_cell_hidden_past_a_sheets_declared_size_is_refused(sample_inbox, sources, reference, tmp_path, method):
+    """calamine reads a stored entry's every byte and a deflated one to the end of its stream, whatever size the
+    directory declares; Python's zipfile stops at the declared size. A far cell hidden past a worksheet's declared
+    end (the CRC forged to match the declared part) passed the pre-check unseen and made calamine allocate 470 GB:
+    the process aborted. The workbook is refused instead, as one whose directory lies."""
+    from tests.hostile.zipbuild import entries_of, understated, write_zip
+
+    base = sample_inbox[0] / "mod" / "MOD_budget_FY2024.xlsx"
+    entries = entries_of(base)
+    sheet = max(entries, key=lambda e: e.size)
+    with zipfile.ZipFile(base) as zf:
+        head = zf.read(sheet.name).partition(b"</sheetData>")[0]
+    hidden = b'<row r="900000"><c r="XFD900000"><v>1</v></c></row></sheetData></worksheet><!--'
+    path = tmp_path / "MOD_budget_hidden.xlsx"
+    write_zip(path, [e for e in entries if e is not sheet] + [understated(sheet.name, head, hidden, method)])
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read(sheet.name) == head  # all Python's zipfile sees, its CRC right
+    batch = process_file(task_for(path, source(sources, "MOD")), reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_unreadable"]
+    assert f"{sheet.name} holds more than the {len(head):,} bytes its directory declares" in batch.message
+
+
+@pytest.mark.parametrize("part", ["xl/styles.xml", "xl/_rels/workbook.xml.rels", "docProps/app.xml"])
+def test_any_entry_holding_more_than_declared_is_refused(sample_inbox, sources, reference, tmp_path, part):
+    """The size and ratio limits read the directory's sizes: an entry calamine reads (shared strings, styles, the
+    relationships naming the sheets) that holds more than declared could carry gigabytes past them, or a sheet
+    nobody scanned. Every entry is read to its end and must hold what is declared."""
+    from tests.hostile.zipbuild import entries_of, understated, write_zip
+
+    base = sample_inbox[0] / "mod" / "MOD_budget_FY2024.xlsx"
+    entries = entries_of(base)
+    with zipfile.ZipFile(base) as zf:
+        body = zf.read(part)
+    path = tmp_path / "MOD_budget_more.xlsx"
+    write_zip(path, [e for e in entries if e.name != part] + [understated(part, body, b"<!-- more -->")])
+    batch = process_file(task_for(path, source(sources, "MOD")), reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_unreadable"]
+    assert f"{part} holds more than the {len(body):,} bytes its directory declares" in batch.message
