@@ -157,29 +157,33 @@ def hidden_wide_row_bomb(ctx: Ctx) -> Case:
     return _sheet_bomb(ctx, "hidden_wide_row", xml)
 
 
-def understated_entry_bomb(ctx: Ctx) -> Case:
-    """An entry holding more than its directory declares, where calamine reads it whole and Python's zipfile stops
-    at the declared size: a far cell hidden past the data sheet's declared end, the CRC forged to match the declared
-    part (stored or deflated); or 2 GiB of shared strings declared as 100 bytes (under every size and ratio limit)."""
+def understated_sheet_bomb(ctx: Ctx) -> Case:
+    """A far cell hidden past the data sheet's declared end, the CRC forged to match the declared part (stored or
+    deflated): Python's zipfile reads the declared part, calamine reads the entry whole."""
     base = ctx.base("mod", "MOD_budget_FY2024.xlsx")
-    if ctx.rng.random() < 0.5:
-        sheet = _data_sheet(base)
-        with zipfile.ZipFile(base) as zf:
-            head = zf.read(sheet).partition(b"</sheetData>")[0]
-        hidden = b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet><!--'
-        method = ctx.rng.choice([zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
-        entry = understated(sheet, head, hidden, method)
-    else:
-        entry = repeated(
-            "xl/sharedStrings.xml",
-            f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>'.encode(),
-            b"A" * MIB,
-            2048,
-            b"</t></si></sst>",
-        )
-        entry.size = 100
-    out = _with_entry(ctx, "_understated", entry)
-    return case(ctx, "bomb", "understated_entry", out, "MOD", "failed", "file_unreadable")
+    sheet = _data_sheet(base)
+    with zipfile.ZipFile(base) as zf:
+        head = zf.read(sheet).partition(b"</sheetData>")[0]
+    hidden = b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet><!--'
+    entry = understated(sheet, head, hidden, ctx.rng.choice([zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED]))
+    return case(
+        ctx, "bomb", "understated_sheet", _with_entry(ctx, "_understated", entry), "MOD", "failed", "file_unreadable"
+    )
+
+
+def understated_strings_bomb(ctx: Ctx) -> Case:
+    """2 GiB of shared strings declared as 100 bytes: under every size and ratio limit, which read the directory."""
+    entry = repeated(
+        "xl/sharedStrings.xml",
+        f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>'.encode(),
+        b"A" * MIB,
+        2048,
+        b"</t></si></sst>",
+    )
+    entry.size = 100
+    return case(
+        ctx, "bomb", "understated_strings", _with_entry(ctx, "_understated", entry), "MOD", "failed", "file_unreadable"
+    )
 
 
 def _sheet_bomb(ctx: Ctx, name: str, xml: bytes) -> Case:
