@@ -4,7 +4,9 @@ says which limits and why).
 
 calamine allocates a sheet as the rectangle from its first to its last referenced cell, whatever the sheet's
 ``<dimension>`` element claims (a sheet with a lying dimension reads fine; one with cells at A1 and XFD1048576
-aborts the process). So every worksheet's XML is streamed once through zlib, in bounded chunks, and its ``r="..."``
+aborts the process). So every worksheet's XML is streamed once through inflate, in bounded chunks, read as calamine
+reads it (to the end of the entry's data, never stopping at the size the directory declares: an entry holding more
+or less than declared is refused, :func:`entry_blocks`), and its ``r="..."``
 references are decoded with numpy (column-wise over the hits, no per-cell Python loop) into the last row
 and column, by value (leading zeros count for nothing: calamine reads A0000001 as A1). A row or cell that does not
 carry its own reference as its first attribute counts as one step past the last one (calamine places a row or cell
