@@ -151,8 +151,11 @@ def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]
             for info in sheets:
                 extents[info.filename] = extent = sheet_extent(zf, info)
                 _check_extent(extent, f"{where} ({_entry_name(info)})", limits)
+            content = [i for i in infos if i.filename == "content.xml"]  # an OpenDocument spreadsheet's cells
+            if content:
+                _check_tables(ods_extents(zf, content[-1]), f"{where} (content.xml)", limits)
             for info in infos:  # every other entry calamine may read holds what the directory says, and no more
-                if info not in sheets and not info.filename.lower().endswith(".rels"):
+                if info not in sheets and info not in content[-1:] and not info.filename.lower().endswith(".rels"):
                     for _ in entry_blocks(zf, info):
                         pass
     except UnreadableContainer:
@@ -289,6 +292,84 @@ def _check_extent(extent: Extent, where: str, limits: Limits) -> None:
             extent.area,
             "max_cells",
         )
+
+
+def _check_tables(extents: list[Extent], where: str, limits: Limits) -> None:
+    """An OpenDocument spreadsheet's tables: each within the sheet limits, and all of them together within
+    ``max_cells`` (calamine builds every table when it opens the file, not the one asked for)."""
+    for n, extent in enumerate(extents, 1):
+        _check_extent(extent, f"{where}, table {n}", limits)
+    total = sum(extent.area for extent in extents)
+    if total > limits.max_cells:
+        raise limits.exceeded(where, "the cells of all the spreadsheet's tables together,", total, "max_cells")
+
+
+#: the elements of an OpenDocument table calamine reads, by their literal names as it matches them (quick-xml,
+#: prefixes as written); attribute values may hold ">" (quoted), never "<"
+_ODS_TAG = re.compile(
+    rb"<(/?)table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])((?:[^<>\"']|\"[^\"<]*\"|'[^'<]*')*)(/?)>"
+)
+_ODS_REPEAT = {
+    b"table-row": re.compile(rb"\stable:number-rows-repeated\s*=\s*[\"']\+?(\d+)[\"']"),
+    b"cell": re.compile(rb"\stable:number-columns-repeated\s*=\s*[\"']\+?(\d+)[\"']"),
+}
+#: what makes calamine keep a cell (a value, a formula, or text content): any of these counts (an upper bound)
+_ODS_VALUE = re.compile(
+    rb"\s(?:office:(?:value|string-value|date-value|time-value|boolean-value|value-type)|table:formula)\s*="
+)
+_ODS_MAX_REPEAT = 16_384  # calamine caps a cell's number-columns-repeated at Excel's width
+
+
+def ods_extents(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Extent]:
+    """The cells calamine allocates for each table of an OpenDocument spreadsheet's ``content.xml``.
+
+    calamine expands ``table:number-columns-repeated`` (capped at 16,384) and ``table:number-rows-repeated``
+    into cells, from the first row and column to the last row and column holding a value: a file of 800 bytes
+    (a value repeated across 1,000 columns of 100,000 rows) made it allocate 6 GB, for every table when the file is
+    opened. Trailing empty cells and rows (LibreOffice writes the rest of every sheet as one repeated empty row)
+    cost nothing, so the bound counts, per table, the rows up to the last one holding a value (with their repeats)
+    times the widest row up to its last value; any value-like attribute counts as a value, an upper bound."""
+    extents: list[Extent] = []
+    rows = width = last_row = 0  # the current table: rows seen, widest row, rows up to the last with a value
+    row_repeat = column = last_cell = cells = 0  # the current row
+    carry = b""
+    for block in itertools.chain(entry_blocks(zf, info), [b""]):
+        buf = carry + block
+        cut = buf.rfind(b"<") if block else len(buf)  # a tag may run past the block: read from its "<" next time
+        if cut < 0:
+            cut = len(buf)
+        for m in _ODS_TAG.finditer(buf, 0, cut):
+            closing, name, attrs, empty = m.groups()
+            if name == b"table":
+                if closing or empty:
+                    extents.append(Extent(rows=last_row, columns=width, cells=cells))
+                    rows = width = last_row = cells = 0
+                continue
+            if name == b"table-row":
+                if not closing:
+                    repeat = _ODS_REPEAT[b"table-row"].search(attrs)
+                    row_repeat, column, last_cell = (_repeat(repeat) if repeat else 1), 0, 0
+                if closing or empty:
+                    if last_cell:
+                        width, last_row = max(width, last_cell), rows + row_repeat
+                    rows += row_repeat
+                continue
+            if closing:
+                continue
+            repeat = _ODS_REPEAT[b"cell"].search(attrs)
+            column += min(_repeat(repeat), _ODS_MAX_REPEAT) if repeat else 1
+            if _ODS_VALUE.search(attrs):
+                last_cell = column
+                cells += row_repeat
+        carry = buf[cut:]
+    if rows or width:  # a table never closed
+        extents.append(Extent(rows=last_row, columns=width, cells=cells))
+    return extents
+
+
+def _repeat(match: re.Match[bytes]) -> int:
+    digits = match.group(1).lstrip(b"0") or b"0"
+    return int(digits) if len(digits) <= 12 else BEYOND
 
 
 def entry_blocks(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:

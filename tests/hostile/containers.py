@@ -186,6 +186,18 @@ def understated_strings_bomb(ctx: Ctx) -> Case:
     )
 
 
+def ods_repeat_bomb(ctx: Ctx) -> Case:
+    """An OpenDocument spreadsheet under an .xlsx name (fastexcel detects the format from the bytes) whose one value
+    repeats across columns and rows into 50-100 million cells: under a kilobyte on disk, gigabytes in calamine."""
+    from tests.hostile.odsbuild import VALUE, cols, ods, row, table
+
+    columns = ctx.rng.choice([1000, 5000, 16384])
+    rows = ctx.rng.randrange(60_000_000 // columns, 100_000_000 // columns)
+    out = ctx.dest("mod", "MOD_budget_FY2024.xlsx", "_ods_bomb")
+    out.write_bytes(ods(table(row(VALUE.format(cols(columns)), rows))))
+    return case(ctx, "bomb", "ods_repeat", out, "MOD", "failed", "file_too_large")
+
+
 def _sheet_bomb(ctx: Ctx, name: str, xml: bytes) -> Case:
     """MOD's budget workbook with its data sheet's XML replaced by ``xml``: refused before calamine reads it."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))

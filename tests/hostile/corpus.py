@@ -34,6 +34,7 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.hidden_wide_row_bomb,
         c.understated_sheet_bomb,
         c.understated_strings_bomb,
+        c.ods_repeat_bomb,
         c.many_entries,
         c.wall_of_sheets,
         c.lying_dimension,

@@ -27,6 +27,7 @@ BOMBS = [
     "hidden_wide_row_bomb",
     "understated_sheet_bomb",
     "understated_strings_bomb",
+    "ods_repeat_bomb",
     "many_entries",
     "wall_of_sheets",
     "lying_dimension",

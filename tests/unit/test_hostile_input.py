@@ -491,3 +491,21 @@ def test_any_entry_holding_more_than_declared_is_refused(sample_inbox, sources, 
     batch = process_file(task_for(path, source(sources, "MOD")), reference)
     assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_unreadable"]
     assert f"{part} holds more than the {len(body):,} bytes its directory declares" in batch.message
+
+
+def test_an_opendocument_repeat_bomb_is_refused_whatever_its_name(sources, reference, tmp_path):
+    """fastexcel reads an OpenDocument spreadsheet named .xlsx (it detects the format from the bytes): 800 bytes
+    repeating a value across 1,000 columns of 100,000 rows made calamine allocate 6 GB. A LibreOffice-like sheet,
+    whose rest is one repeated empty row, is not refused."""
+    from tests.hostile.odsbuild import EMPTY, LIBREOFFICE, VALUE, cols, ods, row, table
+
+    bomb = tmp_path / "MOD_budget_ods.xlsx"
+    bomb.write_bytes(ods(table(row(VALUE.format(cols(1000)), 100_000))))
+    assert bomb.stat().st_size < 2000
+    batch = process_file(task_for(bomb, source(sources, "MOD")), reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_too_large"]
+    assert "100,000,000" in batch.message and "DCF_MAX_CELLS" in batch.message
+    plain = tmp_path / "MOD_budget_plain.xlsx"
+    plain.write_bytes(ods(LIBREOFFICE, table(row(EMPTY.format(cols(16384)), 1_048_576), name="Empty")))
+    batch = process_file(task_for(plain, source(sources, "MOD")), reference)
+    assert "file_too_large" not in batch.failures["rule"].tolist()
