@@ -56,6 +56,8 @@ _PREFIX = np.ones(256, dtype=bool)
 _PREFIX[[0x20, 0x09, 0x0A, 0x0D, 0x3C, 0x3E, 0x2F, 0x3A]] = False
 _DELIMITER = _IS_SPACE.copy()  # what may follow a tag's name
 _DELIMITER[[0x3E, 0x2F]] = True
+#: ISA-L's inflate error (its stub types it as an instance of Exception, it is the class)
+_ISAL_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
 BEYOND = 1 << 40  # a reference Excel cannot hold: over every limit
 #: the error values calamine reads (as an empty cell); Excel's newer ones (#SPILL!, #CALC!, #GETTING_DATA, ...) make
 #: it refuse the whole sheet, so a workbook holding them is rewritten in memory first (flows/read_sheet.py)
@@ -163,7 +165,7 @@ def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]
     except (
         zipfile.BadZipFile,
         zlib.error,
-        isal_zlib.error,
+        _ISAL_ERROR,
         EOFError,
         NotImplementedError,
         RuntimeError,
