@@ -33,7 +33,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +150,15 @@ def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]
             infos = zf.infolist()
             _check_directory(infos, where, limits)
             sheets = _worksheets(zf, infos)
+            binary = any(i.filename == "xl/workbook.bin" for i in infos)  # calamine may read it as an .xlsb
             for info in sheets:
-                extents[info.filename] = extent = sheet_extent(zf, info)
+                extent = sheet_extent(zf, info)
+                if binary:  # its sheets as records too, whatever their names: the larger bound holds
+                    records = xlsb_extent(entry_blocks(zf, info))
+                    extent = replace(
+                        extent, rows=max(extent.rows, records.rows), columns=max(extent.columns, records.columns)
+                    )
+                extents[info.filename] = extent
                 _check_extent(extent, f"{where} ({_entry_name(info)})", limits)
             content = [i for i in infos if i.filename == "content.xml"]  # an OpenDocument spreadsheet's cells
             if content:
@@ -294,6 +301,72 @@ def _check_extent(extent: Extent, where: str, limits: Limits) -> None:
             extent.area,
             "max_cells",
         )
+
+
+#: the records calamine places as cells of a binary (.xlsb) sheet, each at the row of the last BrtRowHdr and the
+#: column its first four bytes hold: BrtCellRk, BrtCellError, BrtCellBool, BrtCellReal, BrtCellSt, BrtCellIsst,
+#: BrtFmlaString, BrtFmlaNum, BrtFmlaBool
+_XLSB_CELL = frozenset(range(0x02, 0x0B))
+_XLSB_ROW, _XLSB_END = 0x0000, 0x0092  # BrtRowHdr (its first four bytes: the row), BrtEndSheetData
+_XLSB_LAST_ROW = 0x0010_0000  # a row past this ends the sheet for calamine
+
+
+def xlsb_extent(blocks: Iterable[bytes]) -> Extent:
+    """The rectangle calamine allocates for a binary (.xlsb) sheet: its records framed as calamine frames them (a
+    type of one or two bytes, a length of up to four, then the payload), every cell record counted at the row of the
+    last row header and the column it names (32 bits: two cells far apart would make calamine allocate billions of
+    cells, as in an .xlsx). Records before the sheet data count too, an upper bound. A Python loop over records:
+    binary workbooks are rare here, and a sheet is bounded by the inflate limits."""
+    max_row = max_col = cells = row = skip = 0
+    data = b""
+    for block in blocks:
+        data += block
+        pos = min(skip, len(data))  # the rest of a payload that ran past the last block
+        skip -= pos
+        while (header := _xlsb_header(data, pos)) is not None:
+            kind, length, at = header
+            if at + min(length, 4) > len(data):  # the payload's first bytes are in the next block
+                break
+            if kind == _XLSB_END:
+                return Extent(rows=max_row, columns=max_col, cells=cells)
+            if length >= 4 and (kind == _XLSB_ROW or kind in _XLSB_CELL):
+                value = int.from_bytes(data[at : at + 4], "little")
+                if kind == _XLSB_ROW:
+                    if value > _XLSB_LAST_ROW:
+                        return Extent(rows=max_row, columns=max_col, cells=cells)
+                    row = value
+                else:
+                    max_row, max_col, cells = max(max_row, row + 1), max(max_col, value + 1), cells + 1
+            pos = at + length
+            if pos > len(data):
+                skip, pos = pos - len(data), len(data)
+                break
+        data = data[pos:]
+    return Extent(rows=max_row, columns=max_col, cells=cells)
+
+
+def _xlsb_header(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(type, length, where the payload starts) of the record at ``pos``, or None where ``data`` ends first."""
+    end = len(data)
+    if pos >= end:
+        return None
+    kind = data[pos]
+    pos += 1
+    if kind & 0x80:
+        if pos >= end:
+            return None
+        kind = (kind & 0x7F) | (data[pos] & 0x7F) << 7
+        pos += 1
+    length = 0
+    for i in range(4):  # the fourth byte ends the length whatever its high bit says
+        if pos >= end:
+            return None
+        byte = data[pos]
+        pos += 1
+        length |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            break
+    return kind, length, pos
 
 
 def _check_tables(extents: list[Extent], where: str, limits: Limits) -> None:

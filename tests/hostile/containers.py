@@ -198,6 +198,19 @@ def ods_repeat_bomb(ctx: Ctx) -> Case:
     return case(ctx, "bomb", "ods_repeat", out, "MOD", "failed", "file_too_large")
 
 
+def xlsb_far_cells_bomb(ctx: Ctx) -> Case:
+    """A binary workbook (.xlsb) under an .xlsx name whose two cell records lie far apart: calamine would allocate
+    the rectangle between them (up to 17 billion cells); a row header past the last row or filler records may sit
+    between them."""
+    from tests.hostile.xlsbbuild import number, record, row_header, sheet, xlsb
+
+    far_row, far_col = ctx.rng.choice([(1_048_575, 16_383), (999_999, 9_999), (2_000, 4_000_000_000)])
+    filler = record(0x0401, bytes(ctx.rng.choice([0, 200, 20_000])))
+    out = ctx.dest("mod", "MOD_budget_FY2024.xlsx", "_xlsb")
+    out.write_bytes(xlsb(sheet(row_header(0) + number(0) + filler, row_header(far_row) + number(far_col))))
+    return case(ctx, "bomb", "xlsb_far_cells", out, "MOD", "failed", "file_too_large")
+
+
 def _sheet_bomb(ctx: Ctx, name: str, xml: bytes) -> Case:
     """MOD's budget workbook with its data sheet's XML replaced by ``xml``: refused before calamine reads it."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))

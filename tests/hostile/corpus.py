@@ -35,6 +35,7 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.understated_sheet_bomb,
         c.understated_strings_bomb,
         c.ods_repeat_bomb,
+        c.xlsb_far_cells_bomb,
         c.many_entries,
         c.wall_of_sheets,
         c.lying_dimension,

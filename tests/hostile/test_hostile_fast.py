@@ -28,6 +28,7 @@ BOMBS = [
     "understated_sheet_bomb",
     "understated_strings_bomb",
     "ods_repeat_bomb",
+    "xlsb_far_cells_bomb",
     "many_entries",
     "wall_of_sheets",
     "lying_dimension",

@@ -509,3 +509,15 @@ def test_an_opendocument_repeat_bomb_is_refused_whatever_its_name(sources, refer
     plain.write_bytes(ods(LIBREOFFICE, table(row(EMPTY.format(cols(16384)), 1_048_576), name="Empty")))
     batch = process_file(task_for(plain, source(sources, "MOD")), reference)
     assert "file_too_large" not in batch.failures["rule"].tolist()
+
+
+def test_a_binary_workbook_with_far_cells_is_refused_whatever_its_name(sources, reference, tmp_path):
+    """fastexcel reads a binary workbook (.xlsb) named .xlsx; two cell records at A1 and XFD1048576 made calamine
+    allocate 17 billion cells (the process aborted): the pre-check read the sheet as XML and saw nothing."""
+    from tests.hostile.xlsbbuild import number, row_header, sheet, xlsb
+
+    path = tmp_path / "MOD_budget_xlsb.xlsx"
+    path.write_bytes(xlsb(sheet(row_header(0) + number(0), row_header(1_048_575) + number(16_383))))
+    batch = process_file(task_for(path, source(sources, "MOD")), reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_too_large"]
+    assert "1,048,576 rows x 16,384 columns" in batch.message and "DCF_MAX_CELLS" in batch.message
