@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import olefile
 from isal import isal_zlib
 
 from flows.limits import RATIO_FLOOR_BYTES, Limits
@@ -142,6 +143,9 @@ def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]
     are not a zip (an old .xls, random bytes) pass: calamine tells what they are. Returns each worksheet entry's
     extent, by entry name (what else the scan saw: unknown error values, formulas without a saved result)."""
     check_size(len(data), where, limits)
+    if data.startswith(OLE2_MAGIC):  # an old-format workbook (.xls), whatever the file's name
+        _check_tables(xls_extents(data), f"{where} (Workbook stream)", limits, "sheet")
+        return {}
     if not data.startswith(b"PK"):
         return {}
     extents = {}
@@ -369,14 +373,96 @@ def _xlsb_header(data: bytes, pos: int) -> tuple[int, int, int] | None:
     return kind, length, pos
 
 
-def _check_tables(extents: list[Extent], where: str, limits: Limits) -> None:
-    """An OpenDocument spreadsheet's tables: each within the sheet limits, and all of them together within
-    ``max_cells`` (calamine builds every table when it opens the file, not the one asked for)."""
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: BIFF records calamine turns into cells, each at the row and column of its first four bytes: NUMBER, LABEL,
+#: BOOLERR, RK, LABELSST, FORMULA (MULRK, a run of columns, is read apart)
+_XLS_CELL = frozenset({0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x0006})
+_XLS_EOF, _XLS_BOUNDSHEET, _XLS_DIMENSIONS, _XLS_MULRK, _XLS_FILEPASS = 0x000A, 0x0085, 0x0200, 0x00BD, 0x002F
+
+
+def xls_extents(data: bytes) -> list[Extent]:
+    """The cells calamine allocates for each sheet of an old-format workbook (.xls): it builds every sheet when it
+    opens the file, reserving the rectangle a sheet's DIMENSIONS record declares (32-bit rows: a 10 GB
+    reservation from one record aborted the process) and allocating the rectangle of its cells (16-bit rows and
+    columns: 65,536 x 65,536 cells from two). Each sheet is read from where its BoundSheet8 record points, record
+    by record as calamine frames them, in every stream calamine may take for the workbook's. A container olefile
+    cannot read is refused: what calamine would read from it is unknown."""
+    try:
+        ole = olefile.OleFileIO(data)
+    except Exception as exc:  # noqa: BLE001 - olefile raises many kinds for a corrupt container
+        raise UnreadableContainer(f"corrupt OLE2 container ({type(exc).__name__}: {str(exc)[:120]})") from None
+    extents = []
+    with ole:
+        for path in ole.listdir(streams=True, storages=False):
+            if len(path) != 1 or path[0].lower() not in ("workbook", "book"):
+                continue
+            size = ole.get_size(path)
+            if size > len(data):
+                raise UnreadableContainer(
+                    f"corrupt OLE2 container (a {size:,}-byte stream in a {len(data):,}-byte file)"
+                )
+            try:
+                stream = ole.openstream(path).read()
+            except Exception as exc:  # noqa: BLE001
+                raise UnreadableContainer(f"corrupt OLE2 container ({type(exc).__name__}: {str(exc)[:120]})") from None
+            extents += [_xls_sheet(stream, at) for at in _xls_sheet_positions(stream)]
+    return extents
+
+
+def _xls_records(stream: bytes, at: int) -> Iterator[tuple[int, bytes]]:
+    """(type, payload) of the BIFF records from ``at`` on: a 16-bit type and length, then the payload."""
+    while at + 4 <= len(stream):
+        kind, length = struct.unpack_from("<HH", stream, at)
+        if at + 4 + length > len(stream):
+            return
+        yield kind, stream[at + 4 : at + 4 + length]
+        at += 4 + length
+
+
+def _xls_sheet_positions(stream: bytes) -> list[int]:
+    positions = []
+    for kind, payload in _xls_records(stream, 0):
+        if kind == _XLS_EOF:
+            break
+        if kind == _XLS_FILEPASS and payload[:2] != b"\0\0":  # encrypted: calamine stops here, reading no sheet
+            return []
+        if kind == _XLS_BOUNDSHEET and len(payload) >= 4:
+            positions.append(int.from_bytes(payload[:4], "little"))
+    return positions
+
+
+def _xls_sheet(stream: bytes, at: int) -> Extent:
+    rows = columns = cells = 0
+    for kind, payload in _xls_records(stream, at):
+        if kind == _XLS_EOF:
+            break
+        if kind in _XLS_CELL and len(payload) >= 4:
+            row, column = struct.unpack_from("<HH", payload)
+            rows, columns, cells = max(rows, row + 1), max(columns, column + 1), cells + 1
+        elif kind == _XLS_MULRK and len(payload) >= 6:
+            row, first = struct.unpack_from("<HH", payload)
+            last = int.from_bytes(payload[-2:], "little")
+            rows, columns, cells = max(rows, row + 1), max(columns, first + 1, last + 1), cells + 1
+        elif kind == _XLS_DIMENSIONS and len(payload) in (10, 14):
+            if len(payload) == 10:
+                first_row, last_row, first_col, last_col = struct.unpack_from("<HHHH", payload)
+            else:
+                first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", payload)
+            if last_row >= 1 and last_col >= 1:  # calamine reserves (last - first) of each, wrapping at 32 bits
+                rows = max(rows, (last_row - first_row) & 0xFFFF_FFFF)
+                columns = max(columns, (last_col - first_col) & 0xFFFF_FFFF)
+    return Extent(rows=rows, columns=columns, cells=cells)
+
+
+def _check_tables(extents: list[Extent], where: str, limits: Limits, what: str = "table") -> None:
+    """The tables of an OpenDocument spreadsheet or the sheets of an .xls: each within the sheet limits, and all
+    of them together within ``max_cells`` (calamine builds every one when it opens the file, not the one asked
+    for)."""
     for n, extent in enumerate(extents, 1):
-        _check_extent(extent, f"{where}, table {n}", limits)
+        _check_extent(extent, f"{where}, {what} {n}", limits)
     total = sum(extent.area for extent in extents)
     if total > limits.max_cells:
-        raise limits.exceeded(where, "the cells of all the spreadsheet's tables together,", total, "max_cells")
+        raise limits.exceeded(where, f"the cells of all the workbook's {what}s together,", total, "max_cells")
 
 
 #: the elements of an OpenDocument table calamine reads, by their literal names as it matches them (quick-xml,

@@ -16,7 +16,7 @@ from pathlib import Path
 from flows.discover import IGNORED_PREFIXES, find_files, refused_entries, scan_inbox  # noqa: F401 (re-exported)
 from flows.extract import file_sha256, open_regular, shown
 from flows.kinds import KINDS
-from flows.kinds.base import MAX_MESSAGE, failed, one_line, unexpected  # noqa: F401 (one_line, MAX_MESSAGE re-exported)
+from flows.kinds.base import MAX_MESSAGE, failed, is_panic, one_line, panicked, unexpected  # noqa: F401 (one_line, MAX_MESSAGE re-exported)
 from flows.limits import Limits
 from flows.retry import FileStillChanging, RetryPolicy, retry_io, unreadable_message, wait_until_settled
 from schemas.batch import FileBatch
@@ -136,12 +136,18 @@ def _probe(path: Path) -> None:
 
 def process_file(task: FileTask, reference: Reference, log=_log.warning) -> FileBatch:
     """Never raises for a data problem: an unreadable file comes back as a failed batch with a one-line message,
-    and so does any other error while this one file is processed (``Exception``, not ``BaseException``)."""
+    and so does any other error while this one file is processed (``Exception``), and a reader's panic (Rust code
+    such as calamine stopping on malformed content: pyo3 raises it as a ``BaseException``, which would otherwise
+    end the whole night with a traceback). Interrupts and exits are raised."""
     started = time.perf_counter()
     try:
         return _process_file(task, reference, log, started)
     except Exception as exc:  # noqa: BLE001 - one file never stops the night
         return unexpected(task, exc, started)
+    except BaseException as exc:
+        if not is_panic(exc):  # an interrupt, an exit: never this file's
+            raise
+        return panicked(task, exc, started)
     finally:
         give_back()  # the file's transient frames are freed: their pages go back (warehouse/memory.py)
 

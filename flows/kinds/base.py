@@ -87,6 +87,25 @@ def unexpected(task: FileTask, exc: Exception, started: float) -> FileBatch:
     )
 
 
+def is_panic(exc: BaseException) -> bool:
+    """A Rust panic inside an extension (calamine through fastexcel): pyo3 raises ``pyo3_runtime.PanicException``,
+    a ``BaseException``. The panic has unwound on the Rust side, so the process may go on."""
+    return type(exc).__name__ == "PanicException" and type(exc).__module__ == "pyo3_runtime"
+
+
+def panicked(task: FileTask, exc: BaseException, started: float) -> FileBatch:
+    """A reader's panic on one file fails that file alone, in words a steward can act on."""
+    log.debug("%s: a reader panicked", shown(task.file_key), exc_info=True)
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return failed(
+        task,
+        "file_unreadable",
+        f"{shown(task.path)}: not a readable workbook: its reader stopped on malformed content ({first}); ask the "
+        "agency to send it again, saved from Excel",
+        started,
+    )
+
+
 def batch_of(task: FileTask, started: float, **fields: Any) -> FileBatch:
     """A batch carrying the task's identity (file, version, agency, kind, path) and ``fields`` (loaded unless they
     say otherwise)."""

@@ -211,6 +211,34 @@ def xlsb_far_cells_bomb(ctx: Ctx) -> Case:
     return case(ctx, "bomb", "xlsb_far_cells", out, "MOD", "failed", "file_too_large")
 
 
+def xls_far_cells_bomb(ctx: Ctx) -> Case:
+    """An old-format workbook (.xls) under an .xlsx name whose sheet calamine would make huge at open: two cells
+    far apart, or a DIMENSIONS record declaring hundreds of millions of cells (reserved before any cell is read)."""
+    from tests.hostile.xlsbuild import dimensions, number, workbook, xls
+
+    body = ctx.rng.choice(
+        [
+            number(0, 0) + number(65_535, ctx.rng.choice([255, 16_383, 65_535])),
+            dimensions(0, ctx.rng.choice([1_000_000, 4_000_000_000]), 0, 256) + number(0, 0),
+        ]
+    )
+    out = ctx.dest("mod", "MOD_budget_FY2024.xlsx", "_xls")
+    out.write_bytes(xls(workbook(number(0, 0), body)))
+    return case(ctx, "bomb", "xls_far_cells", out, "MOD", "failed", "file_too_large")
+
+
+def xls_reader_panic(ctx: Ctx) -> Case:
+    """An .xls whose sheet record is too short for calamine, which panics (a BaseException through pyo3)."""
+    import struct
+
+    from tests.hostile.xlsbuild import bof, record, xls
+
+    stream = bof(0x0005) + record(0x0085, struct.pack("<I", 0)[: ctx.rng.randrange(0, 5)]) + record(0x000A)
+    out = ctx.dest("mod", "MOD_budget_FY2024.xlsx", "_panic")
+    out.write_bytes(xls(stream))
+    return case(ctx, "container", "xls_reader_panic", out, "MOD", "failed", "file_unreadable")
+
+
 def _sheet_bomb(ctx: Ctx, name: str, xml: bytes) -> Case:
     """MOD's budget workbook with its data sheet's XML replaced by ``xml``: refused before calamine reads it."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))

@@ -36,6 +36,8 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.understated_strings_bomb,
         c.ods_repeat_bomb,
         c.xlsb_far_cells_bomb,
+        c.xls_far_cells_bomb,
+        c.xls_reader_panic,
         c.many_entries,
         c.wall_of_sheets,
         c.lying_dimension,

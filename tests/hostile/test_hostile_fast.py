@@ -29,6 +29,7 @@ BOMBS = [
     "understated_strings_bomb",
     "ods_repeat_bomb",
     "xlsb_far_cells_bomb",
+    "xls_far_cells_bomb",
     "many_entries",
     "wall_of_sheets",
     "lying_dimension",

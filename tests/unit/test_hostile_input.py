@@ -521,3 +521,35 @@ def test_a_binary_workbook_with_far_cells_is_refused_whatever_its_name(sources, 
     batch = process_file(task_for(path, source(sources, "MOD")), reference)
     assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_too_large"]
     assert "1,048,576 rows x 16,384 columns" in batch.message and "DCF_MAX_CELLS" in batch.message
+
+
+def test_an_old_format_workbook_with_far_cells_is_refused_whatever_its_name(sources, reference, tmp_path):
+    """fastexcel reads an .xls named .xlsx, and calamine builds all its sheets at once: two cells at A1 and
+    (65536, 65536) made it allocate 137 GB, a DIMENSIONS record declaring a million rows reserve 10 GB (the process
+    aborted). The pre-check never looked at an .xls."""
+    from tests.hostile.xlsbuild import dimensions, number, workbook, xls
+
+    for name, body, limit in [
+        ("far", number(0, 0) + number(65_535, 65_535), "DCF_MAX_COLUMNS"),
+        ("dims", dimensions(0, 1_000_000, 0, 256) + number(0, 0), "DCF_MAX_CELLS"),
+    ]:
+        path = tmp_path / f"MOD_budget_{name}.xlsx"
+        path.write_bytes(xls(workbook(number(0, 0), body)))
+        batch = process_file(task_for(path, source(sources, "MOD")), reference)
+        assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_too_large"], batch.message
+        assert limit in batch.message and "sheet 2" in batch.message
+
+
+def test_a_readers_panic_fails_its_file_alone(sources, reference, tmp_path):
+    """calamine panics on some malformed records (a BoundSheet8 record of 4 bytes: index out of bounds); pyo3
+    raises that as a BaseException, which ended the whole night with a traceback. It fails the file alone."""
+    import struct
+
+    from tests.hostile.xlsbuild import bof, record, xls
+
+    stream = bof(0x0005) + record(0x0085, struct.pack("<I", 0)) + record(0x000A)
+    path = tmp_path / "MOD_budget_panic.xlsx"
+    path.write_bytes(xls(stream))
+    batch = process_file(task_for(path, source(sources, "MOD")), reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_unreadable"]
+    assert "its reader stopped on malformed content (index out of bounds" in batch.message
