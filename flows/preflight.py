@@ -169,8 +169,14 @@ def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]
                 _check_tables(ods_extents(zf, content[-1]), f"{where} (content.xml)", limits)
             for info in infos:  # every other entry calamine may read holds what the directory says, and no more
                 if info not in sheets and info not in content[-1:] and not info.filename.lower().endswith(".rels"):
-                    for _ in entry_blocks(zf, info):
-                        pass
+                    strings = declared_strings(entry_blocks(zf, info))
+                    if strings > limits.max_cells:  # calamine reserves room for them before reading one
+                        raise limits.exceeded(
+                            f"{where} ({_entry_name(info)})",
+                            "the shared strings it declares (uniqueCount),",
+                            strings,
+                            "max_cells",
+                        )
     except UnreadableContainer:
         raise
     except (
@@ -452,6 +458,22 @@ def _xls_sheet(stream: bytes, at: int) -> Extent:
                 rows = max(rows, (last_row - first_row) & 0xFFFF_FFFF)
                 columns = max(columns, (last_col - first_col) & 0xFFFF_FFFF)
     return Extent(rows=rows, columns=columns, cells=cells)
+
+
+_UNIQUE_COUNT = re.compile(rb"uniqueCount\s*=\s*[\"']\+?0*(\d{1,30})")
+
+
+def declared_strings(blocks: Iterable[bytes]) -> int:
+    """The largest ``uniqueCount`` an entry declares (0 if none): calamine reserves that many strings for the
+    shared strings table before reading one (uniqueCount="4000000000" asked for 96 GB and aborted the process). Read
+    anywhere in the entry, on any element, an upper bound."""
+    largest, tail = 0, b""
+    for block in blocks:
+        buf = tail + block
+        for m in _UNIQUE_COUNT.finditer(buf):
+            largest = max(largest, int(m.group(1)))
+        tail = buf[-64:]
+    return largest
 
 
 def _check_tables(extents: list[Extent], where: str, limits: Limits, what: str = "table") -> None:

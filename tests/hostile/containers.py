@@ -239,6 +239,15 @@ def xls_reader_panic(ctx: Ctx) -> Case:
     return case(ctx, "container", "xls_reader_panic", out, "MOD", "failed", "file_unreadable")
 
 
+def shared_strings_count_bomb(ctx: Ctx) -> Case:
+    """Shared strings declaring billions of strings (uniqueCount): calamine reserves room for them before reading
+    one, in a file of a few KB."""
+    count = ctx.rng.choice([1_000_000_000, 4_000_000_000, 10**15])
+    sst = f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="{count}"><si><t>x</t></si></sst>'.encode()
+    out = _with_entry(ctx, "_sst_count", deflated("xl/sharedStrings.xml", sst))
+    return case(ctx, "bomb", "shared_strings_count", out, "MOD", "failed", "file_too_large")
+
+
 def _sheet_bomb(ctx: Ctx, name: str, xml: bytes) -> Case:
     """MOD's budget workbook with its data sheet's XML replaced by ``xml``: refused before calamine reads it."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))

@@ -37,6 +37,7 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.ods_repeat_bomb,
         c.xlsb_far_cells_bomb,
         c.xls_far_cells_bomb,
+        c.shared_strings_count_bomb,
         c.xls_reader_panic,
         c.many_entries,
         c.wall_of_sheets,

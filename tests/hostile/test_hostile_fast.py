@@ -30,6 +30,7 @@ BOMBS = [
     "ods_repeat_bomb",
     "xlsb_far_cells_bomb",
     "xls_far_cells_bomb",
+    "shared_strings_count_bomb",
     "many_entries",
     "wall_of_sheets",
     "lying_dimension",

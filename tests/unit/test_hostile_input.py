@@ -553,3 +553,25 @@ def test_a_readers_panic_fails_its_file_alone(sources, reference, tmp_path):
     batch = process_file(task_for(path, source(sources, "MOD")), reference)
     assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_unreadable"]
     assert "its reader stopped on malformed content (index out of bounds" in batch.message
+
+
+def test_shared_strings_declaring_billions_are_refused(sample_inbox, sources, reference, tmp_path):
+    """calamine reserves room for the uniqueCount strings a workbook's shared strings declare before reading one:
+    uniqueCount="4000000000" asked for 96 GB and aborted the process, in a file of a few KB."""
+    from tests.hostile.zipbuild import deflated, entries_of, write_zip
+
+    base = sample_inbox[0] / "mod" / "MOD_budget_FY2024.xlsx"
+    sst = b'<sst xmlns="x" count="1" uniqueCount="4000000000"><si><t>x</t></si></sst>'
+    path = tmp_path / "MOD_budget_sst.xlsx"
+    write_zip(path, [*entries_of(base), deflated("xl/sharedStrings.xml", sst)])
+    batch = process_file(task_for(path, source(sources, "MOD")), reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_too_large"]
+    assert "uniqueCount" in batch.message and "4,000,000,000" in batch.message
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 1 << 20])
+def test_a_declared_string_count_is_read_wherever_blocks_end(size):
+    xml = b'<?xml version="1.0"?>' + b" " * 50 + b'<sst count="3" uniqueCount = "0123456789"><si/></sst>'
+    blocks = [xml[i : i + size] for i in range(0, len(xml), size)]
+    assert preflight.declared_strings(blocks) == 123_456_789
+    assert preflight.declared_strings([b"<sst count='9'/>"]) == 0
