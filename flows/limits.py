@@ -22,7 +22,9 @@ Defaults, and why (each can be raised per deployment through its environment var
   Excel is refused; raise the limit if an agency really sends one).
 - ``DCF_MAX_CELLS`` = 50,000,000: the rectangle calamine allocates for a sheet (last row x last column, at about
   32 bytes a cell: 1.6 GB). The 1M-line benchmark sheet spans 7M cells (1,000,008 rows x 7 columns), a full
-  1,048,576-row sheet of 40 columns 42M; a 150M-cell sheet does not pass.
+  1,048,576-row sheet of 40 columns 42M; a 150M-cell sheet does not pass. The same bound holds the tables of an
+  OpenDocument spreadsheet and the sheets of an .xls together (calamine builds them all when it opens the file),
+  and the shared strings an .xlsx declares (calamine reserves room for ``uniqueCount`` of them first).
 - ``DCF_MAX_CELL_CHARS`` = 32,767: Excel's own limit for the text of one cell. Longer cells (a 10 MB CSV field)
   fail the file with a short message, never a 10 MB log line.
 """

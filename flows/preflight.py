@@ -1,6 +1,8 @@
 """Cheap checks before a reader expands a file: what it is (a regular file), its size on disk, the zip directory
 of a workbook, the cells a sheet really references, and how many records a CSV physically holds (flows/limits.py
-says which limits and why).
+says which limits and why). fastexcel detects a workbook's format from its bytes, so every format calamine reads is
+bounded, whatever the file's name: .xlsx (below), OpenDocument (:func:`ods_extents`), binary .xlsb
+(:func:`xlsb_extent`) and old-format .xls (:func:`xls_extents`); ADR 0007 has the bombs each one stops.
 
 calamine allocates a sheet as the rectangle from its first to its last referenced cell, whatever the sheet's
 ``<dimension>`` element claims (a sheet with a lying dimension reads fine; one with cells at A1 and XFD1048576
