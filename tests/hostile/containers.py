@@ -80,15 +80,20 @@ def _data_sheet(xlsx: Path) -> str:
         ).filename
 
 
-def shared_strings_bomb(ctx: Ctx) -> Case:
-    """One 2 GiB shared string (about 2 MB on disk)."""
-    entry = repeated(
+def _two_gib_string() -> Entry:
+    """Shared strings holding one 2 GiB string (about 2 MB deflated)."""
+    return repeated(
         "xl/sharedStrings.xml",
         f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>'.encode(),
         b"A" * MIB,
         2048,
         b"</t></si></sst>",
     )
+
+
+def shared_strings_bomb(ctx: Ctx) -> Case:
+    """One 2 GiB shared string (about 2 MB on disk)."""
+    entry = _two_gib_string()
     return case(
         ctx, "bomb", "shared_strings_2gib", _with_entry(ctx, "_sst_bomb", entry), "MOD", "failed", "file_too_large"
     )
@@ -173,13 +178,7 @@ def understated_sheet_bomb(ctx: Ctx) -> Case:
 
 def understated_strings_bomb(ctx: Ctx) -> Case:
     """2 GiB of shared strings declared as 100 bytes: under every size and ratio limit, which read the directory."""
-    entry = repeated(
-        "xl/sharedStrings.xml",
-        f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>'.encode(),
-        b"A" * MIB,
-        2048,
-        b"</t></si></sst>",
-    )
+    entry = _two_gib_string()
     entry.size = 100
     return case(
         ctx, "bomb", "understated_strings", _with_entry(ctx, "_understated", entry), "MOD", "failed", "file_unreadable"

@@ -90,47 +90,13 @@ def write_zip(path: Path, entries: list[Entry]) -> None:
             big = e.size >= 0xFFFFFFFF or comp >= 0xFFFFFFFF
             extra = struct.pack("<HHQQ", 1, 16, e.size, comp) if big else b""
             sizes = (0xFFFFFFFF, 0xFFFFFFFF) if big else (comp, e.size)
-            fh.write(
-                struct.pack(
-                    "<IHHHHHIIIHH",
-                    0x04034B50,
-                    45 if big else 20,
-                    0,
-                    e.method,
-                    0,
-                    0x21,
-                    e.crc,
-                    *sizes,
-                    len(name),
-                    len(extra),
-                )
-                + name
-                + extra
-            )
+            # version needed, flags, method, time, date, CRC, sizes, name and extra lengths: in both headers
+            common = (45 if big else 20, 0, e.method, 0, 0x21, e.crc, *sizes, len(name), len(extra))
+            fh.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, *common) + name + extra)
             for part in e.parts:
                 fh.write(part)
             central.append(
-                struct.pack(
-                    "<IHHHHHHIIIHHHHHII",
-                    0x02014B50,
-                    45,
-                    45 if big else 20,
-                    0,
-                    e.method,
-                    0,
-                    0x21,
-                    e.crc,
-                    *sizes,
-                    len(name),
-                    len(extra),
-                    0,
-                    0,
-                    0,
-                    0,
-                    offset,
-                )
-                + name
-                + extra
+                struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, *common, 0, 0, 0, 0, offset) + name + extra
             )
         start = fh.tell()
         fh.write(b"".join(central))
