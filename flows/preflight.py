@@ -275,9 +275,15 @@ def _entry_name(info: zipfile.ZipInfo) -> str:
     return info.filename[:80].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+#: relationship types whose target calamine reads as a sheet: worksheets, and dialog and chart sheets too (a far
+#: cell in a dialogsheet's part aborted the process while the scan took worksheets only); macro sheets for good
+#: measure
+_SHEET_TYPES = (b"/worksheet", b"/dialogsheet", b"/chartsheet", b"/macrosheet")
+
+
 def _worksheets(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
-    """The entries calamine may read as sheets: everything under xl/worksheets/ and every target of a worksheet
-    relationship (resolved as calamine resolves it: relative to xl/)."""
+    """The entries calamine may read as sheets: everything under xl/worksheets/ and every target of a worksheet,
+    dialog sheet or chart sheet relationship (resolved as calamine resolves it: relative to xl/)."""
     targets = set()
     for info in infos:
         if not info.filename.lower().endswith(".rels"):
@@ -287,7 +293,7 @@ def _worksheets(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[zipfi
         for tag in re.findall(rb"<(?:\w+:)?Relationship\b[^>]*>", b"".join(entry_blocks(zf, info))):
             kind = re.search(rb"""\bType\s*=\s*["']([^"']*)["']""", tag)
             target = re.search(rb"""\bTarget\s*=\s*["']([^"']*)["']""", tag)
-            if kind and target and kind.group(1).rstrip(b"/").endswith(b"/worksheet"):
+            if kind and target and kind.group(1).rstrip(b"/").lower().endswith(_SHEET_TYPES):
                 name = target.group(1).decode("utf-8", "replace").lstrip("/")
                 targets.add(posixpath.normpath(name if name.lower().startswith("xl/") else f"xl/{name}").lower())
     return [

@@ -247,6 +247,27 @@ def shared_strings_count_bomb(ctx: Ctx) -> Case:
     return case(ctx, "bomb", "shared_strings_count", out, "MOD", "failed", "file_too_large")
 
 
+def other_sheet_type_bomb(ctx: Ctx) -> Case:
+    """The data sheet moved out of xl/worksheets/ behind a dialog-sheet or chart-sheet relationship (calamine reads
+    either as a sheet), with a cell at the far corner."""
+    base = ctx.base("mod", "MOD_budget_FY2024.xlsx")
+    kind = ctx.rng.choice(["dialogsheet", "chartsheet"])
+    with zipfile.ZipFile(base) as zf:
+        rels = zf.read("xl/_rels/workbook.xml.rels").replace(
+            b'relationships/worksheet" Target="/xl/worksheets/sheet1.xml"',
+            f'relationships/{kind}" Target="/xl/other/1.xml"'.encode(),
+        )
+        far = zf.read("xl/worksheets/sheet1.xml").replace(
+            b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>'
+        )
+    moved = ("xl/_rels/workbook.xml.rels", "xl/worksheets/sheet1.xml")
+    entries = [e for e in entries_of(base) if e.name not in moved]
+    entries += [deflated("xl/_rels/workbook.xml.rels", rels), deflated("xl/other/1.xml", far)]
+    out = ctx.dest("mod", "MOD_budget_FY2024.xlsx", "_other_sheet")
+    write_zip(out, entries)
+    return case(ctx, "bomb", "other_sheet_type", out, "MOD", "failed", "file_too_large")
+
+
 def _sheet_bomb(ctx: Ctx, name: str, xml: bytes) -> Case:
     """MOD's budget workbook with its data sheet's XML replaced by ``xml``: refused before calamine reads it."""
     sheet = _data_sheet(ctx.base("mod", "MOD_budget_FY2024.xlsx"))

@@ -38,6 +38,7 @@ KINDS: dict[str, Callable[[Ctx], Case | None]] = {
         c.xlsb_far_cells_bomb,
         c.xls_far_cells_bomb,
         c.shared_strings_count_bomb,
+        c.other_sheet_type_bomb,
         c.xls_reader_panic,
         c.many_entries,
         c.wall_of_sheets,

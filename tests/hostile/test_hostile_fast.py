@@ -31,6 +31,7 @@ BOMBS = [
     "xlsb_far_cells_bomb",
     "xls_far_cells_bomb",
     "shared_strings_count_bomb",
+    "other_sheet_type_bomb",
     "many_entries",
     "wall_of_sheets",
     "lying_dimension",

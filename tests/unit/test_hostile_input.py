@@ -575,3 +575,27 @@ def test_a_declared_string_count_is_read_wherever_blocks_end(size):
     blocks = [xml[i : i + size] for i in range(0, len(xml), size)]
     assert preflight.declared_strings(blocks) == 123_456_789
     assert preflight.declared_strings([b"<sst count='9'/>"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["dialogsheet", "chartsheet"])
+def test_a_far_cell_in_a_sheet_of_another_type_is_refused(sample_inbox, sources, reference, tmp_path, kind):
+    """calamine reads the target of a dialog-sheet or chart-sheet relationship as a sheet too; a far cell in one
+    kept outside xl/worksheets/ made it allocate 512 GB (the process aborted) while the scan took worksheets only."""
+    from tests.hostile.zipbuild import deflated, entries_of, write_zip
+
+    base = sample_inbox[0] / "mod" / "MOD_budget_FY2024.xlsx"
+    with zipfile.ZipFile(base) as zf:
+        rels = zf.read("xl/_rels/workbook.xml.rels")
+        sheet = zf.read("xl/worksheets/sheet1.xml")
+    rels = rels.replace(
+        b'relationships/worksheet" Target="/xl/worksheets/sheet1.xml"',
+        f'relationships/{kind}" Target="/xl/m/1.xml"'.encode(),
+    )
+    assert f"/{kind}".encode() in rels
+    far = sheet.replace(b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>')
+    keep = [e for e in entries_of(base) if e.name not in ("xl/_rels/workbook.xml.rels", "xl/worksheets/sheet1.xml")]
+    path = tmp_path / "MOD_budget_other.xlsx"
+    write_zip(path, [*keep, deflated("xl/_rels/workbook.xml.rels", rels), deflated("xl/m/1.xml", far)])
+    batch = process_file(task_for(path, source(sources, "MOD")), reference)
+    assert batch.status == "failed" and batch.failures["rule"].tolist() == ["file_too_large"]
+    assert "xl/m/1.xml" in batch.message and "DCF_MAX_CELLS" in batch.message
