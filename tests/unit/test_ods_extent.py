@@ -78,7 +78,7 @@ def test_a_bomb_is_refused_and_every_table_counts_toward_the_limit():
         check_workbook(bomb, "MOD_budget.xlsx", Limits.from_env())
     two = ods(table(row(VALUE.format(cols(10)), 60), name="A"), table(row(VALUE.format(cols(10)), 60), name="B"))
     check_workbook(two, "MOD_budget.xlsx", Limits(max_cells=1200))
-    with pytest.raises(LimitExceeded, match="all the spreadsheet's tables together, 1,200 is over the limit of 1,000"):
+    with pytest.raises(LimitExceeded, match="all the workbook's tables together, 1,200 is over the limit of 1,000"):
         check_workbook(two, "MOD_budget.xlsx", Limits(max_cells=1000))
 
 
