@@ -141,9 +141,10 @@ def check_size(size: int, where: str, limits: Limits) -> int:
 
 
 def check_workbook(data: bytes, where: str, limits: Limits) -> dict[str, Extent]:
-    """Refuse a workbook whose zip directory or sheets exceed the limits, before calamine opens it. Bytes that
-    are not a zip (an old .xls, random bytes) pass: calamine tells what they are. Returns each worksheet entry's
-    extent, by entry name (what else the scan saw: unknown error values, formulas without a saved result)."""
+    """Refuse a workbook whose zip directory or sheets exceed the limits, before calamine opens it: an .xlsx or
+    .xlsb, an OpenDocument spreadsheet (zips), or an .xls (an OLE2 compound file). Other bytes pass: calamine tells
+    what they are. Returns each worksheet entry's extent, by entry name (what else the scan saw: unknown error
+    values, formulas without a saved result); none for an .xls."""
     check_size(len(data), where, limits)
     if data.startswith(OLE2_MAGIC):  # an old-format workbook (.xls), whatever the file's name
         _check_tables(xls_extents(data), f"{where} (Workbook stream)", limits, "sheet")
