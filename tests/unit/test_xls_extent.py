@@ -44,6 +44,14 @@ def test_a_sheet_over_the_limits_is_refused_before_calamine_reads_it(body, limit
         check_workbook(xls(workbook(body)), "MOD_budget.xlsx", Limits.from_env())
 
 
+def test_the_largest_sheet_of_the_old_format_is_legal():
+    """BIFF8's own sheet size, 65,536 rows x 256 columns (16.8M cells), is under DCF_MAX_CELLS: a real .xls filled
+    to its corner passes (a hostile-corpus variant that expected it refused broke its promise in make fuzz)."""
+    data = xls(workbook(number(0, 0) + number(65_535, 255)))
+    assert bounds(data) == [(65_536, 256)]
+    check_workbook(data, "MOD_budget.xlsx", Limits.from_env())
+
+
 def test_every_sheet_counts_toward_the_limit():
     data = xls(workbook(dimensions(0, 100, 0, 10), dimensions(0, 100, 0, 10)))
     check_workbook(data, "w.xls", Limits(max_cells=2000))
