@@ -8,8 +8,8 @@ free pages took it to 964 MiB and Arrow's to 682 MiB, each in under a millisecon
 
 Arrow allocates from jemalloc, not from pyarrow's default mimalloc (:func:`use_jemalloc`, on importing this module,
 which every path that processes or stores a file does): the same whole-sheet-failing workbook's ``dcf run`` peaked
-at 1,067,440-1,098,112 KiB with mimalloc (5 runs, 2026-12-03, 2-core AMD EPYC), over the 1 GiB bound, and at
-992,108-1,001,688 KiB with jemalloc (3 runs); a 1M-line night took 6.40-6.81 s against 6.69-7.17 s (4 runs each).
+at 1,066,096-1,098,112 KiB with mimalloc (10 runs, 2026-12-03, 2-core AMD EPYC), over the 1 GiB bound, and at
+987,448-1,013,112 KiB with jemalloc (6 runs); a 1M-line night took 6.40-6.81 s against 6.69-7.17 s (4 runs each).
 ``ARROW_DEFAULT_MEMORY_POOL`` set by the user is left as it is."""
 
 from __future__ import annotations
