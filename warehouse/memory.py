@@ -1,7 +1,7 @@
 """Memory a finished file's work freed goes back to the operating system (issue 17, point 8).
 
 A large file's transient frames are freed when its work ends, but the allocators keep the pages for later use:
-Arrow's pool (mimalloc) per thread, and glibc's malloc arenas. Measured on a 1,048,575-row sheet whose every row
+Arrow's pool (then mimalloc) per thread, and glibc's malloc arenas. Measured on a 1,048,575-row sheet whose every row
 fails, just after ``process_file``: 1,193 MiB resident, of which 303 MiB were live Arrow buffers; returning glibc's
 free pages took it to 964 MiB and Arrow's to 682 MiB, each in under a millisecond. Without this, the next phase
 (storing the file, under DuckDB's own bound) starts from the high-water mark of the previous one.
