@@ -14,11 +14,12 @@ rows; two threads did not help (insert 110 against 58 ms, commit 173-185 against
 from __future__ import annotations
 
 import argparse
-import re
 import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchmarks.corpus import cache_root
+from warehouse.ddl import apply_ddl
 
 ROOT = Path(__file__).resolve().parents[1]
 LINEAGE = ["file_key", "sheet", "file_hash", "load_id"]
@@ -36,12 +38,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def fact_ddl() -> str:
-    text = (ROOT / "warehouse" / "sql" / "001_tables.sql").read_text(encoding="utf-8")
-    found = re.search(r"CREATE TABLE IF NOT EXISTS fact_funding_line \(.*?\n\);", text, re.S)
-    if found is None:
-        raise SystemExit("fact_funding_line's DDL not found in warehouse/sql/001_tables.sql")
-    return found.group(0)
+@contextmanager
+def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A new DuckDB file of its own, on one thread, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="dcf-store-cost-"))
+    try:
+        con = duckdb.connect(str(folder / "w.duckdb"))
+        con.execute("SET threads = 1")
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def default_workbook() -> Path:
@@ -65,13 +74,11 @@ def normalised_rows(workbook: Path) -> pd.DataFrame:
     return batch.rows
 
 
-def store(rows: pa.Table, columns: list[str], ddl: str, threads: int, repeat: int) -> tuple[float, float, float, int]:
-    """(insert CPU-s, commit CPU-s, commit wall-s), summed over ``repeat`` files of these rows, and the rows the
-    table holds at the end."""
-    folder = Path(tempfile.mkdtemp(prefix="dcf-store-cost-"))
-    try:
-        con = duckdb.connect(str(folder / "w.duckdb"))
-        con.execute(ddl)
+def store(rows: pa.Table, columns: list[str], threads: int, repeat: int) -> tuple[float, float, float, int]:
+    """(insert CPU-s, commit CPU-s, commit wall-s), summed over ``repeat`` files of these rows stored into the
+    warehouse's own ``fact_funding_line`` (its DDL, CHECKs included), and the rows it holds at the end."""
+    with scratch() as con:
+        apply_ddl(con)
         con.execute(f"SET threads = {threads}")
         con.register("_incoming", rows)
         names = ", ".join(columns + LINEAGE)
@@ -86,19 +93,13 @@ def store(rows: pa.Table, columns: list[str], ddl: str, threads: int, repeat: in
             commit_wall += time.perf_counter() - w1
             insert, commit = insert + c1 - c0, commit + cpu_seconds() - c1
         held = con.execute("SELECT count(*) FROM fact_funding_line").fetchone()
-        con.close()
         return insert, commit, commit_wall, held[0] if held else 0
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def per_column(rows: pa.Table, repeat: int) -> None:
     print(f"{'column':24s} CPU-s for {repeat} x {rows.num_rows:,} rows (insert + commit, a table of that column)")
     for name in rows.column_names:
-        folder = Path(tempfile.mkdtemp(prefix="dcf-store-cost-"))
-        try:
-            con = duckdb.connect(str(folder / "w.duckdb"))
-            con.execute("SET threads = 1")
+        with scratch() as con:
             con.register("_one", rows.select([name]))
             con.execute("CREATE TABLE t AS SELECT * FROM _one LIMIT 0")
             c0 = cpu_seconds()
@@ -107,9 +108,6 @@ def per_column(rows: pa.Table, repeat: int) -> None:
                 con.execute("INSERT INTO t SELECT * FROM _one")
                 con.execute("COMMIT")
             print(f"{name:24s} {cpu_seconds() - c0:.2f}")
-            con.close()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,10 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     workbook = args.workbook or default_workbook()
     frame = normalised_rows(workbook)
     rows = pa.Table.from_pandas(frame, preserve_index=False)
-    ddl = fact_ddl()
     print(f"{workbook.name}: {rows.num_rows:,} rows x {rows.num_columns} columns (+ {len(LINEAGE)} lineage)")
     for threads in (int(t) for t in args.threads.split(",")):
-        insert, commit, wall, _ = store(rows, list(frame.columns), ddl, threads, args.repeat)
+        insert, commit, wall, _ = store(rows, list(frame.columns), threads, args.repeat)
         per_million = 1_000_000 / (rows.num_rows * args.repeat)
         print(
             f"threads={threads}: INSERT {insert * per_million:.2f} CPU-s, COMMIT {commit * per_million:.2f} CPU-s "

@@ -1,12 +1,12 @@
 """benchmarks/store_cost.py stores a real normalised batch the way the nightly writer does: every column of the
-batch and the four lineage columns land in the warehouse's own fact_funding_line (its DDL, CHECKs included), once
-per repeated file."""
+batch and the four lineage columns land in the warehouse's own fact_funding_line (warehouse.ddl.apply_ddl, CHECKs
+included), once per repeated file."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from benchmarks.store_cost import LINEAGE, fact_ddl, normalised_rows, store
+from benchmarks.store_cost import normalised_rows, store
 
 
 def test_the_diagnostic_stores_every_row_of_a_real_batch_into_the_fact_table(sample_inbox):
@@ -14,9 +14,7 @@ def test_the_diagnostic_stores_every_row_of_a_real_batch_into_the_fact_table(sam
     workbook = sorted((inbox / "mod").glob("MOD_budget_*.xlsx"))[0]
     frame = normalised_rows(workbook)
     assert len(frame) > 100
-    ddl = fact_ddl()
-    assert "CREATE TABLE IF NOT EXISTS fact_funding_line" in ddl and all(c in ddl for c in LINEAGE)
     rows = pa.Table.from_pandas(frame, preserve_index=False)
-    insert, commit, wall, held = store(rows, list(frame.columns), ddl, threads=1, repeat=3)
+    insert, commit, wall, held = store(rows, list(frame.columns), threads=1, repeat=3)
     assert held == 3 * len(frame)
     assert insert >= 0 and commit >= 0 and wall > 0
