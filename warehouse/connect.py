@@ -240,9 +240,8 @@ def lift_storage(path: Path) -> None:
         con.execute(f"ATTACH {_quote(str(path))} AS lifted (STORAGE_VERSION {_quote(STORAGE_VERSION)})")
         con.execute(f"CREATE TABLE lifted.main.{_LIFT_TABLE} (i INTEGER)")
         con.execute(f"DROP TABLE lifted.main.{_LIFT_TABLE}")
-        con.execute("DETACH lifted")  # checkpoints it: the version goes into the file
     finally:
-        con.close()
+        con.close()  # checkpoints the file: the version goes into it
 
 
 def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
