@@ -73,12 +73,15 @@ def _reader(path: str, stop, deadline: float, out: str, beat) -> None:
     """An analyst's process: open read-only, query, close, again and again until told to stop (or a deadline);
     its result (queries, first errors, error count) written to the file ``out`` as JSON. ``beat``: when its last
     query ended (a starved reader and a hung one differ)."""
+    import faulthandler
     import json as _json
     import os as _os
     import time as _time
 
     import duckdb as _duckdb
 
+    crash = open(out + ".fault", "w", encoding="utf-8")  # noqa: SIM115 - open until the process ends
+    faulthandler.enable(crash)  # a reader that dies of a signal leaves where it was
     done, errors = 0, []
     while not stop.is_set() and _time.time() < deadline:
         try:
@@ -131,7 +134,11 @@ def test_four_readers_see_no_error_during_repeated_loads(published, sample_inbox
     for r in readers:
         if r.is_alive():
             r.kill()
-    assert all(found for _, _, found in state), f"(exit code, seconds since its last query, result) per reader: {state}"
+    faults = [Path(str(o) + ".fault").read_text(encoding="utf-8") for o in outs if Path(str(o) + ".fault").exists()]
+    assert all(found for _, _, found in state), (
+        f"(exit code, seconds since its last query, result) per reader: {state}; "
+        f"where a reader died: {[f for f in faults if f]}"
+    )
     results = [json.loads(o.read_text(encoding="utf-8")) for o in outs]
     assert loads == 3
     assert all(done > 0 for done, _, _ in results), results
