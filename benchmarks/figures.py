@@ -78,10 +78,11 @@ def fit_slope(points: Sequence[tuple[float, float]]) -> float | None:
 
 
 def load_note(start: float, end: float, cores: int) -> str:
-    """The load averages at the start and end of a run, and whether the machine was shared (either above
-    ``BUSY_LOAD_PER_CORE`` per core)."""
+    """The load averages at the start and end of a run, and whether the machine was shared: above
+    ``BUSY_LOAD_PER_CORE`` per core at the start, or at the end beyond what the benchmark itself adds (it keeps
+    every core busy, so up to ``cores`` of the end's load is its own: a quiet 2-core run ends at 1.4-2.0)."""
     said = f"load average (1 min) {start:.2f} at the start, {end:.2f} at the end, on {cores} cores"
-    if max(start, end) > BUSY_LOAD_PER_CORE * cores:
+    if start > BUSY_LOAD_PER_CORE * cores or end > cores + BUSY_LOAD_PER_CORE * cores:
         return (
             f"{said}: the machine was SHARED with other work during this run (above {BUSY_LOAD_PER_CORE:g} per "
             "core), so the times are slower and noisier than on an idle machine; ratios measured in the same run "

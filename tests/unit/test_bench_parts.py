@@ -74,10 +74,14 @@ def test_targets_say_what_they_want():
 
 def test_load_note_says_when_the_machine_was_shared():
     assert load_note(0.4, 0.9, 2) == "load average (1 min) 0.40 at the start, 0.90 at the end, on 2 cores (quiet)"
+    # the benchmark's own two busy cores are in the end's load: a quiet run still ends near 2
+    assert load_note(0.21, 1.37, 2).endswith("on 2 cores (quiet)")
+    assert load_note(0.2, 3.0, 2).endswith("(quiet)")
     busy = load_note(3.0, 0.2, 2)
     assert busy.startswith(
         "load average (1 min) 3.00 at the start, 0.20 at the end, on 2 cores: the machine was SHARED"
     )
+    assert "SHARED" in load_note(0.4, 3.1, 2)  # more than its own two cores' worth at the end
 
 
 def test_cache_key_names_lines_files_seed_and_generator():
