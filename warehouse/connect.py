@@ -224,15 +224,10 @@ def lift_storage(path: Path) -> None:
     """Make the plain file ``path``, before it is opened read-write, one written in :data:`STORAGE_VERSION`'s format:
     a new file is created in it; a file in an older one (a warehouse written before this setting) is lifted to it,
     its rows as they were (DuckDB writes the new version into the file with the first change it checkpoints, here a
-    table made and dropped); a file in that format or a newer one is left as it is. An encrypted file (no key is
-    configured, or this would not be asked) is left to the caller's open, which says what is missing."""
+    table made and dropped); a file in that format or a newer one is left as it is. An encrypted file cannot be
+    read without the key: DuckDB's CatalogException, which :func:`open_warehouse` turns into the missing key."""
     if path.exists():
-        try:
-            found = storage_version(path)
-        except duckdb.CatalogException as exc:
-            if NO_KEY in str(exc):
-                return
-            raise
+        found = storage_version(path)
         if found and _version(found) >= _version(STORAGE_VERSION):
             return
     con = duckdb.connect()

@@ -74,3 +74,23 @@ def test_a_file_that_is_no_database_is_not_touched(tmp_path):
     with pytest.raises(duckdb.Error):
         lift_storage(path)
     assert path.read_bytes() == b"not a database" * 100
+
+
+def test_an_encrypted_file_opened_for_writing_without_the_key_is_the_missing_key_and_stays_as_it_was(
+    tmp_path, monkeypatch
+):
+    from schemas.settings import KEY_ENV, KEY_SECRET_ENV
+    from warehouse.connect import httpfs_extension
+    from warehouse.errors import WarehouseKeyProblem
+
+    path = tmp_path / "sealed.duckdb"
+    with duckdb.connect() as con:
+        con.execute(f"LOAD '{httpfs_extension()}'")
+        con.execute(f"ATTACH '{path}' AS sealed (ENCRYPTION_KEY 'correct horse battery staple 42')")
+        con.execute("CREATE TABLE sealed.t AS SELECT 1 AS i")
+    before = path.read_bytes()
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(KEY_SECRET_ENV, raising=False)
+    with pytest.raises(WarehouseKeyProblem, match="is encrypted and no key is set"):
+        open_warehouse(path, read_only=False)
+    assert path.read_bytes() == before
