@@ -127,20 +127,11 @@ def check_noop(summary, corpus: Corpus) -> list[str]:
 # --------------------------------------------------------------------------- baselines
 
 
-def _create_like_warehouse(database: Path) -> None:
-    """Create a baseline's new file in the storage format the warehouse is written in."""
-    from warehouse.connect import lift_storage
-
-    lift_storage(database)
-
-
 def raw_limit(corpus: Corpus, database: Path) -> None:
-    """fastexcel -> Arrow -> DuckDB, one file after another, one table per file (in the warehouse's storage format,
-    so that the flow gains nothing on the limit from a setting the limit could use as well)."""
+    """fastexcel -> Arrow -> DuckDB, one file after another, one table per file."""
     import duckdb
     import fastexcel
 
-    _create_like_warehouse(database)
     con = duckdb.connect(str(database))
     try:
         for i, entry in enumerate(corpus.files):
@@ -166,11 +157,10 @@ def _duckdb_type(dtype) -> str:
 
 
 def naive(files: list[dict], corpus: Corpus, database: Path) -> None:
-    """pandas.read_excel (openpyxl) -> executemany INSERT, one table per file (in the warehouse's storage format)."""
+    """pandas.read_excel (openpyxl) -> executemany INSERT, one table per file."""
     import duckdb
     import pandas as pd
 
-    _create_like_warehouse(database)
     con = duckdb.connect(str(database))
     try:
         for i, entry in enumerate(files):
