@@ -134,10 +134,10 @@ def test_four_readers_see_no_error_during_repeated_loads(published, sample_inbox
     for r in readers:
         if r.is_alive():
             r.kill()
-    faults = [Path(str(o) + ".fault").read_text(encoding="utf-8") for o in outs if Path(str(o) + ".fault").exists()]
+    fault_files = [Path(f"{o}.fault") for o in outs]
+    faults = [text for f in fault_files if f.exists() and (text := f.read_text(encoding="utf-8"))]
     assert all(found for _, _, found in state), (
-        f"(exit code, seconds since its last query, result) per reader: {state}; "
-        f"where a reader died: {[f for f in faults if f]}"
+        f"(exit code, seconds since its last query, result) per reader: {state}; where a reader died: {faults}"
     )
     results = [json.loads(o.read_text(encoding="utf-8")) for o in outs]
     assert loads == 3
