@@ -127,11 +127,20 @@ def check_noop(summary, corpus: Corpus) -> list[str]:
 # --------------------------------------------------------------------------- baselines
 
 
+def _create_like_warehouse(database: Path) -> None:
+    """Create a baseline's new file in the storage format the warehouse is written in."""
+    from warehouse.connect import lift_storage
+
+    lift_storage(database)
+
+
 def raw_limit(corpus: Corpus, database: Path) -> None:
-    """fastexcel -> Arrow -> DuckDB, one file after another, one table per file."""
+    """fastexcel -> Arrow -> DuckDB, one file after another, one table per file (in the warehouse's storage format,
+    so that the flow gains nothing on the limit from a setting the limit could use as well)."""
     import duckdb
     import fastexcel
 
+    _create_like_warehouse(database)
     con = duckdb.connect(str(database))
     try:
         for i, entry in enumerate(corpus.files):
@@ -157,10 +166,11 @@ def _duckdb_type(dtype) -> str:
 
 
 def naive(files: list[dict], corpus: Corpus, database: Path) -> None:
-    """pandas.read_excel (openpyxl) -> executemany INSERT, one table per file."""
+    """pandas.read_excel (openpyxl) -> executemany INSERT, one table per file (in the warehouse's storage format)."""
     import duckdb
     import pandas as pd
 
+    _create_like_warehouse(database)
     con = duckdb.connect(str(database))
     try:
         for i, entry in enumerate(files):

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchmarks.corpus import cache_root
+from warehouse.connect import lift_storage
 from warehouse.ddl import apply_ddl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,7 @@ def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
     """A new DuckDB file of its own, on one thread, removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="dcf-store-cost-"))
     try:
+        lift_storage(folder / "w.duckdb")  # created in the warehouse's storage format
         con = duckdb.connect(str(folder / "w.duckdb"))
         con.execute("SET threads = 1")
         try:

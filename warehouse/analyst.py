@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.connect import attach, current_catalog
+from warehouse.connect import STORAGE_VERSION, attach, current_catalog
 
 #: warehouse_meta key of the full warehouse: the restricted agency codes, a JSON list (absent: none)
 RESTRICTED_KEY = "restricted_agencies"
@@ -63,7 +63,10 @@ def build(full: Path, out: Path) -> dict[str, int] | None:
         src = current_catalog(con)
         codes = _literal_list(restricted)
         out.unlink(missing_ok=True)
-        con.execute(f"ATTACH '{str(out).replace(chr(39), chr(39) * 2)}' AS analyst")  # no key: a plain file
+        # no key: a plain file, in the warehouse's storage format
+        con.execute(
+            f"ATTACH '{str(out).replace(chr(39), chr(39) * 2)}' AS analyst (STORAGE_VERSION '{STORAGE_VERSION}')"
+        )
         con.execute(f"COPY FROM DATABASE {src} TO analyst (SCHEMA)")  # tables, constraints, views, comments
         con.execute(
             "CREATE TEMP TABLE restricted_file AS "

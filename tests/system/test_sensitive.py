@@ -216,6 +216,11 @@ def test_the_analyst_edition_holds_nothing_of_the_restricted_agency(night):
         con.close()
 
 
+def test_the_analyst_edition_is_written_in_the_warehouse_storage_format(night):
+    _, edition, _ = night
+    assert connect.storage_version(edition) == connect.STORAGE_VERSION + "+"
+
+
 def test_analysts_open_the_edition_with_their_tools_and_the_readme_queries_run(night):
     _, edition, _ = night
     with duckdb.connect(str(edition), read_only=True) as con:  # Python, no key
