@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.connect import STORAGE_VERSION, attach, current_catalog
+from warehouse.connect import STORAGE_VERSION, attach, close, current_catalog
 
 #: warehouse_meta key of the full warehouse: the restricted agency codes, a JSON list (absent: none)
 RESTRICTED_KEY = "restricted_agencies"
@@ -108,7 +108,7 @@ def build(full: Path, out: Path) -> dict[str, int] | None:
         con.execute("DETACH analyst")
         return left_out
     finally:
-        con.close()
+        close(con)
 
 
 def _night_totals(con: duckdb.DuckDBPyConnection, src: str, codes: str) -> None:

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,45 @@ def open_warehouse(
     return con
 
 
+def quiesce(con: duckdb.DuckDBPyConnection) -> bool:
+    """Stop DuckDB's worker threads of ``con``'s database, each after it has released its last task; whether it
+    could. The way to close a connection is :func:`close`, which does this first (docs/adr/0015).
+
+    DuckDB 1.5.5 closes a database's files before it stops its worker threads. A worker that has finished a task of
+    the last query (a hash join over a scan of the file) but not yet released it then frees blocks into storage that
+    is gone, and the process dies of SIGSEGV: about once in 10,000 closes on a busy machine, in readers that did
+    nothing but query and close. Lowering the thread count makes DuckDB join its workers while the database is whole
+    (a worker releases its task before it looks whether to stop). A connection that cannot change it (closed
+    already, or its configuration locked: ``dcf sql`` runs on one thread for this) is left as it is. Another open
+    connection to the same database in this process keeps working, on one thread."""
+    try:
+        con.execute("SET threads = 1")
+    except duckdb.Error:
+        return False
+    return True
+
+
+def close(con: duckdb.DuckDBPyConnection) -> None:
+    """Close ``con`` safely: :func:`quiesce`, then close."""
+    quiesce(con)
+    con.close()
+
+
+@contextmanager
+def session(
+    path: Path | str,
+    *,
+    read_only: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`open_warehouse` for a ``with`` block, closed by :func:`close`."""
+    con = open_warehouse(path, read_only=read_only, config=config)
+    try:
+        yield con
+    finally:
+        close(con)
+
+
 def _version(text: str) -> tuple[int, ...]:
     """``"v1.3.0+"`` (DuckDB's storage version tag) as ``(1, 3, 0)``."""
     return tuple(int(part) for part in text.strip("v+").split(".") if part.isdigit())
@@ -217,7 +257,7 @@ def storage_version(path: Path) -> str:
         ).fetchone()
         return str(row[0]) if row and row[0] else ""
     finally:
-        con.close()
+        close(con)
 
 
 def lift_storage(path: Path) -> None:
@@ -236,7 +276,7 @@ def lift_storage(path: Path) -> None:
         con.execute(f"CREATE TABLE lifted.main.{_LIFT_TABLE} (i INTEGER)")
         con.execute(f"DROP TABLE lifted.main.{_LIFT_TABLE}")
     finally:
-        con.close()  # checkpoints the file: the version goes into it
+        close(con)  # checkpoints the file: the version goes into it
 
 
 def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
@@ -278,7 +318,7 @@ def encrypt_copy(source: Path, target: Path) -> None:
         con.execute("DETACH plain_source")
         con.execute("CHECKPOINT")
     finally:
-        con.close()
+        close(con)
 
 
 def current_catalog(con: duckdb.DuckDBPyConnection) -> str:

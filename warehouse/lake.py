@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.connect import attach
+from warehouse.connect import attach, close
 from warehouse.faults import faultpoint
 
 #: what analysts query; audit and staging tables stay in the warehouse file
@@ -76,4 +76,4 @@ def publish_to_lake(warehouse: Path, catalog: str, data_path: str, tables: tuple
         assert row is not None  # an aggregate returns one row
         return row[0]
     finally:
-        con.close()
+        close(con)

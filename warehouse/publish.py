@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 
 from warehouse import analyst
-from warehouse.connect import configured_key, httpfs_extension, is_encrypted, open_warehouse
+from warehouse.connect import close, configured_key, httpfs_extension, is_encrypted, open_warehouse, session
 from warehouse.errors import WarehouseBusy, WarehouseError, WarehouseKeyProblem, WarehouseUnreadable
 from warehouse.faults import faultpoint
 from warehouse.filecopy import copy_file
@@ -171,7 +171,7 @@ def read_only(warehouse: Path, config: dict[str, Any] | None = None) -> Iterator
         try:
             yield con
         finally:
-            con.close()
+            close(con)
 
 
 def meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -226,7 +226,7 @@ def _inspect(path: Path, schema: str) -> tuple[str | None, tuple | None]:
     """(None, its last load's (load_id, finished_at)) if ``path`` opens as a warehouse of layout ``schema``, else
     (what is wrong, in words, None); one open of the file."""
     try:
-        with open_warehouse(path, read_only=True) as con:
+        with session(path, read_only=True) as con:
             found = meta(con).get("schema_version")
             if found != schema:
                 return (
@@ -435,7 +435,7 @@ def publish_file(ready: Path, published: Path, seq: int, log: Log) -> None:
 
 def stamp(path: Path, seq: int, **extra: str) -> None:
     """Write the version number (and other facts) into a closed private copy before it is published."""
-    with open_warehouse(path, read_only=False) as con:
+    with session(path, read_only=False) as con:
         con.execute("CREATE TABLE IF NOT EXISTS warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
         for key, value in {
             "publish_seq": str(seq),

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.analyst import analyst_path, restricted_of
-from warehouse.connect import open_warehouse
+from warehouse.connect import session
 from warehouse.ddl import SCHEMA_VERSION, schema_version
 from warehouse.publish import WAL_GUARD_TARGET, published_seq, version_path, version_seqs
 from warehouse.published_state import TrustedLook
@@ -98,7 +98,7 @@ def reasons_to_publish(
             con = look.connection()
             assert con is not None  # its source exists
         else:  # a private version: no writer, no guard needed
-            con = stack.enter_context(open_warehouse(base, read_only=True))
+            con = stack.enter_context(session(base, read_only=True))
         if schema_version(con) != SCHEMA_VERSION:
             return ["the warehouse layout is older than this code's"]
         reasons = []

@@ -28,7 +28,7 @@ import pandas as pd
 from schemas.batch import FileBatch
 from warehouse import run_steps
 from warehouse.analyst import RESTRICTED_KEY
-from warehouse.connect import configured_key, encrypt_copy, is_encrypted, open_warehouse
+from warehouse.connect import close, configured_key, encrypt_copy, is_encrypted, open_warehouse
 from warehouse.ddl import (  # noqa: F401  (re-exported)
     FILE_TABLES,
     SCHEMA_VERSION,
@@ -478,7 +478,7 @@ class Staging:
             [str(self.seq), datetime.now().isoformat(timespec="seconds")],
         )
         self.con.execute("CHECKPOINT")
-        self.con.close()
+        close(self.con)
         self._con = None
         try:
             if self.replaces_schema and self._replaced == self.published:  # keep the old layout's file and history
@@ -493,7 +493,7 @@ class Staging:
         """Close and remove the staging copy (after any failure; never raises)."""
         if self._con is not None:
             try:
-                self.con.close()
+                close(self.con)
             except duckdb.Error:
                 pass
             self._con = None
