@@ -127,3 +127,22 @@ def test_dcf_sql_runs_on_one_thread(db, tmp_path):
     )
     assert found == {"workers": 0, "threads": 1}
     assert _sandbox(str(tmp_path))["lock_configuration"] is True  # why quiesce cannot do it there
+
+
+@pytest.mark.parametrize(
+    "opener",
+    ["from warehouse.publish import read_only as opener", "from warehouse.connect import session as opener"],
+)
+def test_the_project_s_ways_of_reading_close_that_way(db, opener):
+    found = _run(
+        f"{opener}\n"
+        "from pathlib import Path\n"
+        "base = threads()\n"
+        "two = duckdb.connect(DB, read_only=True)\n"  # keeps the database open: what is seen is the block's own close
+        "with opener(Path(DB)) as con:\n"
+        "    expected = con.execute(JOIN).fetchone()\n"
+        "    busy = threads()\n"
+        "print(json.dumps({'workers': busy - base > 0, 'left': threads() - base, 'other': two.execute(JOIN).fetchone() == expected}))\n",
+        db,
+    )
+    assert found == {"workers": True, "left": 0, "other": True}
