@@ -76,7 +76,7 @@ def _reader(path: str, stop, deadline: float, out: str, beat) -> None:
 
     Before each close it stops DuckDB's worker threads (``SET threads = 1``, what warehouse.connect.close does):
     DuckDB 1.5.5 can crash a process at the close of a database whose worker still holds a task of the last query
-    (docs/adr/0015). That crash needs no load at all (readers alone, nothing published, 1 in about 15,000 closes on
+    (docs/adr/0015). That crash needs no load at all (readers alone, nothing published, 1 in about 24,000 closes on
     a busy machine); it is DuckDB's, in any reader, and it is not what this test is about."""
     import faulthandler
     import json as _json

@@ -2,8 +2,8 @@
 connection is closed (docs/adr/0015). DuckDB 1.5.5 closes a database's files before it joins its workers, and a
 worker still holding a finished task of the last query then frees blocks into storage that is gone (SIGSEGV).
 
-The race itself is too rare to provoke in a test (about once in 10,000 closes on a busy machine); what is tested is
-the mechanism that removes it: no worker thread is left when the database is closed. Threads are counted in a fresh
+The race itself is too rare to provoke in a test (between 1 in 2,000 and 1 in 24,000 closes in stress runs on a busy
+machine); what is tested is the mechanism that removes it: no worker thread is left when the database is closed. Threads are counted in a fresh
 interpreter (``/proc/self/task``), where nothing but DuckDB starts or stops one."""
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ def test_the_project_s_ways_of_reading_close_that_way(db, opener):
         "from pathlib import Path\n"
         "base = threads()\n"
         "two = duckdb.connect(DB, read_only=True)\n"  # keeps the database open: what is seen is the block's own close
+        "two.execute('SET threads = 4')\n"  # workers on any machine (the database's default is one per CPU)
         "with opener(Path(DB)) as con:\n"
         "    expected = con.execute(JOIN).fetchone()\n"
         "    busy = threads()\n"
@@ -146,3 +147,26 @@ def test_the_project_s_ways_of_reading_close_that_way(db, opener):
         db,
     )
     assert found == {"workers": True, "left": 0, "other": True}
+
+
+def test_a_transaction_left_aborted_is_rolled_back_and_the_workers_still_stop(db):
+    # an error inside BEGIN ... COMMIT (warehouse/lake.py) leaves the transaction aborted, where no setting can change
+    found = _run(
+        "from warehouse.connect import quiesce\n"
+        "base = threads()\n"
+        "con = duckdb.connect(DB, config={'threads': 4})\n"
+        "con.execute('CREATE TABLE u (i INTEGER PRIMARY KEY)')\n"
+        "con.execute('BEGIN')\n"
+        "con.execute('INSERT INTO u VALUES (1)')\n"
+        "con.execute(JOIN).fetchone()\n"
+        "try:\n"
+        "    con.execute('INSERT INTO u VALUES (1)')\n"
+        "except duckdb.ConstraintException:\n"
+        "    pass\n"
+        "busy = threads()\n"
+        "done = quiesce(con)\n"
+        "print(json.dumps({'workers': busy - base, 'left': threads() - base, 'done': done,\n"
+        "                  'rows': con.execute('SELECT count(*) FROM u').fetchone()[0]}))\n",
+        db,
+    )
+    assert found == {"workers": 3, "left": 0, "done": True, "rows": 0}
