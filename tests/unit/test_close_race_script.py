@@ -45,3 +45,14 @@ def test_errors_are_counted_not_hidden(tmp_path, capsys):
 def test_a_missing_file_is_a_usage_error(tmp_path, capsys):
     assert main([str(tmp_path / "none.duckdb")]) == 2
     assert "no warehouse file" in capsys.readouterr().err
+
+
+def test_a_reader_that_died_is_exit_code_1_and_says_where(tmp_path, capsys, monkeypatch):
+    import benchmarks.close_race as close_race
+
+    wh = _file(tmp_path / "w.duckdb", with_tables=True)
+    died = {"rounds": 1, "sessions": 10, "died": 1, "errors": 0, "where": ["Fatal Python error: Segmentation fault"]}
+    monkeypatch.setattr(close_race, "run", lambda *args: died)  # a crash cannot be made to order
+    assert main([str(wh)]) == 1
+    captured = capsys.readouterr()
+    assert _summary(captured.out)["died"] == 1 and "Segmentation fault" in captured.err
