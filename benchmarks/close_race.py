@@ -90,7 +90,12 @@ def run(warehouse: Path, readers: int, seconds: float, round_s: float, plain: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.close_race", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.close_race",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python -m benchmarks.close_race data/warehouse.duckdb --plain --import-flow --seconds 3600",
+    )
     parser.add_argument("warehouse", type=Path, help="a warehouse file (e.g. data/warehouse.duckdb after make demo)")
     parser.add_argument("--readers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=600)
