@@ -20,6 +20,7 @@ import argparse
 import json
 import multiprocessing as mp
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,8 +59,6 @@ def _reader(path: str, stop, out: str, plain: bool, import_flow: bool) -> None: 
 
 def run(warehouse: Path, readers: int, seconds: float, round_s: float, plain: bool, import_flow: bool) -> dict:
     """Rounds of ``readers`` processes, ``round_s`` seconds each, until ``seconds`` have passed."""
-    import tempfile
-
     ctx = mp.get_context("spawn")
     sessions = died = errors = rounds = 0
     where: list[str] = []

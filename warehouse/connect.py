@@ -215,21 +215,19 @@ def quiesce(con: duckdb.DuckDBPyConnection) -> bool:
     anyway). A connection that cannot change it (closed already, or its configuration locked: ``dcf sql`` runs on one
     thread for this) is left as it is. Another open connection to the same database in this process keeps working,
     on one thread."""
-    for attempt in (1, 2):
-        try:
-            con.execute("SET threads = 1")
-        except duckdb.TransactionException:
-            if attempt == 2:
-                return False
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:
-                return False
-        except duckdb.Error:
-            return False
-        else:
-            return True
-    return False
+    try:
+        con.execute("SET threads = 1")
+        return True
+    except duckdb.TransactionException:  # an aborted transaction refuses every statement but ROLLBACK
+        pass
+    except duckdb.Error:
+        return False
+    try:
+        con.execute("ROLLBACK")
+        con.execute("SET threads = 1")
+    except duckdb.Error:
+        return False
+    return True
 
 
 def close(con: duckdb.DuckDBPyConnection) -> None:
