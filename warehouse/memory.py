@@ -10,7 +10,13 @@ Arrow allocates from jemalloc, not from pyarrow's default mimalloc (:func:`use_j
 which every path that processes or stores a file does): the same whole-sheet-failing workbook's ``dcf run`` peaked
 at 1,066,096-1,098,112 KiB with mimalloc (10 runs, 2026-12-03, 2-core AMD EPYC), over the 1 GiB bound, and at
 987,448-1,013,112 KiB with jemalloc (6 runs); a 1M-line night took 6.40-6.81 s against 6.69-7.17 s (4 runs each).
-``ARROW_DEFAULT_MEMORY_POOL`` set by the user is left as it is."""
+``ARROW_DEFAULT_MEMORY_POOL`` set by the user is left as it is.
+
+glibc's free pages go back only when its arenas hold more than :data:`KEEP_FREE` of them (issue 15): returning them
+after every file of a 1M-line night (10 workbooks of 100,000 lines, 30-56 MiB free each time) made the next file
+fault the same pages in again, about 300,000 page faults per 10 files against 100,000, and 0.3-0.5 CPU-s of the
+night's ~7 CPU-s of file work (one thread, 2026-12-03, 2-core AMD EPYC) for 20-30 MiB less peak. A large sheet's
+hundreds of MiB still go back at once."""
 
 from __future__ import annotations
 
@@ -31,6 +37,49 @@ def _malloc_trim():  # glibc only; elsewhere nothing to call
 
 _TRIM = _malloc_trim()
 
+#: glibc's free bytes kept for the next file's work instead of returned (:func:`give_back`)
+KEEP_FREE = 64 << 20
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _mallinfo2():  # glibc 2.33 or newer; elsewhere nothing to call
+    name = ctypes.util.find_library("c")
+    try:
+        function = ctypes.CDLL(name).mallinfo2 if name else None
+    except (OSError, AttributeError):
+        return None
+    if function is not None:
+        function.restype = _MallInfo2
+    return function
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def free_bytes() -> int | None:
+    """Bytes glibc's arenas hold free (every arena, the top of each heap included); None where glibc cannot say."""
+    if _MALLINFO2 is None:
+        return None
+    return int(_MALLINFO2().fordblks)
+
+
 POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
 
@@ -48,12 +97,15 @@ def use_jemalloc() -> str:
 use_jemalloc()
 
 
-def give_back() -> None:
-    """Return the free pages of Arrow's pool (the calling thread's, and abandoned ones) and of glibc's heap. Never
-    raises: it only saves memory, and it runs where a file's outcome must not be lost (process_file's ``finally``)."""
+def give_back(keep_free: int = KEEP_FREE) -> None:
+    """Return the free pages of Arrow's pool (the calling thread's, and abandoned ones), and those of glibc's heap when
+    it holds more than ``keep_free`` bytes free (or cannot say how many). Never raises: it only saves memory, and it
+    runs where a file's outcome must not be lost (process_file's ``finally``)."""
     try:
         pa.default_memory_pool().release_unused()
         if _TRIM is not None:
-            _TRIM(0)
+            free = free_bytes()
+            if free is None or free > keep_free:
+                _TRIM(0)
     except Exception:  # noqa: BLE001 - saving memory is never worth an error
         pass
