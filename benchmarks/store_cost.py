@@ -6,7 +6,8 @@ then per column. A diagnostic, not a target: BENCHMARKS.md's figures come from `
 The batch is the real one: the workbook is processed by ``flows.process.process_file`` with the shipped sources and
 reference tables. By default it is the first MOD workbook of a cached benchmark corpus (``make bench`` makes one).
 
-Usage: ``python -m benchmarks.store_cost [WORKBOOK] [--repeat 10] [--threads 1,2] [--per-column]``.
+Usage: ``python -m benchmarks.store_cost [WORKBOOK] [--repeat 10] [--threads 1,2] [--row-groups 122880,65536]
+[--per-column]``.
 Measured 2026-12-03 (2-core AMD EPYC, 100k-line workbook x 10): INSERT 0.55-0.67 and COMMIT 1.8-2.2 CPU-s per 1M
 rows; two threads did not help (insert 110 against 58 ms, commit 173-185 against 177-190 ms per 100k rows).
 """
@@ -27,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchmarks.corpus import cache_root
-from warehouse.connect import lift_storage
+from warehouse.connect import ROW_GROUP_SIZE, lift_storage
 from warehouse.ddl import apply_ddl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +41,15 @@ def cpu_seconds() -> float:
 
 
 @contextmanager
-def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A new DuckDB file of its own, on one thread, removed afterwards."""
+def scratch(row_group_size: int = ROW_GROUP_SIZE) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A new DuckDB file of its own, in the warehouse's storage format, attached with ``row_group_size`` rows per row
+    group (by default the writer's, warehouse/connect.py), on one thread, removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="dcf-store-cost-"))
     try:
         lift_storage(folder / "w.duckdb")  # created in the warehouse's storage format
-        con = duckdb.connect(str(folder / "w.duckdb"))
+        con = duckdb.connect()
+        con.execute(f"ATTACH '{folder / 'w.duckdb'}' AS w (ROW_GROUP_SIZE {row_group_size})")
+        con.execute("USE w")
         con.execute("SET threads = 1")
         try:
             yield con
@@ -76,10 +80,12 @@ def normalised_rows(workbook: Path) -> pd.DataFrame:
     return batch.rows
 
 
-def store(rows: pa.Table, columns: list[str], threads: int, repeat: int) -> tuple[float, float, float, int]:
+def store(
+    rows: pa.Table, columns: list[str], threads: int, repeat: int, row_group_size: int = ROW_GROUP_SIZE
+) -> tuple[float, float, float, int]:
     """(insert CPU-s, commit CPU-s, commit wall-s), summed over ``repeat`` files of these rows stored into the
     warehouse's own ``fact_funding_line`` (its DDL, CHECKs included), and the rows it holds at the end."""
-    with scratch() as con:
+    with scratch(row_group_size) as con:
         apply_ddl(con)
         con.execute(f"SET threads = {threads}")
         con.register("_incoming", rows)
@@ -117,19 +123,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("workbook", nargs="?", type=Path, help="a MOD budget workbook (default: a cached corpus's first)")
     p.add_argument("--repeat", type=int, default=10, help="files stored, one transaction each (default 10)")
     p.add_argument("--threads", default="1,2", help="DuckDB thread counts to compare (default 1,2)")
+    p.add_argument(
+        "--row-groups",
+        default=str(ROW_GROUP_SIZE),
+        help=f"rows per row group to compare, e.g. 122880,{ROW_GROUP_SIZE} (default {ROW_GROUP_SIZE}, the writer's)",
+    )
     p.add_argument("--per-column", action="store_true", help="also the cost of each column stored alone")
     args = p.parse_args(argv)
     workbook = args.workbook or default_workbook()
     frame = normalised_rows(workbook)
     rows = pa.Table.from_pandas(frame, preserve_index=False)
     print(f"{workbook.name}: {rows.num_rows:,} rows x {rows.num_columns} columns (+ {len(LINEAGE)} lineage)")
-    for threads in (int(t) for t in args.threads.split(",")):
-        insert, commit, wall, _ = store(rows, list(frame.columns), threads, args.repeat)
-        per_million = 1_000_000 / (rows.num_rows * args.repeat)
-        print(
-            f"threads={threads}: INSERT {insert * per_million:.2f} CPU-s, COMMIT {commit * per_million:.2f} CPU-s "
-            f"({wall * per_million:.2f} s wall) per 1M rows"
-        )
+    for size in (int(n) for n in args.row_groups.split(",")):
+        for threads in (int(t) for t in args.threads.split(",")):
+            insert, commit, wall, _ = store(rows, list(frame.columns), threads, args.repeat, size)
+            per_million = 1_000_000 / (rows.num_rows * args.repeat)
+            print(
+                f"row groups of {size:,}, threads={threads}: INSERT {insert * per_million:.2f} CPU-s, "
+                f"COMMIT {commit * per_million:.2f} CPU-s ({wall * per_million:.2f} s wall) per 1M rows"
+            )
     if args.per_column:
         per_column(rows, args.repeat)
 

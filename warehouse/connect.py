@@ -44,6 +44,12 @@ NOT_ENCRYPTED = "is not encrypted"
 #: DuckDB CLI, Python, DBeaver's DuckDB driver); an older one says it cannot read this storage version. An encrypted
 #: file is v1.4.0's or newer already (DuckDB's encryption needs it).
 STORAGE_VERSION = "v1.3.0"
+#: Rows per row group DuckDB writes into a warehouse opened read-write (docs/adr/0016), against its default of
+#: 122,880. Each commit of a file's rows rewrites the table's last row group, which holds the rows before it: at
+#: 122,880, 10 files of 100,000 lines cost 1.8-1.9 CPU-s to store, at 65,536 1.35 (2026-12-03, 2-core AMD EPYC,
+#: ``python -m benchmarks.store_cost --row-groups``), and the file is the same size. It is an ATTACH option, so a file
+#: opened read-write is attached (a file opened directly takes DuckDB's default); readers are not concerned.
+ROW_GROUP_SIZE = 65_536
 _LIFT_TABLE = "_dcf_storage_version_lift"
 _secrets: dict[str, str] = {}
 #: reads a Prefect Secret block's value by name; registered by the orchestration layer (flows/__init__.py), so that
@@ -167,7 +173,8 @@ def open_warehouse(
         try:
             if not read_only:
                 lift_storage(path)
-            return duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+                return _writable(path, config or {})
+            return duckdb.connect(str(path), read_only=True, config=dict(config or {}))
         except duckdb.CatalogException as exc:
             if NO_KEY in str(exc):
                 raise missing_key(path) from None
@@ -180,7 +187,7 @@ def open_warehouse(
         # beside the warehouse, as DuckDB itself puts a file database's (an in-memory one spills into ./.tmp of
         # whatever folder the process runs in)
         con.execute(f"SET temp_directory = {_quote(str(path) + '.tmp')}")
-        mode = ", READ_ONLY" if read_only else ""
+        mode = ", READ_ONLY" if read_only else f", ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
         con.execute(f"ATTACH {_quote(str(path))} AS {ALIAS} (ENCRYPTION_KEY {_quote(key)}{mode})")
         con.execute(f"USE {ALIAS}")
         _apply(con, config or {})
@@ -196,6 +203,21 @@ def open_warehouse(
                 f"{path} is not encrypted, and a key is set ({where.setting}): it is not written in plain text"
             ) from None
         raise _scrubbed(exc, key) from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _writable(path: Path, config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
+    """The plain file ``path`` opened read-write: attached as :data:`ALIAS` with :data:`ROW_GROUP_SIZE` and ``USE``d,
+    its temporary files beside it, as DuckDB puts a file database's (an in-memory one would spill into ./.tmp)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET temp_directory = {_quote(str(path) + '.tmp')}")
+        con.execute(f"ATTACH {_quote(str(path))} AS {ALIAS} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        con.execute(f"USE {ALIAS}")
+        _apply(con, config)
     except BaseException:
         con.close()
         raise
