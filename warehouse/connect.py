@@ -2,7 +2,8 @@
 analyst edition (docs/adr/0010).
 
 Without a key configured (neither ``DCF_WAREHOUSE_KEY`` nor ``DCF_WAREHOUSE_KEY_SECRET``, schemas/settings.py) a file
-is opened as before, ``duckdb.connect(path, read_only=...)``. With a key, DuckDB's database encryption (AES-GCM-256):
+is opened for reading as before, ``duckdb.connect(path, read_only=True)``; for writing it is attached to an in-memory
+connection under the name ``warehouse`` with :data:`ROW_GROUP_SIZE` (an ATTACH option) and ``USE``d. With a key, DuckDB's database encryption (AES-GCM-256):
 an in-memory connection attaches the file with the key under the name ``warehouse`` and ``USE``s it, so unqualified
 names work as before. Facts measured with duckdb 1.5.5 (ADR 0010):
 
@@ -33,7 +34,8 @@ import duckdb
 from schemas.settings import KEY_ENV, KEY_MIN_LENGTH, KEY_SECRET_ENV, KeySetting, key_setting
 from warehouse.errors import WarehouseKeyProblem
 
-#: the catalog name of a warehouse opened with a key (a file opened directly is named after its stem: "warehouse")
+#: the catalog name of a warehouse opened with a key or for writing (a file opened directly for reading is named after
+#: its stem: "warehouse")
 ALIAS = "warehouse"
 NO_KEY = "without a key"
 WRONG_KEY = "Wrong encryption key"
