@@ -82,10 +82,13 @@ Reproduce:
   The first run generates the corpora (5.4M lines: about 7 minutes on an idle 2-core machine, much
   longer on a busy one); the section gives the run's own duration.
 
-* `python -m benchmarks.store_cost [--per-column]`: a diagnostic, part of no target. It takes one real normalised
-  100k-line batch and reports the CPU of storing it as the nightly writer does (INSERT, then COMMIT, where DuckDB
-  compresses and writes the rows), on 1 and 2 DuckDB threads, and per column. On 2026-12-03 (2-core AMD EPYC):
-  - INSERT 0.56 CPU-s and COMMIT 1.80 CPU-s per 1M rows on one thread;
+* `python -m benchmarks.store_cost [--row-groups 122880,65536] [--per-column]`: a diagnostic, part of no target.
+  It takes one real normalised 100k-line batch and reports the CPU of storing it as the nightly writer does
+  (INSERT, then COMMIT, where DuckDB compresses and writes the rows), on 1 and 2 DuckDB threads, per row group
+  size, and per column. On 2026-12-03 (2-core AMD EPYC), per 1M rows on one thread:
+  - INSERT 0.59-0.65 and COMMIT 0.78-0.84 CPU-s in row groups of 65,536 rows, the writer's (docs/adr/0016);
+  - INSERT 0.55-0.59 and COMMIT 1.27 CPU-s in DuckDB's default of 122,880, where each commit rewrites the last
+    row group with the rows of the files before;
   - two threads did not help;
   - each column costs 0.04-0.06 CPU-s per 1M rows for numbers and dates, and 0.09-0.20 for text.
 

@@ -8,8 +8,10 @@ reference tables. By default it is the first MOD workbook of a cached benchmark 
 
 Usage: ``python -m benchmarks.store_cost [WORKBOOK] [--repeat 10] [--threads 1,2] [--row-groups 122880,65536]
 [--per-column]``.
-Measured 2026-12-03 (2-core AMD EPYC, 100k-line workbook x 10): INSERT 0.55-0.67 and COMMIT 1.8-2.2 CPU-s per 1M
-rows; two threads did not help (insert 110 against 58 ms, commit 173-185 against 177-190 ms per 100k rows).
+Measured 2026-12-03 (2-core AMD EPYC, 100k-line workbook x 10, per 1M rows): INSERT 0.59-0.65 and COMMIT 0.78-0.84
+CPU-s in row groups of 65,536 rows (the writer's, docs/adr/0016) against 0.55-0.59 and 1.27 in DuckDB's default of
+122,880; two threads did not help (insert 110 against 58 ms, commit 173-185 against 177-190 ms per 100k rows, in the
+default row groups).
 """
 
 from __future__ import annotations
