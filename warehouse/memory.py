@@ -12,17 +12,18 @@ at 1,066,096-1,098,112 KiB with mimalloc (10 runs, 2026-12-03, 2-core AMD EPYC),
 987,448-1,013,112 KiB with jemalloc (6 runs); a 1M-line night took 6.40-6.81 s against 6.69-7.17 s (4 runs each).
 ``ARROW_DEFAULT_MEMORY_POOL`` set by the user is left as it is.
 
-glibc's free pages go back only when its arenas hold more than :data:`KEEP_FREE` of them (issue 15): returning them
-after every file of a 1M-line night (10 workbooks of 100,000 lines, 30-56 MiB free each time) made the next file
-fault the same pages in again, about 300,000 page faults per 10 files against 100,000, and 0.3-0.5 CPU-s of the
-night's ~7 CPU-s of file work (one thread, 2026-12-03, 2-core AMD EPYC) for 20-30 MiB less peak. A large sheet's
-hundreds of MiB still go back at once."""
+glibc's free pages go back only when its arenas hold more than :data:`KEEP_FREE` free and the process has grown by
+more than that since the last trim (issue 15, :func:`give_back`): returning them after every file of a 1M-line night
+(10 workbooks of 100,000 lines, 30-56 MiB free each time) made the next file fault the same pages in again, about
+300,000 page faults per 10 files against 100,000, and 0.3-0.5 CPU-s of the night's ~7 CPU-s of file work (one
+thread, 2026-12-03, 2-core AMD EPYC) for 20-30 MiB less peak. A large sheet's hundreds of MiB still go back at once."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
+import threading
 
 import pyarrow as pa
 
@@ -97,15 +98,40 @@ def use_jemalloc() -> str:
 use_jemalloc()
 
 
+def resident_bytes() -> int | None:
+    """The process's resident memory (Linux ``/proc/self/statm``); None where it cannot be read."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_trim_lock = threading.Lock()
+#: resident bytes just after the last trim (0: none yet)
+_after_trim = 0
+
+
 def give_back(keep_free: int = KEEP_FREE) -> None:
     """Return the free pages of Arrow's pool (the calling thread's, and abandoned ones), and those of glibc's heap when
-    it holds more than ``keep_free`` bytes free (or cannot say how many). Never raises: it only saves memory, and it
-    runs where a file's outcome must not be lost (process_file's ``finally``)."""
+    it may hold more than ``keep_free`` bytes of them: glibc holds more than that free, and the process has grown by
+    more than that since the last trim (pages a trim returned stay counted as free by glibc, so its count alone would
+    trim at every call once a large file had been freed, and the next file would fault its pages in again). Where
+    glibc or the system cannot say, it trims. Never raises: it only saves memory, and it runs where a file's outcome
+    must not be lost (process_file's ``finally``)."""
+    global _after_trim
     try:
         pa.default_memory_pool().release_unused()
-        if _TRIM is not None:
-            free = free_bytes()
-            if free is None or free > keep_free:
-                _TRIM(0)
+        if _TRIM is None:
+            return
+        with _trim_lock:
+            free, resident = free_bytes(), resident_bytes()
+            if free is not None and free <= keep_free:
+                return
+            if resident is not None and resident - _after_trim <= keep_free:
+                return
+            _TRIM(0)
+            _after_trim = resident_bytes() or 0
     except Exception:  # noqa: BLE001 - saving memory is never worth an error
         pass
