@@ -12,11 +12,12 @@ at 1,066,096-1,098,112 KiB with mimalloc (10 runs, 2026-12-03, 2-core AMD EPYC),
 987,448-1,013,112 KiB with jemalloc (6 runs); a 1M-line night took 6.40-6.81 s against 6.69-7.17 s (4 runs each).
 ``ARROW_DEFAULT_MEMORY_POOL`` set by the user is left as it is.
 
-glibc's free pages go back only when its arenas hold more than :data:`KEEP_FREE` free and the process has grown by
-more than that since the last trim (issue 15, :func:`give_back`): returning them after every file of a 1M-line night
-(10 workbooks of 100,000 lines, 30-56 MiB free each time) made the next file fault the same pages in again, about
-300,000 page faults per 10 files against 100,000, and 0.3-0.5 CPU-s of the night's ~7 CPU-s of file work (one
-thread, 2026-12-03, 2-core AMD EPYC) for 20-30 MiB less peak. A large sheet's hundreds of MiB still go back at once."""
+glibc's free pages go back only when its arenas hold more than :data:`KEEP_FREE` free and, since the last trim, the
+process has grown or glibc's memory in use has shrunk by more than that (issue 15, :func:`give_back`): returning
+them after every file of a 1M-line night (10 workbooks of 100,000 lines, 30-56 MiB free each time) made the next
+file fault the same pages in again, about 300,000 page faults per 10 files against 100,000, and 0.3-0.5 CPU-s of
+the night's ~7 CPU-s of file work (one thread, 2026-12-03, 2-core AMD EPYC) for 20-30 MiB less peak. A large
+sheet's hundreds of MiB still go back at once."""
 
 from __future__ import annotations
 
@@ -76,9 +77,16 @@ _MALLINFO2 = _mallinfo2()
 
 def free_bytes() -> int | None:
     """Bytes glibc's arenas hold free (every arena, the top of each heap included); None where glibc cannot say."""
+    counts = _glibc_counts()
+    return None if counts is None else counts[0]
+
+
+def _glibc_counts() -> tuple[int, int] | None:
+    """(bytes free, bytes in use) in glibc's arenas; None where glibc cannot say."""
     if _MALLINFO2 is None:
         return None
-    return int(_MALLINFO2().fordblks)
+    info = _MALLINFO2()
+    return int(info.fordblks), int(info.uordblks)
 
 
 POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
@@ -109,29 +117,32 @@ def resident_bytes() -> int | None:
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _trim_lock = threading.Lock()
-#: resident bytes just after the last trim (0: none yet)
-_after_trim = 0
+#: (resident bytes, glibc's bytes in use) just after the last trim; zeros before the first
+_at_trim = (0, 0)
 
 
 def give_back(keep_free: int = KEEP_FREE) -> None:
     """Return the free pages of Arrow's pool (the calling thread's, and abandoned ones), and those of glibc's heap when
-    it may hold more than ``keep_free`` bytes of them: glibc holds more than that free, and the process has grown by
-    more than that since the last trim (pages a trim returned stay counted as free by glibc, so its count alone would
-    trim at every call once a large file had been freed, and the next file would fault its pages in again). Where
-    glibc or the system cannot say, it trims. Never raises: it only saves memory, and it runs where a file's outcome
-    must not be lost (process_file's ``finally``)."""
-    global _after_trim
+    it may hold more than ``keep_free`` bytes of them in memory: glibc holds more than that free, and since the last
+    trim either the process has grown by more than that (pages faulted in and freed again) or glibc's memory in use
+    has shrunk by more than that (memory live at the last trim and freed since). glibc's count of free bytes alone
+    would not do: it keeps counting the pages a trim returned, so once a large file had been freed every call would
+    trim and the next file would fault its pages in again. Where glibc or the system cannot say, it trims. Never
+    raises: it only saves memory, and it runs where a file's outcome must not be lost (process_file's ``finally``)."""
+    global _at_trim
     try:
         pa.default_memory_pool().release_unused()
         if _TRIM is None:
             return
         with _trim_lock:
-            free, resident = free_bytes(), resident_bytes()
-            if free is not None and free <= keep_free:
-                return
-            if resident is not None and resident - _after_trim <= keep_free:
-                return
+            counts, resident = _glibc_counts(), resident_bytes()
+            if counts is not None and resident is not None:
+                free, used = counts
+                grown, shrunk = resident - _at_trim[0], _at_trim[1] - used
+                if free <= keep_free or (grown <= keep_free and shrunk <= keep_free):
+                    return
             _TRIM(0)
-            _after_trim = resident_bytes() or 0
+            after = _glibc_counts()
+            _at_trim = (resident_bytes() or 0, after[1] if after is not None else 0)
     except Exception:  # noqa: BLE001 - saving memory is never worth an error
         pass

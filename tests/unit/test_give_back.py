@@ -34,17 +34,20 @@ def resident():
 
 
 keep = [int(a) for a in sys.argv[2:]]  # keep_free, if given
-out = []
-for mib in json.loads(sys.argv[1]):
-    blocks = [libc.malloc(BLOCK) for _ in range((mib << 20) // BLOCK)]
-    for block in blocks:
-        ctypes.memset(block, 1, BLOCK)  # touched: resident
-    fence = libc.malloc(BLOCK)  # keeps the freed blocks off the heap's top, where free() would trim them
-    for block in blocks:
-        libc.free(block)
-    free, before = memory.free_bytes(), resident()
-    memory.give_back(*keep)
-    out.append([free, before - resident()])
+held, fences, out = {}, [], []
+for op in json.loads(sys.argv[1]):
+    if op[0] == "alloc":  # ["alloc", name, MiB]: touched, so resident
+        held[op[1]] = [libc.malloc(BLOCK) for _ in range((op[2] << 20) // BLOCK)]
+        for block in held[op[1]]:
+            ctypes.memset(block, 1, BLOCK)
+        fences.append(libc.malloc(BLOCK))  # keeps freed blocks off the heap's top, where free() would trim them
+    elif op[0] == "free":  # ["free", name]
+        for block in held.pop(op[1]):
+            libc.free(block)
+    else:  # ["give"]: glibc's free bytes before, and the resident bytes give_back returned
+        free, before = memory.free_bytes(), resident()
+        memory.give_back(*keep)
+        out.append([free, before - resident()])
 print(json.dumps(out))
 """
 
@@ -52,12 +55,20 @@ MiB = 1 << 20
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 
 
-def _give_back_after_freeing(steps: list[int], *keep_free: int) -> list[tuple[int, int]]:
-    """Per step: (glibc's free bytes before ``give_back``, resident bytes it returned) after freeing that many MiB."""
-    argv = [sys.executable, "-c", PROBE, str(steps), *map(str, keep_free)]
+def _run(ops: list, *keep_free: int) -> list[tuple[int, int]]:
+    """Per ``give`` among ``ops``: (glibc's free bytes before ``give_back``, resident bytes it returned)."""
+    argv = [sys.executable, "-c", PROBE, json.dumps(ops), *map(str, keep_free)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return [(int(free), int(returned)) for free, returned in json.loads(done.stdout)]
+
+
+def _give_back_after_freeing(steps: list[int], *keep_free: int) -> list[tuple[int, int]]:
+    """Per step: freeing that many MiB (allocated and touched first), then ``give_back``."""
+    ops: list = []
+    for i, mib in enumerate(steps):
+        ops += [["alloc", str(i), mib], ["free", str(i)], ["give"]]
+    return _run(ops, *keep_free)
 
 
 @linux
@@ -83,6 +94,14 @@ def test_after_a_large_file_the_small_ones_keep_theirs_and_the_next_large_one_go
         assert free_after >= 256 * MiB  # glibc still counts the returned pages as free: not a reason to trim
         assert kept < 4 * MiB
     assert last >= 96 * MiB  # grown by 160 MiB since the last trim: back
+
+
+@linux
+def test_memory_in_use_at_a_trim_and_freed_after_it_goes_back():
+    ops = [["alloc", "live", 256], ["alloc", "a", 128], ["free", "a"], ["give"], ["free", "live"], ["give"]]
+    (_, first), (_, second) = _run(ops)
+    assert first >= 96 * MiB  # the 128 MiB freed first
+    assert second >= 200 * MiB  # the 256 MiB live at that trim: the process did not grow, glibc's use shrank
 
 
 @linux
