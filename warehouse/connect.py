@@ -3,9 +3,9 @@ analyst edition (docs/adr/0010).
 
 Without a key configured (neither ``DCF_WAREHOUSE_KEY`` nor ``DCF_WAREHOUSE_KEY_SECRET``, schemas/settings.py) a file
 is opened for reading as before, ``duckdb.connect(path, read_only=True)``; for writing it is attached to an in-memory
-connection under the name ``warehouse`` with :data:`ROW_GROUP_SIZE` (an ATTACH option) and ``USE``d. With a key, DuckDB's database encryption (AES-GCM-256):
-an in-memory connection attaches the file with the key under the name ``warehouse`` and ``USE``s it, so unqualified
-names work as before. Facts measured with duckdb 1.5.5 (ADR 0010):
+connection under the name ``warehouse`` with :data:`ROW_GROUP_SIZE` (an ATTACH option) and ``USE``d. With a key,
+DuckDB's database encryption (AES-GCM-256): an in-memory connection attaches the file with the key under the name
+``warehouse`` and ``USE``s it, so unqualified names work as before. Facts measured with duckdb 1.5.5 (ADR 0010):
 
 - ``duckdb.connect(path, config={"encryption_key": ...})`` is refused ("options were not recognized"): only
   ``ATTACH ... (ENCRYPTION_KEY ...)`` takes a key.
@@ -186,13 +186,7 @@ def open_warehouse(
     try:
         con.execute(f"LOAD {_quote(str(httpfs_extension()))}")
         con.execute("SET temp_file_encryption = true")
-        # beside the warehouse, as DuckDB itself puts a file database's (an in-memory one spills into ./.tmp of
-        # whatever folder the process runs in)
-        con.execute(f"SET temp_directory = {_quote(str(path) + '.tmp')}")
-        mode = ", READ_ONLY" if read_only else f", ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
-        con.execute(f"ATTACH {_quote(str(path))} AS {ALIAS} (ENCRYPTION_KEY {_quote(key)}{mode})")
-        con.execute(f"USE {ALIAS}")
-        _apply(con, config or {})
+        _attach(con, path, f"ENCRYPTION_KEY {_quote(key)}", read_only, config or {})
     except duckdb.Error as exc:
         con.close()
         text = str(exc)
@@ -212,18 +206,27 @@ def open_warehouse(
 
 
 def _writable(path: Path, config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
-    """The plain file ``path`` opened read-write: attached as :data:`ALIAS` with :data:`ROW_GROUP_SIZE` and ``USE``d,
-    its temporary files beside it, as DuckDB puts a file database's (an in-memory one would spill into ./.tmp)."""
+    """The plain file ``path`` opened read-write, attached (:func:`_attach`)."""
     con = duckdb.connect()
     try:
-        con.execute(f"SET temp_directory = {_quote(str(path) + '.tmp')}")
-        con.execute(f"ATTACH {_quote(str(path))} AS {ALIAS} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
-        con.execute(f"USE {ALIAS}")
-        _apply(con, config)
+        _attach(con, path, "", False, config)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _attach(
+    con: duckdb.DuckDBPyConnection, path: Path, options: str, read_only: bool, config: Mapping[str, Any]
+) -> None:
+    """Attach ``path`` to the in-memory ``con`` as :data:`ALIAS` with ``options`` (read-only, or written in row groups
+    of :data:`ROW_GROUP_SIZE`) and ``USE`` it, its temporary files beside it, as DuckDB puts a file database's (an
+    in-memory one spills into ./.tmp of whatever folder the process runs in); then ``config``."""
+    con.execute(f"SET temp_directory = {_quote(str(path) + '.tmp')}")
+    mode = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+    con.execute(f"ATTACH {_quote(str(path))} AS {ALIAS} ({', '.join(filter(None, [options, mode]))})")
+    con.execute(f"USE {ALIAS}")
+    _apply(con, config)
 
 
 def quiesce(con: duckdb.DuckDBPyConnection) -> bool:

@@ -106,6 +106,9 @@ def use_jemalloc() -> str:
 use_jemalloc()
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 def resident_bytes() -> int | None:
     """The process's resident memory (Linux ``/proc/self/statm``); None where it cannot be read."""
     try:
@@ -115,7 +118,6 @@ def resident_bytes() -> int | None:
         return None
 
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _trim_lock = threading.Lock()
 #: (resident bytes, glibc's bytes in use) just after the last trim; zeros before the first
 _at_trim = (0, 0)
