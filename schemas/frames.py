@@ -6,18 +6,38 @@ canonical contracts are strict and ordered: exactly what the warehouse accepts.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera import dtypes
+from pandera.engines import pandas_engine
 from pandera.typing import Series
 
 from schemas.sources import STAGES
 
 ISO3 = r"^[A-Z]{3}$"
-#: cells are Arrow-backed pandas strings; checking this dtype is ~10x cheaper than a per-element `str` check
-Text: TypeAlias = pd.StringDtype
+
+
+@pandas_engine.Engine.register_dtype
+@dtypes.immutable(init=True)
+class Text(pandas_engine.STRING):
+    """Arrow-backed pandas strings, pandera's ``pd.StringDtype`` in every respect (coercion, failure cases) but one:
+    a column already of this dtype passes its dtype check as one ``True``. Pandera's own check answers a whole
+    column of ``True`` there, which it then filters for failures and formats into a message that is never shown:
+    0.5-1 ms per text column and contract, two contracts of 9-12 text columns per file. (Checking the dtype, not a
+    per-element ``str`` check, is itself ~10x cheaper.)"""
+
+    storage: Literal["python", "pyarrow"] | None = "pyarrow"
+
+    def check(self, pandera_dtype: dtypes.DataType, data_container: pd.Series | None = None) -> Any:
+        try:
+            if pandas_engine.Engine.dtype(pandera_dtype).type == self.type:
+                return True
+        except TypeError:
+            return False
+        return super().check(pandera_dtype, data_container)
 
 
 class RawBudget(pa.DataFrameModel):

@@ -141,12 +141,18 @@ def _locked(p: LockedProvider, keys: pd.DataFrame, policy: str, start: str, end:
     return m.set_index("index")[["units_per_usd", "rate_date", "provider"]].reindex(keys.index)
 
 
+def _ranged(p: RangeProvider, keys: pd.DataFrame) -> pd.DataFrame:
+    """The keys (with their number as column ``index``) in a currency ``p`` has ranges for: a peg table names a few
+    currencies, so the merge then pairs those keys with their ranges, not every key."""
+    return keys[keys["currency"].isin(p.table["currency"].unique())].reset_index()
+
+
 def _on_dates(p: Provider, keys: pd.DataFrame, lookback_days: int) -> pd.DataFrame:
     """keys: currency, date -> units_per_usd, rate_date (NaN where the provider has none)."""
     if isinstance(p, LockedProvider):
         return _locked(p, keys, TRANSACTION_DATE, "date", "date")
     if isinstance(p, RangeProvider):
-        m = keys.reset_index().merge(p.table, on="currency", how="inner")
+        m = _ranged(p, keys).merge(p.table, on="currency", how="inner")
         m = m[(m["valid_from"] <= m["date"]) & (m["date"] <= m["valid_to"])].drop_duplicates("index")
         return (
             m.set_index("index")
@@ -196,7 +202,7 @@ def _over_periods(p: Provider, keys: pd.DataFrame) -> pd.DataFrame:
     if isinstance(p, LockedProvider):
         return _locked(p, keys, PERIOD_AVERAGE, "start", "end")
     if isinstance(p, RangeProvider):
-        m = keys.reset_index().merge(p.table, on="currency", how="inner")
+        m = _ranged(p, keys).merge(p.table, on="currency", how="inner")
         m = m[(m["valid_from"] <= m["start"]) & (m["end"] <= m["valid_to"])].drop_duplicates("index")
         return (
             m.set_index("index")
@@ -310,9 +316,12 @@ def key_codes(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
         combined, _ = pd.factorize(combined)
     key = np.full(n, -1, dtype="int64")
     at = np.flatnonzero(valid)
-    dense, _ = pd.factorize(combined[at])
+    dense, uniques = pd.factorize(combined[at])
     key[at] = dense
-    _, first = np.unique(dense, return_index=True)
+    # factorize numbers keys in order of first appearance: each key's first row is where its number first occurs
+    # (written from the last row back, so the earliest write wins; no sort of every row as np.unique would)
+    first = np.empty(len(uniques), dtype="int64")
+    first[dense[::-1]] = np.arange(len(dense) - 1, -1, -1)
     return key, at[first]
 
 
@@ -328,6 +337,8 @@ def _chain(chain: FxChain, keys: pd.DataFrame, lookup) -> pd.DataFrame:
         todo = found["units_per_usd"].isna()
         if not todo.any():
             break
+        if provider.table.empty:  # no rates at all (no steward override this night): nothing to merge the keys with
+            continue
         got = lookup(provider, keys[todo])
         hit = got["units_per_usd"].notna()
         hit_idx = got.index[hit]

@@ -26,12 +26,9 @@ def per_unique(series: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Se
     NA stays NA. ``fn`` receives and returns a Series of the same length (any dtype)."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     mapped = fn(pd.Series(uniques, dtype=series.dtype if len(uniques) else object))
-    values = (
-        mapped.array.take(codes, allow_fill=True)
-        if len(mapped)
-        else pd.array([pd.NA] * len(series), dtype=mapped.dtype)
-    )
-    return pd.Series(values, index=series.index, name=series.name)
+    # every cell missing (a column the file lacks): the codes are all -1 and the empty result takes NA for each, at C
+    # speed (a list of a million pd.NA, converted, cost 7-15 ms per column)
+    return pd.Series(mapped.array.take(codes, allow_fill=True), index=series.index, name=series.name)
 
 
 def per_unique_objects(series: pd.Series, fn: Callable[[pd.Series], pd.Series], na: object = np.nan) -> pd.Series:
