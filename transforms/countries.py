@@ -39,7 +39,7 @@ def build_country_lookup(aliases: pd.DataFrame) -> pd.DataFrame:
 def map_countries(cells: pd.Series, lookup: pd.DataFrame) -> pd.Series:
     """Country cells -> ISO alpha-3 (NA where unknown). Vectorised: one hash lookup per row."""
     mapping = pd.Series(lookup["iso3"].to_numpy(), index=lookup["key"].to_numpy())
-    return per_unique(cells, lambda u: fold_key(u).map(mapping)).astype(STR)
+    return per_unique(cells, lambda u: fold_key(u).map(mapping), STR)
 
 
 # Did-you-mean suggestions that cannot point to a different entity.

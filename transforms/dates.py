@@ -18,7 +18,7 @@ import pandas as pd
 from hijridate import Hijri
 
 from transforms.fiscal import HIJRI_YEARS
-from transforms.text import as_text, ascii_digits, per_unique
+from transforms.text import as_text, ascii_digits, distinct, spread
 
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _YMD = r"^(?P<y>\d{4})[/\-.](?P<m>\d{1,2})[/\-.](?P<d>\d{1,2})\s*(?:هـ|ه|H|AH)?$"
@@ -44,10 +44,11 @@ class ParsedDates(NamedTuple):
 def read_dates(cells: pd.Series, order: DateOrder | None = None) -> ParsedDates:
     """Date cells -> :class:`ParsedDates`; unreadable cells are NaT and neither blank, ambiguous nor out of range."""
     is_blank = as_text(cells).isna()
-    wide = per_unique(cells, lambda u: _parse(u, order)).astype("datetime64[us]")
+    codes, uniques = distinct(cells)  # once for both readings of the distinct values
+    wide = spread(_parse(uniques, order).astype("datetime64[us]"), codes, cells)
     outside = wide.notna() & ((wide < STORABLE[0]) | (wide > STORABLE[1]))
     if order is None:
-        ambiguous = per_unique(cells, lambda u: _ambiguous(u).astype("boolean")).fillna(False).astype(bool)
+        ambiguous = spread(_ambiguous(uniques).astype("boolean"), codes, cells).fillna(False).astype(bool)
     else:
         ambiguous = pd.Series(False, index=cells.index)
     return ParsedDates(

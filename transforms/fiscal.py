@@ -38,7 +38,7 @@ def _split(labels: pd.Series) -> pd.DataFrame:
 
 def parse_fiscal_year(labels: pd.Series, start_month: int, label_year: str = "end") -> pd.Series:
     """Gregorian label -> canonical fiscal year (Int64, NA when the label cannot be read or is Hijri)."""
-    return per_unique(labels, lambda u: _gregorian(_split(u), start_month, label_year)).astype("Int64")
+    return per_unique(labels, lambda u: _gregorian(_split(u), start_month, label_year), "Int64")
 
 
 def _gregorian(parts: pd.DataFrame, start_month: int, label_year: str) -> pd.Series:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from transforms import dates, numbers
-from transforms.rows import DATA, TOTAL, classify_rows
+from transforms.rows import KINDS, TOTAL, row_kinds
 from transforms.standardise_context import FileContext
 from transforms.text import as_text
 
@@ -19,21 +19,23 @@ _STR = pd.StringDtype("pyarrow")
 
 def _split_rows(raw: pd.DataFrame, ctx: FileContext, labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     value_cols = [c for c in raw.columns if c != "excel_row"]
-    status = classify_rows(raw, value_cols, labels, ctx.totals_label)
-    skipped = raw.loc[status != DATA, ["excel_row"]].assign(reason=status[status != DATA])
+    kinds = row_kinds(raw, value_cols, labels, ctx.totals_label)
+    at = np.flatnonzero(kinds != 0)  # the rows set aside (blank, totals): a few
+    skipped = raw.iloc[at][["excel_row"]]
+    skipped = skipped.assign(reason=pd.Series(KINDS[kinds[at]], index=skipped.index, dtype=object))
     label = pd.Series(pd.NA, index=skipped.index, dtype=_STR)
     for col in labels:
         if col in raw:
-            label = label.fillna(as_text(raw.loc[skipped.index, col]))
+            label = label.fillna(as_text(raw[col].iloc[at]))
     skipped["label"] = label
     if "amount" in raw:
-        cells = raw.loc[skipped.index, "amount"]
+        cells = raw["amount"].iloc[at]
         stated, _ = numbers.parse_amounts(cells, ctx.number_locale)
         skipped["stated_amount"] = stated.where(skipped["reason"] == TOTAL) * ctx.unit_factor
         skipped["stated_text"] = cells.astype(_STR)
     else:
         skipped["stated_amount"] = float("nan")
-    return data_rows(raw, (status == DATA).to_numpy()), skipped.reset_index(drop=True)
+    return data_rows(raw, kinds == 0), skipped.reset_index(drop=True)
 
 
 def data_rows(raw: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
