@@ -6,6 +6,7 @@ canonical contracts are strict and ordered: exactly what the warehouse accepts.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +19,16 @@ from pandera.typing import Series
 from schemas.sources import STAGES
 
 ISO3 = r"^[A-Z]{3}$"
+AGENCY_CODE = r"^[A-Z][A-Z0-9_]+$"
+
+
+def matches_each(series: pd.Series, pattern: str) -> pd.Series:
+    """Per cell, whether ``pattern`` matches it from its start (``re.match``, as pandas' ``str.match`` and pandera's
+    ``str_matches`` test it), worked out once per distinct value; missing cells pass (nullability is its own check)."""
+    rx = re.compile(pattern)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    ok = np.array([rx.match(str(u)) is not None for u in uniques] + [True], dtype=bool)
+    return pd.Series(ok[codes], index=series.index)
 
 
 @pandas_engine.Engine.register_dtype
@@ -78,11 +89,11 @@ class RawPrograms(pa.DataFrameModel):
 class FundingLine(pa.DataFrameModel):
     """One canonical budget line: what fact_funding_line accepts (strict, ordered)."""
 
-    agency_code: Series[Text] = pa.Field(str_matches=r"^[A-Z][A-Z0-9_]+$")
+    agency_code: Series[Text]
     program_code: Series[Text] = pa.Field(str_length={"min_value": 1, "max_value": 64})
     program_name: Series[Text] = pa.Field(nullable=True)
     # NULL only on a row loaded with a declared warning (country_unknown, category_unmapped) waiting for a mapping
-    country_iso3: Series[Text] = pa.Field(str_matches=ISO3, nullable=True)
+    country_iso3: Series[Text] = pa.Field(nullable=True)
     category_code: Series[Text] = pa.Field(nullable=True)
     category_label: Series[Text] = pa.Field(nullable=True)
     stage: Series[Text] = pa.Field(isin=list(STAGES))
@@ -92,7 +103,7 @@ class FundingLine(pa.DataFrameModel):
     period_end: Series[pd.Timestamp]
     transaction_date: Series[pd.Timestamp] = pa.Field(nullable=True)
     amount_original: Series[float]
-    currency: Series[Text] = pa.Field(str_matches=ISO3)
+    currency: Series[Text]
     amount_usd: Series[float]
     fx_rate: Series[float] = pa.Field(gt=0)
     fx_rate_date: Series[pd.Timestamp]
@@ -107,6 +118,23 @@ class FundingLine(pa.DataFrameModel):
         strict = True
         ordered = True
         coerce = True
+
+    # pandera's str_matches, run once per distinct code (a file holds one agency and a few countries and currencies):
+    # the same result, the same failure cases and the same name in them, 1-2 ms per column instead of 5
+    @pa.check("agency_code", name="str_matches", error=f"str_matches('{AGENCY_CODE}')")
+    @classmethod
+    def _agency_code(cls, codes: pd.Series) -> pd.Series:
+        return matches_each(codes, AGENCY_CODE)
+
+    @pa.check("country_iso3", name="str_matches", error=f"str_matches('{ISO3}')")
+    @classmethod
+    def _country_iso3(cls, codes: pd.Series) -> pd.Series:
+        return matches_each(codes, ISO3)
+
+    @pa.check("currency", name="str_matches", error=f"str_matches('{ISO3}')")
+    @classmethod
+    def _currency(cls, codes: pd.Series) -> pd.Series:
+        return matches_each(codes, ISO3)
 
     @pa.dataframe_check(name="period_ends_after_start")
     @classmethod

@@ -12,8 +12,10 @@ is reported as out of range, never cast (the cast would raise ``OutOfBoundsDatet
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal, NamedTuple
 
+import numpy as np
 import pandas as pd
 from hijridate import Hijri
 
@@ -118,15 +120,33 @@ def _hijri(text: pd.Series, order: DateOrder | None = None) -> pd.Series:
         numeric.loc[swap, ["d", "m"]] = numeric.loc[swap, ["m", "d"]].to_numpy()
         numeric = numeric.where(~((d <= 12) & (m <= 12) & (d != m)))
     parts = text.str.extract(_YMD).combine_first(numeric)
-    y = pd.to_numeric(parts["y"], errors="coerce")
-    candidates = parts.index[(y >= HIJRI_YEARS[0]) & (y <= HIJRI_YEARS[1])]
-    for i in candidates:  # distinct values only (the caller works per unique cell)
-        try:
-            g = Hijri(int(parts.at[i, "y"]), int(parts.at[i, "m"]), int(parts.at[i, "d"])).to_gregorian()
-        except (ValueError, OverflowError):
-            continue
-        out.at[i] = pd.Timestamp(g.isoformat())
+    y, m, d = (pd.to_numeric(parts[k], errors="coerce").to_numpy(dtype="float64") for k in ("y", "m", "d"))
+    with np.errstate(invalid="ignore"):
+        at = np.flatnonzero((y >= HIJRI_YEARS[0]) & (y <= HIJRI_YEARS[1]) & (m >= 1) & (m <= 12) & (d >= 1))
+    month = ((y[at] - HIJRI_YEARS[0]) * 12 + m[at] - 1).astype("int64")
+    starts, lengths = _hijri_months()
+    fits = d[at] <= lengths[month]  # a day past its month's end is no date (hijridate refuses it: ValueError)
+    days = starts[month[fits]] + d[at][fits].astype("int64") - 1
+    out.loc[parts.index[at[fits]]] = days.astype("datetime64[D]").astype("datetime64[us]")
     return out
+
+
+_HIJRI_MONTHS: list[tuple[np.ndarray, np.ndarray]] = []
+
+
+def _hijri_months() -> tuple[np.ndarray, np.ndarray]:
+    """Per Umm al-Qura month of ``HIJRI_YEARS`` (number ``(year - first year) * 12 + month - 1``): its first day, as
+    days since 1970-01-01, and its length in days, from hijridate's table (built once per process, 3 ms). A day of
+    a month is then its first day plus the day - 1, for every date at once (hijridate's ``Hijri(y, m, d)`` per
+    distinct date cost 0.15 ms each, 100 ms for a file of 700 dates); tests/unit/test_distinct_helpers.py compares
+    the two over every year, month and day."""
+    if not _HIJRI_MONTHS:  # two threads may both build it: the same table
+        epoch = date(1970, 1, 1).toordinal()
+        months = [Hijri(y, m, 1) for y in range(HIJRI_YEARS[0], HIJRI_YEARS[1] + 1) for m in range(1, 13)]
+        starts = np.array([h.to_gregorian().toordinal() - epoch for h in months], dtype="int64")
+        lengths = np.array([h.month_length() for h in months], dtype="int64")
+        _HIJRI_MONTHS[:] = [(starts, lengths)]
+    return _HIJRI_MONTHS[0]
 
 
 def _parse(cells: pd.Series, order: DateOrder | None = None) -> pd.Series:

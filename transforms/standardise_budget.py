@@ -343,6 +343,7 @@ def as_read(values: pd.Series) -> pd.Series:
 
 def fx_policies(stage: pd.Series, by_stage: dict[str, str], default: str) -> pd.Series:
     """Per line: the FX policy of its stage (``fx.by_stage``), else the source's policy; worked out per distinct
-    stage and broadcast back (object dtype, one shared text per distinct policy)."""
-    mapped = per_unique_objects(stage, lambda u: u.astype(object).map(by_stage).astype(object))
-    return mapped.where(mapped.notna(), default)
+    stage and broadcast back (object dtype, one shared text per distinct policy; a missing stage's is the default)."""
+    return per_unique_objects(
+        stage, lambda u: u.astype(object).map(lambda s: by_stage.get(s, default)).astype(object), na=default
+    )

@@ -1,0 +1,204 @@
+"""The per-distinct-value helpers of the budget standardiser (issue 15 point 2): each gives exactly what the per-row
+code before it gave (the Hijri table against hijridate for every day; the canonical contract's code checks against
+pandera's own str_matches), only once per distinct value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+from hijridate import Hijri
+from pandera.typing import Series
+
+from schemas.frames import ISO3, FundingLine, Text, matches_each
+from transforms import dates
+from transforms.fiscal import HIJRI_YEARS
+from transforms.rows import classify_rows, first_present, row_kinds
+from transforms.text import STR, derived, distinct, per_unique, spread
+
+# ---- per distinct value ---------------------------------------------------------------------------------------
+
+
+def test_per_unique_converts_the_distinct_results_before_taking_them_back():
+    cells = pd.Series(["a", None, "b", "a"], dtype=STR, index=[5, 6, 7, 8], name="c")
+    out = per_unique(cells, lambda u: u.astype(object).map({"a": "X", "b": None}), STR)
+    assert out.dtype == STR and out.name == "c" and list(out.index) == [5, 6, 7, 8]
+    assert out.tolist() == ["X", pd.NA, pd.NA, "X"]
+
+
+def test_per_unique_of_a_column_without_a_value_is_all_missing_in_the_result_dtype():
+    cells = pd.Series([None] * 4, dtype=STR)
+    assert per_unique(cells, lambda u: u.astype(object), STR).isna().all()
+    out = per_unique(cells, lambda u: u.isna().astype("boolean"))
+    assert out.dtype == "boolean" and out.isna().all() and len(out) == 4
+
+
+def test_distinct_then_spread_is_per_unique():
+    cells = pd.Series(["x", "y", None, "x"], dtype=STR)
+    codes, uniques = distinct(cells)
+    assert codes.tolist() == [0, 1, -1, 0] and uniques.tolist() == ["x", "y"]
+    assert spread(uniques.str.upper(), codes, cells).tolist() == ["X", "Y", pd.NA, "X"]
+
+
+def test_derived_is_built_once_per_table_and_again_for_another_table():
+    built = []
+    table = pd.DataFrame({"a": [1]})
+
+    def build() -> int:
+        built.append(1)
+        return len(built)
+
+    assert derived(table, ("t",), build) == 1
+    assert derived(table, ("t",), build) == 1  # the same table: kept
+    assert derived(table, ("other",), build) == 2  # another lookup of it
+    assert derived(table.copy(), ("t",), build) == 3  # an equal table, not the same one: built again
+
+
+# ---- row kinds ------------------------------------------------------------------------------------------------
+
+
+def test_row_kinds_numbers_data_totals_and_blank_rows():
+    frame = pd.DataFrame(
+        {
+            "code": pd.array(["P1", None, None, None], dtype=STR),
+            "name": pd.array(["Drill", "Total", None, "Grand total"], dtype=STR),
+            "amount": pd.array(["5", "5", None, None], dtype=STR),
+        }
+    )
+    kinds = row_kinds(frame, ["code", "name", "amount"], ["code", "name"], "total")
+    assert kinds.tolist() == [0, 1, 2, 1]
+    assert classify_rows(frame, ["code", "name", "amount"], ["code", "name"], "total").tolist() == [
+        "data",
+        "total",
+        "blank",
+        "total",
+    ]
+    assert classify_rows(frame, ["code", "name", "amount"], ["code", "name"], None).dtype == object
+
+
+def test_first_present_takes_the_first_label_column_with_a_value():
+    frame = pd.DataFrame(
+        {"a": pd.array([None, "x", None], dtype=STR), "b": pd.array(["y", "z", None], dtype=STR), "n": [1, 2, 3]}
+    )
+    assert first_present(frame, ["a", "b"]).tolist() == ["y", "x", pd.NA]
+    assert first_present(frame, ["b", "a"]).tolist() == ["y", "z", pd.NA]
+    assert first_present(frame, ["missing"]).isna().all()
+    assert first_present(frame, ["a"]).dtype == STR
+
+
+# ---- Hijri dates by table -------------------------------------------------------------------------------------
+
+
+def test_hijri_table_gives_hijridates_day_for_every_date_and_refuses_what_it_refuses():
+    starts, lengths = dates._hijri_months()
+    epoch = pd.Timestamp("1970-01-01").toordinal()
+    for y in range(HIJRI_YEARS[0], HIJRI_YEARS[1] + 1):
+        for m in range(0, 14):
+            for d in (0, 1, 15, 28, 29, 30, 31):
+                try:
+                    expected = Hijri(y, m, d).to_gregorian().toordinal() - epoch
+                except ValueError:
+                    expected = None
+                ok = 1 <= m <= 12 and 1 <= d <= lengths[(y - HIJRI_YEARS[0]) * 12 + m - 1]
+                got = int(starts[(y - HIJRI_YEARS[0]) * 12 + m - 1]) + d - 1 if ok else None
+                assert got == expected, (y, m, d)
+
+
+def test_hijri_dates_read_by_label_among_other_dates():
+    cells = pd.Series(
+        ["2024-01-05", "1445/05/16", "x", "١٤٤٥/٠٧/١١", "16/05/1445", "1445/13/01", "1445/02/30", None],
+        dtype=STR,
+        index=[10, 11, 12, 13, 14, 15, 16, 17],
+    )
+    got = dates._parse(cells)
+    want = {11: (1445, 5, 16), 13: (1445, 7, 11), 14: (1445, 5, 16), 16: (1445, 2, 30)}
+    for label, (y, m, d) in want.items():
+        assert got[label] == pd.Timestamp(Hijri(y, m, d).to_gregorian().isoformat()), label
+    assert got[10] == pd.Timestamp("2024-01-05")
+    assert got[[12, 15, 17]].isna().all()  # not a date, month 13, empty
+
+
+# ---- the canonical contract's checks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("USD", True), ("usd", False), ("US1", False), ("ÉUR", False), ("ABCD", False), ("AB", False)]
+)
+def test_matches_each_is_pandas_str_match(value, ok):
+    cells = pd.Series([value, None, value], dtype=STR)
+    assert matches_each(cells, ISO3).tolist() == [ok, True, ok]
+    assert bool(cells.str.match(ISO3).iloc[0]) is ok
+
+
+def _canonical_row() -> pd.DataFrame:
+    day = pd.Timestamp("2024-01-01")
+    row = {
+        "agency_code": "MOD",
+        "program_code": "P1",
+        "program_name": "Drill",
+        "country_iso3": "FRA",
+        "category_code": "TRN",
+        "category_label": "Training",
+        "stage": "allocated",
+        "fiscal_year": 2024,
+        "fiscal_year_label": "2024",
+        "period_start": day,
+        "period_end": pd.Timestamp("2024-12-31"),
+        "transaction_date": day,
+        "amount_original": 10.0,
+        "currency": "EUR",
+        "amount_usd": 5.0,
+        "fx_rate": 2.0,
+        "fx_rate_date": day,
+        "fx_provider": "ecb",
+        "fx_policy": "transaction_date",
+        "amount_usd_constant": 5.0,
+        "constant_base_year": 2020,
+        "warning_rules": None,
+        "excel_row": 2,
+    }
+    frame = pd.DataFrame([row, {**row, "excel_row": 3}, {**row, "excel_row": 4}])
+    text = [c for c, v in row.items() if isinstance(v, str) or v is None]
+    return frame.astype(dict.fromkeys(text, STR))
+
+
+def test_canonical_code_checks_fail_as_pandera_str_matches_did():
+    frame = _canonical_row()
+    frame.loc[0, "agency_code"] = "mod"
+    frame.loc[1, "country_iso3"] = "France"
+    frame.loc[2, "currency"] = "eu"
+    with pytest.raises(pa.errors.SchemaErrors) as caught:
+        FundingLine.validate(frame, lazy=True)
+    cases = caught.value.failure_cases
+    got = sorted(zip(cases["column"], cases["check"], cases["failure_case"], cases["index"], strict=True))
+    assert got == [
+        ("agency_code", "str_matches('^[A-Z][A-Z0-9_]+$')", "mod", 0),
+        ("country_iso3", "str_matches('^[A-Z]{3}$')", "France", 1),
+        ("currency", "str_matches('^[A-Z]{3}$')", "eu", 2),
+    ]
+
+
+def test_canonical_contract_passes_a_good_frame_and_a_missing_country():
+    frame = _canonical_row()
+    frame.loc[1, "country_iso3"] = None
+    assert len(FundingLine.validate(frame, lazy=True)) == 3
+
+
+class _Texts(pa.DataFrameModel):
+    t: Series[Text] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+def test_text_dtype_passes_arrow_text_as_one_answer_and_fails_anything_else_per_cell():
+    assert Text().check(Text()) is True
+    _Texts.validate(pd.DataFrame({"t": pd.array(["a", None], dtype=STR)}))
+    with pytest.raises(pa.errors.SchemaErrors) as caught:
+        _Texts.validate(pd.DataFrame({"t": pd.Series(["a", 3, None], dtype=object)}), lazy=True)
+    cases = caught.value.failure_cases
+    assert cases["failure_case"].tolist() == [3] and cases["index"].tolist() == [1]
+    with pytest.raises(pa.errors.SchemaErrors):
+        _Texts.validate(pd.DataFrame({"t": np.array([1.0, 2.0])}), lazy=True)
