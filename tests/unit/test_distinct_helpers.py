@@ -107,16 +107,17 @@ def test_hijri_table_gives_hijridates_day_for_every_date_and_refuses_what_it_ref
 
 def test_hijri_dates_read_by_label_among_other_dates():
     cells = pd.Series(
-        ["2024-01-05", "1445/05/16", "x", "١٤٤٥/٠٧/١١", "16/05/1445", "1445/13/01", "1445/02/30", None],
+        ["2024-01-05", "1445/05/16", "x", "١٤٤٥/٠٧/١١", "16/05/1445", "1445/13/01", "1445/02/30", None, "1445/01/30"],
         dtype=STR,
-        index=[10, 11, 12, 13, 14, 15, 16, 17],
+        index=[10, 11, 12, 13, 14, 15, 16, 17, 18],
     )
     got = dates._parse(cells)
     want = {11: (1445, 5, 16), 13: (1445, 7, 11), 14: (1445, 5, 16), 16: (1445, 2, 30)}
     for label, (y, m, d) in want.items():
         assert got[label] == pd.Timestamp(Hijri(y, m, d).to_gregorian().isoformat()), label
     assert got[10] == pd.Timestamp("2024-01-05")
-    assert got[[12, 15, 17]].isna().all()  # not a date, month 13, empty
+    assert Hijri(1445, 1, 1).month_length() == 29
+    assert got[[12, 15, 17, 18]].isna().all()  # not a date, month 13, empty, day 30 of a 29-day month
 
 
 # ---- the canonical contract's checks --------------------------------------------------------------------------
