@@ -116,8 +116,11 @@ def test_hijri_dates_read_by_label_among_other_dates():
     for label, (y, m, d) in want.items():
         assert got[label] == pd.Timestamp(Hijri(y, m, d).to_gregorian().isoformat()), label
     assert got[10] == pd.Timestamp("2024-01-05")
+    assert got[[12, 15, 17]].isna().all()  # not a date, month 13, empty
     assert Hijri(1445, 1, 1).month_length() == 29
-    assert got[[12, 15, 17, 18]].isna().all()  # not a date, month 13, empty, day 30 of a 29-day month
+    hijri = dates._hijri(cells)
+    assert pd.isna(hijri[18])  # day 30 of a 29-day month is no Hijri date (read on as ISO text, year 1445)
+    assert hijri[16] == got[16] and pd.isna(hijri[10])
 
 
 # ---- the canonical contract's checks --------------------------------------------------------------------------
