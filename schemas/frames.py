@@ -12,6 +12,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_
+import pyarrow.compute as pc
 from pandera import dtypes
 from pandera.engines import pandas_engine
 from pandera.typing import Series
@@ -26,6 +28,14 @@ def matches_each(series: pd.Series, pattern: str) -> pd.Series:
     """Per cell, whether ``pattern`` matches it from its start (``re.match``, as pandas' ``str.match`` and pandera's
     ``str_matches`` test it), worked out once per distinct value; missing cells pass (nullability is its own check)."""
     rx = re.compile(pattern)
+    arrow = getattr(series.array, "_pa_array", None)
+    if isinstance(arrow, pa_.ChunkedArray) and pa_.types.is_large_string(arrow.type):
+        # the distinct codes from one hash pass; where all match (every file that loads), nothing per row
+        bad = [u for u in pc.unique(arrow).drop_null().to_pylist() if rx.match(u) is None]
+        if not bad:
+            return pd.Series(True, index=series.index)
+        failing = pc.fill_null(pc.is_in(arrow, value_set=pa_.array(bad, arrow.type)), False)
+        return pd.Series(~np.asarray(failing), index=series.index)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     ok = np.array([rx.match(str(u)) is not None for u in uniques] + [True], dtype=bool)
     return pd.Series(ok[codes], index=series.index)

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from schemas.frames import FAILURE_COLUMNS
 from schemas.rules import severity
+from transforms.text import missing_text
 
 Message = str | Callable[[pd.DataFrame, pd.Series], pd.Series]
 _STR = pd.StringDtype("pyarrow")
@@ -69,11 +70,7 @@ def failures_where(
     if reads is not None:
         frame = frame[list(dict.fromkeys(c for c in ("excel_row", column, *reads) if c is not None and c in frame))]
     rows = frame[mask]
-    values = (
-        rows[column].astype(_STR)
-        if column is not None and column in rows
-        else pd.Series(pd.NA, index=rows.index, dtype=_STR)
-    )
+    values = rows[column].astype(_STR) if column is not None and column in rows else missing_text(rows.index)
     n = len(rows)
     if callable(message) and per_value:
         said = _per_value(rows, values, message)
@@ -223,7 +220,7 @@ def utf7_decoded(values: pd.Series) -> pd.Series:
     elsewhere. A phone number (+966...) or "C++" decodes to no letters, or to other blocks, and is not flagged. Only
     cells with a plus sign before base64 characters are decoded (one pass in Arrow, then Python for those)."""
     text = values.astype(_STR)
-    out = pd.Series(pd.NA, index=values.index, dtype=_STR)
+    out = missing_text(values.index)
     if not _may_hold(text, 0x2B):
         return out  # most columns have no plus sign at all: told from their bytes, without a frame
     plus = text.str.contains("+", regex=False).fillna(False).astype(bool)

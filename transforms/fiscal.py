@@ -81,9 +81,34 @@ def resolve_fiscal_years(
 ) -> pd.DataFrame:
     """Labels -> fiscal_year (Int64), period_start, period_end (datetime64); NA/NaT where unreadable.
 
-    Works per distinct label; Hijri labels go through the Umm al-Qura tables."""
+    Works per distinct label (a file holds a few, the same ones as the night's other files: their years are kept,
+    :data:`_YEARS`); Hijri labels go through the Umm al-Qura tables."""
     codes, uniques = pd.factorize(labels, use_na_sentinel=True)
-    u = pd.Series(uniques, dtype=object)
+    key = (tuple(str(u) for u in uniques), start_month, label_year, calendar)
+    out = _YEARS.get(key)
+    if out is None:
+        out = _years_of(pd.Series(uniques, dtype=object), start_month, label_year, calendar)
+        if len(_YEARS) >= 256:  # a few label sets per night: only a long-lived process gets here
+            _YEARS.clear()
+        _YEARS[key] = out
+    at = np.maximum(codes, 0)
+    missing = codes < 0  # a row without a label: no year, no period
+    return pd.DataFrame(
+        {
+            "fiscal_year": out["fiscal_year"].array.take(np.where(missing, -1, codes), allow_fill=True),
+            "period_start": np.where(missing, np.datetime64("NaT"), out["period_start"].to_numpy()[at]),
+            "period_end": np.where(missing, np.datetime64("NaT"), out["period_end"].to_numpy()[at]),
+        },
+        index=labels.index,
+    )
+
+
+#: (distinct labels, start month, label year, calendar) -> their years and periods (:func:`_years_of`)
+_YEARS: dict[tuple[object, ...], pd.DataFrame] = {}
+
+
+def _years_of(u: pd.Series, start_month: int, label_year: str, calendar: str) -> pd.DataFrame:
+    """Per distinct label: fiscal_year (Int64), period_start and period_end (datetime64[ns]); at least one row."""
     parts = _split(u)
     fy = _gregorian(parts, start_month, label_year)
     start, end = fiscal_period(fy, start_month)
@@ -100,8 +125,4 @@ def resolve_fiscal_years(
         out = pd.DataFrame(
             {"fiscal_year": pd.array([pd.NA], dtype="Int64"), "period_start": [pd.NaT], "period_end": [pd.NaT]}
         )
-    taken = out.take(np.where(codes >= 0, codes, 0)).reset_index(drop=True)
-    taken.loc[codes < 0] = [pd.NA, pd.NaT, pd.NaT]
-    return taken.set_axis(labels.index).astype(
-        {"fiscal_year": "Int64", "period_start": "datetime64[ns]", "period_end": "datetime64[ns]"}
-    )
+    return out.astype({"fiscal_year": "Int64", "period_start": "datetime64[ns]", "period_end": "datetime64[ns]"})

@@ -13,6 +13,12 @@ _SEPARATORS = {
     "en": (r"[,\s\u00a0\u202f'’]", "."),
     "eu": (r"[.\s\u00a0\u202f'’]", ","),
 }
+#: Python's ``\s`` (the characters ``str.isspace`` holds true for) as a class RE2 reads the same way: RE2's own ``\s``
+#: is ASCII whitespace only. tests/unit/test_distinct_helpers.py compares the two over every code point.
+SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+#: what :func:`_parse_text` removes, in RE2's words for Arrow's replace (the same as the Python patterns above)
+_ARROW_THOUSANDS = {"en": f"[,{SPACE}'’]", "eu": f"[.{SPACE}'’]"}
+_ARROW_PREFIX = f"^(?:[A-Z]{{3}}|[$€£])[{SPACE}]*"
 _PLAIN = {"en": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$", "eu": r"^-?[0-9]+([eE][-+]?[0-9]+)?$"}
 
 
@@ -47,8 +53,14 @@ def _parse_text(text: pd.Series, locale: str) -> pd.Series:
     s = ascii_digits(text.astype(STR))
     negative = s.str.match(r"^\(.*\)$|^.*-$").fillna(False).astype(bool)
     s = s.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.replace(r"-$", "", regex=True)
-    s = s.str.replace(r"^(?:[A-Z]{3}|[$€£])\s*", "", regex=True)
-    s = s.str.replace(thousands, "", regex=True)
+    arrow = getattr(s.array, "_pa_array", None)
+    if isinstance(arrow, pa.ChunkedArray):  # Arrow's replace (RE2, no call per cell; pandas calls ``re`` for ``\s``)
+        arrow = pc.replace_substring_regex(arrow, _ARROW_PREFIX, "")
+        arrow = pc.replace_substring_regex(arrow, _ARROW_THOUSANDS[locale], "")
+        s = pd.Series(pd.array(arrow, dtype=s.dtype), index=s.index)
+    else:
+        s = s.str.replace(r"^(?:[A-Z]{3}|[$€£])\s*", "", regex=True)
+        s = s.str.replace(thousands, "", regex=True)
     if decimal != ".":
         s = s.str.replace(decimal, ".", regex=False)
     values = pd.to_numeric(s, errors="coerce").astype("float64")

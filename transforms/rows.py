@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.text import per_unique
+from transforms.text import missing_text, per_unique
 
 DATA, TOTAL, BLANK = "data", "total", "blank"
 #: the row kinds by their number in :func:`row_kinds`
@@ -47,7 +47,7 @@ def first_present(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     where none is): one pass over the columns (Arrow's coalesce), not a fill per column."""
     cells = [frame[c].astype(_STR) for c in columns if c in frame]
     if not cells:
-        return pd.Series(pd.NA, index=frame.index, dtype=_STR)
+        return missing_text(frame.index)
     if len(cells) == 1:
         return cells[0].copy(deep=False)
     first = pc.coalesce(*(pa.chunked_array(pa.array(c.array)) for c in cells))

@@ -27,7 +27,7 @@ from transforms.standardise_checks import (
 )
 from transforms.standardise_context import FileContext, Standardised
 from transforms.standardise_rows import _is_marker, _order, _prepare
-from transforms.text import as_text, per_unique_objects
+from transforms.text import as_text, missing_text, per_unique_objects
 
 _STR = pd.StringDtype("pyarrow")
 #: the largest amount a line may come to in US$ (1,000 trillion, ten times the world's yearly output): above it, or
@@ -46,7 +46,7 @@ def standardise_budget(raw: pd.DataFrame, ctx: FileContext, ref: Reference) -> S
     data, skipped, filtered = _prepare(raw, ctx, ["program_code", "program_name", "partner_country", "category"])
     for optional in ("program_name", "currency", "stage", "transaction_date"):
         if optional not in data:
-            data[optional] = pd.Series(pd.NA, index=data.index, dtype=_STR)
+            data[optional] = missing_text(data.index)
     data = data[[c for c in RawBudget.to_schema().columns]]
     fails = [_raw_contract(RawBudget, data, ctx)]
     if ctx.fiscal_year_from:  # a year derived from an unreadable date: the date's failure says why, once

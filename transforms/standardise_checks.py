@@ -16,7 +16,7 @@ from transforms.failures import concat_failures, empty_failures, failures_where,
 from transforms.reference import Reference
 from transforms.rows import TOTAL
 from transforms.standardise_context import FileContext, Standardised
-from transforms.text import as_text
+from transforms.text import as_text, missing_text
 
 _STR = pd.StringDtype("pyarrow")
 
@@ -104,7 +104,7 @@ def apply_severity(failures: pd.DataFrame, severity: dict[str, str]) -> tuple[pd
 def warning_rules(data: pd.DataFrame, warned: pd.DataFrame) -> pd.Series:
     """Per row of ``data``: the rules it loads with as warnings, comma-separated (NA for none)."""
     if warned.empty:  # the usual file: no lookup for a million rows
-        return pd.Series(pd.NA, index=data.index, dtype=_STR, name="excel_row")
+        return missing_text(data.index, name="excel_row")
     flags = warned.groupby(warned["excel_row"].astype(int))["rule"].agg(lambda s: ",".join(sorted(set(s))))
     return data["excel_row"].astype(int).map(flags).astype(_STR)
 

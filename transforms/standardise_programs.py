@@ -14,7 +14,7 @@ from transforms.reference import Reference
 from transforms.standardise_checks import _ambiguous_dates, _finish, _out_of_range, _raw_contract, _unreadable_dates
 from transforms.standardise_context import FileContext, Standardised
 from transforms.standardise_rows import _order, _prepare
-from transforms.text import as_text
+from transforms.text import as_text, missing_text
 
 _STR = pd.StringDtype("pyarrow")
 
@@ -24,7 +24,7 @@ def standardise_programs(raw: pd.DataFrame, ctx: FileContext, ref: Reference) ->
     data, skipped, _ = _prepare(raw, ctx, ["program_code", "name_en"])
     for optional in ("name_ar", "partner_countries", "category", "start_date", "end_date", "status"):
         if optional not in data:
-            data[optional] = pd.Series(pd.NA, index=data.index, dtype=_STR)
+            data[optional] = missing_text(data.index)
     data = data[[c for c in RawPrograms.to_schema().columns]]
     fails = [_raw_contract(RawPrograms, data, ctx)]
     h = ctx.header

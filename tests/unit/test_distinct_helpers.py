@@ -7,15 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_
+import pyarrow.compute as pc
 import pytest
 from hijridate import Hijri
 from pandera.typing import Series
 
 from schemas.frames import ISO3, FundingLine, Text, matches_each
 from transforms import dates
-from transforms.fiscal import HIJRI_YEARS
+from transforms.fiscal import HIJRI_YEARS, resolve_fiscal_years
+from transforms.numbers import SPACE, parse_amounts
 from transforms.rows import classify_rows, first_present, row_kinds
-from transforms.text import STR, derived, distinct, per_unique, spread
+from transforms.text import _DIGITS, STR, as_text, ascii_digits, derived, distinct, missing_text, per_unique, spread
 
 # ---- per distinct value ---------------------------------------------------------------------------------------
 
@@ -131,7 +134,8 @@ def test_hijri_dates_read_by_label_among_other_dates():
 )
 def test_matches_each_is_pandas_str_match(value, ok):
     cells = pd.Series([value, None, value], dtype=STR)
-    assert matches_each(cells, ISO3).tolist() == [ok, True, ok]
+    assert matches_each(cells, ISO3).tolist() == [ok, True, ok]  # Arrow text: by its distinct values
+    assert matches_each(cells.astype(object), ISO3).tolist() == [ok, True, ok]  # any other: factorised
     assert bool(cells.str.match(ISO3).iloc[0]) is ok
 
 
@@ -206,3 +210,91 @@ def test_text_dtype_passes_arrow_text_as_one_answer_and_fails_anything_else_per_
     assert cases["failure_case"].tolist() == [3] and cases["index"].tolist() == [1]
     with pytest.raises(pa.errors.SchemaErrors):
         _Texts.validate(pd.DataFrame({"t": np.array([1.0, 2.0])}), lazy=True)
+
+
+# ---- Arabic digits, stripping and separators by bytes ---------------------------------------------------------
+
+_POOL = ["1", "2,5", " x", "y ", "", "é", "日本", "\u00a0z", "z\u3000", "\t", "\x1c1", "q\x85", "١٩٬٩٦٦", "۱۲۳٫۵"]
+_POOL += ["x١y", "\u066a٥", "\U0001f600٣", "ok", None]
+
+
+def _per_value_digits(cells: pd.Series) -> pd.Series:
+    return (
+        cells.astype(object)
+        .map(lambda v: v.translate(_DIGITS).replace("\u066b", ".").replace("\u066c", ",") if isinstance(v, str) else v)
+        .astype(STR)
+    )
+
+
+def _per_value_text(cells: pd.Series) -> pd.Series:
+    stripped = cells.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    return stripped.map(lambda v: None if v == "" else v).astype(STR)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ascii_digits_and_as_text_by_bytes_equal_the_per_value_rewrite(seed):
+    rng = np.random.default_rng(seed)
+    values = [_POOL[i] for i in rng.integers(0, len(_POOL), 400)]
+    cells = pd.Series(values, dtype=STR, index=range(7, 407))
+    for part in (cells, cells.iloc[3:], cells.iloc[5:9]):  # sliced: Arrow arrays with an offset
+        digits = ascii_digits(part)
+        assert digits.tolist() == _per_value_digits(part).tolist() and list(digits.index) == list(part.index)
+        text = as_text(part)
+        assert text.tolist() == _per_value_text(part).tolist() and list(text.index) == list(part.index)
+
+
+def test_ascii_digits_and_as_text_give_back_clean_text_unchanged():
+    cells = pd.Series(["P1", None, "Drill"], dtype=STR)
+    assert ascii_digits(cells) is cells
+    same = as_text(cells)
+    assert same is not cells and same.array._pa_array is cells.array._pa_array  # shares the cells
+
+
+def test_space_class_is_pythons_whitespace_for_every_code_point():
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    found = pc.match_substring_regex(pa_.array(points, pa_.large_string()), f"^[{SPACE}]$").to_pylist()
+    assert found == [p.isspace() for p in points]
+
+
+def test_amounts_with_prefixes_and_separators_read_as_before():
+    cells = pd.Series(
+        ["USD 1,234", "$\u00a05", "SAR\u20031 000", "usd 5", "(1\u202f234)", "١٬٢٣٤", "12-", "€ 1'000’5", None],
+        dtype=STR,
+    )
+    values, blank = parse_amounts(cells, "en")
+    assert values.tolist()[:8] == [
+        1234.0,
+        5.0,
+        1000.0,
+        pytest.approx(float("nan"), nan_ok=True),
+        -1234.0,
+        1234.0,
+        -12.0,
+        10005.0,
+    ]
+    assert blank.tolist() == [False] * 8 + [True]
+    eu, _ = parse_amounts(pd.Series(["EUR 1.234,5", "1\u00a0234,25"], dtype=STR), "eu")
+    assert eu.tolist() == [1234.5, 1234.25]
+
+
+# ---- fiscal years per distinct label, kept across files -------------------------------------------------------
+
+
+def test_fiscal_years_from_the_memo_are_equal_and_not_shared():
+    labels = pd.Series(["2023/24", None, "x", "2023/24"], dtype=STR, index=[4, 5, 6, 7])
+    first = resolve_fiscal_years(labels, 7)
+    assert first["fiscal_year"].tolist() == [2024, pd.NA, pd.NA, 2024]
+    assert first["period_start"].tolist()[0] == pd.Timestamp("2023-07-01") and pd.isna(first["period_start"][5])
+    assert first.dtypes.astype(str).tolist() == ["Int64", "datetime64[ns]", "datetime64[ns]"]
+    first.loc[4, "fiscal_year"] = 1999  # a caller's change stays its own
+    again = resolve_fiscal_years(labels, 7)
+    assert again["fiscal_year"].tolist() == [2024, pd.NA, pd.NA, 2024] and list(again.index) == [4, 5, 6, 7]
+    assert resolve_fiscal_years(labels, 1)["fiscal_year"].isna().all()  # another start month: not the memo's
+
+
+def test_missing_text_is_arrow_text_all_missing_on_the_index():
+    out = missing_text(pd.Index([4, 9, 2]), name="c")
+    assert out.dtype == STR and out.name == "c" and list(out.index) == [4, 9, 2]
+    assert out.isna().all() and out.equals(pd.Series(pd.NA, index=[4, 9, 2], dtype=STR))
+    out[9] = "set"  # a Series of its own: a caller may set values in it
+    assert out.tolist() == [pd.NA, "set", pd.NA]
