@@ -47,15 +47,47 @@ def read_dates(cells: pd.Series, order: DateOrder | None = None) -> ParsedDates:
     """Date cells -> :class:`ParsedDates`; unreadable cells are NaT and neither blank, ambiguous nor out of range."""
     is_blank = as_text(cells).isna()
     codes, uniques = distinct(cells)  # once for both readings of the distinct values
-    wide = spread(_parse(uniques, order).astype("datetime64[us]"), codes, cells)
+    days, two_ways = _readings(uniques, order)
+    wide = spread(pd.Series(days), codes, cells)
     outside = wide.notna() & ((wide < STORABLE[0]) | (wide > STORABLE[1]))
-    if order is None:
-        ambiguous = spread(_ambiguous(uniques).astype("boolean"), codes, cells).fillna(False).astype(bool)
-    else:
-        ambiguous = pd.Series(False, index=cells.index)
+    ambiguous = pd.Series(np.append(two_ways, False)[codes], index=cells.index)
     return ParsedDates(
         wide.mask(outside).astype("datetime64[ns]"), is_blank.astype(bool), outside.astype(bool), ambiguous
     )
+
+
+#: (order, cell text) -> (its day at microsecond resolution, whether it reads as two days): kept across files, whose
+#: dates are mostly the same few hundred days; only from files with at most MEMO_VALUES distinct dates, and never
+#: more than MEMO_LIMIT of them (a few MB), so a sheet of a million distinct dates costs no memory here
+_READ: dict[tuple[str | None, str], tuple[np.datetime64, bool]] = {}
+MEMO_VALUES, MEMO_LIMIT = 5_000, 20_000
+
+
+def _readings(uniques: pd.Series, order: DateOrder | None) -> tuple[np.ndarray, np.ndarray]:
+    """(days as datetime64[us], whether each reads as two different days) of distinct date cells: :func:`_parse` and
+    :func:`_ambiguous` of those not read before (:data:`_READ`), the rest remembered."""
+    if len(uniques) > MEMO_VALUES:
+        return _read_now(uniques, order)
+    texts = [str(u) for u in uniques]
+    found = [_READ.get((order, t)) for t in texts]
+    new = [i for i, f in enumerate(found) if f is None]
+    if new:
+        days, two_ways = _read_now(uniques.iloc[new].reset_index(drop=True), order)
+        if len(_READ) + len(new) > MEMO_LIMIT:
+            _READ.clear()
+        for i, day, both in zip(new, days, two_ways, strict=True):
+            found[i] = _READ[(order, texts[i])] = (day, bool(both))
+    return (
+        np.array([f[0] for f in found], dtype="datetime64[us]"),  # type: ignore[index]
+        np.array([f[1] for f in found], dtype=bool),  # type: ignore[index]
+    )
+
+
+def _read_now(uniques: pd.Series, order: DateOrder | None) -> tuple[np.ndarray, np.ndarray]:
+    days = _parse(uniques, order).astype("datetime64[us]").to_numpy(dtype="datetime64[us]")
+    if order is not None or not len(uniques):
+        return days, np.zeros(len(uniques), dtype=bool)
+    return days, _ambiguous(uniques).to_numpy(dtype=bool)
 
 
 def parse_dates(cells: pd.Series, order: DateOrder | None = None) -> tuple[pd.Series, pd.Series]:

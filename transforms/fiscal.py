@@ -84,13 +84,7 @@ def resolve_fiscal_years(
     Works per distinct label (a file holds a few, the same ones as the night's other files: their years are kept,
     :data:`_YEARS`); Hijri labels go through the Umm al-Qura tables."""
     codes, uniques = pd.factorize(labels, use_na_sentinel=True)
-    key = (tuple(str(u) for u in uniques), start_month, label_year, calendar)
-    out = _YEARS.get(key)
-    if out is None:
-        out = _years_of(pd.Series(uniques, dtype=object), start_month, label_year, calendar)
-        if len(_YEARS) >= 256:  # a few label sets per night: only a long-lived process gets here
-            _YEARS.clear()
-        _YEARS[key] = out
+    out = _years(pd.Series(uniques, dtype=object), start_month, label_year, calendar)
     at = np.maximum(codes, 0)
     missing = codes < 0  # a row without a label: no year, no period
     return pd.DataFrame(
@@ -103,8 +97,33 @@ def resolve_fiscal_years(
     )
 
 
-#: (distinct labels, start month, label year, calendar) -> their years and periods (:func:`_years_of`)
-_YEARS: dict[tuple[object, ...], pd.DataFrame] = {}
+#: (label, start month, label year, calendar) -> its year and period (:func:`_years_of`), kept across files (a
+#: night's files share a few labels); only from files with few distinct labels, and at most MEMO_LIMIT of them
+_YEARS: dict[tuple[object, ...], tuple[object, np.datetime64, np.datetime64]] = {}
+MEMO_VALUES, MEMO_LIMIT = 1_000, 10_000
+
+
+def _years(u: pd.Series, start_month: int, label_year: str, calendar: str) -> pd.DataFrame:
+    """:func:`_years_of` of the distinct labels ``u``, of those not seen before only (:data:`_YEARS`)."""
+    if len(u) > MEMO_VALUES or not len(u):
+        return _years_of(u, start_month, label_year, calendar)
+    keys = [(str(label), start_month, label_year, calendar) for label in u]
+    found = [_YEARS.get(k) for k in keys]
+    new = [i for i, f in enumerate(found) if f is None]
+    if new:
+        computed = _years_of(u.iloc[new].reset_index(drop=True), start_month, label_year, calendar)
+        if len(_YEARS) + len(new) > MEMO_LIMIT:
+            _YEARS.clear()
+        rows = zip(computed["fiscal_year"], computed["period_start"].to_numpy(), computed["period_end"].to_numpy())
+        for i, row in zip(new, rows, strict=True):
+            found[i] = _YEARS[keys[i]] = row
+    return pd.DataFrame(
+        {
+            "fiscal_year": pd.array([f[0] for f in found], dtype="Int64"),  # type: ignore[index]
+            "period_start": np.array([f[1] for f in found], dtype="datetime64[ns]"),  # type: ignore[index]
+            "period_end": np.array([f[2] for f in found], dtype="datetime64[ns]"),  # type: ignore[index]
+        }
+    )
 
 
 def _years_of(u: pd.Series, start_month: int, label_year: str, calendar: str) -> pd.DataFrame:

@@ -298,3 +298,25 @@ def test_missing_text_is_arrow_text_all_missing_on_the_index():
     assert out.isna().all() and out.equals(pd.Series(pd.NA, index=[4, 9, 2], dtype=STR))
     out[9] = "set"  # a Series of its own: a caller may set values in it
     assert out.tolist() == [pd.NA, "set", pd.NA]
+
+
+def test_dates_remembered_per_order_across_files(monkeypatch):
+    monkeypatch.setattr(dates, "_READ", {})
+    cells = pd.Series(["03/04/2024", "15/03/2024", None, "03/04/2024"], dtype=STR)
+    first = dates.read_dates(cells)
+    assert first.ambiguous.tolist() == [True, False, False, True] and pd.isna(first.dates[0])
+    assert first.dates[1] == pd.Timestamp("2024-03-15")
+    again = dates.read_dates(cells.iloc[::-1].reset_index(drop=True))  # the next file: the same values, remembered
+    assert again.dates.tolist()[::-1][1] == pd.Timestamp("2024-03-15") and again.ambiguous.tolist()[::-1][0]
+    assert len(dates._READ) == 2  # one entry per (order, text), none for the empty cell
+    day_first = dates.read_dates(cells, "day_first")  # another order: read again, never taken from the other
+    assert day_first.dates[0] == pd.Timestamp("2024-04-03") and not day_first.ambiguous.any()
+    assert len(dates._READ) == 4
+
+
+def test_dates_of_a_file_with_many_distinct_values_are_not_remembered(monkeypatch):
+    monkeypatch.setattr(dates, "_READ", {})
+    monkeypatch.setattr(dates, "MEMO_VALUES", 1)
+    out = dates.read_dates(pd.Series(["2024-01-01", "2024-01-02"], dtype=STR))
+    assert out.dates.tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
+    assert dates._READ == {}
