@@ -339,6 +339,11 @@ def _chain(chain: FxChain, keys: pd.DataFrame, lookup) -> pd.DataFrame:
             break
         if provider.table.empty:  # no rates at all (no steward override this night): nothing to merge the keys with
             continue
+        if (
+            isinstance(provider, RangeProvider)
+            and not keys.loc[todo, "currency"].isin(provider.table["currency"]).any()
+        ):
+            continue  # a peg table: none of its currencies among the keys left (the usual file)
         got = lookup(provider, keys[todo])
         hit = got["units_per_usd"].notna()
         hit_idx = got.index[hit]

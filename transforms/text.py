@@ -220,7 +220,32 @@ def _fold(unique: pd.Series) -> pd.Series:
 
 def fold_key(series: pd.Series) -> pd.Series:
     """Lookup key for labels and names: NFKC, case-folded, inner whitespace collapsed, tatweel dropped."""
-    return per_unique(series, _fold, STR)
+    return per_unique(series, _fold_remembered, STR)
+
+
+#: text -> its :func:`_fold` key (None: empty), kept across files (a night's files name the same few countries,
+#: categories and stages); only from calls with few distinct values, at most FOLD_LIMIT of them
+_FOLDED: dict[str, str | None] = {}
+FOLD_VALUES, FOLD_LIMIT = 2_000, 20_000
+
+
+def _fold_remembered(unique: pd.Series) -> pd.Series:
+    """:func:`_fold` of distinct text, of the values not folded before only (:data:`_FOLDED`)."""
+    texts = unique.tolist()
+    if len(texts) > FOLD_VALUES or not all(isinstance(t, str) for t in texts):
+        return _fold(unique)
+    found = [_FOLDED.get(t, _UNSEEN) for t in texts]
+    new = [i for i, f in enumerate(found) if f is _UNSEEN]
+    if new:
+        folded = _fold(pd.Series([texts[i] for i in new], dtype=STR)).astype(object)
+        if len(_FOLDED) + len(new) > FOLD_LIMIT:
+            _FOLDED.clear()
+        for i, key in zip(new, folded, strict=True):
+            found[i] = _FOLDED[texts[i]] = key if isinstance(key, str) else None
+    return pd.Series(found, index=unique.index, dtype=STR)
+
+
+_UNSEEN = object()
 
 
 def column_letter(index: int) -> str:

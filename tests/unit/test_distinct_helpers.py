@@ -18,7 +18,18 @@ from transforms import dates
 from transforms.fiscal import HIJRI_YEARS, resolve_fiscal_years
 from transforms.numbers import SPACE, parse_amounts
 from transforms.rows import classify_rows, first_present, row_kinds
-from transforms.text import _DIGITS, STR, as_text, ascii_digits, derived, distinct, missing_text, per_unique, spread
+from transforms.text import (
+    _DIGITS,
+    STR,
+    as_text,
+    ascii_digits,
+    derived,
+    distinct,
+    fold_key,
+    missing_text,
+    per_unique,
+    spread,
+)
 
 # ---- per distinct value ---------------------------------------------------------------------------------------
 
@@ -320,3 +331,19 @@ def test_dates_of_a_file_with_many_distinct_values_are_not_remembered(monkeypatc
     out = dates.read_dates(pd.Series(["2024-01-01", "2024-01-02"], dtype=STR))
     assert out.dates.tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
     assert dates._READ == {}
+
+
+def test_fold_key_remembered_equals_folding_each_time(monkeypatch):
+    import transforms.text as text
+
+    monkeypatch.setattr(text, "_FOLDED", {})
+    cells = pd.Series(["  Saudi\u00a0 ARABIA ", "ﻣﺼﺮ", "مـصـر", "", None, "Ｆｒａｎｃｅ", "saudi arabia"], dtype=STR)
+    expected = text._fold(cells).tolist()
+    assert (
+        fold_key(cells).tolist() == expected == ["saudi arabia", "مصر", "مصر", pd.NA, pd.NA, "france", "saudi arabia"]
+    )
+    assert len(text._FOLDED) == 6  # one entry per distinct non-missing text, the empty one too
+    assert fold_key(cells.iloc[::-1]).tolist() == expected[::-1]  # the next file: from the memo
+    monkeypatch.setattr(text, "FOLD_VALUES", 1)
+    monkeypatch.setattr(text, "_FOLDED", {})
+    assert fold_key(cells).tolist() == expected and text._FOLDED == {}  # many distinct values: not remembered
